@@ -1,0 +1,3 @@
+module github.com/vitprobe/vitprobe/scripts/gotchpatch
+
+go 1.26

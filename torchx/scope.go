@@ -1,0 +1,107 @@
+package torchx
+
+// #include "shim.h"
+import "C"
+
+import (
+	"runtime"
+
+	"github.com/sugarme/gotch/ts"
+)
+
+// Scope owns the tensors registered with it and drops them together, so a
+// batch's intermediate tensors are freed deterministically instead of by
+// finalizers (libtorch memory is invisible to Go's garbage collector).
+// The zero value is ready to use. A Scope is not safe for concurrent use.
+type Scope struct {
+	owned []*ts.Tensor
+}
+
+// Add registers t with the scope and returns it, for use inline.
+func (s *Scope) Add(t *ts.Tensor) *ts.Tensor {
+	if t != nil {
+		s.owned = append(s.owned, t)
+	}
+	return t
+}
+
+// AddAll registers every tensor of list and returns list.
+func (s *Scope) AddAll(list []*ts.Tensor) []*ts.Tensor {
+	for _, t := range list {
+		s.Add(t)
+	}
+	return list
+}
+
+// Release removes t from the scope without dropping it: the caller takes
+// ownership (for a result that must outlive the scope).
+func (s *Scope) Release(t *ts.Tensor) *ts.Tensor {
+	for i := len(s.owned) - 1; i >= 0; i-- {
+		if s.owned[i] == t {
+			s.owned = append(s.owned[:i], s.owned[i+1:]...)
+			break
+		}
+	}
+	return t
+}
+
+// Len returns the number of tensors the scope owns.
+func (s *Scope) Len() int { return len(s.owned) }
+
+// Close drops every tensor the scope owns, newest first. The scope can be
+// reused afterwards.
+func (s *Scope) Close() {
+	for i := len(s.owned) - 1; i >= 0; i-- {
+		_ = s.owned[i].Drop()
+	}
+	s.owned = s.owned[:0]
+}
+
+// DropAll drops every non-nil tensor of list.
+func DropAll(list []*ts.Tensor) {
+	for _, t := range list {
+		if t != nil {
+			_ = t.Drop()
+		}
+	}
+}
+
+// GradEnabled reports whether autograd records operations on this OS thread.
+func GradEnabled() bool { return C.vp_grad_enabled() != 0 }
+
+// SetGradEnabled switches autograd recording on this OS thread and returns
+// the previous state.
+func SetGradEnabled(on bool) bool {
+	prev := GradEnabled()
+	v := C.int(0)
+	if on {
+		v = 1
+	}
+	C.vp_set_grad_enabled(v)
+	return prev
+}
+
+// NoGrad runs fn with autograd recording off and restores the previous mode
+// afterwards, even if fn panics. Grad mode is per OS thread: the calling
+// goroutine is locked to its thread for the duration.
+func NoGrad(fn func() error) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	prev := SetGradEnabled(false)
+	defer SetGradEnabled(prev)
+	return fn()
+}
+
+// OnLockedThread runs fn on a fresh goroutine locked to one OS thread and
+// waits for it. Torch work that relies on per-thread state (grad mode, the
+// last-error slot) belongs in such a function, or on a main goroutine that
+// called runtime.LockOSThread at start-up.
+func OnLockedThread(fn func() error) error {
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		done <- fn()
+	}()
+	return <-done
+}

@@ -1,0 +1,161 @@
+// vitprobe's autograd shim: torch::autograd::grad over lists of tensors.
+#include "shim.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <ATen/Context.h>
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/autograd/grad_mode.h>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+namespace {
+
+char *dup_error(const char *what) {
+  char *s = static_cast<char *>(std::malloc(std::strlen(what) + 1));
+  std::strcpy(s, what);
+  return s;
+}
+
+std::vector<at::Tensor> as_vector(vp_tensor *ts, int n) {
+  std::vector<at::Tensor> v;
+  v.reserve(n);
+  for (int i = 0; i < n; i++) {
+    v.push_back(*static_cast<at::Tensor *>(ts[i]));
+  }
+  return v;
+}
+
+// fill writes results into out, replacing undefined gradients (a parameter
+// the output does not depend on) by zeros shaped like the parameter.
+void fill(const std::vector<at::Tensor> &res, const std::vector<at::Tensor> &params,
+          vp_tensor *out) {
+  for (size_t i = 0; i < params.size(); i++) {
+    at::Tensor g = res[i].defined() ? res[i] : at::zeros_like(params[i]);
+    out[i] = new at::Tensor(g);
+  }
+}
+
+at::ScalarType scalar_type(int d) {
+  switch (d) {
+    case VP_F32:
+      return at::kFloat;
+    case VP_F64:
+      return at::kDouble;
+    case VP_I64:
+      return at::kLong;
+    case VP_U8:
+      return at::kByte;
+  }
+  throw std::invalid_argument("vitprobe shim: unknown element type");
+}
+
+}  // namespace
+
+extern "C" char *vp_from_buffer(const void *data, int src_dtype, const long long *shape,
+                                int ndim, int to_dtype, vp_tensor *out) {
+  try {
+    std::vector<int64_t> sz(shape, shape + ndim);
+    auto src = at::from_blob(const_cast<void *>(data), sz,
+                             at::TensorOptions().dtype(scalar_type(src_dtype)));
+    at::Tensor t = src.to(scalar_type(to_dtype), /*non_blocking=*/false, /*copy=*/true);
+    *out = new at::Tensor(t);
+    return nullptr;
+  } catch (const std::exception &e) {
+    return dup_error(e.what());
+  }
+}
+
+extern "C" char *vp_copy_out(vp_tensor t, void *dst, int dst_dtype, long long n) {
+  try {
+    at::Tensor x = *static_cast<at::Tensor *>(t);
+    if (x.numel() != n) {
+      return dup_error("vp_copy_out: element count mismatch");
+    }
+    at::NoGradGuard guard;
+    at::Tensor c = x.detach().to(at::kCPU, scalar_type(dst_dtype)).contiguous();
+    std::memcpy(dst, c.data_ptr(), static_cast<size_t>(n) * c.element_size());
+    return nullptr;
+  } catch (const std::exception &e) {
+    return dup_error(e.what());
+  }
+}
+
+extern "C" char *vp_copy_in(vp_tensor t, const void *src, int src_dtype, long long n) {
+  try {
+    at::Tensor x = *static_cast<at::Tensor *>(t);
+    if (x.numel() != n) {
+      return dup_error("vp_copy_in: element count mismatch");
+    }
+    at::NoGradGuard guard;
+    auto s = at::from_blob(const_cast<void *>(src), x.sizes(),
+                           at::TensorOptions().dtype(scalar_type(src_dtype)));
+    x.copy_(s);
+    return nullptr;
+  } catch (const std::exception &e) {
+    return dup_error(e.what());
+  }
+}
+
+extern "C" char *vp_grad(vp_tensor loss, vp_tensor *params, int n, int create_graph,
+                         int retain_graph, vp_tensor *out) {
+  try {
+    at::Tensor l = *static_cast<at::Tensor *>(loss);
+    if (l.numel() != 1) {
+      return dup_error("vp_grad: loss is not a scalar");
+    }
+    auto ps = as_vector(params, n);
+    auto res = torch::autograd::grad({l}, ps, {}, retain_graph != 0, create_graph != 0,
+                                     /*allow_unused=*/true);
+    fill(res, ps, out);
+    return nullptr;
+  } catch (const std::exception &e) {
+    return dup_error(e.what());
+  }
+}
+
+extern "C" char *vp_hvp(vp_tensor *grads, vp_tensor *params, vp_tensor *v, int n,
+                        vp_tensor *out) {
+  try {
+    auto gs = as_vector(grads, n);
+    auto ps = as_vector(params, n);
+    auto vs = as_vector(v, n);
+    at::Tensor dot;
+    bool any = false;
+    for (int i = 0; i < n; i++) {
+      if (!gs[i].requires_grad()) {
+        continue;  // a gradient constant in the parameters contributes nothing
+      }
+      at::Tensor term = (gs[i] * vs[i]).sum();
+      dot = any ? dot + term : term;
+      any = true;
+    }
+    if (!any) {
+      for (int i = 0; i < n; i++) {
+        out[i] = new at::Tensor(at::zeros_like(ps[i]));
+      }
+      return nullptr;
+    }
+    auto res = torch::autograd::grad({dot}, ps, {}, /*retain_graph=*/true,
+                                     /*create_graph=*/false, /*allow_unused=*/true);
+    fill(res, ps, out);
+    return nullptr;
+  } catch (const std::exception &e) {
+    return dup_error(e.what());
+  }
+}
+
+extern "C" void vp_set_num_threads(int n) { at::set_num_threads(n); }
+
+extern "C" int vp_get_num_threads(void) { return at::get_num_threads(); }
+
+extern "C" void vp_manual_seed(unsigned long long seed) {
+  at::manual_seed(static_cast<uint64_t>(seed));
+}
+
+extern "C" int vp_grad_enabled(void) { return at::GradMode::is_enabled() ? 1 : 0; }
+
+extern "C" void vp_set_grad_enabled(int on) { at::GradMode::set_enabled(on != 0); }
+
+extern "C" int vp_cuda_available(void) { return at::hasCUDA() ? 1 : 0; }

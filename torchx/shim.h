@@ -1,0 +1,55 @@
+// C interface of vitprobe's autograd shim. Tensors are torch::Tensor*
+// (gotch's Ctensor) passed as void*. Functions that can fail return a
+// malloc'd error message, or NULL on success.
+#ifndef VITPROBE_SHIM_H
+#define VITPROBE_SHIM_H
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef void *vp_tensor;
+
+// vp_grad computes d loss / d params[i] for i < n into out[i] (new tensors).
+// create_graph keeps the graph of the result for a second derivative.
+char *vp_grad(vp_tensor loss, vp_tensor *params, int n, int create_graph,
+              int retain_graph, vp_tensor *out);
+
+// vp_hvp computes the Hessian-vector product sum_j d(grads . v)/d params
+// into out[i], given first-order grads computed with create_graph = 1. The
+// graph is retained so that further products can reuse it.
+char *vp_hvp(vp_tensor *grads, vp_tensor *params, vp_tensor *v, int n,
+             vp_tensor *out);
+
+// Element types of Go buffers passed to the copy functions.
+enum { VP_F32 = 0, VP_F64 = 1, VP_I64 = 2, VP_U8 = 3 };
+
+// vp_from_buffer creates a new CPU tensor of element type to_dtype (VP_*)
+// and the given shape from a buffer of element type src_dtype.
+char *vp_from_buffer(const void *data, int src_dtype, const long long *shape,
+                     int ndim, int to_dtype, vp_tensor *out);
+
+// vp_copy_out copies the n elements of t (any layout, any device) into dst,
+// converted to element type dst_dtype.
+char *vp_copy_out(vp_tensor t, void *dst, int dst_dtype, long long n);
+
+// vp_copy_in overwrites the n elements of t in place (without recording
+// autograd history) from src, converted from element type src_dtype.
+char *vp_copy_in(vp_tensor t, const void *src, int src_dtype, long long n);
+
+// vp_set_num_threads sets libtorch's intra-op thread count.
+void vp_set_num_threads(int n);
+// vp_get_num_threads returns libtorch's intra-op thread count.
+int vp_get_num_threads(void);
+// vp_manual_seed seeds libtorch's default CPU generator.
+void vp_manual_seed(unsigned long long seed);
+// vp_grad_enabled reports whether grad mode is on for this thread.
+int vp_grad_enabled(void);
+// vp_set_grad_enabled sets grad mode for this thread.
+void vp_set_grad_enabled(int on);
+// vp_cuda_available reports whether libtorch was built with a usable CUDA.
+int vp_cuda_available(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
