@@ -4,7 +4,8 @@
 // It rewrites libtch/lib.go with CPU cgo flags for the system libtorch and
 // replaces the bodies of the generated bindings that call ATen functions
 // removed or changed between libtorch 1.11 and 1.13 by a body that raises a
-// C++ exception, which gotch's PROTECT turns into a Go error.
+// C++ exception, which gotch's PROTECT turns into a Go error. It also gives
+// the generated Go wrappers a properly sized, freed buffer for their results.
 //
 // Usage:
 //
@@ -81,7 +82,30 @@ func patch(dir string) error {
 			return fmt.Errorf("%s: %w", gen, err)
 		}
 	}
-	return os.WriteFile(gen, []byte(out), 0o644)
+	if err := os.WriteFile(gen, []byte(out), 0o644); err != nil {
+		return err
+	}
+	return fixOutputBuffers(filepath.Join(dir, "ts", "tensor-generated.go"))
+}
+
+// outputBuf matches the result-pointer allocations of the generated Go
+// wrappers: malloc(0), into which the C side then writes up to five tensor
+// pointers (an overflow for more than two on glibc), never freed (a leak per
+// tensor operation).
+var outputBuf = regexp.MustCompile(`(?m)^(\s*)(ptr|ctensorPtr0) := \(\*lib\.Ctensor\)\(unsafe\.Pointer\(C\.malloc\(0\)\)\)$`)
+
+// fixOutputBuffers gives every generated wrapper a buffer with room for
+// eight results, freed when the wrapper returns (after it has read them).
+func fixOutputBuffers(path string) error {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	out := outputBuf.ReplaceAll(src, []byte("${1}${2} := (*lib.Ctensor)(unsafe.Pointer(C.malloc(64)))\n${1}defer C.free(unsafe.Pointer(${2}))"))
+	if n := len(outputBuf.FindAll(src, -1)); n == 0 && !strings.Contains(string(src), "C.malloc(64)") {
+		return fmt.Errorf("%s: no output buffers found to fix", path)
+	}
+	return os.WriteFile(path, out, 0o644)
 }
 
 // stub replaces the body of the C function name in src by one that raises.
