@@ -119,3 +119,7 @@ func (c Config) validate() error {
 	}
 	return nil
 }
+
+func errGAP(name string) error {
+	return fmt.Errorf("models: %s: the GAP head option applies to ViT presets only", name)
+}

@@ -1,0 +1,280 @@
+package models
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/vitprobe/vitprobe/torchx"
+)
+
+// fwd carries one forward pass: the mode, the probe, the intermediate
+// tensors to drop at the end and the first error. Every op is a no-op
+// returning nil once an error occurred, so forward code reads straight.
+type fwd struct {
+	s     torchx.Scope
+	err   error
+	mode  Mode
+	probe Probe
+}
+
+// t registers an op's result with the pass and records its error.
+func (f *fwd) t(r *ts.Tensor, err error) *ts.Tensor {
+	if err != nil {
+		if f.err == nil {
+			f.err = err
+		}
+		return nil
+	}
+	return f.s.Add(r)
+}
+
+func (f *fwd) ok(xs ...*ts.Tensor) bool {
+	if f.err != nil {
+		return false
+	}
+	for _, x := range xs {
+		if x == nil {
+			f.err = fmt.Errorf("models: internal error: nil tensor in forward pass")
+			return false
+		}
+	}
+	return true
+}
+
+func orNone(t *ts.Tensor) *ts.Tensor {
+	if t == nil {
+		return ts.None
+	}
+	return t
+}
+
+func (f *fwd) conv(x *ts.Tensor, c *conv) *ts.Tensor {
+	if !f.ok(x) {
+		return nil
+	}
+	return f.t(ts.Conv2d(x, c.w, orNone(c.b), []int64{c.stride, c.stride}, []int64{c.pad, c.pad}, []int64{1, 1}, c.groups))
+}
+
+// bnMomentum and bnEps are torch.nn.BatchNorm2d's defaults.
+const (
+	bnMomentum = 0.1
+	bnEps      = 1e-5
+)
+
+func (f *fwd) bn(x *ts.Tensor, b *batchNorm) *ts.Tensor {
+	if !f.ok(x) {
+		return nil
+	}
+	return f.t(ts.BatchNorm(x, b.w, b.b, b.mean, b.vr, f.mode == Train, bnMomentum, bnEps, false))
+}
+
+func (f *fwd) relu(x *ts.Tensor) *ts.Tensor {
+	if !f.ok(x) {
+		return nil
+	}
+	return f.t(x.Relu(false))
+}
+
+func (f *fwd) gelu(x *ts.Tensor) *ts.Tensor {
+	if !f.ok(x) {
+		return nil
+	}
+	return f.t(x.Gelu(false))
+}
+
+func (f *fwd) add(a, b *ts.Tensor) *ts.Tensor {
+	if !f.ok(a, b) {
+		return nil
+	}
+	return f.t(a.Add(b, false))
+}
+
+func (f *fwd) linear(x *ts.Tensor, l *linear) *ts.Tensor {
+	if !f.ok(x) {
+		return nil
+	}
+	return f.t(ts.Linear(x, l.w, orNone(l.b)))
+}
+
+// lnEps is timm's ViT LayerNorm epsilon.
+const lnEps = 1e-6
+
+func (f *fwd) layerNorm(x *ts.Tensor, l *layerNorm) *ts.Tensor {
+	if !f.ok(x) {
+		return nil
+	}
+	return f.t(ts.LayerNorm(x, []int64{l.dim}, l.w, l.b, lnEps, false))
+}
+
+func (f *fwd) mulScalar(x *ts.Tensor, v float64) *ts.Tensor {
+	if !f.ok(x) {
+		return nil
+	}
+	sc := ts.FloatScalar(v)
+	defer sc.MustDrop()
+	return f.t(x.MulScalar(sc, false))
+}
+
+func (f *fwd) reshape(x *ts.Tensor, shape ...int64) *ts.Tensor {
+	if !f.ok(x) {
+		return nil
+	}
+	return f.t(x.Reshape(shape, false))
+}
+
+func (f *fwd) permute(x *ts.Tensor, dims ...int64) *ts.Tensor {
+	if !f.ok(x) {
+		return nil
+	}
+	return f.t(x.Permute(dims, false))
+}
+
+func (f *fwd) transpose(x *ts.Tensor, a, b int64) *ts.Tensor {
+	if !f.ok(x) {
+		return nil
+	}
+	return f.t(x.Transpose(a, b, false))
+}
+
+func (f *fwd) matmul(a, b *ts.Tensor) *ts.Tensor {
+	if !f.ok(a, b) {
+		return nil
+	}
+	return f.t(a.Matmul(b, false))
+}
+
+func (f *fwd) softmax(x *ts.Tensor, dim int64) *ts.Tensor {
+	if !f.ok(x) {
+		return nil
+	}
+	return f.t(x.Softmax(dim, gotch.Float, false))
+}
+
+func (f *fwd) mean(x *ts.Tensor, dims ...int64) *ts.Tensor {
+	if !f.ok(x) {
+		return nil
+	}
+	return f.t(x.MeanDim(dims, false, gotch.Float, false))
+}
+
+func (f *fwd) sel(x *ts.Tensor, dim, index int64) *ts.Tensor {
+	if !f.ok(x) {
+		return nil
+	}
+	return f.t(x.Select(dim, index, false))
+}
+
+func (f *fwd) cat(dim int64, xs ...*ts.Tensor) *ts.Tensor {
+	if !f.ok(xs...) {
+		return nil
+	}
+	vals := make([]ts.Tensor, len(xs))
+	for i, x := range xs {
+		vals[i] = *x
+	}
+	return f.t(ts.Cat(vals, dim))
+}
+
+func (f *fwd) expand(x *ts.Tensor, shape ...int64) *ts.Tensor {
+	if !f.ok(x) {
+		return nil
+	}
+	return f.t(x.Expand(shape, false, false))
+}
+
+// dropPath applies stochastic depth to a residual branch in training mode:
+// each sample's branch is kept with probability 1 - rate and scaled by
+// 1/(1 - rate), as timm's DropPath does.
+func (f *fwd) dropPath(x *ts.Tensor, rate float64) *ts.Tensor {
+	if f.mode != Train || rate <= 0 || !f.ok(x) {
+		return x
+	}
+	shape, err := x.Size()
+	if err != nil {
+		f.err = err
+		return nil
+	}
+	ms := make([]int64, len(shape))
+	ms[0] = shape[0]
+	for i := 1; i < len(ms); i++ {
+		ms[i] = 1
+	}
+	dev, err := x.Device()
+	if err != nil {
+		f.err = err
+		return nil
+	}
+	mask := f.t(ts.Empty(ms, gotch.Float, dev))
+	if !f.ok(mask) {
+		return nil
+	}
+	if err := mask.BernoulliFloat_(1 - rate); err != nil {
+		f.err = err
+		return nil
+	}
+	return f.mulScalar(f.t(x.Mul(mask, false)), 1/(1-rate))
+}
+
+// observe reports a layer's output to the probe, if any.
+func (f *fwd) observe(l Layer, x *ts.Tensor) {
+	if f.probe == nil || !f.ok(x) {
+		return
+	}
+	if err := f.probe.Observe(l, x); err != nil {
+		f.err = fmt.Errorf("models: probe at layer %d (%s): %w", l.Index, l.Name, err)
+	}
+}
+
+// finish returns the pass's output, owned by the caller, and drops every
+// intermediate tensor.
+func (f *fwd) finish(out *ts.Tensor) (*ts.Tensor, error) {
+	if f.err != nil {
+		f.s.Close()
+		return nil, f.err
+	}
+	f.s.Release(out)
+	f.s.Close()
+	return out, nil
+}
+
+// checkInput validates a batch against the model's configuration before any
+// torch call, so a wrong shape is a clear error rather than a libtorch abort.
+func checkInput(x *ts.Tensor, c Config) error {
+	if x == nil {
+		return fmt.Errorf("models: nil input")
+	}
+	shape, err := x.Size()
+	if err != nil {
+		return fmt.Errorf("models: input: %w", err)
+	}
+	if len(shape) != 4 || shape[0] < 1 || shape[1] != int64(c.InChannels) ||
+		shape[2] != int64(c.ImageSize) || shape[3] != int64(c.ImageSize) {
+		return fmt.Errorf("models: input of shape %v, want (B, %d, %d, %d)", shape, c.InChannels, c.ImageSize, c.ImageSize)
+	}
+	if k := x.DType(); k != gotch.Float {
+		return fmt.Errorf("models: input of element type %v, want float32", k)
+	}
+	return nil
+}
+
+// dropRates returns stochastic-depth rates growing linearly from 0 to max
+// over n blocks (timm's convention: torch.linspace(0, max, n)).
+func dropRates(max float64, n int) []float64 {
+	r := make([]float64, n)
+	if n == 1 {
+		return r
+	}
+	for i := range r {
+		r[i] = max * float64(i) / float64(n-1)
+	}
+	return r
+}
+
+// isqrt returns the integer square root of n and whether n is a square.
+func isqrt(n int) (int, bool) {
+	r := int(math.Round(math.Sqrt(float64(n))))
+	return r, r*r == n
+}
