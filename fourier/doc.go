@@ -45,4 +45,16 @@
 //
 // ViT token maps (B, N, C), with an optional class token at index 0, become
 // (B, C, h, w) maps through TokensToMaps (token n ↦ row n / w, column n % w).
+//
+// # Frequency-band noise (paper.md §5)
+//
+// BandMask, BandFilter, BandNoise and AddBandNoise build and apply the ring
+// mask M_f: x_noisy = x + scale · real(IFFT2(FFT2(δ) · M_f)), δ standard
+// Gaussian. Frequencies follow the same convention as the profile: bin
+// (k, l) of an h×w map has per-axis angular frequencies (2πk'/h, 2πl'/w)
+// with signed k' ∈ (−h/2, h/2]. A band keeps radii in [f − w/2, f + w/2)
+// (closed at π), width w = 0.1π by default, where the radius is the
+// Chebyshev norm max(|fy|, |fx|) by default (so that point (k, k) of the
+// profile and noise at f = 2πk/n mean the same frequency) or the Euclidean
+// norm. A band reaching outside (0, π] is an error wrapping ErrBadBand.
 package fourier

@@ -33,6 +33,7 @@ type Plan struct {
 	rowf  []float64    // one row converted to float64, length w
 	spec  []complex128 // half spectrum h×(w/2+1)
 	sumsH []float64    // anti-diagonal sums, length h
+	full  []complex128 // h×w spectrum, allocated on first use
 }
 
 // NewPlan returns a Plan for h×w arrays. It panics if h or w is not
