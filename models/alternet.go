@@ -258,7 +258,7 @@ func (b *msaBlock) attention(f *fwd, x *ts.Tensor) *ts.Tensor {
 		}
 	}
 	attn := f.softmax(f.add(dots, bias), -1)
-	o := f.matmul(attn, v)                 // (B·n1·n2, h, p², d)
+	o := f.matmul(attn, v) // (B·n1·n2, h, p², d)
 	o = f.reshape(o, bs, n1, n2, h, p, p, d)
 	o = f.permute(o, 0, 3, 6, 1, 4, 2, 5) // (B, h, d, n1, p, n2, p)
 	return f.reshape(o, bs, h*d, hgt, wid)

@@ -2,7 +2,6 @@ package models
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -271,10 +270,4 @@ func dropRates(max float64, n int) []float64 {
 		r[i] = max * float64(i) / float64(n-1)
 	}
 	return r
-}
-
-// isqrt returns the integer square root of n and whether n is a square.
-func isqrt(n int) (int, bool) {
-	r := int(math.Round(math.Sqrt(float64(n))))
-	return r, r*r == n
 }

@@ -14,7 +14,6 @@ func withDrop(c Config, rate float64) Config {
 	return c
 }
 
-
 func init() {
 	resnet18 := resnetArch{blocks: []int{2, 2, 2, 2}, widths: []int64{64, 128, 256, 512}, stem: 64}
 	resnet50 := resnetArch{bottleneck: true, blocks: []int{3, 4, 6, 3}, widths: []int64{64, 128, 256, 512}, stem: 64}

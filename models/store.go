@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"sort"
-	"strings"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -171,9 +170,9 @@ func mustDevice(t *ts.Tensor) gotch.Device {
 
 // conv is a 2-D convolution.
 type conv struct {
-	w, b                 *ts.Tensor
-	stride, pad, groups  int64
-	in, out, kernel      int64
+	w, b                *ts.Tensor
+	stride, pad, groups int64
+	in, out, kernel     int64
 }
 
 // conv creates a convolution with Kaiming-normal (fan-out, ReLU) weights as
@@ -247,17 +246,4 @@ func (s *store) ln(name string, d int64) *layerNorm {
 		b:   s.tensor(name+".bias", ParamNormShift, []int64{d}, nil),
 		dim: d,
 	}
-}
-
-// paramSummary formats a count with thousands separators.
-func paramSummary(n int64) string {
-	s := fmt.Sprint(n)
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }
