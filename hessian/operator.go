@@ -62,6 +62,9 @@ func (d *Dense) MulVec(dst, v []float64) error {
 	if len(dst) != d.n || len(v) != d.n {
 		panic(fmt.Sprintf("hessian: MulVec lengths %d and %d, dimension %d", len(dst), len(v), d.n))
 	}
+	if d.n == 0 {
+		return nil
+	}
 	mat.NewVecDense(d.n, dst).MulVec(d.a, mat.NewVecDense(d.n, v))
 	return nil
 }

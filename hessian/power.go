@@ -52,13 +52,14 @@ type PowerSettings struct {
 // (modified Gram-Schmidt) against the eigenvectors already found and
 // normalised; w = H v; λ = <w, v>; iteration stops when the relative change
 // |λ - λprev| / (|λprev| + 1e-6) falls below Tol (never on the first
-// product), and otherwise continues from v = w / |w|. The same products are
-// made, and the same stopping decisions taken, as in PyHessian. Two
-// deliberate differences, both below Tol in effect:
+// product), and otherwise continues from v = w / |w|. From the same start
+// vector the first eigenvalue takes exactly PyHessian's products and
+// stopping decision. Two deliberate differences, both below Tol in effect:
 //   - the value returned is the last Rayleigh quotient λ = <Hv, v> and the
 //     vector is its v, so Residuals[i] = |Hv - λv| costs no extra product;
 //     PyHessian returns the previous quotient with the vector Hv/|Hv|, one
-//     power step further, and deflates against that vector;
+//     power step further, and deflates against that vector (so later
+//     eigenvalues may stop an iteration earlier or later than PyHessian's);
 //   - vectors are normalised exactly, where PyHessian divides by |v| + 1e-6.
 //
 // If H v = 0 the pair (0, v) is exact and iteration stops. The error is
