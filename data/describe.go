@@ -1,0 +1,19 @@
+package data
+
+import "fmt"
+
+// Describe returns the Info of a dataset by name without loading it (the
+// number of classes and channels a model needs, the normalisation).
+func Describe(name string) (Info, error) {
+	switch name {
+	case "mnist":
+		return mnistInfo, nil
+	case "cifar10":
+		return cifar10Info, nil
+	case "cifar100":
+		return cifar100Info, nil
+	case "cifar100-coarse":
+		return cifar100CoarseInfo, nil
+	}
+	return Info{}, fmt.Errorf("data: unknown dataset %q (want one of %v)", name, Names())
+}
