@@ -52,8 +52,8 @@
 // mask M_f: x_noisy = x + scale · real(IFFT2(FFT2(δ) · M_f)), δ standard
 // Gaussian. Frequencies follow the same convention as the profile: bin
 // (k, l) of an h×w map has per-axis angular frequencies (2πk'/h, 2πl'/w)
-// with signed k' ∈ (−h/2, h/2]. A band keeps radii in [f − w/2, f + w/2)
-// (closed at π), width w = 0.1π by default, where the radius is the
+// with signed k' ∈ (−h/2, h/2]. A band keeps radii in [f − Δ/2, f + Δ/2)
+// (closed at π), width Δ = 0.1π by default, where the radius is the
 // Chebyshev norm max(|fy|, |fx|) by default (so that point (k, k) of the
 // profile and noise at f = 2πk/n mean the same frequency) or the Euclidean
 // norm. A band reaching outside (0, π] is an error wrapping ErrBadBand.

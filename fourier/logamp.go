@@ -58,6 +58,21 @@ func (s *Spectrum) At(k, l int) float64 {
 	return s.Data[i*s.W+j]
 }
 
+// Dims returns the spectrum's columns and rows (W, H). With X, Y and Z it
+// lets a Spectrum serve as gonum/plot's plotter.GridXYZ for heat maps.
+func (s *Spectrum) Dims() (c, r int) { return s.W, s.H }
+
+// Z returns the value at column c and row r of the shifted map.
+func (s *Spectrum) Z(c, r int) float64 { return s.Data[r*s.W+c] }
+
+// X returns column c's per-axis angular frequency in units of π,
+// 2(c − W/2)/W.
+func (s *Spectrum) X(c int) float64 { return 2 * float64(c-s.W/2) / float64(s.W) }
+
+// Y returns row r's per-axis angular frequency in units of π,
+// 2(r − H/2)/H.
+func (s *Spectrum) Y(r int) float64 { return 2 * float64(r-s.H/2) / float64(s.H) }
+
 // Profile is a relative log-amplitude curve along the half diagonal of a
 // square n×n spectrum: point i is the frequency (k, k), k = K[i], whose
 // per-axis angular frequency is Freq[i] = 2πk/n radians.

@@ -333,3 +333,25 @@ func TestLogAmplitudeErrors(t *testing.T) {
 		t.Errorf("NaN input map: got %v, want ErrNonFinite", err)
 	}
 }
+
+func TestSpectrumGrid(t *testing.T) {
+	// 4×5 (H×W): rows are frequencies −2..1 (×2π/4), columns −2..2 (×2π/5).
+	m := noiseMaps(rand.New(rand.NewPCG(51, 52)), 1, 1, 4, 5)
+	s, err := MeanLogAmplitude(m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, r := s.Dims(); c != 5 || r != 4 {
+		t.Fatalf("Dims() = %d, %d, want 5, 4", c, r)
+	}
+	if s.X(2) != 0 || s.Y(2) != 0 || s.X(0) != -0.8 || s.Y(0) != -1 || s.X(4) != 0.8 || s.Y(3) != 0.5 {
+		t.Errorf("axes: X = %v..%v, Y = %v..%v", s.X(0), s.X(4), s.Y(0), s.Y(3))
+	}
+	for r := range 4 {
+		for c := range 5 {
+			if s.Z(c, r) != s.At(r-2, c-2) {
+				t.Errorf("Z(%d,%d) = %v differs from At(%d,%d) = %v", c, r, s.Z(c, r), r-2, c-2, s.At(r-2, c-2))
+			}
+		}
+	}
+}
