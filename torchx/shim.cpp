@@ -6,6 +6,7 @@
 #include <ATen/Context.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/grad_mode.h>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -140,6 +141,51 @@ extern "C" char *vp_hvp(vp_tensor *grads, vp_tensor *params, vp_tensor *v, int n
     auto res = torch::autograd::grad({dot}, ps, {}, /*retain_graph=*/true,
                                      /*create_graph=*/false, /*allow_unused=*/true);
     fill(res, ps, out);
+    return nullptr;
+  } catch (const std::exception &e) {
+    return dup_error(e.what());
+  }
+}
+
+extern "C" char *vp_adamw_step(vp_tensor *params, vp_tensor *grads, vp_tensor *m,
+                               vp_tensor *v, int n, double lr, double beta1, double beta2,
+                               double eps, double weight_decay, long long step) {
+  try {
+    at::NoGradGuard guard;
+    const double bc1 = 1 - std::pow(beta1, static_cast<double>(step));
+    const double bc2_sqrt = std::sqrt(1 - std::pow(beta2, static_cast<double>(step)));
+    const double step_size = lr / bc1;
+    for (int i = 0; i < n; i++) {
+      at::Tensor p = *static_cast<at::Tensor *>(params[i]);
+      at::Tensor g = *static_cast<at::Tensor *>(grads[i]);
+      at::Tensor ea = *static_cast<at::Tensor *>(m[i]);
+      at::Tensor eas = *static_cast<at::Tensor *>(v[i]);
+      p.mul_(1 - lr * weight_decay);
+      ea.mul_(beta1).add_(g, 1 - beta1);
+      eas.mul_(beta2).addcmul_(g, g, 1 - beta2);
+      at::Tensor denom = (eas.sqrt() / bc2_sqrt).add_(eps);
+      p.addcdiv_(ea, denom, -step_size);
+    }
+    return nullptr;
+  } catch (const std::exception &e) {
+    return dup_error(e.what());
+  }
+}
+
+extern "C" char *vp_clip_grad_norm(vp_tensor *grads, int n, double max_norm, double *total) {
+  try {
+    at::NoGradGuard guard;
+    std::vector<at::Tensor> norms;
+    norms.reserve(n);
+    for (int i = 0; i < n; i++) {
+      norms.push_back(at::norm(static_cast<at::Tensor *>(grads[i])->detach(), 2));
+    }
+    at::Tensor tn = at::norm(at::stack(norms), 2);
+    *total = tn.item<double>();
+    at::Tensor coef = at::clamp_max(max_norm / (tn + 1e-6), 1.0);
+    for (int i = 0; i < n; i++) {
+      static_cast<at::Tensor *>(grads[i])->detach().mul_(coef);
+    }
     return nullptr;
   } catch (const std::exception &e) {
     return dup_error(e.what());

@@ -36,6 +36,17 @@ char *vp_copy_out(vp_tensor t, void *dst, int dst_dtype, long long n);
 // autograd history) from src, converted from element type src_dtype.
 char *vp_copy_in(vp_tensor t, const void *src, int src_dtype, long long n);
 
+// vp_adamw_step applies one AdamW update (torch.optim.AdamW 1.13,
+// single-tensor path, amsgrad off) to params in place, given their grads and
+// moment buffers m and v; step counts from 1.
+char *vp_adamw_step(vp_tensor *params, vp_tensor *grads, vp_tensor *m, vp_tensor *v,
+                    int n, double lr, double beta1, double beta2, double eps,
+                    double weight_decay, long long step);
+
+// vp_clip_grad_norm scales grads in place as torch.nn.utils.clip_grad_norm_
+// (2-norm) does and stores the total norm before clipping in *total.
+char *vp_clip_grad_norm(vp_tensor *grads, int n, double max_norm, double *total);
+
 // vp_set_num_threads sets libtorch's intra-op thread count.
 void vp_set_num_threads(int n);
 // vp_get_num_threads returns libtorch's intra-op thread count.

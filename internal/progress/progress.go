@@ -30,6 +30,8 @@ type Bar struct {
 	every    time.Duration
 	status   string
 	finished bool
+	drawn    int    // done at the last line drawn
+	drawnSt  string // status at the last line drawn
 	now      func() time.Time
 }
 
@@ -77,7 +79,9 @@ func (b *Bar) Finish(status string) {
 	if status != "" {
 		b.status = status
 	}
-	b.draw(true)
+	if b.tty || b.drawn != b.done || b.drawnSt != b.status {
+		b.draw(true)
+	}
 	if b.tty {
 		fmt.Fprintln(b.w)
 	}
@@ -129,6 +133,7 @@ func (b *Bar) draw(force bool) {
 		return
 	}
 	b.last = t
+	b.drawn, b.drawnSt = b.done, b.status
 	fmt.Fprintln(b.w, b.line())
 }
 

@@ -1,0 +1,369 @@
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/vitprobe/vitprobe/data"
+	"github.com/vitprobe/vitprobe/internal/atomicfile"
+	"github.com/vitprobe/vitprobe/internal/progress"
+	"github.com/vitprobe/vitprobe/models"
+	"github.com/vitprobe/vitprobe/torchx"
+)
+
+// ErrInterrupted is returned when the context is cancelled: the run saved a
+// checkpoint and can be resumed.
+var ErrInterrupted = errors.New("train: interrupted")
+
+// Options are the run-time settings that do not change the result (except
+// Threads, which must stay the same for a bit-identical resume).
+type Options struct {
+	// Out is the run folder: checkpoints, metrics, curves.
+	Out string
+	// DataDir is the dataset folder ("" finds MNIST by itself).
+	DataDir string
+	// Resume continues the run in Out from its latest checkpoint; a
+	// finished run is left as it is.
+	Resume bool
+	// Threads is libtorch's thread count, recorded with the run.
+	Threads int
+	// Device is where the model lives (CPU; CUDA where available).
+	Device gotch.Device
+	// Log receives progress bars and messages (nil: discarded).
+	Log io.Writer
+	// EvalBatch is the batch size of test evaluation (0: 1000).
+	EvalBatch int
+	// Curves, if not nil, renders the training curves after each epoch
+	// (reports.TrainingCurves; a field to keep this package free of plots).
+	Curves func(metrics []EpochMetrics, path string) error
+}
+
+// Result is what a finished run reports.
+type Result struct {
+	Dir        string         `json:"dir"`
+	Final      string         `json:"final"` // the final checkpoint's sidecar
+	Metrics    []EpochMetrics `json:"metrics"`
+	Resumed    bool           `json:"resumed"`
+	AlreadyRun bool           `json:"already_run"`
+}
+
+// runFile records the configuration of a run folder, so that a resume with
+// other settings is refused.
+const runFile = "run.json"
+
+type runRecord struct {
+	Config  Config `json:"config"`
+	Threads int    `json:"threads"`
+}
+
+// Run trains as c says, writing into o.Out. Cancelling ctx saves an
+// "interrupt" checkpoint and returns ErrInterrupted.
+func Run(ctx context.Context, c Config, o Options) (*Result, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Out == "" {
+		return nil, errors.New("train: no output folder")
+	}
+	if o.EvalBatch <= 0 {
+		o.EvalBatch = 1000
+	}
+	log := o.Log
+	if log == nil {
+		log = io.Discard
+	}
+	if err := os.MkdirAll(o.Out, 0o755); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	if err := checkRun(o, c); err != nil {
+		return nil, err
+	}
+
+	trainSet, err := data.Load(c.Dataset, o.DataDir, data.Train)
+	if err != nil {
+		return nil, err
+	}
+	testSet, err := data.Load(c.Dataset, o.DataDir, data.Test)
+	if err != nil {
+		return nil, err
+	}
+	if c.ModelConfig.Classes != trainSet.Info.Classes || c.ModelConfig.InChannels != trainSet.Info.Channels {
+		return nil, fmt.Errorf("train: model %s has %d classes and %d input channels, %s has %d and %d",
+			c.Model, c.ModelConfig.Classes, c.ModelConfig.InChannels, c.Dataset, trainSet.Info.Classes, trainSet.Info.Channels)
+	}
+	subset, err := trainSet.Subset(c.Fraction, c.Seed)
+	if err != nil {
+		return nil, err
+	}
+	sampler, err := data.Shuffled(subset, c.BatchSize, c.Seed, true)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w (fraction %v keeps %d examples)", err, c.Fraction, len(subset))
+	}
+	perEpoch := int64(sampler.Batches())
+	total := perEpoch * int64(c.Epochs)
+	warmup := int64(math.Round(c.WarmupEpochs * float64(perEpoch)))
+
+	torchx.Seed(c.Seed)
+	m, err := models.New(c.Model, c.ModelConfig, o.Device)
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	var params []*ts.Tensor
+	var trainable []models.Param
+	for _, p := range m.Params() {
+		if p.Trainable() {
+			params = append(params, p.Tensor)
+			trainable = append(trainable, p)
+		}
+	}
+	opt, err := newOptimizer(trainable)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	defer opt.close()
+
+	st := trainState{Config: c, Threads: o.Threads}
+	res := &Result{Dir: o.Out}
+	if o.Resume {
+		path, ck, s, err := latest(o.Out)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			fmt.Fprintf(log, "train: nothing to resume in %s, starting afresh\n", o.Out)
+		case err != nil:
+			return nil, fmt.Errorf("train: resume: %w", err)
+		default:
+			if err := sameConfig(s.Config, c); err != nil {
+				return nil, fmt.Errorf("train: resume %s: %w", path, err)
+			}
+			if err := models.LoadWeightsFile(m, filepath.Join(filepath.Dir(path), ck.Weights)); err != nil {
+				return nil, fmt.Errorf("train: resume %s: %w", path, err)
+			}
+			if s.Optim != "" {
+				if err := opt.load(filepath.Join(o.Out, s.Optim), s.OptimSHA256); err != nil {
+					return nil, fmt.Errorf("train: resume: %w", err)
+				}
+			}
+			st = s
+			st.Threads = o.Threads
+			res.Resumed = true
+			if ck.Phase == "final" {
+				res.AlreadyRun, res.Final, res.Metrics = true, path, s.Metrics
+				fmt.Fprintf(log, "train: %s is finished (%s); nothing to do\n", o.Out, path)
+				return res, nil
+			}
+			fmt.Fprintf(log, "train: resuming %s from %s (epoch %d, step %d)\n", o.Out, filepath.Base(path), st.Epoch+1, st.Step)
+		}
+	}
+	if st.Step == 0 {
+		if _, err := saveCheckpoint(o.Out, "init", "init", m, nil, st); err != nil {
+			return nil, err
+		}
+	}
+	lastGood := "init"
+
+	save := func(name, phase string) error {
+		p, err := saveCheckpoint(o.Out, name, phase, m, opt, st)
+		if err == nil {
+			lastGood = p
+		}
+		return err
+	}
+
+	for st.Epoch < c.Epochs {
+		ep := sampler.Epoch(st.Epoch)
+		bar := progress.New(log, fmt.Sprintf("epoch %d/%d", st.Epoch+1, c.Epochs), "img",
+			sampler.Batches()*c.BatchSize, st.Batch*c.BatchSize)
+		for k := st.Batch; k < ep.Len(); k++ {
+			if ctx.Err() != nil {
+				bar.Finish("interrupted")
+				name := fmt.Sprintf("interrupt-step-%07d", st.Step)
+				if err := save(name, "interrupt"); err != nil {
+					return nil, err
+				}
+				fmt.Fprintf(log, "train: interrupted; saved %s; continue with --resume\n", filepath.Join(o.Out, name+".json"))
+				return nil, ErrInterrupted
+			}
+			t0 := time.Now()
+			step := st.Step + 1
+			lr := Schedule(c.LR, step, warmup, total)
+			loss, correct, err := trainStep(m, params, opt, trainSet, ep.Batch(k), ep.Rand(k), c, lr, step)
+			if err != nil {
+				bar.Finish("failed")
+				if errors.Is(err, errNonFinite) {
+					return nil, fmt.Errorf("train: %w at epoch %d, step %d (lr %.3g); weights not saved, the last good checkpoint is %s",
+						err, st.Epoch+1, step, lr, lastGood)
+				}
+				return nil, fmt.Errorf("train: epoch %d, step %d: %w", st.Epoch+1, step, err)
+			}
+			n := len(ep.Batch(k))
+			st.Step, st.Batch = step, k+1
+			st.Sums.Loss += loss * float64(n)
+			st.Sums.Correct += correct
+			st.Sums.Seen += n
+			st.Sums.Seconds += time.Since(t0).Seconds()
+			bar.Add(n, fmt.Sprintf("loss %.4f, acc %.2f%%, lr %.3g", st.Sums.Loss/float64(st.Sums.Seen),
+				100*float64(st.Sums.Correct)/float64(st.Sums.Seen), lr))
+			if step == warmup && warmup > 0 {
+				if err := save("warmup", "warmup"); err != nil {
+					return nil, err
+				}
+			}
+		}
+		bar.Finish("")
+		ev, err := Evaluate(m, testSet, testSet.Indices(), o.EvalBatch)
+		if err != nil {
+			return nil, fmt.Errorf("train: epoch %d: %w", st.Epoch+1, err)
+		}
+		em := EpochMetrics{Epoch: st.Epoch + 1, Step: st.Step, LR: Schedule(c.LR, st.Step, warmup, total),
+			TrainLoss: st.Sums.Loss / float64(st.Sums.Seen), TrainAcc: float64(st.Sums.Correct) / float64(st.Sums.Seen),
+			TestLoss: ev.NLL, TestAcc: ev.Accuracy, Seconds: st.Sums.Seconds, ImgPerSec: float64(st.Sums.Seen) / st.Sums.Seconds}
+		st.Metrics = append(st.Metrics, em)
+		fmt.Fprintf(log, "epoch %d/%d: train loss %.4f acc %.2f%%, test loss %.4f acc %.2f%%, %.0f img/s\n",
+			em.Epoch, c.Epochs, em.TrainLoss, 100*em.TrainAcc, em.TestLoss, 100*em.TestAcc, em.ImgPerSec)
+		st.Epoch, st.Batch, st.Sums = st.Epoch+1, 0, sums{}
+		if err := writeMetrics(o.Out, st.Metrics); err != nil {
+			return nil, err
+		}
+		if o.Curves != nil {
+			if err := o.Curves(st.Metrics, filepath.Join(o.Out, "curves.png")); err != nil {
+				return nil, err
+			}
+		}
+		if st.Epoch == c.Epochs {
+			if err := save("final", "final"); err != nil {
+				return nil, err
+			}
+		} else if c.SaveEvery > 0 && st.Epoch%c.SaveEvery == 0 {
+			if err := save(fmt.Sprintf("epoch-%04d", st.Epoch), fmt.Sprintf("epoch-%d", st.Epoch)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	res.Final, res.Metrics = lastGood, st.Metrics
+	return res, nil
+}
+
+var errNonFinite = errors.New("non-finite loss")
+
+// trainStep runs one optimisation step and returns the batch's loss and
+// number of correct predictions.
+func trainStep(m models.Model, params []*ts.Tensor, opt *optimizer, d *data.Dataset, idx []int,
+	r *rand.Rand, c Config, lr float64, step int64) (float64, int, error) {
+	// libtorch's generator (stochastic depth) is reseeded per step, so that
+	// a resumed run draws the same masks.
+	torchx.Seed(stepSeed(c.Seed, step))
+	b, err := d.Batch(idx, c.Augment, r)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer b.Close()
+	logits, err := m.Forward(b.Images, models.Train, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer logits.MustDrop()
+	loss, err := Loss(logits, b)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer loss.MustDrop()
+	lv, err := Scalar(loss)
+	if err != nil {
+		return 0, 0, err
+	}
+	if math.IsNaN(lv) || math.IsInf(lv, 0) {
+		return lv, 0, fmt.Errorf("%w (%v)", errNonFinite, lv)
+	}
+	correct, err := Correct(logits, b)
+	if err != nil {
+		return 0, 0, err
+	}
+	grads, err := torchx.Grad(loss, params)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer torchx.DropAll(grads)
+	if c.Clip > 0 {
+		if _, err := torchx.ClipGradNorm(grads, c.Clip); err != nil {
+			return 0, 0, err
+		}
+	}
+	if err := torchx.AdamWStep(params, grads, opt.m, opt.v, lr, c.Beta1, c.Beta2, c.Eps, c.WeightDecay, step); err != nil {
+		return 0, 0, err
+	}
+	return lv, correct, nil
+}
+
+// stepSeed mixes the run's seed and the step into libtorch's seed
+// (splitmix64 finaliser).
+func stepSeed(seed uint64, step int64) uint64 {
+	z := seed + uint64(step)*0x9e3779b97f4a7c15
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
+// checkRun refuses to mix runs: a folder holding a run of another
+// configuration, or a fresh start over an existing run without --resume.
+func checkRun(o Options, c Config) error {
+	p := filepath.Join(o.Out, runFile)
+	b, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		js, _ := json.MarshalIndent(runRecord{Config: c, Threads: o.Threads}, "", "  ")
+		return atomicfile.WriteFile(p, append(js, '\n'))
+	}
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	var rec runRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return fmt.Errorf("train: %s is not a run record: %w", p, err)
+	}
+	if err := sameConfig(rec.Config, c); err != nil {
+		return fmt.Errorf("train: %s holds another run: %w; use another --out", o.Out, err)
+	}
+	if !o.Resume {
+		return fmt.Errorf("train: %s already holds this run; pass --resume to continue it, or use another --out", o.Out)
+	}
+	if rec.Threads != o.Threads {
+		fmt.Fprintf(logOr(o.Log), "train: warning: the run used %d threads, now %d: results may differ in the last bits\n", rec.Threads, o.Threads)
+	}
+	return nil
+}
+
+func logOr(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return w
+}
+
+// sameConfig explains the first difference between two configurations.
+func sameConfig(was, now Config) error {
+	a, _ := json.Marshal(was)
+	b, _ := json.Marshal(now)
+	if string(a) == string(b) {
+		return nil
+	}
+	var ma, mb map[string]any
+	_ = json.Unmarshal(a, &ma)
+	_ = json.Unmarshal(b, &mb)
+	for k, v := range ma {
+		if fmt.Sprint(v) != fmt.Sprint(mb[k]) {
+			return fmt.Errorf("it was trained with %s = %v, not %v", k, v, mb[k])
+		}
+	}
+	return errors.New("its configuration differs")
+}
