@@ -10,7 +10,11 @@ import (
 	"strings"
 	"testing"
 
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 
 	"github.com/vitprobe/vitprobe/landscape"
 )
@@ -18,6 +22,69 @@ import (
 // lsKeepPNG writes the test figures to this folder to look at them
 // (go test ./reports -run Landscape -landscape.out=/tmp/plots).
 var lsKeepPNG = flag.String("landscape.out", "", "write the landscape test figures to this folder")
+
+// lsUpdate rewrites the golden images (go test ./reports -run Landscape
+// -landscape.update), after looking at the new ones.
+var lsUpdate = flag.Bool("landscape.update", false, "rewrite reports/testdata/landscape_*_golden.png")
+
+// lsGolden compares img with testdata/landscape_<name>_golden.png. Font
+// rasterisation and anti-aliasing may move a few pixels between versions
+// of the libraries, so the test allows a small mean difference (1% of the
+// range) and a few strongly different pixels (0.5%); a moved axis, a
+// changed palette or a missing surface exceeds both by far.
+func lsGolden(t *testing.T, img image.Image, name string) {
+	t.Helper()
+	path := filepath.Join("testdata", "landscape_"+name+"_golden.png")
+	if *lsUpdate {
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if err := png.Encode(f, img); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatalf("%v (run with -landscape.update to create it)", err)
+	}
+	defer f.Close()
+	want, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img.Bounds() != want.Bounds() {
+		t.Fatalf("%s: size %v, golden %v", name, img.Bounds().Size(), want.Bounds().Size())
+	}
+	b := img.Bounds()
+	var sum float64
+	far := 0
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r1, g1, b1, _ := img.At(x, y).RGBA()
+			r2, g2, b2, _ := want.At(x, y).RGBA()
+			d := max(absDiff(r1, r2), absDiff(g1, g2), absDiff(b1, b2)) / 0xffff
+			sum += d
+			if d > 0.25 {
+				far++
+			}
+		}
+	}
+	n := float64(b.Dx() * b.Dy())
+	if mean, share := sum/n, float64(far)/n; mean > 0.01 || share > 0.005 {
+		t.Errorf("%s differs from %s: mean difference %.2f%%, %.2f%% of pixels far off (look at it with -landscape.out, then -landscape.update)",
+			name, path, 100*mean, 100*share)
+	}
+}
+
+func absDiff(a, b uint32) float64 {
+	if a > b {
+		return float64(a - b)
+	}
+	return float64(b - a)
+}
 
 // lsSynth returns a 2-D result of nll(x, y) on an n x n grid over [-1, 1]^2,
 // with l2 = 100 + 20(x²+y²) so that loss = NLL + 0.05*l2 differs from NLL.
@@ -136,17 +203,29 @@ func TestLandscapeMaps(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		lsCheckImage(t, lsRender(t, heat, "heat_"+c.name), "heat_"+c.name, 40)
+		img := lsRender(t, heat, "heat_"+c.name)
+		lsCheckImage(t, img, "heat_"+c.name, 40)
+		if c.name == "saddle" {
+			lsGolden(t, img, "heat_saddle")
+		}
 		cont, err := LandscapeContour(c.r, c.opt)
 		if err != nil {
 			t.Fatal(err)
 		}
-		lsCheckImage(t, lsRender(t, cont, "contour_"+c.name), "contour_"+c.name, 20)
+		img = lsRender(t, cont, "contour_"+c.name)
+		lsCheckImage(t, img, "contour_"+c.name, 20)
+		if c.name == "bowl_loss" {
+			lsGolden(t, img, "contour_bowl")
+		}
 		surf, err := LandscapeSurface(c.r, c.opt)
 		if err != nil {
 			t.Fatal(err)
 		}
-		lsCheckImage(t, lsRender(t, surf, "surface_"+c.name), "surface_"+c.name, 40)
+		img = lsRender(t, surf, "surface_"+c.name)
+		lsCheckImage(t, img, "surface_"+c.name, 40)
+		if c.name == "bowl_nll_rel" {
+			lsGolden(t, img, "surface_bowl_clipped")
+		}
 	}
 }
 
@@ -181,7 +260,9 @@ func TestLandscapeCurves(t *testing.T) {
 	if fig.NotDrawn != 3 {
 		t.Errorf("NotDrawn = %d, want 3", fig.NotDrawn)
 	}
-	lsCheckCurves(t, lsRender(t, fig, "curves"), "curves")
+	img := lsRender(t, fig, "curves")
+	lsCheckCurves(t, img, "curves")
+	lsGolden(t, img, "curves")
 	between := lsLine(21, "between", func(x float64) float64 { return 2.3 - 1.8*x + 0.5*x*x })
 	fig, err = LandscapeCurves([]LandscapeSeries{{Result: between}}, LandscapeOptions{Quantity: landscape.QuantityNLL})
 	if err != nil {
@@ -238,5 +319,105 @@ func TestLandscapeAllNaNIsAnError(t *testing.T) {
 		}
 		lsRender(t, fig, "flat_"+string(kind))
 	}
-	_ = vg.Inch
+}
+
+// LandscapeGrid is column-first like every plotter.GridXYZ: Z(c, r) is the
+// value at (X(c), Y(r)).
+var _ plotter.GridXYZ = (*LandscapeGrid)(nil)
+
+func TestLandscapeGridOrientation(t *testing.T) {
+	r := lsSynth(5, func(x, y float64) float64 { return 10*x + y })
+	g, err := NewLandscapeGrid(r, landscape.QuantityNLL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, rows := g.Dims(); c != 5 || rows != 5 {
+		t.Fatalf("Dims = %d, %d", c, rows)
+	}
+	for c := range 5 {
+		for row := range 5 {
+			if want := 10*g.X(c) + g.Y(row); g.Z(c, row) != want {
+				t.Errorf("Z(%d, %d) = %g, want %g", c, row, g.Z(c, row), want)
+			}
+		}
+	}
+	// gonum's own heat map draws it, NaN cells included.
+	r.Points[7].NLL = math.NaN()
+	g, _ = NewLandscapeGrid(r, landscape.QuantityNLL)
+	p := plot.New()
+	p.Add(plotter.NewHeatMap(g, LandscapePalette().Palette(16)))
+	p.Draw(draw.New(vgimg.New(2*vg.Inch, 2*vg.Inch)))
+	if _, err := NewLandscapeGrid(lsLine(5, "random", func(x float64) float64 { return x }), landscape.QuantityNLL); err == nil {
+		t.Error("1-D result: no error")
+	}
+}
+
+func TestLandscapeLevels(t *testing.T) {
+	for _, c := range []struct {
+		lo, hi float64
+		n      int
+		step   float64
+		first  float64
+		last   float64
+		labels string
+	}{
+		{0, 2.5, 10, 0.25, 0, 2.5, "0.00 0.25"},
+		{5.3, 11.8, 10, 1, 5, 12, "5 6"},
+		{1, 3, 10, 0.2, 1, 3, "1.0 1.2"},
+		{-0.013, 0.021, 5, 0.01, -0.02, 0.03, "-0.02 -0.01"},
+	} {
+		lv, step := lsNiceLevels(c.lo, c.hi, c.n)
+		if math.Abs(step-c.step) > 1e-12 || math.Abs(lv[0]-c.first) > 1e-12 || math.Abs(lv[len(lv)-1]-c.last) > 1e-12 {
+			t.Errorf("[%g, %g] in ~%d: step %g, levels %v", c.lo, c.hi, c.n, step, lv)
+		}
+		if got := lsLevelLabel(lv[0], step) + " " + lsLevelLabel(lv[1], step); got != c.labels {
+			t.Errorf("[%g, %g]: labels %q, want %q", c.lo, c.hi, got, c.labels)
+		}
+	}
+}
+
+// The filled bands and the level lines come from one interpolant: the
+// value at every point of every level segment is the level. 1e-9 is
+// rounding on values of order 1.
+func TestLandscapeContourBandsMeetLines(t *testing.T) {
+	r := lsSaddle(9)
+	f, err := lsPrepareField(r, LandscapeOptions{Quantity: landscape.QuantityNLL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	levels, step := lsNiceLevels(f.lo, f.hi, 10)
+	fc := &lsFilledContour{f: f, levels: levels, step: step, cm: LandscapePalette()}
+	g := f.grid
+	dx := (g.X.Max - g.X.Min) / float64(g.X.N-1)
+	dy := (g.Y.Max - g.Y.Min) / float64(g.Y.N-1)
+	checked := 0
+	for iy := 0; iy+1 < g.Y.N; iy++ {
+		for ix := 0; ix+1 < g.X.N; ix++ {
+			x0, x1, y0, y1 := g.X.Coord(ix), g.X.Coord(ix+1), g.Y.Coord(iy), g.Y.Coord(iy+1)
+			a := lsVtx{x0, y0, f.z[g.Index(ix, iy)]}
+			b := lsVtx{x1, y0, f.z[g.Index(ix+1, iy)]}
+			c := lsVtx{x1, y1, f.z[g.Index(ix+1, iy+1)]}
+			d := lsVtx{x0, y1, f.z[g.Index(ix, iy+1)]}
+			m := lsVtx{(x0 + x1) / 2, (y0 + y1) / 2, (a.z + b.z + c.z + d.z) / 4}
+			for _, tri := range [][3]lsVtx{{a, b, m}, {b, c, m}, {c, d, m}, {d, a, m}} {
+				for _, l := range levels[1 : len(levels)-1] {
+					s, ok := lsIsoSegment(tri, l)
+					if !ok {
+						continue
+					}
+					for _, w := range []float64{0.25, 0.5, 0.75} {
+						x, y := s[0].x+w*(s[1].x-s[0].x), s[0].y+w*(s[1].y-s[0].y)
+						z, ok := fc.interpolate(x, y, dx, dy)
+						if !ok || math.Abs(z-l) > 1e-9 {
+							t.Fatalf("cell (%d, %d) level %g: interpolant %g at (%g, %g)", ix, iy, l, z, x, y)
+						}
+						checked++
+					}
+				}
+			}
+		}
+	}
+	if checked < 100 {
+		t.Errorf("only %d points checked", checked)
+	}
 }
