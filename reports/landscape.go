@@ -319,18 +319,18 @@ func lsColorAt(cm palette.ColorMap, lo, hi, v float64) color.Color {
 }
 
 // lsNiceLevels returns round levels l0 < l1 < ... covering [lo, hi] with
-// about n steps, and their step.
+// about n steps, and their step: 1, 2, 2.5 or 5 times a power of ten,
+// whichever is nearest (in ratio) to (hi-lo)/n.
 func lsNiceLevels(lo, hi float64, n int) ([]float64, float64) {
 	if n < 2 {
 		n = 2
 	}
 	raw := (hi - lo) / float64(n)
 	mag := math.Pow(10, math.Floor(math.Log10(raw)))
-	step := 10 * mag
-	for _, m := range []float64{1, 2, 2.5, 5} {
-		if m*mag >= raw*(1-1e-9) {
+	step := mag
+	for _, m := range []float64{2, 2.5, 5, 10} {
+		if math.Abs(math.Log(m*mag/raw)) < math.Abs(math.Log(step/raw)) {
 			step = m * mag
-			break
 		}
 	}
 	k0 := math.Floor(lo/step + 1e-9)
