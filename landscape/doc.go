@@ -75,7 +75,9 @@
 // under other settings is refused rather than mixed. A run that is killed
 // or cancelled (ctx) loses at most the point in progress: rerun it with
 // the same spec and journal and it skips every point already recorded.
-// Merge reads the shards' journals and returns the full result, refusing
+// JournalName and ShardJournals give the conventional file names, one
+// journal per shard in a shared output folder. Merge reads the shards'
+// journals and returns the full result, refusing
 // incomplete sets (naming the missing points) and shards that disagree on
 // a point. Since the CSV depends only on the points, one process, a
 // resumed run and a merge of shards write byte-identical files.

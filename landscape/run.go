@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"path/filepath"
 	"slices"
 
 	"github.com/vitprobe/vitprobe/internal/journal"
@@ -222,6 +223,26 @@ func sorted(done map[int]Point) []Point {
 	}
 	slices.SortFunc(pts, func(a, b Point) int { return a.Index - b.Index })
 	return pts
+}
+
+// JournalName is the conventional journal file name of shard s:
+// "landscape.journal.jsonl" for a single process, else
+// "landscape.shard-3-of-8.jsonl" (shard 3/8).
+func JournalName(s shard.Shard) string {
+	if s.Count <= 1 {
+		return "landscape.journal.jsonl"
+	}
+	return fmt.Sprintf("landscape.shard-%d-of-%d.jsonl", s.Index, s.Count)
+}
+
+// ShardJournals returns the journal paths of all n shards in dir, by
+// JournalName, for Merge.
+func ShardJournals(dir string, n int) []string {
+	paths := make([]string, n)
+	for i := range n {
+		paths[i] = filepath.Join(dir, JournalName(shard.Shard{Index: i, Count: n}))
+	}
+	return paths
 }
 
 // Merge reads the journals of a sharded run, made under spec, and returns

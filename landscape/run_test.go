@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -208,7 +209,7 @@ func TestShardsMergeToSingleRun(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := filepath.Join(dir, fmt.Sprintf("shard-%d-of-4.jsonl", i))
+		p := filepath.Join(dir, JournalName(sh))
 		paths = append(paths, p)
 		ev := newBowl(t)
 		res, err := Run(context.Background(), spec, ev, Options{Shard: sh, Journal: p})
@@ -223,6 +224,12 @@ func TestShardsMergeToSingleRun(t *testing.T) {
 		if want := (81 - i + 3) / 4; ev.total != want {
 			t.Errorf("shard %d: %d evaluations, want %d", i, ev.total, want)
 		}
+	}
+	if got := ShardJournals(dir, 4); !slices.Equal(got, paths) {
+		t.Errorf("ShardJournals = %v, want %v", got, paths)
+	}
+	if JournalName(shard.All) != "landscape.journal.jsonl" || JournalName(shard.Shard{Index: 2, Count: 4}) != "landscape.shard-2-of-4.jsonl" {
+		t.Errorf("JournalName: %q, %q", JournalName(shard.All), JournalName(shard.Shard{Index: 2, Count: 4}))
 	}
 	merged, err := Merge(spec, paths...)
 	if err != nil {
