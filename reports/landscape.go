@@ -244,8 +244,15 @@ func lsPrepareField(r *landscape.Result, opt LandscapeOptions) (*landscapeField,
 	if f.title == "" {
 		f.title = lsDefaultTitle(r, q)
 	}
+	// A point is diverged here when the quantity drawn is not finite
+	// (NewLandscapeGrid made it NaN); missing points are NaN too.
 	f.missing = g.Grid.Len() - len(r.Points)
-	f.diverged = r.Diverged()
+	for _, v := range f.z {
+		if math.IsNaN(v) {
+			f.diverged++
+		}
+	}
+	f.diverged -= f.missing
 	if q == landscape.QuantityAcc {
 		for i := range f.z {
 			f.z[i] *= 100

@@ -83,8 +83,8 @@ func LandscapeCurves(series []LandscapeSeries, opt LandscapeOptions) (*Landscape
 			return nil, fmt.Errorf("reports: landscape: series %d (%q) is a 2-D landscape; draw it as a map or surface", i+1, s.Name)
 		}
 		named = named || s.Name != ""
-		f.missing += r.Spec.Grid.Len() - len(r.Points)
-		f.diverged += r.Diverged()
+		missing := r.Spec.Grid.Len() - len(r.Points)
+		f.missing += missing
 		xs := r.Spec.Grid.X.Coords()
 		ys := r.Values(q)
 		acc := r.Values(landscape.QuantityAcc)
@@ -94,6 +94,13 @@ func LandscapeCurves(series []LandscapeSeries, opt LandscapeOptions) (*Landscape
 		if q == landscape.QuantityAcc {
 			copy(ys, acc)
 		}
+		// Diverged: present, but not finite in either panel.
+		for k := range ys {
+			if !lsFinite(ys[k]) || !lsFinite(acc[k]) {
+				f.diverged++
+			}
+		}
+		f.diverged -= missing
 		if lo, _, ok := lsFiniteRange(ys); ok && opt.Relative {
 			for k := range ys {
 				ys[k] -= lo
@@ -143,6 +150,8 @@ func LandscapeCurves(series []LandscapeSeries, opt LandscapeOptions) (*Landscape
 			}
 		}}, nil
 }
+
+func lsFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 // lsAddBroken adds the finite runs of (xs, ys) to p as lines, isolated
 // finite points as dots, and marks every point when there are few. It

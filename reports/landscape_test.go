@@ -422,3 +422,25 @@ func TestLandscapeContourBandsMeetLines(t *testing.T) {
 		t.Errorf("only %d points checked", checked)
 	}
 }
+
+// Only points whose drawn value is not finite count as not drawn.
+func TestLandscapeCountsWhatIsNotDrawn(t *testing.T) {
+	r := lsSynth(5, func(x, y float64) float64 { return x*x + y*y })
+	r.Points[3].Acc = math.NaN() // NLL still finite
+	r.Points[4].NLL = math.Inf(1)
+	r.Points = append(r.Points[:10], r.Points[11:]...) // point 10 missing
+	fig, err := LandscapeHeatMap(r, LandscapeOptions{Quantity: landscape.QuantityNLL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fig.NotDrawn != 2 || fig.note != "1 diverged point (NaN/Inf), 1 missing point not drawn" {
+		t.Errorf("NLL: NotDrawn %d, note %q", fig.NotDrawn, fig.note)
+	}
+	fig, err = LandscapeHeatMap(r, LandscapeOptions{Quantity: landscape.QuantityAcc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fig.NotDrawn != 2 {
+		t.Errorf("Acc: NotDrawn %d, want 2 (the NaN accuracy and the missing point)", fig.NotDrawn)
+	}
+}
