@@ -88,7 +88,6 @@ func (d *Dataset) Fill(dst *HostBatch, indices []int, aug Augment, r *rand.Rand)
 		return nil
 	}
 	dst.Targets = resize(dst.Targets, b*k)
-	clear(dst.Targets)
 	off := float32(aug.Smoothing / float64(k))
 	on := float32(1 - aug.Smoothing)
 	lam := float32(dst.Mixing.Lambda)

@@ -11,8 +11,10 @@
 // LoadCIFAR10 and LoadCIFAR100 read the official binary distributions from a
 // folder the caller names (or its cifar-10-batches-bin / cifar-100-binary
 // subfolder); CIFAR-100 keeps the fine labels or, on request, the coarse ones.
-// A Dataset keeps its images as bytes, (N, C, 32, 32) row-major, and is
-// read-only once loaded: everything else shares its memory.
+// Load takes a dataset by name (Names) and Describe gives its Info without
+// reading it. A Dataset keeps its images as bytes, (N, C, 32, 32)
+// row-major, and is read-only once loaded: everything else shares its
+// memory.
 //
 // Every file is validated: a missing or truncated file, a wrong magic number
 // or image size, a label out of range, a folder without the expected files

@@ -105,7 +105,9 @@ func goEnvModCache() string {
 
 // LoadMNIST reads one MNIST split from the idx .gz files in dir (an empty
 // dir means MNISTDir) and pads every 28x28 digit with zeros to Size x Size,
-// one channel. Any file problem is a one-line error naming the file.
+// one channel. Images of other sizes up to Size x Size (files in the same
+// format) are centred likewise. Any file problem is a one-line error naming
+// the file.
 func LoadMNIST(dir string, split Split) (*Dataset, error) {
 	if split != Train && split != Test {
 		return nil, fmt.Errorf("data: mnist: unknown split %v", split)
