@@ -101,7 +101,9 @@ type Options struct {
 }
 
 // Run evaluates the points of spec's grid that opt.Shard owns, in index
-// order, skipping those already in the journal. It returns the points done,
+// order, skipping those already in the journal. It calls eval one point at
+// a time on the calling goroutine, so an adapter whose torch work needs a
+// locked OS thread runs Run on that thread. It returns the points done,
 // those found in the journal included. When ctx is cancelled it stops
 // after the point in progress, keeps everything finished and returns the
 // partial result with an error wrapping ctx's.
