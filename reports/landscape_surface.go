@@ -15,8 +15,8 @@ import (
 
 // Default view of LandscapeSurface, in degrees.
 const (
-	DefaultElevation = 28
-	DefaultAzimuth   = 35
+	LandscapeDefaultElevation = 28
+	LandscapeDefaultAzimuth   = 35
 )
 
 // LandscapeSurface draws a 2-D landscape as a 3-D surface like the paper's
@@ -37,10 +37,10 @@ func LandscapeSurface(r *landscape.Result, opt LandscapeOptions) (*LandscapeFigu
 	}
 	elev, azim := opt.Elevation, opt.Azimuth
 	if elev == 0 {
-		elev = DefaultElevation
+		elev = LandscapeDefaultElevation
 	}
 	if azim == 0 {
-		azim = DefaultAzimuth
+		azim = LandscapeDefaultAzimuth
 	}
 	v := lsNewView(elev, azim)
 	return &LandscapeFigure{NotDrawn: f.notDrawn(), Width: 6 * vg.Inch, Height: 4.6 * vg.Inch, note: f.note(),
