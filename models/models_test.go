@@ -78,6 +78,7 @@ func TestOutputShapes(t *testing.T) {
 
 // Reference parameter counts from PyTorch 1.13 (Debian's python3-torch and
 // python3-torchvision 0.14), by reference/pytorch/count_params.py:
+// (reference_test.go checks every other preset against refmodels.py)
 // torchvision's resnet18/resnet50 (num_classes=100) with conv1 replaced by
 // a 3x3 stride-1 convolution and the max-pool removed, and the plain
 // PyTorch ViT-Ti of reference/pytorch/refmodels.py.

@@ -44,6 +44,10 @@ type Options struct {
 	Log io.Writer
 	// EvalBatch is the batch size of test evaluation (0: 1000).
 	EvalBatch int
+	// TestFraction is the stratified share of the test split evaluated
+	// after each epoch (0: all of it). It changes the reported test
+	// metrics, never the weights.
+	TestFraction float64
 	// Curves, if not nil, renders the training curves after each epoch
 	// (reports.TrainingCurves; a field to keep this package free of plots).
 	Curves func(metrics []EpochMetrics, path string) error
@@ -101,6 +105,13 @@ func Run(ctx context.Context, c Config, o Options) (*Result, error) {
 	if c.ModelConfig.Classes != trainSet.Info.Classes || c.ModelConfig.InChannels != trainSet.Info.Channels {
 		return nil, fmt.Errorf("train: model %s has %d classes and %d input channels, %s has %d and %d",
 			c.Model, c.ModelConfig.Classes, c.ModelConfig.InChannels, c.Dataset, trainSet.Info.Classes, trainSet.Info.Channels)
+	}
+	if o.TestFraction == 0 {
+		o.TestFraction = 1
+	}
+	testIdx, err := testSet.Subset(o.TestFraction, c.Seed)
+	if err != nil {
+		return nil, fmt.Errorf("train: test fraction: %w", err)
 	}
 	subset, err := trainSet.Subset(c.Fraction, c.Seed)
 	if err != nil {
@@ -166,12 +177,14 @@ func Run(ctx context.Context, c Config, o Options) (*Result, error) {
 			fmt.Fprintf(log, "train: resuming %s from %s (epoch %d, step %d)\n", o.Out, filepath.Base(path), st.Epoch+1, st.Step)
 		}
 	}
+	lastGood := filepath.Join(o.Out, "init.json")
 	if st.Step == 0 {
 		if _, err := saveCheckpoint(o.Out, "init", "init", m, nil, st); err != nil {
 			return nil, err
 		}
+	} else if p, _, _, err := latest(o.Out); err == nil {
+		lastGood = p
 	}
-	lastGood := "init"
 
 	save := func(name, phase string) error {
 		p, err := saveCheckpoint(o.Out, name, phase, m, opt, st)
@@ -222,7 +235,7 @@ func Run(ctx context.Context, c Config, o Options) (*Result, error) {
 			}
 		}
 		bar.Finish("")
-		ev, err := Evaluate(m, testSet, testSet.Indices(), o.EvalBatch)
+		ev, err := Evaluate(m, testSet, testIdx, o.EvalBatch)
 		if err != nil {
 			return nil, fmt.Errorf("train: epoch %d: %w", st.Epoch+1, err)
 		}

@@ -64,6 +64,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		device    = fs.String("device", "cpu", "device: cpu, cuda, cuda:N")
 		out       = fs.String("out", "", "run folder (required)")
 		resume    = fs.Bool("resume", false, "continue the run in --out from its latest checkpoint")
+		testFrac  = fs.Float64("test-fraction", 1, "stratified share of the test split evaluated after each epoch (reports only)")
 	)
 	fs.Usage = func() { cli.Usage(stderr, fs, "usage: train --model NAME --out DIR [flags]") }
 	if err := cli.ParseFlags(fs, args, false); err != nil {
@@ -132,7 +133,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	res, err := train.Run(ctx, c, train.Options{
-		Out: *out, DataDir: *dataDir, Resume: *resume, Threads: n, Device: dev, Log: stderr,
+		Out: *out, DataDir: *dataDir, TestFraction: *testFrac, Resume: *resume, Threads: n, Device: dev, Log: stderr,
 		Curves: func(ms []train.EpochMetrics, path string) error {
 			pts := make([]reports.EpochPoint, len(ms))
 			for i, m := range ms {
