@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -138,7 +139,7 @@ func TestInterruptSavesAndResumes(t *testing.T) {
 	_ = cmd.Process.Signal(os.Interrupt)
 	err := <-done
 	var ee *exec.ExitError
-	if !errorsAs(err, &ee) || ee.ExitCode() != 130 {
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
 		t.Fatalf("after Ctrl-C: %v (want exit status 130)\n%s", err, log.String())
 	}
 	m, _ := filepath.Glob(filepath.Join(dir, "interrupt-step-*.json"))
@@ -151,14 +152,6 @@ func TestInterruptSavesAndResumes(t *testing.T) {
 	if finalHash(t, dir) != finalHash(t, ref) {
 		t.Error("final weights after Ctrl-C and resume differ from the uninterrupted run")
 	}
-}
-
-func errorsAs(err error, target **exec.ExitError) bool {
-	e, ok := err.(*exec.ExitError)
-	if ok {
-		*target = e
-	}
-	return ok
 }
 
 func TestNonFiniteLossKeepsLastGoodCheckpoint(t *testing.T) {
