@@ -15,11 +15,11 @@ import (
 func writeMetrics(dir string, ms []EpochMetrics) error {
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
-	_ = w.Write([]string{"epoch", "step", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "img_per_s"})
+	_ = w.Write([]string{"epoch", "step", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "img_per_s", "rss_mib"})
 	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 	for _, m := range ms {
 		_ = w.Write([]string{strconv.Itoa(m.Epoch), strconv.FormatInt(m.Step, 10), f(m.LR), f(m.TrainLoss), f(m.TrainAcc),
-			f(m.TestLoss), f(m.TestAcc), f(m.Seconds), f(m.ImgPerSec)})
+			f(m.TestLoss), f(m.TestAcc), f(m.Seconds), f(m.ImgPerSec), f(m.RSSMiB)})
 	}
 	w.Flush()
 	if err := w.Error(); err != nil {

@@ -29,6 +29,9 @@ type EpochMetrics struct {
 	TestAcc   float64 `json:"test_acc"`
 	Seconds   float64 `json:"seconds"` // wall time of the epoch's training steps
 	ImgPerSec float64 `json:"img_per_s"`
+	// RSSMiB is the process's resident memory after the epoch's
+	// evaluation, for spotting leaks of libtorch memory.
+	RSSMiB float64 `json:"rss_mib"`
 }
 
 // sums accumulates an epoch's training loss and accuracy, so that an

@@ -17,6 +17,7 @@ import (
 
 	"github.com/vitprobe/vitprobe/data"
 	"github.com/vitprobe/vitprobe/internal/atomicfile"
+	"github.com/vitprobe/vitprobe/internal/mem"
 	"github.com/vitprobe/vitprobe/internal/progress"
 	"github.com/vitprobe/vitprobe/models"
 	"github.com/vitprobe/vitprobe/torchx"
@@ -242,9 +243,12 @@ func Run(ctx context.Context, c Config, o Options) (*Result, error) {
 		em := EpochMetrics{Epoch: st.Epoch + 1, Step: st.Step, LR: Schedule(c.LR, st.Step, warmup, total),
 			TrainLoss: st.Sums.Loss / float64(st.Sums.Seen), TrainAcc: float64(st.Sums.Correct) / float64(st.Sums.Seen),
 			TestLoss: ev.NLL, TestAcc: ev.Accuracy, Seconds: st.Sums.Seconds, ImgPerSec: float64(st.Sums.Seen) / st.Sums.Seconds}
+		if rss, err := mem.RSS(); err == nil {
+			em.RSSMiB = mem.MiB(rss)
+		}
 		st.Metrics = append(st.Metrics, em)
-		fmt.Fprintf(log, "epoch %d/%d: train loss %.4f acc %.2f%%, test loss %.4f acc %.2f%%, %.0f img/s\n",
-			em.Epoch, c.Epochs, em.TrainLoss, 100*em.TrainAcc, em.TestLoss, 100*em.TestAcc, em.ImgPerSec)
+		fmt.Fprintf(log, "epoch %d/%d: train loss %.4f acc %.2f%%, test loss %.4f acc %.2f%%, %.0f img/s, RSS %.0f MiB\n",
+			em.Epoch, c.Epochs, em.TrainLoss, 100*em.TrainAcc, em.TestLoss, 100*em.TestAcc, em.ImgPerSec, em.RSSMiB)
 		st.Epoch, st.Batch, st.Sums = st.Epoch+1, 0, sums{}
 		if err := writeMetrics(o.Out, st.Metrics); err != nil {
 			return nil, err

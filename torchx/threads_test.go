@@ -1,0 +1,108 @@
+package torchx_test
+
+import (
+	"testing"
+
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/vitprobe/vitprobe/torchx"
+)
+
+func TestThreads(t *testing.T) {
+	t.Setenv(torchx.ThreadsEnv, "")
+	n, err := torchx.SetThreads(0)
+	if err != nil || n < 1 {
+		t.Fatalf("SetThreads(0) = %d, %v", n, err)
+	}
+	if got, _ := torchx.DefaultThreads(); n != got {
+		t.Errorf("default %d threads, libtorch reports %d", got, n)
+	}
+	t.Setenv(torchx.ThreadsEnv, "1")
+	if n, err := torchx.SetThreads(0); err != nil || n != 1 {
+		t.Errorf("with %s=1: %d threads, %v", torchx.ThreadsEnv, n, err)
+	}
+	t.Setenv(torchx.ThreadsEnv, "many")
+	if _, err := torchx.SetThreads(0); err == nil {
+		t.Error("a non-numeric thread count: want an error")
+	}
+	if n, err := torchx.SetThreads(2); err != nil || n != 2 {
+		t.Errorf("SetThreads(2) = %d, %v", n, err)
+	}
+}
+
+// TestSeedReproducible: one call seeds libtorch's generator and the Go
+// source, so draws repeat bit for bit.
+func TestSeedReproducible(t *testing.T) {
+	draw := func() ([]float32, uint64) {
+		r := torchx.Seed(42)
+		x := must(ts.Randn([]int64{64}, gotch.Float, gotch.CPU))
+		defer x.MustDrop()
+		return must(torchx.Values[float32](x)), r.Uint64()
+	}
+	a, ga := draw()
+	b, gb := draw()
+	if ga != gb {
+		t.Errorf("Go source: %d then %d", ga, gb)
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("libtorch draw %d: %v then %v", i, a[i], b[i])
+		}
+	}
+	torchx.Seed(43)
+	c := must(ts.Randn([]int64{64}, gotch.Float, gotch.CPU))
+	defer c.MustDrop()
+	if must(torchx.Values[float32](c))[0] == a[0] {
+		t.Error("another seed gave the same draw")
+	}
+}
+
+func TestScopeAndNoGrad(t *testing.T) {
+	var s torchx.Scope
+	x := s.Add(must(ts.Ones([]int64{3}, gotch.Float, gotch.CPU)))
+	y := s.Add(must(ts.Ones([]int64{3}, gotch.Float, gotch.CPU)))
+	if s.Len() != 2 || s.Release(y) != y || s.Len() != 1 {
+		t.Fatalf("scope holds %d", s.Len())
+	}
+	s.Close()
+	_ = x
+	defer y.MustDrop()
+	if s.Len() != 0 {
+		t.Fatal("scope not empty after Close")
+	}
+	torchx.SetGradEnabled(true)
+	err := torchx.NoGrad(func() error {
+		if torchx.GradEnabled() {
+			t.Error("grad mode on inside NoGrad")
+		}
+		return nil
+	})
+	if err != nil || !torchx.GradEnabled() {
+		t.Errorf("grad mode not restored: %v", err)
+	}
+}
+
+func TestCopyRoundTrip(t *testing.T) {
+	v := []float64{1.5, -2, 3.25, 1e-8, 7, 0}
+	x := must(torchx.FromSlice(v, []int64{2, 3}, gotch.Float))
+	defer x.MustDrop()
+	got := must(torchx.Values[float64](x))
+	for i := range v {
+		if float64(float32(v[i])) != got[i] {
+			t.Fatalf("element %d: %v, want %v", i, got[i], float32(v[i]))
+		}
+	}
+	if err := torchx.CopyIn(x, []float32{6, 5, 4, 3, 2, 1}); err != nil {
+		t.Fatal(err)
+	}
+	if g := must(torchx.Values[float32](x)); g[0] != 6 || g[5] != 1 {
+		t.Fatalf("after CopyIn: %v", g)
+	}
+	if err := torchx.CopyIn(x, []float32{1}); err == nil {
+		t.Error("CopyIn with the wrong length: want an error")
+	}
+	if _, err := torchx.FromSlice([]float32{1, 2}, []int64{3}, gotch.Float); err == nil {
+		t.Error("FromSlice with the wrong length: want an error")
+	}
+}
