@@ -1,0 +1,372 @@
+package reports
+
+import (
+	"fmt"
+	"image/color"
+	"math"
+	"sort"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+)
+
+// frKindLineStyle returns Fig. 2a's line style of a layer kind: dashed for
+// MSA, dotted for down-sampling, solid otherwise.
+func frKindLineStyle(kind string, c color.Color) draw.LineStyle {
+	ls := draw.LineStyle{Color: c, Width: vg.Points(1.4)}
+	switch kind {
+	case "msa":
+		ls.Dashes = []vg.Length{vg.Points(5), vg.Points(2.5)}
+	case "down":
+		ls.Dashes = []vg.Length{vg.Points(1.2), vg.Points(2)}
+	}
+	return ls
+}
+
+var frKindLegendNames = []struct{ kind, label string }{
+	{"stem", ""}, // frSolidLabel
+	{"msa", "MSA"},
+	{"down", "down-sampling"},
+}
+
+// frSolidLabel names the kinds drawn with solid lines, e.g. "stem / conv":
+// the presets' kinds in depth order, then any other kind a custom model
+// reports, sorted.
+func frSolidLabel(kinds map[string]bool) string {
+	var names, other []string
+	for _, k := range []string{"stem", "conv", "mlp"} {
+		if kinds[k] {
+			names = append(names, strings.Replace(k, "mlp", "MLP", 1))
+		}
+	}
+	for k := range kinds {
+		if k != "stem" && k != "conv" && k != "mlp" {
+			other = append(other, k)
+		}
+	}
+	sort.Strings(other)
+	return strings.Join(append(names, other...), " / ")
+}
+
+// DLogAmpFigure draws the paper's Fig. 2a at path (PNG): for each model a
+// panel of relative log amplitude (Δ log amplitude) against normalised
+// frequency, one curve per layer coloured by normalised depth
+// (DepthPalette, colour bar below the panels), dashed for MSA and dotted
+// for down-sampling layers. The panels share their y range. Non-finite
+// points break the curves and are counted in skipped. Models without
+// profiles are left out; none with a profile is an error.
+func DLogAmpFigure(ms []FourierModel, path string) (skipped int, err error) {
+	var with []FourierModel
+	for _, m := range ms {
+		if m.hasProfiles() {
+			with = append(with, m)
+		}
+	}
+	if len(with) == 0 {
+		return 0, frFigureErr("relative log amplitude", errFrNoData)
+	}
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, m := range with {
+		for _, l := range m.Layers {
+			for _, v := range l.DLogAmp {
+				if frFinite(v) {
+					lo, hi = min(lo, v), max(hi, v)
+				}
+			}
+		}
+	}
+	if lo > hi {
+		return 0, frFigureErr("relative log amplitude", errFrNoData)
+	}
+	pad := 0.06 * max(hi-lo, 0.1)
+	cm := DepthPalette()
+	const panelW, panelH, barH = 3.7 * vg.Inch, 3.4 * vg.Inch, 0.8 * vg.Inch
+	titleH := 0.42 * vg.Inch
+	W := panelW * vg.Length(len(with))
+	H := titleH + panelH + barH
+	canvas := NewCanvas(W, H)
+	dc := draw.New(canvas)
+	body := drawTitle(dc, "Relative log amplitude of feature maps (Fig. 2a)")
+	for i, m := range with {
+		xlabel := "normalised frequency (1 = π − 2π/n)"
+		if m.Nyquist {
+			xlabel = "normalised frequency (1 = π)"
+		}
+		ylabel := ""
+		if i == 0 {
+			ylabel = "Δ log amplitude"
+		}
+		p := frNewPlot(m.Name, xlabel, ylabel)
+		p.X.Label.TextStyle.Font.Size = vg.Points(9.5)
+		p.X.Min, p.X.Max = 0, 1
+		p.Y.Min, p.Y.Max = lo-pad, hi+pad
+		p.X.Tick.Marker = frTicks{Target: 5}
+		p.Y.Tick.Marker = frTicks{Target: 6}
+		kinds := map[string]bool{}
+		solid := map[string]bool{}
+		for _, l := range m.Layers {
+			col, err := cm.At(min(max(l.Depth, 0), 1))
+			if err != nil || !frFinite(l.Depth) {
+				col = color.Gray{Y: 120}
+			}
+			_, drawn, err := frAddSeries(p, l.PlotFreq, l.DLogAmp, frKindLineStyle(l.Kind, col), nil)
+			if err != nil {
+				return 0, frFigureErr("relative log amplitude", err)
+			}
+			skipped += len(l.DLogAmp) - drawn
+			k := l.Kind
+			if k != "msa" && k != "down" {
+				solid[k] = true
+				k = "stem"
+			}
+			kinds[k] = true
+		}
+		leg := frNewLegend()
+		leg.Top, leg.Left = true, false
+		for _, e := range frKindLegendNames {
+			if kinds[e.kind] {
+				l, _ := plotter.NewLine(plotter.XYs{{X: 0, Y: 0}, {X: 1, Y: 0}})
+				l.LineStyle = frKindLineStyle(e.kind, color.Gray{Y: 60})
+				label := e.label
+				if e.kind == "stem" {
+					label = frSolidLabel(solid)
+				}
+				leg.Add(label, l)
+			}
+		}
+		p.Legend = leg
+		pc := body
+		pc.Min.X = body.Min.X + panelW*vg.Length(i)
+		pc.Max.X = pc.Min.X + panelW
+		pc.Min.Y = body.Min.Y + barH
+		p.Draw(pc)
+	}
+	// The colour bar: normalised depth, centred under the panels.
+	bar := plot.New()
+	bar.HideY()
+	bar.Add(&plotter.ColorBar{ColorMap: cm})
+	bar.X.Min, bar.X.Max = 0, 1
+	bar.X.Label.Text = "normalised depth of the layer (curve colour)"
+	bar.X.Label.TextStyle.Font.Size = vg.Points(10)
+	bar.X.Tick.Label.Font.Size = vg.Points(9)
+	bc := body
+	bc.Max.Y = body.Min.Y + barH
+	bc.Min.Y += vg.Points(4)
+	bw := min(W*0.5, 4.5*vg.Inch)
+	bc.Min.X = (body.Min.X + body.Max.X - bw) / 2
+	bc.Max.X = bc.Min.X + bw
+	bar.Draw(bc)
+	return skipped, SaveCanvas(canvas, path)
+}
+
+// DepthValue picks the quantity of a depth figure from a layer.
+type DepthValue func(FourierLayer) float64
+
+// depthFigure draws value against normalised depth for every model on one
+// axis, with a side legend. MSA and down-sampling blocks are shaded: by
+// full-height bands when one model is drawn, by highlighting each model's
+// curve across those blocks when several are. With logY the y axis is
+// logarithmic and values ≤ 0 are left out (counted in skipped, as
+// non-finite ones are).
+func depthFigure(ms []FourierModel, name, title, ylabel string, value DepthValue, logY bool, path string) (skipped int, err error) {
+	p := frNewPlot(title, "normalised depth (layer index / last index)", ylabel)
+	p.X.Min, p.X.Max = 0, 1
+	p.X.Tick.Marker = frTicks{Target: 5}
+	p.Y.Tick.Marker = frTicks{Target: 6}
+	if logY {
+		p.Y.Scale = plot.LogScale{}
+		p.Y.Tick.Marker = frLogTicks{}
+	}
+	var msa, down bool
+	for _, m := range ms {
+		for _, s := range frSpansOf(m.Layers) {
+			msa = msa || s.c == color.Color(frMSAShade)
+			down = down || s.c == color.Color(frDownShade)
+		}
+		if len(ms) == 1 {
+			p.Add(frSpansOf(m.Layers))
+		} else {
+			p.Add(frSegmentsOf(m.Layers, value, logY))
+		}
+	}
+	leg := frNewSideLegend()
+	total := 0
+	for i, m := range ms {
+		xs := make([]float64, len(m.Layers))
+		ys := make([]float64, len(m.Layers))
+		for j, l := range m.Layers {
+			xs[j], ys[j] = l.Depth, value(l)
+			if logY && !(ys[j] > 0) {
+				ys[j] = math.NaN()
+			}
+		}
+		col := frModelColor(i)
+		ls := draw.LineStyle{Color: col, Width: vg.Points(1.6)}
+		gs := &draw.GlyphStyle{Color: col, Radius: vg.Points(2.6), Shape: frModelMarker(i)}
+		thumbs, drawn, err := frAddSeries(p, xs, ys, ls, gs)
+		if err != nil {
+			return 0, frFigureErr(name, err)
+		}
+		skipped += len(xs) - drawn
+		total += drawn
+		if len(thumbs) > 0 {
+			leg.add(m.Name, thumbs...)
+		} else {
+			leg.add(m.Name+" (no finite value)", frSwatch{color.Transparent})
+		}
+	}
+	if total == 0 {
+		return skipped, frFigureErr(name, errFrNoData)
+	}
+	msaC, downC := color.Color(frMSAShade), color.Color(frDownShade)
+	if len(ms) > 1 {
+		msaC, downC = frMSASegment, frDownSegment
+	}
+	if msa {
+		leg.add("MSA block", frSwatch{msaC})
+	}
+	if down {
+		leg.add("down-sampling block", frSwatch{downC})
+	}
+	const w, h = 7.6 * vg.Inch, 4.2 * vg.Inch
+	c := NewCanvas(w, h)
+	frDrawWithSideLegend(draw.New(c), p, leg)
+	return skipped, SaveCanvas(c, path)
+}
+
+// HighFreqFigure draws the paper's Fig. 8 at path: the relative log
+// amplitude at each layer's highest frequency against normalised depth,
+// every model on one axis, MSA blocks shaded grey and down-sampling blocks
+// blue. Non-finite values are left out and counted in skipped.
+func HighFreqFigure(ms []FourierModel, path string) (skipped int, err error) {
+	return depthFigure(ms, "high-frequency amplitude", "High-frequency Δ log amplitude vs depth (Fig. 8)",
+		"Δ log amplitude at the highest frequency", FourierLayer.HighFreq, false, path)
+}
+
+// VarianceLogScale reports whether Fig. 9 reads better on a logarithmic
+// axis: every value positive and finite, spanning more than a factor 30.
+func VarianceLogScale(ms []FourierModel) bool {
+	lo, hi := math.Inf(1), 0.0
+	for _, m := range ms {
+		for _, l := range m.Layers {
+			v := l.Variance
+			if math.IsNaN(v) {
+				continue
+			}
+			if !(v > 0) || math.IsInf(v, 0) {
+				return false
+			}
+			lo, hi = min(lo, v), max(hi, v)
+		}
+	}
+	return hi > 0 && hi/lo > 30
+}
+
+// VarianceFigure draws the paper's Fig. 9 at path: feature-map variance
+// against normalised depth, every model on one axis, with the same
+// shading as HighFreqFigure; logY draws it on a logarithmic axis (values
+// ≤ 0 are then left out and counted in skipped).
+func VarianceFigure(ms []FourierModel, logY bool, path string) (skipped int, err error) {
+	ylabel := "feature-map variance"
+	if logY {
+		ylabel += " (log scale)"
+	}
+	return depthFigure(ms, "variance", "Feature-map variance vs depth (Fig. 9)", ylabel,
+		func(l FourierLayer) float64 { return l.Variance }, logY, path)
+}
+
+// frNoiseXY is one model's noise curve with its error bars, in percentage
+// points.
+type frNoiseXY struct{ pts []NoisePoint }
+
+func (n frNoiseXY) Len() int                { return len(n.pts) }
+func (n frNoiseXY) XY(i int) (x, y float64) { return n.pts[i].Center, 100 * n.pts[i].Delta }
+func (n frNoiseXY) YError(i int) (lo, hi float64) {
+	e := 100 * n.pts[i].StdErr
+	return e, e
+}
+
+// frErrBarThumb is the legend thumbnail of an error bar.
+type frErrBarThumb struct{}
+
+// Thumbnail implements plot.Thumbnailer.
+func (frErrBarThumb) Thumbnail(c *draw.Canvas) {
+	ls := draw.LineStyle{Color: color.Gray{Y: 70}, Width: vg.Points(1)}
+	r := c.Rectangle
+	x := (r.Min.X + r.Max.X) / 2
+	cw := vg.Points(2.5)
+	c.StrokeLine2(ls, x, r.Min.Y, x, r.Max.Y)
+	c.StrokeLine2(ls, x-cw, r.Min.Y, x+cw, r.Min.Y)
+	c.StrokeLine2(ls, x-cw, r.Max.Y, x+cw, r.Max.Y)
+}
+
+// NoiseFigure draws the paper's Fig. 2b at path: the accuracy change
+// (noisy − clean, percentage points) against the noise band's centre, one
+// curve per model with ±1 standard-error bars. Models without noise
+// results are left out; non-finite points are skipped and counted.
+func NoiseFigure(ms []FourierModel, path string) (skipped int, err error) {
+	p := frNewPlot("Accuracy change under frequency-band noise (Fig. 2b)",
+		"noise frequency, band centre (×π)", "accuracy change (pp, noisy − clean)")
+	p.X.Min, p.X.Max = 0, 1
+	p.X.Tick.Marker = frTicks{Target: 10}
+	p.Y.Tick.Marker = frTicks{Target: 6}
+	zero := plotter.NewFunction(func(float64) float64 { return 0 })
+	zero.LineStyle = draw.LineStyle{Color: color.Gray{Y: 90}, Width: vg.Points(0.8)}
+	p.Add(zero)
+	leg := frNewSideLegend()
+	total := 0
+	for i, m := range ms {
+		if len(m.Noise) == 0 {
+			continue
+		}
+		var ok []NoisePoint
+		for _, q := range m.Noise {
+			if frFinite(q.Center) && frFinite(q.Delta) {
+				if !frFinite(q.StdErr) || q.StdErr < 0 {
+					q.StdErr = 0
+				}
+				ok = append(ok, q)
+			}
+		}
+		skipped += len(m.Noise) - len(ok)
+		col := frModelColor(i)
+		label := m.Name
+		if frFinite(m.Clean) {
+			label = fmt.Sprintf("%s (clean %.1f%%)", m.Name, 100*m.Clean)
+		}
+		if len(ok) == 0 {
+			leg.add(label+": no finite value", frSwatch{color.Transparent})
+			continue
+		}
+		total += len(ok)
+		xs := make([]float64, len(ok))
+		ys := make([]float64, len(ok))
+		for j, q := range ok {
+			xs[j], ys[j] = q.Center, 100*q.Delta
+		}
+		thumbs, _, err := frAddSeries(p, xs, ys, draw.LineStyle{Color: col, Width: vg.Points(1.6)},
+			&draw.GlyphStyle{Color: col, Radius: vg.Points(2.6), Shape: frModelMarker(i)})
+		if err != nil {
+			return 0, frFigureErr("noise", err)
+		}
+		eb, err := plotter.NewYErrorBars(frNoiseXY{ok})
+		if err != nil {
+			return 0, frFigureErr("noise", err)
+		}
+		eb.LineStyle = draw.LineStyle{Color: col, Width: vg.Points(1)}
+		eb.CapWidth = vg.Points(5)
+		p.Add(eb)
+		leg.add(label, thumbs...)
+	}
+	if total == 0 {
+		return skipped, frFigureErr("noise", errFrNoData)
+	}
+	leg.add("±1 standard error", frErrBarThumb{})
+	const w, h = 7.6 * vg.Inch, 4.2 * vg.Inch
+	c := NewCanvas(w, h)
+	frDrawWithSideLegend(draw.New(c), p, leg)
+	return skipped, SaveCanvas(c, path)
+}
