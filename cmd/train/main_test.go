@@ -236,3 +236,52 @@ func TestOutputs(t *testing.T) {
 		t.Errorf("warmup checkpoint %+v, %v; want phase warmup at step 9", ck, err)
 	}
 }
+
+// TestCheckpointLoadsInPyTorch evaluates a trained checkpoint with
+// reference/pytorch/eval_checkpoint.py: PyTorch, reading our safetensors
+// into its own definition of the architecture, must find the same test
+// accuracy (same predictions) and the same loss to float32 rounding.
+func TestCheckpointLoadsInPyTorch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a small run")
+	}
+	py := "/usr/bin/python3"
+	if _, err := os.Stat(py); err != nil {
+		t.Skip("no /usr/bin/python3")
+	}
+	dir := t.TempDir()
+	args := append(append([]string(nil), small...), "--epochs", "1", "--test-fraction", "1", "--out", dir)
+	if out, err := runCmd(t, args...); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	out, err := exec.Command(py, "../../reference/pytorch/eval_checkpoint.py", filepath.Join(dir, "final.json"),
+		"--mnist", "../../datasets/mnist", "--json").CombinedOutput()
+	if err != nil {
+		if strings.Contains(string(out), "No module named 'torch'") {
+			t.Skip("python3-torch is not installed")
+		}
+		t.Fatalf("eval_checkpoint.py: %v\n%s", err, out)
+	}
+	var ref struct {
+		Acc  float64 `json:"test_acc"`
+		Loss float64 `json:"test_loss"`
+	}
+	if err := json.Unmarshal(out, &ref); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	var ms []map[string]float64
+	b, _ := os.ReadFile(filepath.Join(dir, "metrics.json"))
+	if err := json.Unmarshal(b, &ms); err != nil {
+		t.Fatal(err)
+	}
+	goAcc, goLoss := ms[0]["test_acc"], ms[0]["test_loss"]
+	t.Logf("Go: accuracy %.4f loss %.6f; PyTorch: accuracy %.4f loss %.6f", goAcc, goLoss, ref.Acc, ref.Loss)
+	// Same kernels, same weights: at most a couple of the 10,000
+	// predictions may flip on float rounding ties.
+	if d := goAcc - ref.Acc; d > 2e-4 || d < -2e-4 {
+		t.Errorf("test accuracy Go %.4f, PyTorch %.4f", goAcc, ref.Acc)
+	}
+	if d := (goLoss - ref.Loss) / ref.Loss; d > 1e-4 || d < -1e-4 {
+		t.Errorf("test loss Go %.6f, PyTorch %.6f", goLoss, ref.Loss)
+	}
+}
