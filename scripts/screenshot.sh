@@ -11,7 +11,7 @@
 #              measured in the browser, at most 16000); the width is 1400
 #              unless $SCREENSHOT_WIDTH says otherwise.
 #
-# It prints "PAGE: N images, all loaded" and exits 0, or lists every
+# It prints "PAGE: N image(s), all loaded" and exits 0, or lists every
 # broken image and exits 1 (2 for usage errors, 3 if Chromium fails).
 #
 # The check runs inside the browser: a copy of the page with a small
@@ -113,4 +113,4 @@ if [[ $broken -ne 0 ]]; then
 	printf '%s\n' "$report" | tail -n +2 | sed 's/^/  /' >&2
 	exit 1
 fi
-echo "$page: $total images, all loaded; screenshot $out (${width}x${height})"
+echo "$page: $total image(s), all loaded; screenshot $out (${width}x${height})"
