@@ -1,0 +1,94 @@
+package analysis
+
+import (
+	"context"
+	"testing"
+
+	"github.com/sugarme/gotch"
+
+	"github.com/vitprobe/vitprobe/data"
+	"github.com/vitprobe/vitprobe/models"
+	"github.com/vitprobe/vitprobe/torchx"
+)
+
+// fpBenchModel builds a mini preset with fresh weights.
+func fpBenchModel(b *testing.B, name string) models.Model {
+	b.Helper()
+	torchx.Seed(1)
+	cfg, err := models.Defaults(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := models.New(name, cfg, gotch.CPU)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+var fpBenchPresets = []string{"resnet-mini", "vit-mini", "alternet-mini"}
+
+// The three benchmarks below run 100 images in one batch through a mini
+// preset: BenchmarkForward is the bare eval forward pass, the floor of the
+// other two; BenchmarkMeasureFeatures adds copying every layer out and the
+// Fourier and variance sums; BenchmarkNoiseBand is one band of the noise
+// analysis (a clean and a noisy pass, plus the noise). Compare ns/op.
+
+func BenchmarkForward(b *testing.B) {
+	d := fpRandomImages(100, 1)
+	for _, name := range fpBenchPresets {
+		b.Run(name, func(b *testing.B) {
+			m := fpBenchModel(b, name)
+			defer m.Close()
+			bt, err := d.Batch(d.Indices(), data.Augment{}, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer bt.Close()
+			err = torchx.NoGrad(func() error {
+				for b.Loop() {
+					out, err := m.Forward(bt.Images, models.Eval, nil)
+					if err != nil {
+						return err
+					}
+					_ = out.Drop()
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
+
+func BenchmarkMeasureFeatures(b *testing.B) {
+	d := fpRandomImages(100, 1)
+	for _, name := range fpBenchPresets {
+		b.Run(name, func(b *testing.B) {
+			m := fpBenchModel(b, name)
+			defer m.Close()
+			for b.Loop() {
+				if _, err := MeasureFeatures(context.Background(), m, d, d.Indices(), FeatureOptions{Batch: 100}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkNoiseBand(b *testing.B) {
+	d := fpRandomImages(100, 1)
+	for _, name := range fpBenchPresets {
+		b.Run(name, func(b *testing.B) {
+			m := fpBenchModel(b, name)
+			defer m.Close()
+			opt := NoiseOptions{Level: 1, Bands: []float64{0.5}, Batch: 100}
+			for b.Loop() {
+				if _, err := NoiseRobustness(context.Background(), m, d, d.Indices(), opt); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
