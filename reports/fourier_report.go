@@ -97,7 +97,9 @@ func frCSVNum(v float64, _ int) string {
 	if math.IsNaN(v) {
 		return ""
 	}
-	return strconv.FormatFloat(v, 'g', -1, 64)
+	// 15 significant digits: all a float64 holds reliably, without the
+	// tails of the ×100 of percentages (-7.3999999999999995).
+	return strconv.FormatFloat(v, 'g', 15, 64)
 }
 
 // FourierLayersTable is the per-layer table behind Fig. 8 and Fig. 9: every
@@ -245,6 +247,51 @@ func FourierKindsTable(ms []FourierModel, precise bool) Table {
 	return t
 }
 
+// FourierNoiseSummaryTable gives, per model, the clean accuracy, the mean
+// accuracy change over the low bands (centre ≤ 0.3π) and the high bands
+// (centre ≥ 0.7π), and the band that hurt most.
+func FourierNoiseSummaryTable(ms []FourierModel, precise bool) Table {
+	f := frNumberFormat(precise)
+	t := Table{Header: []string{"model", "clean accuracy (%)", "mean change, bands ≤ 0.3π (pp)", "mean change, bands ≥ 0.7π (pp)",
+		"most harmful band (×π)", "its change (pp)"}}
+	for _, m := range ms {
+		if len(m.Noise) == 0 {
+			continue
+		}
+		var lo, hi float64
+		var nl, nh int
+		worst := -1
+		for i, q := range m.Noise {
+			if !frFinite(q.Delta) {
+				continue
+			}
+			if q.Center <= 0.3+1e-9 {
+				lo += q.Delta
+				nl++
+			}
+			if q.Center >= 0.7-1e-9 {
+				hi += q.Delta
+				nh++
+			}
+			if worst < 0 || q.Delta < m.Noise[worst].Delta {
+				worst = i
+			}
+		}
+		mean := func(s float64, n int) float64 {
+			if n == 0 {
+				return math.NaN()
+			}
+			return 100 * s / float64(n)
+		}
+		wc, wd := math.NaN(), math.NaN()
+		if worst >= 0 {
+			wc, wd = m.Noise[worst].Center, 100*m.Noise[worst].Delta
+		}
+		t.Rows = append(t.Rows, []string{m.Name, f(100*m.Clean, 2), f(mean(lo, nl), 2), f(mean(hi, nh), 2), f(wc, 2), f(wd, 2)})
+	}
+	return t
+}
+
 // WriteFourierReport renders r into dir: the figures (PNG), the tables of
 // every plotted number (CSV), and the page FourierPage linking them,
 // atomically file by file. Figures of analyses that were not run are left
@@ -281,13 +328,22 @@ func WriteFourierReport(dir string, r FourierReport) ([]string, error) {
 	}
 
 	summary := Section{Heading: "Summary", ID: "summary"}
-	summary.Blocks = append(summary.Blocks, Block{Text: "What each kind of block does to its input, averaged over the " +
-		"blocks of that kind: the change of the highest-frequency Δ log amplitude (negative: the block removes high " +
-		"frequencies relative to low ones, a low-pass effect) and the factor by which it multiplies the feature-map " +
-		"variance. Paper.md §4-5 claims MSAs lower both and convolutions/MLPs raise both. Down-sampling blocks also " +
-		"change the map size, so their high-frequency point moves (π − 2π/n changes with n)."})
-	kt := FourierKindsTable(r.Models, false)
-	summary.Blocks = append(summary.Blocks, Block{Table: &kt})
+	if profiles || variance {
+		summary.Blocks = append(summary.Blocks, Block{Text: "What each kind of block does to its input, averaged over the " +
+			"blocks of that kind: the change of the highest-frequency Δ log amplitude (negative: the block removes high " +
+			"frequencies relative to low ones, a low-pass effect) and the factor by which it multiplies the feature-map " +
+			"variance. Paper.md §4-5 claims MSAs lower both and convolutions/MLPs raise both. Down-sampling blocks also " +
+			"change the map size, so their high-frequency point moves (π − 2π/n changes with n)."})
+		kt := FourierKindsTable(r.Models, false)
+		summary.Blocks = append(summary.Blocks, Block{Table: &kt})
+	}
+	if noise {
+		summary.Blocks = append(summary.Blocks, Block{Text: "Accuracy change under band noise, averaged over the low " +
+			"bands (centre ≤ 0.3π) and the high bands (centre ≥ 0.7π). Paper.md §5 reports ViT hurt most by low-frequency " +
+			"noise and ResNet by high-frequency noise."})
+		nt := FourierNoiseSummaryTable(r.Models, false)
+		summary.Blocks = append(summary.Blocks, Block{Table: &nt})
+	}
 	page.Sections = append(page.Sections, summary)
 
 	if profiles {
@@ -373,7 +429,7 @@ func WriteFourierReport(dir string, r FourierReport) ([]string, error) {
 		{FourierLayersCSV, "Per layer: Fig. 8 and Fig. 9", FourierLayersTable, profiles || variance},
 		{FourierProfilesCSV, "Per profile point: Fig. 2a", FourierProfilesTable, profiles},
 		{FourierNoiseCSV, "Per noise band: Fig. 2b", FourierNoiseTable, noise},
-		{FourierKindsCSV, "Per block kind: the summary", FourierKindsTable, true},
+		{FourierKindsCSV, "Per block kind: the summary", FourierKindsTable, profiles || variance},
 	} {
 		if !tb.on {
 			continue

@@ -241,3 +241,22 @@ func TestKindEffects(t *testing.T) {
 		}
 	}
 }
+
+// TestNoiseSummary: the ResNet-like model's Δ = −0.15 f² averages −0.7 pp
+// over 0.1-0.3π and −9.7 pp over 0.7-0.9π, worst at 0.9π (−12.15 pp); the
+// ViT-like one's Δ = −0.12 (1 − f) is worst at 0.1π (−10.8 pp).
+func TestNoiseSummary(t *testing.T) {
+	got := FourierNoiseSummaryTable(fourierSynthModels(), true).Rows
+	want := [][]string{
+		{"resnet-like", "99", "-0.7", "-9.7", "0.9", "-12.15"},
+		{"vit-like", "97", "-9.6", "-2.4", "0.1", "-10.8"},
+	}
+	if len(got) != 2 {
+		t.Fatalf("%d rows", len(got))
+	}
+	for i := range want {
+		if strings.Join(got[i], " ") != strings.Join(want[i], " ") {
+			t.Errorf("row %d = %v, want %v", i, got[i], want[i])
+		}
+	}
+}

@@ -400,7 +400,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s: %d figures, %d files and results.json in %s (%s)\n", page, n, len(files), c.out,
+	fmt.Fprintf(stdout, "%s: %d figure(s), %d files and results.json in %s (%s)\n", page, n, len(files), c.out,
 		time.Since(start).Round(time.Second/10))
 	return nil
 }

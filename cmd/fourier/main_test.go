@@ -63,7 +63,7 @@ func TestReport(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	if !strings.Contains(stdout, "4 figures") {
+	if !strings.Contains(stdout, "4 figure(s)") {
 		t.Errorf("stdout %q", stdout)
 	}
 	if !strings.Contains(stderr, "ResNet features") || !strings.Contains(stderr, "vit-mini noise") {
