@@ -145,6 +145,17 @@ func (f *fwd) matmul(a, b *ts.Tensor) *ts.Tensor {
 	return f.t(a.Matmul(b, false))
 }
 
+func (f *fwd) einsum(eq string, xs ...*ts.Tensor) *ts.Tensor {
+	if !f.ok(xs...) {
+		return nil
+	}
+	vals := make([]ts.Tensor, len(xs))
+	for i, x := range xs {
+		vals[i] = *x
+	}
+	return f.t(ts.Einsum(eq, vals))
+}
+
 func (f *fwd) softmax(x *ts.Tensor, dim int64) *ts.Tensor {
 	if !f.ok(x) {
 		return nil
