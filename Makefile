@@ -1,7 +1,7 @@
 # vitprobe: thin targets over go and scripts/. `make demo` and `make test`
 # run the set-up first, so these two commands are the whole set-up.
 GO      ?= go
-LINT    ?= $(shell $(GO) env GOPATH)/bin/golangci-lint
+GOLANGCI ?= $(shell $(GO) env GOPATH)/bin/golangci-lint
 OUT     ?= demo-out
 
 .PHONY: setup demo test lint vet bench clean
@@ -19,7 +19,7 @@ vet:
 	$(GO) vet ./...
 
 lint:
-	$(LINT) run --allow-parallel-runners ./...
+	$(GOLANGCI) run --allow-parallel-runners ./...
 
 bench: setup
 	@bash scripts/bench.sh
