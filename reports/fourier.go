@@ -229,7 +229,10 @@ func (k kindSpans) Plot(c draw.Canvas, p *plot.Plot) {
 		if !frFinite(s.x0) || !frFinite(s.x1) {
 			continue
 		}
-		x0, x1 := max(trX(s.x0), c.Min.X), min(trX(s.x1), c.Max.X)
+		// A hairline gap keeps adjacent blocks (three down-sampling blocks
+		// in a row) apart.
+		gap := vg.Points(0.6)
+		x0, x1 := max(trX(s.x0)+gap, c.Min.X), min(trX(s.x1)-gap, c.Max.X)
 		if x1 <= x0 {
 			continue
 		}

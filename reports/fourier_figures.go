@@ -83,7 +83,8 @@ func DLogAmpFigure(ms []FourierModel, path string) (skipped int, err error) {
 	}
 	pad := 0.06 * max(hi-lo, 0.1)
 	cm := DepthPalette()
-	const panelW, panelH, barH = 3.7 * vg.Inch, 3.4 * vg.Inch, 0.8 * vg.Inch
+	const panelH, barH = 3.4 * vg.Inch, 0.85 * vg.Inch
+	panelW := max(3.7*vg.Inch, 5.4*vg.Inch/vg.Length(len(with)))
 	titleH := 0.42 * vg.Inch
 	W := panelW * vg.Length(len(with))
 	H := titleH + panelH + barH
@@ -124,8 +125,11 @@ func DLogAmpFigure(ms []FourierModel, path string) (skipped int, err error) {
 			}
 			kinds[k] = true
 		}
+		// Curves start at (0, 0) and fall; with the y range shared across
+		// panels the lower left corner is the free one.
 		leg := frNewLegend()
-		leg.Top, leg.Left = true, false
+		leg.Top, leg.Left = false, true
+		leg.XOffs, leg.YOffs = vg.Points(6), vg.Points(4)
 		for _, e := range frKindLegendNames {
 			if kinds[e.kind] {
 				l, _ := plotter.NewLine(plotter.XYs{{X: 0, Y: 0}, {X: 1, Y: 0}})
@@ -153,7 +157,7 @@ func DLogAmpFigure(ms []FourierModel, path string) (skipped int, err error) {
 	bar.X.Label.TextStyle.Font.Size = vg.Points(10)
 	bar.X.Tick.Label.Font.Size = vg.Points(9)
 	bc := body
-	bc.Max.Y = body.Min.Y + barH
+	bc.Max.Y = body.Min.Y + barH - vg.Points(8)
 	bc.Min.Y += vg.Points(4)
 	bw := min(W*0.5, 4.5*vg.Inch)
 	bc.Min.X = (body.Min.X + body.Max.X - bw) / 2

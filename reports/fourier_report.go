@@ -20,6 +20,10 @@ type FourierCheckpoint struct {
 	WeightsSHA256 string
 	// SidecarSHA256 is the hash of the sidecar file.
 	SidecarSHA256 string
+	// Seconds is how long the checkpoint's analyses took; Reused reports
+	// that they were taken from an earlier run with the same settings.
+	Seconds float64
+	Reused  bool
 }
 
 // FourierReport is everything WriteFourierReport puts on the page.
@@ -319,7 +323,7 @@ func WriteFourierReport(dir string, r FourierReport) ([]string, error) {
 		names[i] = m.Name
 	}
 	page := Page{Title: title,
-		Subtitle: fmt.Sprintf("%s · %s · %d images", strings.Join(names, ", "), r.Dataset, r.Images)}
+		Subtitle: fmt.Sprintf("%s · %s", strings.Join(names, ", "), r.Dataset)}
 	skipNote := func(n int) string {
 		if n == 0 {
 			return ""
@@ -463,9 +467,14 @@ func WriteFourierReport(dir string, r FourierReport) ([]string, error) {
 	}
 	prov.Blocks = append(prov.Blocks, Block{Table: &kv})
 	if len(r.Checkpoints) > 0 {
-		ct := Table{Caption: "Checkpoints", Header: []string{"name", "path", "model", "phase", "epoch", "weights SHA-256", "sidecar SHA-256"}}
+		ct := Table{Caption: "Checkpoints", Header: []string{"name", "path", "model", "phase", "epoch", "weights SHA-256",
+			"sidecar SHA-256", "analysis time (s)"}}
 		for _, c := range r.Checkpoints {
-			ct.Rows = append(ct.Rows, []string{c.Name, c.Path, c.Model, c.Phase, strconv.Itoa(c.Epoch), c.WeightsSHA256, c.SidecarSHA256})
+			t := frPageNum(c.Seconds, 1)
+			if c.Reused {
+				t += " (reused)"
+			}
+			ct.Rows = append(ct.Rows, []string{c.Name, c.Path, c.Model, c.Phase, strconv.Itoa(c.Epoch), c.WeightsSHA256, c.SidecarSHA256, t})
 		}
 		prov.Blocks = append(prov.Blocks, Block{Table: &ct})
 	}

@@ -78,7 +78,8 @@ type Link struct {
 }
 
 var htmlPageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
-	"num": htmlIsNumber,
+	"num":  htmlIsNumber,
+	"long": func(s string) bool { return len(s) > 32 && !strings.Contains(s, " ") },
 }).Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -101,6 +102,8 @@ table { border-collapse: collapse; font-size: 13px; margin: 8px 0 18px; }
 caption { text-align: left; font-weight: 600; padding: 4px 0 6px; font-size: 14px; }
 th, td { border: 1px solid #ddd; padding: 3px 8px; vertical-align: top; }
 th { background: #f0f0f3; text-align: left; }
+td.long { overflow-wrap: anywhere; min-width: 14em; font-family: "DejaVu Sans Mono", monospace; font-size: 12px; }
+td:first-child { white-space: nowrap; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; font-family: "DejaVu Sans Mono", monospace; font-size: 12.5px; }
 tr:nth-child(even) td { background: #fafafb; }
 details { margin: 8px 0 16px; }
@@ -120,7 +123,7 @@ footer { margin-top: 40px; color: #777; font-size: 12.5px; }
 {{else if .Figure}}<figure><img src="{{.Figure.Src}}" alt="{{.Figure.Alt}}">{{if .Figure.Caption}}<figcaption>{{.Figure.Caption}}</figcaption>{{end}}</figure>
 {{else if .Table}}{{if .Table.Collapsed}}<details><summary>{{.Table.Caption}}</summary>{{end}}<table>{{if and .Table.Caption (not .Table.Collapsed)}}<caption>{{.Table.Caption}}</caption>{{end}}
 <thead><tr>{{range .Table.Header}}<th>{{.}}</th>{{end}}</tr></thead>
-<tbody>{{range .Table.Rows}}<tr>{{range .}}<td{{if num .}} class="num"{{end}}>{{.}}</td>{{end}}</tr>
+<tbody>{{range .Table.Rows}}<tr>{{range .}}<td{{if num .}} class="num"{{else if long .}} class="long"{{end}}>{{.}}</td>{{end}}</tr>
 {{end}}</tbody></table>{{if .Table.Collapsed}}</details>{{end}}
 {{else if .Pre}}<pre>{{.Pre}}</pre>
 {{else if .Links}}<p>{{range $i, $l := .Links}}{{if $i}} · {{end}}<a href="{{$l.Href}}">{{$l.Text}}</a>{{end}}</p>

@@ -303,7 +303,10 @@ type modelResult struct {
 	Fourier    *analysis.FourierResult  `json:"fourier,omitempty"`
 	Variance   *analysis.VarianceResult `json:"variance,omitempty"`
 	Noise      *analysis.NoiseResult    `json:"noise,omitempty"`
-	Seconds    float64                  `json:"seconds"`
+	// Seconds is the time the analyses took when they ran.
+	Seconds float64 `json:"seconds"`
+	// Reused is set when this run took the results from models/NAME.json.
+	Reused bool `json:"reused,omitempty"`
 }
 
 // results is results.json.
@@ -416,7 +419,7 @@ func (c *config) model(ctx context.Context, ck *checkpoint, ds *data.Dataset, da
 			var r modelResult
 			if json.Unmarshal(b, &r) == nil && r.Key == key {
 				fmt.Fprintf(stderr, "%s: reusing %s (same weights and settings)\n", ck.name, cache)
-				r.Name = ck.name
+				r.Name, r.Reused = ck.name, true
 				return &r, nil
 			}
 		}
@@ -483,7 +486,7 @@ func (c *config) report(res *results, cks []*checkpoint, threads int, took time.
 	}
 	pv := res.Provenance
 	rep.Provenance = [][2]string{
-		{"vitprobe version", pv.Version}, {"started (UTC)", pv.Started}, {"took", took.Round(time.Second / 10).String()},
+		{"vitprobe version", pv.Version}, {"started (UTC)", pv.Started}, {"this run took", took.Round(time.Second / 10).String()},
 		{"host", pv.Host}, {"CPUs / libtorch threads", fmt.Sprintf("%d / %d", pv.CPUs, threads)},
 		{"Go", pv.GoVersion + " " + pv.OS}, {"batch size", strconv.Itoa(res.Batch)},
 	}
@@ -520,7 +523,8 @@ func (c *config) report(res *results, cks []*checkpoint, threads int, took time.
 		rep.Models = append(rep.Models, m)
 		ck := cks[i]
 		rep.Checkpoints = append(rep.Checkpoints, reports.FourierCheckpoint{Name: r.Name, Path: ck.path, Model: ck.ck.Spec.Name,
-			Phase: ck.ck.Phase, Epoch: ck.ck.Epoch, WeightsSHA256: ck.ck.WeightsSHA256, SidecarSHA256: ck.sidecarSHA})
+			Phase: ck.ck.Phase, Epoch: ck.ck.Epoch, WeightsSHA256: ck.ck.WeightsSHA256, SidecarSHA256: ck.sidecarSHA,
+			Seconds: r.Seconds, Reused: r.Reused})
 	}
 	return rep
 }
