@@ -67,6 +67,28 @@ func fourierSynthModels() []FourierModel {
 	return []FourierModel{res, vit}
 }
 
+// fourierSynthAlter adds an AlterNet-like third model: conv blocks raise
+// the high-frequency value, MSA blocks at the ends of stages 2-4 lower it.
+func fourierSynthAlter(ms []FourierModel) []FourierModel {
+	alt := FourierModel{Name: "alternet-like", Clean: 0.98}
+	kinds := []string{"stem", "conv", "down", "msa", "down", "msa", "down", "msa"}
+	sizes := []int{32, 32, 16, 16, 8, 8, 4, 4}
+	hf, v := -5.0, 0.05
+	for i, k := range kinds {
+		if k == "msa" {
+			hf, v = hf-0.5, v*0.7
+		} else if i > 0 {
+			hf, v = hf+1.2, v*1.5
+		}
+		alt.Layers = append(alt.Layers, fourierSynthLayer(i, 7, k+string(rune('0'+i)), k, sizes[i], hf, v))
+	}
+	for i := range 9 {
+		f := float64(i+1) / 10
+		alt.Noise = append(alt.Noise, NoisePoint{Center: f, Delta: -0.05, StdErr: 0.01, Accuracy: 0.93})
+	}
+	return append(ms, alt)
+}
+
 func fourierCheckPNG(t *testing.T, path string) {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -84,7 +106,7 @@ func fourierCheckPNG(t *testing.T, path string) {
 
 func TestFourierReport(t *testing.T) {
 	dir := fourierFigDir(t, "synthetic")
-	ms := fourierSynthModels()
+	ms := fourierSynthAlter(fourierSynthModels())
 	files, err := WriteFourierReport(dir, FourierReport{Models: ms, Dataset: "synthetic", Images: 100, NoiseLevel: 0.5,
 		NoiseWidth: 0.1, NoiseMetric: "chebyshev", Seed: 3, Command: "fourier a=b.json",
 		Checkpoints: []FourierCheckpoint{{Name: "resnet-like", Path: "x/final.json", WeightsSHA256: "ab12"}},
@@ -114,10 +136,10 @@ func TestFourierReport(t *testing.T) {
 			t.Errorf("page lacks %q", s)
 		}
 	}
-	// Every plotted number is in the CSVs: 5 + 13 layers, 9 bands per
+	// Every plotted number is in the CSVs: 5 + 13 + 8 layers, 9 bands per
 	// model, Σ⌈n/2⌉ profile points.
-	points := 16 + 16 + 8 + 4 + 2 + 13*4
-	for f, rows := range map[string]int{FourierLayersCSV: 18, FourierNoiseCSV: 18, FourierProfilesCSV: points} {
+	points := 16 + 16 + 8 + 4 + 2 + 13*4 + 16 + 16 + 8 + 8 + 4 + 4 + 2 + 2
+	for f, rows := range map[string]int{FourierLayersCSV: 26, FourierNoiseCSV: 27, FourierProfilesCSV: points} {
 		b, err := os.ReadFile(filepath.Join(dir, f))
 		if err != nil {
 			t.Fatal(err)
