@@ -1,0 +1,458 @@
+package analysis
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/vitprobe/vitprobe/data"
+	"github.com/vitprobe/vitprobe/hessian"
+	"github.com/vitprobe/vitprobe/models"
+	"github.com/vitprobe/vitprobe/torchx"
+	"github.com/vitprobe/vitprobe/train"
+)
+
+// HessianOptions configures the Hessian operators of a model's loss. The
+// zero value, or a nil pointer, is the NLL alone.
+type HessianOptions struct {
+	// WeightDecay is the coefficient wd of the L2 term (wd/2)·|w|² over
+	// every trainable parameter, the paper's reading of weight decay
+	// (paper.md §2): every product gains wd·v, every eigenvalue +wd. The
+	// term is added exactly, in float64, outside libtorch.
+	WeightDecay float64
+	// Label names the batch in error messages, e.g. "batch 17"; empty
+	// means "batch".
+	Label string
+}
+
+func (o *HessianOptions) values() (HessianOptions, error) {
+	var v HessianOptions
+	if o != nil {
+		v = *o
+	}
+	if math.IsNaN(v.WeightDecay) || math.IsInf(v.WeightDecay, 0) {
+		return v, fmt.Errorf("analysis: weight decay %v is not finite", v.WeightDecay)
+	}
+	if v.Label == "" {
+		v.Label = "batch"
+	}
+	return v, nil
+}
+
+// TrainableParams returns the trainable parameters of m (buffers such as
+// batch-norm running statistics left out), sorted by name: the coordinates
+// of every Hessian vector of this package, in order.
+func TrainableParams(m models.Model) []models.Param {
+	var out []models.Param
+	for _, p := range m.Params() {
+		if p.Trainable() {
+			out = append(out, p)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b models.Param) int {
+		switch {
+		case a.Name < b.Name:
+			return -1
+		case a.Name > b.Name:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// paramTensors returns the tensors of params and their total size.
+func paramTensors(params []models.Param) ([]*ts.Tensor, int) {
+	out := make([]*ts.Tensor, len(params))
+	n := 0
+	for i, p := range params {
+		out[i] = p.Tensor
+		c := 1
+		for _, s := range p.Shape {
+			c *= int(s)
+		}
+		n += c
+	}
+	return out, n
+}
+
+// BatchHessian is the Hessian of a model's loss on one batch with respect
+// to its trainable parameters, as a hessian.Operator: the loss is
+// train.Loss (the mean NLL, against the batch's soft targets when it has
+// them: label smoothing, mixup, CutMix) in eval mode, plus the L2 term of
+// HessianOptions.
+//
+// NewBatchHessian runs one forward and one backward pass and keeps the
+// first-order graph (torchx.HVP), so each product costs one double-backward
+// pass, as in PyHessian. Vectors are float64 in and out; the products are
+// computed in the model's float32. A BatchHessian holds libtorch memory
+// until Close; it is not safe for concurrent use and must be used on the OS
+// thread that built it (the commands lock theirs).
+type BatchHessian struct {
+	label    string
+	wd       float64
+	shapes   []int // element count per parameter
+	n        int
+	hvp      *torchx.HVP
+	v        []*ts.Tensor // input tensors, reused by every product
+	loss     float64
+	products int
+}
+
+// NewBatchHessian builds the Hessian operator of m's loss on b in eval mode
+// (PyHessian calls model.eval(): batch norm uses its running statistics,
+// stochastic depth is off). The batch is borrowed; it may be closed once
+// NewBatchHessian returns. Grad mode is switched on for the duration of the
+// call on the calling OS thread. A non-finite loss is an error naming the
+// batch.
+func NewBatchHessian(m models.Model, b *data.Batch, o *HessianOptions) (*BatchHessian, error) {
+	opt, err := o.values()
+	if err != nil {
+		return nil, err
+	}
+	if m == nil || b == nil || b.Images == nil || b.Labels == nil {
+		return nil, fmt.Errorf("analysis: %s: Hessian needs a model and a batch", opt.Label)
+	}
+	params := TrainableParams(m)
+	if len(params) == 0 {
+		return nil, fmt.Errorf("analysis: %s: model %s has no trainable parameters", opt.Label, m.Spec().Name)
+	}
+	tensors, n := paramTensors(params)
+	h := &BatchHessian{label: opt.Label, wd: opt.WeightDecay, n: n, shapes: make([]int, len(params))}
+	for i, p := range params {
+		c := 1
+		for _, s := range p.Shape {
+			c *= int(s)
+		}
+		h.shapes[i] = c
+	}
+	prev := torchx.SetGradEnabled(true)
+	defer torchx.SetGradEnabled(prev)
+
+	var s torchx.Scope
+	defer s.Close()
+	dev, err := tensors[0].Device()
+	if err != nil {
+		return nil, fmt.Errorf("analysis: %s: %w", opt.Label, err)
+	}
+	batch := b
+	if dev != gotch.CPU {
+		moved := &data.Batch{Mixing: b.Mixing}
+		for _, pair := range []struct{ dst, src **ts.Tensor }{{&moved.Images, &b.Images}, {&moved.Labels, &b.Labels}, {&moved.Targets, &b.Targets}} {
+			if *pair.src == nil {
+				continue
+			}
+			t, err := (*pair.src).To(dev, false)
+			if err != nil {
+				return nil, fmt.Errorf("analysis: %s: move batch to %v: %w", opt.Label, dev, err)
+			}
+			*pair.dst = s.Add(t)
+		}
+		batch = moved
+	}
+	logits, err := m.Forward(batch.Images, models.Eval, nil)
+	if err != nil {
+		return nil, fmt.Errorf("analysis: %s: forward: %w", opt.Label, err)
+	}
+	s.Add(logits)
+	loss, err := train.Loss(logits, batch)
+	if err != nil {
+		return nil, fmt.Errorf("analysis: %s: %w", opt.Label, err)
+	}
+	s.Add(loss)
+	lv, err := train.Scalar(loss)
+	if err != nil {
+		return nil, fmt.Errorf("analysis: %s: %w", opt.Label, err)
+	}
+	if math.IsNaN(lv) || math.IsInf(lv, 0) {
+		return nil, fmt.Errorf("analysis: %s: non-finite loss %v (diverged model?)", opt.Label, lv)
+	}
+	h.loss = lv
+	if h.hvp, err = torchx.NewHVP(loss, tensors); err != nil {
+		return nil, fmt.Errorf("analysis: %s: %w", opt.Label, err)
+	}
+	h.v = make([]*ts.Tensor, len(tensors))
+	for i, t := range tensors {
+		z, err := t.ZerosLike(false)
+		if err != nil {
+			h.Close()
+			return nil, fmt.Errorf("analysis: %s: %w", opt.Label, err)
+		}
+		h.v[i] = z
+	}
+	return h, nil
+}
+
+// Dim returns the number of trainable parameters.
+func (h *BatchHessian) Dim() int { return h.n }
+
+// Loss returns the batch's NLL (without the L2 term) at the weights.
+func (h *BatchHessian) Loss() float64 { return h.loss }
+
+// Products returns the number of products computed so far.
+func (h *BatchHessian) Products() int { return h.products }
+
+// Label returns the name used in error messages.
+func (h *BatchHessian) Label() string { return h.label }
+
+// MulVec stores (H + wd·I) v in dst. A product holding a NaN or an
+// infinity is an error naming the batch that wraps hessian.ErrNonFinite.
+// It panics if the lengths differ from Dim.
+func (h *BatchHessian) MulVec(dst, v []float64) error {
+	if len(dst) != h.n || len(v) != h.n {
+		panic(fmt.Sprintf("analysis: MulVec lengths %d and %d, dimension %d", len(dst), len(v), h.n))
+	}
+	if h.hvp == nil {
+		return fmt.Errorf("analysis: %s: Hessian used after Close", h.label)
+	}
+	off := 0
+	for i, t := range h.v {
+		if err := torchx.CopyIn(t, v[off:off+h.shapes[i]]); err != nil {
+			return fmt.Errorf("analysis: %s: %w", h.label, err)
+		}
+		off += h.shapes[i]
+	}
+	out, err := h.hvp.Apply(h.v)
+	if err != nil {
+		return fmt.Errorf("analysis: %s: %w", h.label, err)
+	}
+	h.products++
+	err = torchx.Flatten(dst, out)
+	torchx.DropAll(out)
+	if err != nil {
+		return fmt.Errorf("analysis: %s: %w", h.label, err)
+	}
+	return finish(dst, v, h.wd, h.label)
+}
+
+// finish adds wd·v to dst and rejects non-finite products.
+func finish(dst, v []float64, wd float64, label string) error {
+	for i, x := range dst {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return fmt.Errorf("analysis: %s: Hessian-vector product has %v at coordinate %d (diverged model?): %w",
+				label, x, i, hessian.ErrNonFinite)
+		}
+	}
+	if wd != 0 {
+		for i, x := range v {
+			dst[i] += wd * x
+		}
+	}
+	return nil
+}
+
+// Close releases the graph and the tensors. It is safe to call more than
+// once; products after Close are errors.
+func (h *BatchHessian) Close() {
+	if h.hvp != nil {
+		h.hvp.Close()
+		h.hvp = nil
+	}
+	torchx.DropAll(h.v)
+	h.v = nil
+}
+
+// DataHessian is the Hessian of the mean loss over several batches (a data
+// set, or PyHessian's dataloader mode) plus the L2 term:
+//
+//	H = Σ_b (n_b / N) H_b + wd·I,
+//
+// with n_b the size of batch b and N the total, so that batches of unequal
+// size weigh as their examples do. With Retain, every batch's graph is
+// built once and kept (one forward and backward pass per batch in all, a
+// double backward per batch per product, memory for every graph); without
+// it, as PyHessian does, each product rebuilds them (a forward, a backward
+// and a double backward per batch per product, memory for one graph).
+// It is not safe for concurrent use and must be used on the OS thread that
+// built it.
+type DataHessian struct {
+	m        models.Model
+	batches  []*data.Batch
+	weights  []float64
+	label    string
+	wd       float64
+	n        int
+	retained []*BatchHessian
+	tmp      []float64
+	products int
+}
+
+// DataHessianOptions configures NewDataHessian.
+type DataHessianOptions struct {
+	HessianOptions
+	// Retain keeps every batch's graph between products.
+	Retain bool
+}
+
+// NewDataHessian returns the Hessian of m's mean loss over batches, which
+// are borrowed and must stay open until Close.
+func NewDataHessian(m models.Model, batches []*data.Batch, o *DataHessianOptions) (*DataHessian, error) {
+	var opt DataHessianOptions
+	if o != nil {
+		opt = *o
+	}
+	if opt.Label == "" {
+		opt.Label = "data set"
+	}
+	base, err := opt.values()
+	if err != nil {
+		return nil, err
+	}
+	if m == nil || len(batches) == 0 {
+		return nil, fmt.Errorf("analysis: %s: Hessian of no batches", base.Label)
+	}
+	_, n := paramTensors(TrainableParams(m))
+	if n == 0 {
+		return nil, fmt.Errorf("analysis: %s: model %s has no trainable parameters", base.Label, m.Spec().Name)
+	}
+	h := &DataHessian{m: m, batches: batches, label: base.Label, wd: base.WeightDecay, n: n, tmp: make([]float64, n)}
+	total := 0
+	sizes := make([]int, len(batches))
+	for i, b := range batches {
+		if b == nil || b.Images == nil {
+			return nil, fmt.Errorf("analysis: %s: batch %d is empty", base.Label, i)
+		}
+		shape, err := b.Images.Size()
+		if err != nil || len(shape) == 0 || shape[0] < 1 {
+			return nil, fmt.Errorf("analysis: %s: batch %d has no examples", base.Label, i)
+		}
+		sizes[i] = int(shape[0])
+		total += sizes[i]
+	}
+	h.weights = make([]float64, len(batches))
+	for i, s := range sizes {
+		h.weights[i] = float64(s) / float64(total)
+	}
+	if opt.Retain {
+		for i, b := range batches {
+			bh, err := NewBatchHessian(m, b, &HessianOptions{Label: fmt.Sprintf("%s, batch %d", base.Label, i)})
+			if err != nil {
+				h.Close()
+				return nil, err
+			}
+			h.retained = append(h.retained, bh)
+		}
+	}
+	return h, nil
+}
+
+// Dim returns the number of trainable parameters.
+func (h *DataHessian) Dim() int { return h.n }
+
+// Products returns the number of products of the whole operator computed
+// so far (each costs one product per batch).
+func (h *DataHessian) Products() int { return h.products }
+
+// MulVec stores H v in dst; see DataHessian. A non-finite product is an
+// error naming the batch.
+func (h *DataHessian) MulVec(dst, v []float64) error {
+	if len(dst) != h.n || len(v) != h.n {
+		panic(fmt.Sprintf("analysis: MulVec lengths %d and %d, dimension %d", len(dst), len(v), h.n))
+	}
+	if h.batches == nil {
+		return fmt.Errorf("analysis: %s: Hessian used after Close", h.label)
+	}
+	clear(dst)
+	for i, b := range h.batches {
+		bh, release, err := h.batch(i, b)
+		if err != nil {
+			return err
+		}
+		err = bh.MulVec(h.tmp, v)
+		release()
+		if err != nil {
+			return err
+		}
+		w := h.weights[i]
+		for j, x := range h.tmp {
+			dst[j] += w * x
+		}
+	}
+	h.products++
+	return finish(dst, v, h.wd, h.label)
+}
+
+// batch returns batch i's operator and its release function.
+func (h *DataHessian) batch(i int, b *data.Batch) (*BatchHessian, func(), error) {
+	if h.retained != nil {
+		return h.retained[i], func() {}, nil
+	}
+	bh, err := NewBatchHessian(h.m, b, &HessianOptions{Label: fmt.Sprintf("%s, batch %d", h.label, i)})
+	if err != nil {
+		return nil, nil, err
+	}
+	return bh, bh.Close, nil
+}
+
+// Close releases retained graphs; the batches stay the caller's. It is
+// safe to call more than once.
+func (h *DataHessian) Close() {
+	for _, bh := range h.retained {
+		bh.Close()
+	}
+	h.retained = nil
+	h.batches = nil
+}
+
+// MaxAssembleDim is the largest dimension AssembleHessian accepts: a dense
+// matrix of that order takes 800 MB.
+const MaxAssembleDim = 10000
+
+// AssembleHessian returns the matrix of op, column j being the product
+// op·e_j: Dim products. It is meant for tests and small models, whose
+// Hessian can be checked for symmetry and diagonalised exactly (gonum's
+// mat.EigenSym on its symmetric part). It fails for a dimension above
+// MaxAssembleDim and on any product error.
+func AssembleHessian(op hessian.Operator) (*mat.Dense, error) {
+	if op == nil {
+		return nil, errors.New("analysis: assemble a nil operator")
+	}
+	n := op.Dim()
+	if n < 1 || n > MaxAssembleDim {
+		return nil, fmt.Errorf("analysis: assemble a Hessian of dimension %d: want 1..%d", n, MaxAssembleDim)
+	}
+	a := mat.NewDense(n, n, nil)
+	e := make([]float64, n)
+	col := make([]float64, n)
+	for j := range n {
+		e[j] = 1
+		if err := op.MulVec(col, e); err != nil {
+			return nil, fmt.Errorf("analysis: assemble column %d: %w", j, err)
+		}
+		e[j] = 0
+		a.SetCol(j, col)
+	}
+	return a, nil
+}
+
+// Symmetrize returns (A + Aᵀ)/2 and the relative asymmetry
+// |A - Aᵀ|_F / |A|_F (0 for a zero matrix).
+func Symmetrize(a mat.Matrix) (*mat.SymDense, float64) {
+	r, c := a.Dims()
+	if r != c {
+		panic(fmt.Sprintf("analysis: symmetrize a %d×%d matrix", r, c))
+	}
+	s := mat.NewSymDense(r, nil)
+	var diff, norm float64
+	for i := range r {
+		for j := i; j < r; j++ {
+			x, y := a.At(i, j), a.At(j, i)
+			s.SetSym(i, j, (x+y)/2)
+			if i != j {
+				diff += 2 * (x - y) * (x - y)
+				norm += x*x + y*y
+			} else {
+				norm += x * x
+			}
+		}
+	}
+	if norm == 0 {
+		return s, 0
+	}
+	return s, math.Sqrt(diff / norm)
+}
