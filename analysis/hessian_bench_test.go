@@ -1,0 +1,247 @@
+package analysis
+
+import (
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/vitprobe/vitprobe/data"
+	"github.com/vitprobe/vitprobe/hessian"
+	"github.com/vitprobe/vitprobe/models"
+	"github.com/vitprobe/vitprobe/torchx"
+	"github.com/vitprobe/vitprobe/train"
+)
+
+// Benchmarks of the Hessian adapter on the mini presets (docs/benchmarks-hessian.md):
+//
+//	go test ./analysis -run '^$' -bench 'HVP' -benchtime 50x -count 5
+//	go test ./analysis -run TestLanczosVsPowerTrained -v -hessian.ckpt /tmp/demo/resnet-mini/final.json
+//
+// Threads: $VITPROBE_THREADS (default: every core), as the commands do.
+
+var (
+	ckptFlag   = flag.String("hessian.ckpt", "", "checkpoint for TestLanczosVsPowerTrained (skipped when empty)")
+	benchModel = flag.String("hessian.models", "resnet-mini,vit-mini,alternet-mini", "mini presets the HVP benchmarks run on")
+)
+
+// benchSetup seeds libtorch, sets the threads and returns a freshly
+// initialised preset with a batch of 16 MNIST test images.
+func benchSetup(b *testing.B, name string) (models.Model, *data.Batch) {
+	b.Helper()
+	lockThread(b)
+	if _, err := torchx.SetThreads(0); err != nil {
+		b.Fatal(err)
+	}
+	torchx.Seed(1)
+	cfg, err := models.Defaults(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := models.New(name, cfg, gotch.CPU)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(m.Close)
+	return m, batchOf(b, 0, 16, data.Augment{})
+}
+
+func benchNames() []string {
+	var out []string
+	for _, n := range strings.Split(*benchModel, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// BenchmarkHVP times, per mini preset at batch 16 (eval mode):
+//   - hvp: one Hessian-vector product on a kept first-order graph (what
+//     every product after the first costs), float64 vectors in and out;
+//   - fwd+bwd: one forward and backward pass (torchx.Grad), the unit
+//     PyHessian's cost is usually quoted in;
+//   - setup: the forward and the graph-keeping backward (NewBatchHessian),
+//     paid once per batch.
+func BenchmarkHVP(b *testing.B) {
+	for _, name := range benchNames() {
+		b.Run(name+"/hvp", func(b *testing.B) {
+			m, batch := benchSetup(b, name)
+			h, err := NewBatchHessian(m, batch, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer h.Close()
+			v := randVec(h.Dim(), 1)
+			dst := make([]float64, h.Dim())
+			if err := h.MulVec(dst, v); err != nil { // warm-up
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for range b.N {
+				if err := h.MulVec(dst, v); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "hvp/s")
+		})
+		b.Run(name+"/fwd+bwd", func(b *testing.B) {
+			m, batch := benchSetup(b, name)
+			tensors, _ := paramTensors(TrainableParams(m))
+			step := func() {
+				logits, err := m.Forward(batch.Images, models.Eval, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				loss, err := train.Loss(logits, batch)
+				if err != nil {
+					b.Fatal(err)
+				}
+				g, err := torchx.Grad(loss, tensors)
+				if err != nil {
+					b.Fatal(err)
+				}
+				torchx.DropAll(g)
+				torchx.DropAll([]*ts.Tensor{loss, logits})
+			}
+			step()
+			b.ResetTimer()
+			for range b.N {
+				step()
+			}
+		})
+		b.Run(name+"/setup", func(b *testing.B) {
+			m, batch := benchSetup(b, name)
+			b.ResetTimer()
+			for range b.N {
+				h, err := NewBatchHessian(m, batch, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				h.Close()
+			}
+		})
+	}
+}
+
+// TestLanczosVsPowerTrained compares the top-5 eigenvalues of one
+// minibatch Hessian of a trained checkpoint by power iteration (PyHessian's
+// defaults, and a tight tolerance) and by Lanczos, and the products each
+// needed. It runs only with -hessian.ckpt.
+func TestLanczosVsPowerTrained(t *testing.T) {
+	if *ckptFlag == "" {
+		t.Skip("needs -hessian.ckpt PATH (a trained checkpoint)")
+	}
+	lockThread(t)
+	if _, err := torchx.SetThreads(0); err != nil {
+		t.Fatal(err)
+	}
+	m, ck, err := models.Load(*ckptFlag, gotch.CPU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	d, err := data.Load(ck.Dataset, os.Getenv("VITPROBE_DATA"), data.Train)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const batches = 3
+	mb := must(NewMinibatches(d, nil, 16, batches, 0, data.Augment{}))
+	var worst, worstTight float64
+	var pp, pt, pl int
+	for b := range batches {
+		batch := must(mb.Batch(b))
+		h := must(NewBatchHessian(m, batch, &HessianOptions{Label: fmt.Sprintf("batch %d", b)}))
+		batch.Close()
+		seed := hessian.BatchSeed(0, b)
+		p := must((*hessian.PowerSettings)(nil).TopK(h, 5, seed))
+		tight := must((&hessian.PowerSettings{Tol: 1e-6, MaxIter: 1000}).TopK(h, 5, seed))
+		l := must((&hessian.LanczosSettings{}).TopK(h, 5, seed))
+		h.Close()
+		pp, pt, pl = pp+p.Products, pt+tight.Products, pl+l.Products
+		for i := range 5 {
+			ref := l.Values[i]
+			e := math.Abs(p.Values[i]-ref) / math.Abs(ref)
+			et := math.Abs(tight.Values[i]-ref) / math.Abs(ref)
+			worst, worstTight = math.Max(worst, e), math.Max(worstTight, et)
+		}
+		t.Logf("batch %d: Lanczos %.6g (%d products, residuals %.2g)", b, l.Values, l.Products, l.Residuals)
+		t.Logf("batch %d: power, PyHessian defaults %.6g (%d products, converged %v)", b, p.Values, p.Products, p.Converged)
+		t.Logf("batch %d: power, tol 1e-6 %.6g (%d products, converged %v)", b, tight.Values, tight.Products, tight.Converged)
+	}
+	t.Logf("products over %d batches: power (defaults) %d, power (tol 1e-6) %d, Lanczos %d; ratios %.2f and %.2f",
+		batches, pp, pt, pl, float64(pp)/float64(pl), float64(pt)/float64(pl))
+	t.Logf("largest relative difference to Lanczos: power (defaults) %.2g, power (tol 1e-6) %.2g", worst, worstTight)
+	if worstTight > 1e-3 {
+		t.Errorf("power iteration at tol 1e-6 and Lanczos disagree by %g relative, want <= 1e-3", worstTight)
+	}
+}
+
+// rssKB returns this process's resident set size (VmRSS of
+// /proc/self/status) after returning Go's free memory to the system.
+func rssKB(t testing.TB) int {
+	t.Helper()
+	debug.FreeOSMemory()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Skip("no /proc/self/status:", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kb
+		}
+	}
+	t.Skip("no VmRSS")
+	return 0
+}
+
+// TestBatchHessianMemoryFlat makes 10,000 products through the adapter,
+// building and closing a new BatchHessian (a forward and a graph-keeping
+// backward) every 100 products, and checks that resident memory after
+// 10,000 is within 10% of what it was after 1,000. Skipped with -short.
+func TestBatchHessianMemoryFlat(t *testing.T) {
+	if testing.Short() {
+		t.Skip("10,000 products")
+	}
+	lockThread(t)
+	m := newTinyNet(t, gotch.Float, 12)
+	b := batchOf(t, 0, 16, data.Augment{Smoothing: 0.1})
+	v := randVec(m.dim(), 1)
+	dst := make([]float64, m.dim())
+	var h *BatchHessian
+	var at1k int
+	for i := 1; i <= 10000; i++ {
+		if i%100 == 1 {
+			if h != nil {
+				h.Close()
+			}
+			h = must(NewBatchHessian(m, b, &HessianOptions{WeightDecay: 0.05}))
+		}
+		if err := h.MulVec(dst, v); err != nil {
+			t.Fatal(err)
+		}
+		switch i {
+		case 1000:
+			at1k = rssKB(t)
+		case 10000:
+			at10k := rssKB(t)
+			growth := float64(at10k-at1k) / float64(at1k)
+			t.Logf("VmRSS after 1,000 products %d kB, after 10,000 %d kB (%+.2f%%), 100 operators built and closed", at1k, at10k, 100*growth)
+			if growth > 0.10 {
+				t.Errorf("resident memory grew by %.1f%%, want < 10%%", 100*growth)
+			}
+		}
+	}
+	h.Close()
+}
