@@ -1,0 +1,452 @@
+package reports
+
+import (
+	"errors"
+	"fmt"
+	"image/color"
+	"math"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/text"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+
+	"github.com/vitprobe/vitprobe/hessian"
+)
+
+// HessianSpectrumSeries is one curve of a max-eigenvalue spectrum plot: the
+// pooled top eigenvalues of every minibatch of one model or checkpoint.
+type HessianSpectrumSeries struct {
+	Label  string
+	Values []float64
+}
+
+// HessianSpectrumOptions configures HessianSpectrum. The zero value, or a
+// nil pointer, gives a default title and an automatic axis.
+type HessianSpectrumOptions struct {
+	// Title is drawn above the plot; empty means a default.
+	Title string
+	// Note is a line under the title (the protocol, say).
+	Note string
+	// C is the linear threshold of the symmetric-log eigenvalue axis; 0
+	// picks SymLogThreshold of the pooled values.
+	C float64
+}
+
+// HessianSpectrum draws the paper's Fig. 1c / Fig. 4 view of minibatch
+// max-eigenvalue spectra into a PNG at path: for each series a Gaussian
+// kernel density estimate of its eigenvalues, one curve per model, on a
+// symmetric-log eigenvalue axis (SymLog) so that negative and positive
+// eigenvalues across decades are both visible; NEP and APE (paper.md §2) in
+// the legend; a rug of the individual values under the curves; a dashed
+// line at zero.
+//
+// The density is estimated, and drawn, in the axis' own coordinate
+// t = sign(λ)·log10(1+|λ|/C) (Scott's bandwidth there): the area under a
+// curve between two ticks is the share of eigenvalues between them, as for
+// a histogram with logarithmic bins. It fails, before writing anything, on
+// no series, an empty series or non-finite values.
+func HessianSpectrum(series []HessianSpectrumSeries, opt *HessianSpectrumOptions, path string) error {
+	var o HessianSpectrumOptions
+	if opt != nil {
+		o = *opt
+	}
+	if len(series) == 0 {
+		return errors.New("reports: spectrum of no series")
+	}
+	var all []float64
+	sums := make([]hessian.Summary, len(series))
+	for i, s := range series {
+		sum, err := hessian.Summarize(s.Values)
+		if err != nil {
+			return fmt.Errorf("reports: spectrum of %q: %w", s.Label, err)
+		}
+		sums[i] = sum
+		all = append(all, s.Values...)
+	}
+	if !(o.C > 0) {
+		o.C = SymLogThreshold(all)
+	}
+	sl := SymLog{C: o.C}
+
+	// Grid and densities in t.
+	tmin, tmax := math.Inf(1), math.Inf(-1)
+	ts := make([][]float64, len(series))
+	hs := make([]float64, len(series))
+	hmax := 0.0
+	for i, s := range series {
+		ts[i] = make([]float64, len(s.Values))
+		for j, v := range s.Values {
+			t := sl.Forward(v)
+			ts[i][j] = t
+			tmin, tmax = math.Min(tmin, t), math.Max(tmax, t)
+		}
+		hs[i] = hessian.ScottBandwidth(ts[i])
+		if hs[i] == 0 {
+			hs[i] = 0.05 // one value, or all equal: a narrow bump
+		}
+		hmax = math.Max(hmax, hs[i])
+	}
+	lo, hi := tmin-3*hmax, tmax+3*hmax
+	const points = 800
+	grid := make([]float64, points)
+	for k := range grid {
+		grid[k] = lo + (hi-lo)*float64(k)/float64(points-1)
+	}
+	p := plot.New()
+	p.X.Scale = sl
+	p.X.Tick.Marker = SymLogTicks{C: o.C}
+	xlabel := fmt.Sprintf("eigenvalue \u03bb (symmetric log axis, linear within \u00b1%s)", SymLogLabel(o.C))
+	p.Y.Label.Text = fmt.Sprintf("density per unit of sign(\u03bb)\u00b7log10(1 + |\u03bb|/%s)", SymLogLabel(o.C))
+	p.Y.Tick.Marker = hsPositiveTicks{}
+	p.Add(plotter.NewGrid())
+	ymax := 0.0
+	dens := make([][]float64, len(series))
+	for i := range series {
+		d, err := hessian.KDE(nil, grid, ts[i], hs[i])
+		if err != nil {
+			return fmt.Errorf("reports: spectrum of %q: %w", series[i].Label, err)
+		}
+		dens[i] = d
+		for _, y := range d {
+			ymax = math.Max(ymax, y)
+		}
+	}
+	rugStep := 0.045 * ymax
+	for i, s := range series {
+		xy := make(plotter.XYs, points)
+		for k, t := range grid {
+			xy[k] = plotter.XY{X: sl.Inverse(t), Y: dens[i][k]}
+		}
+		l, err := plotter.NewLine(xy)
+		if err != nil {
+			return fmt.Errorf("reports: spectrum of %q: %w", s.Label, err)
+		}
+		l.Color = Palette(i)
+		l.Width = vg.Points(1.8)
+		l.Dashes = hsDashes(i)
+		area := append(plotter.XYs{{X: xy[0].X, Y: 0}}, xy...)
+		area = append(area, plotter.XY{X: xy[points-1].X, Y: 0})
+		poly, err := plotter.NewPolygon(area)
+		if err != nil {
+			return fmt.Errorf("reports: spectrum of %q: %w", s.Label, err)
+		}
+		poly.Color = hsTransparent(Palette(i), 0x26)
+		poly.Width = 0
+		p.Add(poly, l)
+		rug := make(plotter.XYs, len(s.Values))
+		for j, v := range s.Values {
+			rug[j] = plotter.XY{X: v, Y: -float64(i+1) * rugStep}
+		}
+		sc, err := plotter.NewScatter(rug)
+		if err != nil {
+			return fmt.Errorf("reports: spectrum of %q: %w", s.Label, err)
+		}
+		sc.GlyphStyle = draw.GlyphStyle{Color: Palette(i), Radius: vg.Points(3.2), Shape: hsBarGlyph{}}
+		p.Add(sc)
+		sum := sums[i]
+		p.Legend.Add(fmt.Sprintf("%s: NEP %.1f%%, APE %s (n = %d)", s.Label, 100*sum.NEP, hsNumber(sum.APE), sum.N), hsLegendLine{l})
+	}
+	zero, err := plotter.NewLine(plotter.XYs{{X: 0, Y: -float64(len(series)+1) * rugStep}, {X: 0, Y: 1.08 * ymax}})
+	if err != nil {
+		return fmt.Errorf("reports: spectrum: %w", err)
+	}
+	zero.Color = color.Gray{Y: 110}
+	zero.Dashes = []vg.Length{vg.Points(3), vg.Points(3)}
+	zero.Width = vg.Points(0.8)
+	p.Add(zero)
+	p.X.Min, p.X.Max = sl.Inverse(lo), sl.Inverse(hi)
+	p.Y.Min, p.Y.Max = -float64(len(series))*rugStep-0.6*rugStep, 1.12*ymax
+	p.Legend.Top = true
+	p.Legend.Left = hsLegendLeft(grid, dens)
+	p.Legend.XOffs, p.Legend.YOffs = vg.Millimeter*2, -vg.Millimeter*1
+	p.Legend.ThumbnailWidth = vg.Points(22)
+	p.Legend.TextStyle.Font.Size = vg.Points(10)
+	p.Legend.Padding = vg.Points(3)
+
+	title := o.Title
+	if title == "" {
+		title = "Hessian max-eigenvalue spectra"
+	}
+	c := NewCanvas(8*vg.Inch, 4.8*vg.Inch)
+	dc := draw.New(c)
+	hsFillWhite(dc)
+	top := drawTitle(dc, title)
+	if o.Note != "" {
+		top = hsDrawNote(top, o.Note)
+	}
+	top.Max.X -= vg.Millimeter * 4
+	p.Draw(hsXLabel(top, xlabel))
+	return SaveCanvas(c, path)
+}
+
+// HessianDensitySeries is one model's stochastic Lanczos quadrature: for
+// each start vector, the nodes (Ritz values) and their weights
+// (hessian.Quadrature).
+type HessianDensitySeries struct {
+	Label   string
+	Nodes   [][]float64
+	Weights [][]float64
+}
+
+// HessianDensityOptions configures HessianDensity. The zero value, or a nil
+// pointer, gives a default title and an automatic axis.
+type HessianDensityOptions struct {
+	// Title is drawn above the plot; empty means a default.
+	Title string
+	// Note is a line under the title.
+	Note string
+	// C is the linear threshold of the symmetric-log axis; 0 picks 10⁻⁴
+	// of the largest |node|, rounded down to a power of ten, so that four
+	// decades below the spectral radius are resolved.
+	C float64
+	// Sigma is the Gaussian broadening of each node in axis units
+	// (decades far from zero); 0 means 1/150 of the axis span.
+	Sigma float64
+}
+
+// HessianDensity draws eigenvalue densities estimated by stochastic Lanczos
+// quadrature (PyHessian's ESD) into a PNG at path: each node broadened by
+// a Gaussian in the coordinate t = sign(λ)·log10(1+|λ|/C) of a
+// symmetric-log eigenvalue axis, weights averaged over start vectors, on
+// a logarithmic density axis (the bulk near zero outweighs the outliers by
+// orders of magnitude). Densities below 10⁻⁶ of the peak are drawn at that
+// floor. It fails, before writing anything, on no series or an empty or
+// non-finite quadrature.
+func HessianDensity(series []HessianDensitySeries, opt *HessianDensityOptions, path string) error {
+	var o HessianDensityOptions
+	if opt != nil {
+		o = *opt
+	}
+	if len(series) == 0 {
+		return errors.New("reports: density of no series")
+	}
+	amax := 0.0
+	for _, s := range series {
+		if len(s.Nodes) == 0 || len(s.Nodes) != len(s.Weights) {
+			return fmt.Errorf("reports: density of %q: %d node lists, %d weight lists", s.Label, len(s.Nodes), len(s.Weights))
+		}
+		for l, nodes := range s.Nodes {
+			if len(nodes) == 0 || len(nodes) != len(s.Weights[l]) {
+				return fmt.Errorf("reports: density of %q: vector %d has %d nodes and %d weights", s.Label, l, len(nodes), len(s.Weights[l]))
+			}
+			for j, x := range nodes {
+				w := s.Weights[l][j]
+				if !hsFinite(x) || !hsFinite(w) || w < 0 {
+					return fmt.Errorf("reports: density of %q: node %v with weight %v", s.Label, x, w)
+				}
+				amax = math.Max(amax, math.Abs(x))
+			}
+		}
+	}
+	if !(o.C > 0) {
+		o.C = 1
+		if amax > 0 {
+			o.C = math.Pow(10, math.Floor(math.Log10(amax*1e-4)))
+		}
+	}
+	sl := SymLog{C: o.C}
+	tmin, tmax := math.Inf(1), math.Inf(-1)
+	for _, s := range series {
+		for _, nodes := range s.Nodes {
+			for _, x := range nodes {
+				t := sl.Forward(x)
+				tmin, tmax = math.Min(tmin, t), math.Max(tmax, t)
+			}
+		}
+	}
+	span := math.Max(tmax-tmin, 1)
+	sigma := o.Sigma
+	if !(sigma > 0) {
+		sigma = span / 150
+	}
+	lo, hi := tmin-4*sigma, tmax+4*sigma
+	const points = 1200
+	grid := make([]float64, points)
+	for k := range grid {
+		grid[k] = lo + (hi-lo)*float64(k)/float64(points-1)
+	}
+	dens := make([][]float64, len(series))
+	peak := 0.0
+	for i, s := range series {
+		d := make([]float64, points)
+		norm := 1 / (sigma * math.Sqrt(2*math.Pi) * float64(len(s.Nodes)))
+		for l, nodes := range s.Nodes {
+			for j, x := range nodes {
+				t0, w := sl.Forward(x), s.Weights[l][j]
+				for k, t := range grid {
+					z := (t - t0) / sigma
+					if z > -9 && z < 9 {
+						d[k] += w * norm * math.Exp(-z*z/2)
+					}
+				}
+			}
+		}
+		for _, y := range d {
+			peak = math.Max(peak, y)
+		}
+		dens[i] = d
+	}
+	if !(peak > 0) {
+		return errors.New("reports: density: all weights are zero")
+	}
+	floor := peak * 1e-6
+	p := plot.New()
+	p.X.Scale = sl
+	p.X.Tick.Marker = SymLogTicks{C: o.C}
+	xlabel := fmt.Sprintf("eigenvalue \u03bb (symmetric log axis, linear within \u00b1%s)", SymLogLabel(o.C))
+	p.Y.Scale = plot.LogScale{}
+	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	ylabel := "spectral density per unit of the x axis (log scale)"
+	p.Add(plotter.NewGrid())
+	for i, s := range series {
+		xy := make(plotter.XYs, points)
+		for k, t := range grid {
+			xy[k] = plotter.XY{X: sl.Inverse(t), Y: math.Max(dens[i][k], floor)}
+		}
+		l, err := plotter.NewLine(xy)
+		if err != nil {
+			return fmt.Errorf("reports: density of %q: %w", s.Label, err)
+		}
+		l.Color = Palette(i)
+		l.Width = vg.Points(1.6)
+		l.Dashes = hsDashes(i)
+		p.Add(l)
+		p.Legend.Add(s.Label, l)
+	}
+	p.X.Min, p.X.Max = sl.Inverse(lo), sl.Inverse(hi)
+	p.Y.Min, p.Y.Max = floor, peak*3
+	p.Legend.Top = true
+	p.Legend.Left = hsLegendLeft(grid, dens)
+	p.Legend.XOffs, p.Legend.YOffs = vg.Millimeter*2, -vg.Millimeter*1
+	p.Legend.Padding = vg.Points(3)
+	p.Legend.TextStyle.Font.Size = vg.Points(10)
+	p.Legend.Padding = vg.Points(3)
+	p.Legend.ThumbnailWidth = vg.Points(22)
+
+	title := o.Title
+	if title == "" {
+		title = "Hessian eigenvalue density (stochastic Lanczos quadrature)"
+	}
+	c := NewCanvas(8*vg.Inch, 4.8*vg.Inch)
+	dc := draw.New(c)
+	hsFillWhite(dc)
+	top := drawTitle(dc, title)
+	if o.Note != "" {
+		top = hsDrawNote(top, o.Note)
+	}
+	top.Max.X -= vg.Millimeter * 4
+	p.Draw(hsYLabel(hsXLabel(top, xlabel), ylabel))
+	return SaveCanvas(c, path)
+}
+
+func hsFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// hsNumber formats a summary value with three significant digits.
+func hsNumber(v float64) string {
+	switch a := math.Abs(v); {
+	case a == 0:
+		return "0"
+	case a >= 1e5 || a < 1e-3:
+		return fmt.Sprintf("%.2e", v)
+	case a >= 100:
+		return fmt.Sprintf("%.0f", v)
+	}
+	return fmt.Sprintf("%.3g", v)
+}
+
+// hsDashes gives series beyond the first a dash pattern, so that curves
+// stay distinguishable in grey scale.
+func hsDashes(i int) []vg.Length {
+	switch i % 4 {
+	case 1:
+		return []vg.Length{vg.Points(6), vg.Points(2.5)}
+	case 2:
+		return []vg.Length{vg.Points(2), vg.Points(2)}
+	case 3:
+		return []vg.Length{vg.Points(7), vg.Points(2), vg.Points(2), vg.Points(2)}
+	}
+	return nil
+}
+
+func hsTransparent(c color.Color, alpha uint8) color.Color {
+	r, g, b, _ := c.RGBA()
+	return color.NRGBA{R: uint8(r >> 8), G: uint8(g >> 8), B: uint8(b >> 8), A: alpha}
+}
+
+// hsLegendLeft puts the legend on the side where the curves are lower.
+func hsLegendLeft(grid []float64, dens [][]float64) bool {
+	n := len(grid)
+	var left, right float64
+	for _, d := range dens {
+		for k := range n / 3 {
+			left = math.Max(left, d[k])
+			right = math.Max(right, d[n-1-k])
+		}
+	}
+	return left <= right
+}
+
+// hsBarGlyph draws a short vertical bar: the marks of a rug plot.
+type hsBarGlyph struct{}
+
+// DrawGlyph implements draw.GlyphDrawer.
+func (hsBarGlyph) DrawGlyph(c *draw.Canvas, sty draw.GlyphStyle, pt vg.Point) {
+	c.SetLineStyle(draw.LineStyle{Color: sty.Color, Width: vg.Points(0.8)})
+	var p vg.Path
+	p.Move(vg.Point{X: pt.X, Y: pt.Y - sty.Radius})
+	p.Line(vg.Point{X: pt.X, Y: pt.Y + sty.Radius})
+	c.Stroke(p)
+}
+
+// hsLegendLine draws a legend entry as the line alone, without the fill
+// under the curve.
+type hsLegendLine struct{ l *plotter.Line }
+
+// Thumbnail implements plot.Thumbnailer.
+func (t hsLegendLine) Thumbnail(c *draw.Canvas) {
+	y := c.Center().Y
+	c.StrokeLine2(t.l.LineStyle, c.Min.X, y, c.Max.X, y)
+}
+
+// hsFillWhite paints the canvas white (PNGs are otherwise transparent).
+func hsFillWhite(c draw.Canvas) {
+	c.SetColor(color.White)
+	c.Fill(c.Path())
+}
+
+// hsXLabel writes an x-axis label centred at the bottom of c and returns
+// the canvas above it. gonum/plot places its own axis label by the
+// arithmetic mean of the axis range, which lands off-centre (and pads the
+// plot) on a nonlinear scale such as SymLog.
+func hsXLabel(c draw.Canvas, label string) draw.Canvas {
+	sty := text.Style{Color: color.Black, Font: font.From(plot.DefaultFont, vg.Points(12)), XAlign: draw.XCenter,
+		YAlign: draw.YBottom, Handler: &text.Plain{Fonts: font.DefaultCache}}
+	c.FillText(sty, vg.Point{X: (c.Min.X + c.Max.X) / 2, Y: c.Min.Y + vg.Millimeter}, label)
+	c.Min.Y += sty.Height(label) + vg.Millimeter*2
+	return c
+}
+
+// hsYLabel writes a y-axis label, rotated, at the left of c and returns
+// the canvas to its right (gonum/plot misplaces its own on a log scale, as
+// hsXLabel says of SymLog).
+func hsYLabel(c draw.Canvas, label string) draw.Canvas {
+	sty := text.Style{Color: color.Black, Font: font.From(plot.DefaultFont, vg.Points(12)), XAlign: draw.XCenter,
+		YAlign: draw.YTop, Rotation: math.Pi / 2, Handler: &text.Plain{Fonts: font.DefaultCache}}
+	c.FillText(sty, vg.Point{X: c.Min.X + vg.Millimeter, Y: (c.Min.Y + c.Max.Y) / 2}, label)
+	c.Min.X += sty.Height(label) + vg.Millimeter*2
+	return c
+}
+
+// hsDrawNote writes a small grey line under the title and returns the
+// canvas below it.
+func hsDrawNote(c draw.Canvas, note string) draw.Canvas {
+	sty := text.Style{Color: color.Gray{Y: 70}, Font: font.From(plot.DefaultFont, vg.Points(9)), XAlign: draw.XCenter,
+		YAlign: draw.YTop, Handler: &text.Plain{Fonts: font.DefaultCache}}
+	pt := vg.Point{X: (c.Min.X + c.Max.X) / 2, Y: c.Max.Y}
+	c.FillText(sty, pt, note)
+	c.Max.Y -= sty.Height(note) + vg.Millimeter*2
+	return c
+}
