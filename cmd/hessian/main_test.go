@@ -1,0 +1,555 @@
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image/png"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sugarme/gotch"
+
+	"github.com/vitprobe/vitprobe/internal/cli"
+	"github.com/vitprobe/vitprobe/models"
+	"github.com/vitprobe/vitprobe/torchx"
+	"github.com/vitprobe/vitprobe/train"
+)
+
+// The runs of these tests are small: untrained resnet-mini checkpoints,
+// minibatches of 4, 2 eigenvalues by power iteration capped at 4 products
+// each. One thread everywhere, so that runs in this process and in the
+// built binary give bit-identical numbers.
+var small = []string{"--batches", "6", "--batch-size", "4", "--k", "2", "--max-iter", "4", "--threads", "1"}
+
+var (
+	ckptOnce sync.Once
+	ckptDir  string
+	ckptErr  error
+)
+
+// checkpoints saves, once, two untrained resnet-mini checkpoints with the
+// sidecar cmd/train writes (its mini recipe: weight decay 0.05), and a
+// diverged one whose classifier weights are NaN.
+func checkpoints(t *testing.T) string {
+	t.Helper()
+	ckptOnce.Do(func() {
+		ckptDir, ckptErr = os.MkdirTemp("", "hessian-ckpt-")
+		if ckptErr != nil {
+			return
+		}
+		ckptErr = torchx.OnLockedThread(func() error {
+			cfg, err := train.Recipe("mini", "resnet-mini", "mnist")
+			if err != nil {
+				return err
+			}
+			st, err := json.Marshal(map[string]any{"config": cfg})
+			if err != nil {
+				return err
+			}
+			for i, name := range []string{"a", "b", "nan"} {
+				torchx.Seed(uint64(i + 1))
+				m, err := models.New("resnet-mini", cfg.ModelConfig, gotch.CPU)
+				if err != nil {
+					return err
+				}
+				if name == "nan" {
+					for _, p := range m.Params() {
+						if p.Name == "fc.weight" {
+							n := int(p.Tensor.Numel())
+							bad := make([]float32, n)
+							for j := range bad {
+								bad[j] = float32(math.NaN())
+							}
+							if err := torchx.CopyIn(p.Tensor, bad); err != nil {
+								return err
+							}
+						}
+					}
+				}
+				_, err = models.Save(filepath.Join(ckptDir, name), m, models.Checkpoint{Phase: "init", Dataset: "mnist", Fraction: 1, Train: st})
+				m.Close()
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
+	if ckptErr != nil {
+		t.Fatal(ckptErr)
+	}
+	return ckptDir
+}
+
+// runHere runs the command in this process on a locked OS thread.
+func runHere(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var o, e bytes.Buffer
+	err = torchx.OnLockedThread(func() error { return run(context.Background(), args, &o, &e) })
+	return o.String(), e.String(), err
+}
+
+// result reads hessian.json without its provenance (command line, time):
+// the part two runs of the same settings must agree on exactly.
+func result(t *testing.T, dir string) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "hessian.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m["provenance"]; !ok {
+		t.Fatal("hessian.json has no provenance")
+	}
+	delete(m, "provenance")
+	return m
+}
+
+// journalRecords returns the records of a journal (lines after the header).
+func journalRecords(t *testing.T, path string) []record {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []record
+	lines := strings.Split(string(b), "\n")
+	for _, l := range lines[1:] {
+		if l == "" {
+			continue
+		}
+		var r record
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			continue // a torn last line
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+var (
+	refOnce sync.Once
+	refDir  string
+	refErr  error
+)
+
+// reference runs the small settings on checkpoints a and b once, in
+// process, into a folder shared by the tests that compare against it.
+func reference(t *testing.T) string {
+	t.Helper()
+	dir := checkpoints(t)
+	refOnce.Do(func() {
+		refDir, refErr = os.MkdirTemp("", "hessian-ref-")
+		if refErr != nil {
+			return
+		}
+		args := append([]string{"--out", refDir, "--seed", "3", "a=" + filepath.Join(dir, "a.json"), "b=" + filepath.Join(dir, "b.json")}, small...)
+		var o, e bytes.Buffer
+		refErr = torchx.OnLockedThread(func() error { return run(context.Background(), args, &o, &e) })
+		if refErr != nil {
+			refErr = fmt.Errorf("%w\n%s", refErr, e.String())
+		}
+	})
+	if refErr != nil {
+		t.Fatal(refErr)
+	}
+	return refDir
+}
+
+func TestEndToEnd(t *testing.T) {
+	out := reference(t)
+	res := result(t, out)
+	ms := res["models"].([]any)
+	if len(ms) != 2 {
+		t.Fatalf("%d models in hessian.json, want 2", len(ms))
+	}
+	for _, mm := range ms {
+		m := mm.(map[string]any)
+		if m["weight_decay"].(float64) != 0.05 || m["weight_decay_source"] != "checkpoint" {
+			t.Errorf("%v: weight decay %v from %v, want 0.05 from the checkpoint", m["label"], m["weight_decay"], m["weight_decay_source"])
+		}
+		if len(m["weights_sha256"].(string)) != 64 {
+			t.Errorf("%v: no weights hash", m["label"])
+		}
+		batches := m["batches"].([]any)
+		if len(batches) != 6 {
+			t.Fatalf("%v: %d batches, want 6", m["label"], len(batches))
+		}
+		for i, bb := range batches {
+			b := bb.(map[string]any)
+			if int(b["batch"].(float64)) != i || len(b["values"].([]any)) != 2 || len(b["residuals"].([]any)) != 2 || b["products"].(float64) == 0 {
+				t.Errorf("%v batch %d: %v", m["label"], i, b)
+			}
+		}
+		s := m["summary"].(map[string]any)
+		if s["n"].(float64) != 12 {
+			t.Errorf("%v: summary of %v eigenvalues, want 12", m["label"], s["n"])
+		}
+		for _, k := range []string{"nep", "ape", "median"} {
+			if _, ok := s[k]; !ok {
+				t.Errorf("%v: summary lacks %s", m["label"], k)
+			}
+		}
+	}
+	var full struct {
+		Provenance struct {
+			Inputs []struct{ Path, SHA256 string }
+		}
+	}
+	b, _ := os.ReadFile(filepath.Join(out, "hessian.json"))
+	if err := json.Unmarshal(b, &full); err != nil || len(full.Provenance.Inputs) != 4 {
+		t.Errorf("provenance inputs %+v (%v), want the 2 sidecars and 2 weights files with hashes", full.Provenance.Inputs, err)
+	}
+	for _, f := range []string{"spectrum.png"} {
+		checkPNG(t, filepath.Join(out, f))
+	}
+	html, err := os.ReadFile(filepath.Join(out, "summary.html"))
+	if err != nil || !strings.Contains(string(html), "spectrum.png") || !strings.Contains(string(html), "NEP") {
+		t.Errorf("summary.html: %v", err)
+	}
+	csv, err := os.ReadFile(filepath.Join(out, "eigenvalues.csv"))
+	if err != nil || strings.Count(string(csv), "\n") != 1+2*6*2 {
+		t.Errorf("eigenvalues.csv: %d lines (%v), want 25", strings.Count(string(csv), "\n"), err)
+	}
+	// Running again finds everything journaled and recomputes nothing.
+	stdout, stderr, err := runHere(t, append([]string{"--out", out, "--seed", "3", "a=" + filepath.Join(checkpoints(t), "a.json"),
+		"b=" + filepath.Join(checkpoints(t), "b.json")}, small...)...)
+	if err != nil {
+		t.Fatal(err, stderr)
+	}
+	if !strings.Contains(stderr, "12 of 12 minibatches already done") || !strings.Contains(stdout, "NEP") {
+		t.Errorf("rerun: stderr %q", stderr)
+	}
+	if n := len(journalRecords(t, filepath.Join(out, "journal.jsonl"))); n != 12 {
+		t.Errorf("journal has %d records after a rerun, want 12", n)
+	}
+}
+
+func checkPNG(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if b := img.Bounds(); b.Dx() < 800 || b.Dy() < 400 {
+		t.Errorf("%s is %dx%d", path, b.Dx(), b.Dy())
+	}
+}
+
+func TestTraceDensityFull(t *testing.T) {
+	dir := checkpoints(t)
+	out := t.TempDir()
+	args := []string{"--out", out, "--batches", "2", "--batch-size", "4", "--k", "2", "--method", "lanczos", "--max-iter", "6",
+		"--threads", "1", "--trace", "--trace-samples", "3", "--density", "--slq-steps", "5", "--full", "--retain",
+		"--wd", "0.5", filepath.Join(dir, "a.json")}
+	if _, stderr, err := runHere(t, args...); err != nil {
+		t.Fatal(err, stderr)
+	}
+	var res output
+	b, _ := os.ReadFile(filepath.Join(out, "hessian.json"))
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	m := res.Models[0]
+	if m.Label != "resnet-mini" || m.WeightDecay != 0.5 || m.WeightDecaySource != "flag" {
+		t.Errorf("label %q, wd %v from %q", m.Label, m.WeightDecay, m.WeightDecaySource)
+	}
+	if m.Trace == nil || m.Trace.Samples < 2 || m.Trace.Samples > 3 || m.Density == nil || len(m.Density.Nodes[0]) != 5 ||
+		m.Full == nil || len(m.Full.Values) != 2 {
+		t.Fatalf("trace %+v, density %+v, full %+v", m.Trace, m.Density, m.Full)
+	}
+	// The L2 term adds wd to every eigenvalue: the trace grows by wd·n
+	// (each Rademacher sample exactly, so the mean too).
+	if m.Trace.Mean < 0.5*float64(m.Params)*0.9 {
+		t.Errorf("trace %v below wd·n = %v", m.Trace.Mean, 0.5*float64(m.Params))
+	}
+	checkPNG(t, filepath.Join(out, "density.png"))
+}
+
+// TestKillAndResume kills the command (SIGKILL) once its journal holds a
+// few minibatches, restarts it, and checks that no minibatch was computed
+// twice and that the result equals an uninterrupted run's.
+func TestKillAndResume(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the command and runs it twice")
+	}
+	dir := checkpoints(t)
+	ref := reference(t)
+	bin := filepath.Join(t.TempDir(), "hessian")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if msg, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, msg)
+	}
+	out := t.TempDir()
+	args := append([]string{"--out", out, "--seed", "3", "a=" + filepath.Join(dir, "a.json"), "b=" + filepath.Join(dir, "b.json")}, small...)
+	cmd := exec.Command(bin, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	jpath := filepath.Join(out, "journal.jsonl")
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if n := len(journalRecords(t, jpathIfExists(jpath))); n >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("no journal records after 2 minutes; stderr:\n%s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	before := journalRecords(t, jpath)
+	if len(before) >= 12 {
+		t.Fatalf("the run finished (%d records) before it was killed", len(before))
+	}
+	if _, err := os.Stat(filepath.Join(out, "hessian.json")); err == nil {
+		t.Fatal("a killed run left a hessian.json")
+	}
+	t.Logf("killed after %d of 12 minibatches", len(before))
+
+	again := exec.Command(bin, args...)
+	msg, err := again.CombinedOutput()
+	if err != nil {
+		t.Fatalf("resume: %v\n%s", err, msg)
+	}
+	if !strings.Contains(string(msg), fmt.Sprintf("%d of 12 minibatches already done", len(before))) {
+		t.Errorf("resume did not report the journaled work:\n%s", msg)
+	}
+	after := journalRecords(t, jpath)
+	if len(after) != 12 {
+		t.Fatalf("journal has %d records, want 12 (each minibatch once)", len(after))
+	}
+	seen := map[string]bool{}
+	for i, r := range after {
+		if seen[r.key()] {
+			t.Errorf("%s computed twice", r.key())
+		}
+		seen[r.key()] = true
+		if i < len(before) && !reflect.DeepEqual(r, before[i]) {
+			t.Errorf("record %d changed on resume", i)
+		}
+	}
+	if got, want := result(t, out), result(t, ref); !reflect.DeepEqual(got, want) {
+		t.Error("resumed result differs from an uninterrupted run")
+	}
+}
+
+func jpathIfExists(p string) string {
+	if _, err := os.Stat(p); err != nil {
+		f, _ := os.CreateTemp("", "empty-journal")
+		f.Close()
+		return f.Name()
+	}
+	return p
+}
+
+// TestShardsMerge runs shards 0/3, 1/3, 2/3 into separate folders (as on
+// separate machines), merges their journals, and compares with a single run.
+func TestShardsMerge(t *testing.T) {
+	dir := checkpoints(t)
+	ref := reference(t)
+	merged := t.TempDir()
+	var journals []string
+	for i := range 3 {
+		out := t.TempDir()
+		args := append([]string{"--out", out, "--seed", "3", "--shard", fmt.Sprintf("%d/3", i),
+			"a=" + filepath.Join(dir, "a.json"), "b=" + filepath.Join(dir, "b.json")}, small...)
+		stdout, stderr, err := runHere(t, args...)
+		if err != nil {
+			t.Fatal(err, stderr)
+		}
+		if !strings.Contains(stdout, "--merge") {
+			t.Errorf("shard %d: stdout %q does not say how to merge", i, stdout)
+		}
+		j := filepath.Join(out, fmt.Sprintf("journal-shard-%d-of-3.jsonl", i))
+		if n := len(journalRecords(t, j)); n != 4 {
+			t.Errorf("shard %d computed %d minibatches, want 4 (2 of 6 for each of 2 checkpoints)", i, n)
+		}
+		if _, err := os.Stat(filepath.Join(out, "hessian.json")); err == nil {
+			t.Errorf("shard %d wrote hessian.json", i)
+		}
+		journals = append(journals, j)
+	}
+	// Merging two of three shards is refused, naming what is missing.
+	_, _, err := runHere(t, "--merge", "--out", t.TempDir(), journals[0], journals[2])
+	if err == nil || !strings.Contains(err.Error(), "missing") || !strings.Contains(err.Error(), "minibatches 1, 4") {
+		t.Errorf("merge of shards 0 and 2: error %v", err)
+	}
+	for i, j := range journals {
+		b, err := os.ReadFile(j)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(merged, filepath.Base(journals[i])), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, stderr, err := runHere(t, "--merge", "--out", merged); err != nil {
+		t.Fatal(err, stderr)
+	}
+	if got, want := result(t, merged), result(t, ref); !reflect.DeepEqual(got, want) {
+		t.Error("merged shards differ from a single run")
+	}
+	checkPNG(t, filepath.Join(merged, "spectrum.png"))
+}
+
+// writeEmptyMNIST writes MNIST training files of zero images.
+func writeEmptyMNIST(t *testing.T, dir string) {
+	t.Helper()
+	write := func(name string, header []uint32) {
+		var raw bytes.Buffer
+		for _, v := range header {
+			_ = binary.Write(&raw, binary.BigEndian, v)
+		}
+		var gz bytes.Buffer
+		w := gzip.NewWriter(&gz)
+		_, _ = w.Write(raw.Bytes())
+		_ = w.Close()
+		if err := os.WriteFile(filepath.Join(dir, name), gz.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, split := range []string{"train", "t10k"} {
+		write(split+"-images-idx3-ubyte.gz", []uint32{0x803, 0, 28, 28})
+		write(split+"-labels-idx1-ubyte.gz", []uint32{0x801, 0})
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	dir := checkpoints(t)
+	a := filepath.Join(dir, "a.json")
+	tmp := t.TempDir()
+	unknown := filepath.Join(tmp, "unknown.json")
+	sidecar, err := os.ReadFile(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ck map[string]any
+	_ = json.Unmarshal(sidecar, &ck)
+	ck["model"].(map[string]any)["name"] = "resnet-9000"
+	ck["weights"] = filepath.Join(dir, "a.safetensors")
+	b, _ := json.Marshal(ck)
+	_ = os.WriteFile(unknown, b, 0o644)
+	corrupt := filepath.Join(tmp, "corrupt.json")
+	_ = os.WriteFile(corrupt, []byte("{not json"), 0o644)
+	empty := filepath.Join(tmp, "mnist-empty")
+	_ = os.MkdirAll(empty, 0o755)
+	writeEmptyMNIST(t, empty)
+	otherSettings := t.TempDir()
+	if _, stderr, err := runHere(t, "--out", otherSettings, "--batches", "1", "--batch-size", "2", "--k", "1", "--max-iter", "2", "--threads", "1", a); err != nil {
+		t.Fatal(err, stderr)
+	}
+
+	cases := []struct {
+		name   string
+		args   []string
+		status int
+		want   string
+	}{
+		{"no checkpoint", []string{"--out", tmp}, 2, "no checkpoint"},
+		{"no out", []string{a}, 2, "--out"},
+		{"zero batches", []string{"--out", tmp, "--batches", "0", a}, 2, "--batches"},
+		{"bad method", []string{"--out", tmp, "--method", "qr", a}, 2, "--method"},
+		{"negative tol", []string{"--out", tmp, "--tol", "-1", a}, 2, "--tol"},
+		{"nan wd", []string{"--out", tmp, "--wd", "NaN", a}, 2, "--wd"},
+		{"bad shard", []string{"--out", tmp, "--shard", "3/2", a}, 2, "shard"},
+		{"unknown flag", []string{"--out", tmp, "--frobnicate", a}, 2, "frobnicate"},
+		{"k above dimension", []string{"--out", tmp, "--k", "1000000000", a}, 2, "larger than"},
+		{"missing checkpoint", []string{"--out", tmp, filepath.Join(tmp, "nope.json")}, 1, "does not exist"},
+		{"corrupt checkpoint", []string{"--out", tmp, corrupt}, 1, "not a vitprobe checkpoint"},
+		{"unknown model", []string{"--out", tmp, unknown}, 1, "unknown model"},
+		{"empty data set", []string{"--out", tmp, "--data", empty, a}, 1, "0 images"},
+		{"other settings", []string{"--out", otherSettings, "--batches", "2", "--batch-size", "2", "--k", "1", "--threads", "1", a}, 1, "other settings"},
+		{"resume off", []string{"--out", otherSettings, "--resume=false", "--batches", "1", "--batch-size", "2", "--k", "1", "--max-iter", "2", "--threads", "1", a}, 2, "already exists"},
+		{"diverged model", append([]string{"--out", filepath.Join(tmp, "nan")}, append(small, filepath.Join(dir, "nan.json"))...), 1, "batch 0"},
+		{"merge nothing", []string{"--merge", "--out", t.TempDir()}, 1, "no journal"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, _, err := runHere(t, c.args...)
+			var msg bytes.Buffer
+			status := cli.Exit("hessian", err, &msg)
+			line := msg.String()
+			if status != c.status {
+				t.Errorf("status %d, want %d (%q)", status, c.status, line)
+			}
+			if !strings.Contains(line, c.want) {
+				t.Errorf("message %q does not mention %q", line, c.want)
+			}
+			if strings.Count(line, "\n") != 1 || strings.Contains(line, "goroutine") || strings.Contains(line, "frame #") {
+				t.Errorf("message is not one clean line: %q", line)
+			}
+		})
+	}
+	// Nothing half-written: no outputs where the runs failed.
+	for _, d := range []string{tmp, filepath.Join(tmp, "nan")} {
+		if _, err := os.Stat(filepath.Join(d, "hessian.json")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: a failed run left hessian.json", d)
+		}
+		if _, err := os.Stat(filepath.Join(d, "spectrum.png")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: a failed run left spectrum.png", d)
+		}
+	}
+	if !strings.Contains(mustRead(t, filepath.Join(tmp, "nan", "journal.jsonl")), `"tool"`) {
+		t.Error("the diverged run has no journal header")
+	}
+}
+
+func TestNonFiniteMessageNamesBatch(t *testing.T) {
+	dir := checkpoints(t)
+	_, _, err := runHere(t, append([]string{"--out", t.TempDir()}, append(small, "x="+filepath.Join(dir, "nan.json"))...)...)
+	if err == nil || !strings.Contains(err.Error(), "non-finite") || !strings.Contains(err.Error(), "x: ") {
+		t.Fatalf("error %v, want a non-finite loss naming the checkpoint and batch", err)
+	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestLabels(t *testing.T) {
+	for _, c := range []struct{ arg, label, path string }{
+		{"vit=runs/a.json", "vit", "runs/a.json"},
+		{"runs/a=b.json", "", "runs/a=b.json"},
+		{"a.json", "", "a.json"},
+	} {
+		if l, p := splitLabel(c.arg); l != c.label || p != c.path {
+			t.Errorf("splitLabel(%q) = %q, %q", c.arg, l, p)
+		}
+	}
+	if ranges([]int{1, 2, 3, 7, 9, 10}) != "1-3, 7, 9-10" {
+		t.Errorf("ranges: %q", ranges([]int{1, 2, 3, 7, 9, 10}))
+	}
+}

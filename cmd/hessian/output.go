@@ -1,0 +1,435 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/vitprobe/vitprobe/hessian"
+	"github.com/vitprobe/vitprobe/internal/atomicfile"
+	"github.com/vitprobe/vitprobe/internal/cli"
+	"github.com/vitprobe/vitprobe/internal/journal"
+	"github.com/vitprobe/vitprobe/internal/prov"
+	"github.com/vitprobe/vitprobe/reports"
+)
+
+// batchOut is one minibatch's result.
+type batchOut struct {
+	Batch int `json:"batch"`
+	// Loss is the minibatch's NLL, without the L2 term.
+	Loss float64 `json:"loss"`
+	// Values are the top-k eigenvalues (L2 term included), in the order
+	// the method returns them.
+	Values    []float64 `json:"values"`
+	Residuals []float64 `json:"residuals"`
+	Converged bool      `json:"converged"`
+	Products  int       `json:"products"`
+}
+
+// traceOut is a Hutchinson estimate.
+type traceOut struct {
+	Mean      float64   `json:"mean"`
+	StdErr    float64   `json:"stderr"`
+	Samples   int       `json:"samples"`
+	Converged bool      `json:"converged"`
+	Products  int       `json:"products"`
+	Values    []float64 `json:"values"`
+}
+
+// densityOut is a stochastic Lanczos quadrature.
+type densityOut struct {
+	Nodes    [][]float64 `json:"nodes"`
+	Weights  [][]float64 `json:"weights"`
+	Products int         `json:"products"`
+}
+
+// fullEigenOut is the top-k of the Hessian over all minibatches.
+type fullEigenOut struct {
+	Values    []float64 `json:"values"`
+	Residuals []float64 `json:"residuals"`
+	Converged bool      `json:"converged"`
+	Products  int       `json:"products"`
+}
+
+// summaryOut is hessian.Summary with JSON names.
+type summaryOut struct {
+	N        int     `json:"n"`
+	Negative int     `json:"negative"`
+	Positive int     `json:"positive"`
+	NEP      float64 `json:"nep"`
+	APE      float64 `json:"ape"`
+	Min      float64 `json:"min"`
+	P05      float64 `json:"p05"`
+	Q1       float64 `json:"q1"`
+	Median   float64 `json:"median"`
+	Q3       float64 `json:"q3"`
+	P95      float64 `json:"p95"`
+	Max      float64 `json:"max"`
+	Mean     float64 `json:"mean"`
+}
+
+// modelOut is everything computed for one checkpoint.
+type modelOut struct {
+	ckptHeader
+	Summary summaryOut `json:"summary"`
+	// Products is the number of Hessian-vector products of the spectrum.
+	Products int `json:"products"`
+	// Unconverged counts the minibatches whose eigenpairs did not all
+	// meet the tolerance within the iteration cap.
+	Unconverged int           `json:"unconverged_batches"`
+	Batches     []batchOut    `json:"batches"`
+	Trace       *traceOut     `json:"trace,omitempty"`
+	Density     *densityOut   `json:"density,omitempty"`
+	Full        *fullEigenOut `json:"full_topk,omitempty"`
+}
+
+// output is hessian.json.
+type output struct {
+	Provenance prov.Provenance `json:"provenance"`
+	Settings   header          `json:"settings"`
+	Models     []modelOut      `json:"models"`
+}
+
+// assemble checks that recs hold every piece of work hdr asks for, exactly
+// once (identical duplicates, from a shard run twice, are dropped), and
+// orders them.
+func assemble(hdr header, recs []record) ([]modelOut, error) {
+	seen := map[string]record{}
+	for _, r := range recs {
+		if r.Ckpt < 0 || r.Ckpt >= len(hdr.Checkpoints) {
+			return nil, fmt.Errorf("journal record of checkpoint %d: the run has %d", r.Ckpt, len(hdr.Checkpoints))
+		}
+		if r.Kind == kindBatch && (r.Batch == nil || r.Batch.Batch < 0 || r.Batch.Batch >= hdr.Batches) {
+			return nil, fmt.Errorf("journal record of %s: bad minibatch", hdr.Checkpoints[r.Ckpt].Label)
+		}
+		k := r.key()
+		if old, dup := seen[k]; dup {
+			a, _ := json.Marshal(old)
+			b, _ := json.Marshal(r)
+			if !bytes.Equal(a, b) {
+				return nil, fmt.Errorf("journals disagree on %s (%s): computed twice with different results", hdr.Checkpoints[r.Ckpt].Label, k)
+			}
+			continue
+		}
+		seen[k] = r
+	}
+	out := make([]modelOut, len(hdr.Checkpoints))
+	var missing []string
+	for ci, ch := range hdr.Checkpoints {
+		m := &out[ci]
+		m.ckptHeader = ch
+		var miss []int
+		var all []float64
+		for b := range hdr.Batches {
+			r, ok := seen[record{Kind: kindBatch, Ckpt: ci, Batch: &batchOut{Batch: b}}.key()]
+			if !ok {
+				miss = append(miss, b)
+				continue
+			}
+			m.Batches = append(m.Batches, *r.Batch)
+			m.Products += r.Batch.Products
+			if !r.Batch.Converged {
+				m.Unconverged++
+			}
+			all = append(all, r.Batch.Values...)
+		}
+		if len(miss) > 0 {
+			missing = append(missing, fmt.Sprintf("%s minibatches %s", ch.Label, ranges(miss)))
+		}
+		for _, kind := range []string{kindTrace, kindDensity, kindFull} {
+			want := (kind == kindTrace && hdr.Trace) || (kind == kindDensity && hdr.Density) || (kind == kindFull && hdr.Full)
+			if !want {
+				continue
+			}
+			r, ok := seen[record{Kind: kind, Ckpt: ci}.key()]
+			if !ok {
+				missing = append(missing, ch.Label+" "+kind)
+				continue
+			}
+			m.Trace, m.Density, m.Full = cmpOr(m.Trace, r.Trace), cmpOr(m.Density, r.Density), cmpOr(m.Full, r.Full)
+		}
+		if len(all) > 0 {
+			s, err := hessian.Summarize(all)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", ch.Label, err)
+			}
+			m.Summary = summaryOut{N: s.N, Negative: s.Negative, Positive: s.Positive, NEP: s.NEP, APE: s.APE, Min: s.Min,
+				P05: s.P05, Q1: s.Q1, Median: s.Median, Q3: s.Q3, P95: s.P95, Max: s.Max, Mean: s.Mean}
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("work missing: %s (a shard not finished or its journal not merged?)", strings.Join(missing, "; "))
+	}
+	return out, nil
+}
+
+func cmpOr[T any](a, b *T) *T {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// ranges formats sorted integers as "1-3, 7".
+func ranges(xs []int) string {
+	var parts []string
+	for i := 0; i < len(xs); {
+		j := i
+		for j+1 < len(xs) && xs[j+1] == xs[j]+1 {
+			j++
+		}
+		if j > i {
+			parts = append(parts, fmt.Sprintf("%d-%d", xs[i], xs[j]))
+		} else {
+			parts = append(parts, strconv.Itoa(xs[i]))
+		}
+		i = j + 1
+	}
+	return strings.Join(parts, ", ")
+}
+
+// writeOutputs writes the figures, tables and hessian.json (last) into
+// o.out.
+func writeOutputs(o *options, hdr header, recs []record, p prov.Provenance) error {
+	ms, err := assemble(hdr, recs)
+	if err != nil {
+		return err
+	}
+	res := output{Provenance: p, Settings: hdr, Models: ms}
+	js, err := json.MarshalIndent(res, "", " ")
+	if err != nil {
+		return fmt.Errorf("hessian.json: %w", err)
+	}
+	files := []string{"spectrum.png"}
+	series := make([]reports.HessianSpectrumSeries, len(ms))
+	for i, m := range ms {
+		for _, b := range m.Batches {
+			series[i].Values = append(series[i].Values, b.Values...)
+		}
+		series[i].Label = m.Label
+	}
+	if err := reports.HessianSpectrum(series, &reports.HessianSpectrumOptions{
+		Title: "Hessian max-eigenvalue spectra", Note: protocol(hdr, ms)}, filepath.Join(o.out, "spectrum.png")); err != nil {
+		return err
+	}
+	if hdr.Density {
+		ds := make([]reports.HessianDensitySeries, len(ms))
+		for i, m := range ms {
+			ds[i] = reports.HessianDensitySeries{Label: m.Label, Nodes: m.Density.Nodes, Weights: m.Density.Weights}
+		}
+		note := fmt.Sprintf("stochastic Lanczos quadrature, %d steps \u00d7 %d vector(s), Hessian of the mean loss over %d minibatches of %d%s",
+			hdr.SLQSteps, hdr.SLQVectors, hdr.FullBatches, hdr.BatchSize, wdNote(ms))
+		if err := reports.HessianDensity(ds, &reports.HessianDensityOptions{Note: note}, filepath.Join(o.out, "density.png")); err != nil {
+			return err
+		}
+		files = append(files, "density.png")
+	}
+	if err := writeCSV(filepath.Join(o.out, "eigenvalues.csv"), ms); err != nil {
+		return err
+	}
+	if err := writeHTML(filepath.Join(o.out, "summary.html"), hdr, ms, files, p); err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(filepath.Join(o.out, "hessian.json"), append(js, '\n')); err != nil {
+		return err
+	}
+	for _, m := range ms {
+		fmt.Fprintf(o.stdout, "%s: NEP %.1f%%, APE %s over %d eigenvalues (%d minibatches, %d products, wd %g from %s)\n",
+			m.Label, 100*m.Summary.NEP, fmtValue(m.Summary.APE), m.Summary.N, len(m.Batches), m.Products, m.WeightDecay, m.WeightDecaySource)
+	}
+	fmt.Fprintf(o.stdout, "wrote %s (hessian.json, eigenvalues.csv, %s, summary.html)\n", o.out, strings.Join(files, ", "))
+	return nil
+}
+
+// protocol describes the spectrum's computation in one line.
+func protocol(hdr header, ms []modelOut) string {
+	method := "power iteration (PyHessian's defaults)"
+	if hdr.Method == "lanczos" {
+		method = "Lanczos"
+	} else if hdr.Tol != 0 || hdr.MaxIter != 0 {
+		method = "power iteration"
+	}
+	aug := ""
+	if hdr.Augment {
+		aug = ", augmented"
+	}
+	ds := ms[0].Dataset
+	return fmt.Sprintf("top-%d eigenvalues of each of %d minibatches of %d (%s train%s), %s, eval mode%s",
+		hdr.K, hdr.Batches, hdr.BatchSize, ds, aug, method, wdNote(ms))
+}
+
+// wdNote says which L2 term the eigenvalues include.
+func wdNote(ms []modelOut) string {
+	wd := ms[0].WeightDecay
+	for _, m := range ms {
+		if m.WeightDecay != wd {
+			return ", L2 term per model (see summary)"
+		}
+	}
+	if wd == 0 {
+		return ", no L2 term"
+	}
+	return fmt.Sprintf(", L2 term wd = %g included (+%g on every eigenvalue)", wd, wd)
+}
+
+func writeCSV(path string, ms []modelOut) error {
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	_ = w.Write([]string{"label", "batch", "rank", "eigenvalue", "residual", "converged", "batch_loss"})
+	for _, m := range ms {
+		for _, b := range m.Batches {
+			for i, v := range b.Values {
+				_ = w.Write([]string{m.Label, strconv.Itoa(b.Batch), strconv.Itoa(i + 1), strconv.FormatFloat(v, 'g', -1, 64),
+					strconv.FormatFloat(b.Residuals[i], 'g', -1, 64), strconv.FormatBool(b.Converged), strconv.FormatFloat(b.Loss, 'g', -1, 64)})
+			}
+		}
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(path, buf.Bytes())
+}
+
+func writeHTML(path string, hdr header, ms []modelOut, figures []string, p prov.Provenance) error {
+	spec := reports.HessianTable{
+		Caption: "Minibatch max-eigenvalue spectra",
+		Header:  []string{"label", "model", "phase", "parameters", "wd (source)", "eigenvalues", "NEP", "APE", "min", "median", "max", "products", "unconverged"},
+		Notes: []string{"NEP: share of negative eigenvalues (non-convexity). APE: mean of the positive eigenvalues (sharpness). " +
+			"Eigenvalues include the L2 term wd. Unconverged: minibatches whose eigenpairs hit the iteration cap."},
+	}
+	for _, m := range ms {
+		spec.Rows = append(spec.Rows, []string{m.Label, m.Model, m.Phase, strconv.FormatInt(m.Params, 10),
+			fmt.Sprintf("%g (%s)", m.WeightDecay, m.WeightDecaySource), strconv.Itoa(m.Summary.N),
+			fmt.Sprintf("%.1f%%", 100*m.Summary.NEP), fmtValue(m.Summary.APE), fmtValue(m.Summary.Min),
+			fmtValue(m.Summary.Median), fmtValue(m.Summary.Max), strconv.Itoa(m.Products), strconv.Itoa(m.Unconverged)})
+	}
+	tables := []reports.HessianTable{spec}
+	if hdr.Trace || hdr.Full {
+		t := reports.HessianTable{Caption: fmt.Sprintf("Hessian of the mean loss over %d minibatches of %d", hdr.FullBatches, hdr.BatchSize),
+			Header: []string{"label"}}
+		if hdr.Trace {
+			t.Header = append(t.Header, "trace", "std. error", "samples")
+		}
+		if hdr.Full {
+			t.Header = append(t.Header, fmt.Sprintf("top-%d eigenvalues", hdr.K), "converged")
+		}
+		t.Header = append(t.Header, "products")
+		for _, m := range ms {
+			row := []string{m.Label}
+			products := 0
+			if hdr.Trace {
+				row = append(row, fmtValue(m.Trace.Mean), fmtValue(m.Trace.StdErr), strconv.Itoa(m.Trace.Samples))
+				products += m.Trace.Products
+			}
+			if hdr.Full {
+				vs := make([]string, len(m.Full.Values))
+				for i, v := range m.Full.Values {
+					vs[i] = fmtValue(v)
+				}
+				row = append(row, strings.Join(vs, ", "), strconv.FormatBool(m.Full.Converged))
+				products += m.Full.Products
+			}
+			row = append(row, strconv.Itoa(products))
+			t.Rows = append(t.Rows, row)
+		}
+		t.Notes = []string{"Products of this Hessian cost one Hessian-vector product per minibatch each. " +
+			"Trace: Hutchinson with Rademacher vectors (PyHessian's stopping rule); its standard error is the spread of the samples."}
+		tables = append(tables, t)
+	}
+	var figs []reports.HessianFigure
+	for _, f := range figures {
+		caption := "Max-eigenvalue spectra: kernel density of the pooled top eigenvalues of every minibatch, one curve per checkpoint, " +
+			"each eigenvalue marked under the curves."
+		if f == "density.png" {
+			caption = "Eigenvalue density of the Hessian over the minibatches, by stochastic Lanczos quadrature."
+		}
+		figs = append(figs, reports.HessianFigure{Src: f, Caption: caption})
+	}
+	pj, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return err
+	}
+	return reports.HessianSummaryHTML(path, reports.HessianPage{
+		Title: "Hessian spectra", Intro: protocol(hdr, ms) + ".", Tables: tables, Figures: figs,
+		Links: []string{"hessian.json", "eigenvalues.csv"}, Provenance: string(pj)})
+}
+
+// fmtValue formats an eigenvalue or summary for tables and logs.
+func fmtValue(v float64) string {
+	switch a := math.Abs(v); {
+	case a == 0:
+		return "0"
+	case a >= 1e5 || a < 1e-3:
+		return strconv.FormatFloat(v, 'e', 3, 64)
+	}
+	return strconv.FormatFloat(v, 'g', 4, 64)
+}
+
+// runMerge combines shard journals into the outputs of a single run.
+func runMerge(o *options) error {
+	paths := o.ckpts
+	if len(paths) == 0 {
+		var err error
+		if paths, err = filepath.Glob(filepath.Join(o.out, "journal-shard-*-of-*.jsonl")); err != nil {
+			return err
+		}
+		if len(paths) == 0 {
+			return fmt.Errorf("--merge: no journal-shard-*-of-*.jsonl in %s (copy the shards' journals there, or name them)", o.out)
+		}
+	}
+	slices.Sort(paths)
+	hdr, err := readHeader(paths[0])
+	if err != nil {
+		return err
+	}
+	var recs []record
+	p := prov.New("hessian", o.args, hdr.Seed, 0)
+	for _, path := range paths {
+		r, err := journal.Read[record](path, hdr)
+		if err != nil {
+			return fmt.Errorf("--merge: %w", err)
+		}
+		recs = append(recs, r...)
+		if err := p.AddInput(path); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	return writeOutputs(o, hdr, recs, p)
+}
+
+// readHeader reads a journal's header line.
+func readHeader(path string) (header, error) {
+	var h header
+	f, err := os.Open(path)
+	if err != nil {
+		return h, fmt.Errorf("--merge: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<26)
+	if !sc.Scan() {
+		return h, fmt.Errorf("--merge: %s is empty", path)
+	}
+	dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&h); err != nil || h.Tool != "vitprobe hessian" {
+		return h, &cli.UsageError{Err: fmt.Errorf("--merge: %s is not a journal of this command", path)}
+	}
+	if h.Format != formatVersion {
+		return h, errors.New("--merge: " + path + ": journal format " + strconv.Itoa(h.Format) + ", this command writes " + strconv.Itoa(formatVersion))
+	}
+	return h, nil
+}
