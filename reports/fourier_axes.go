@@ -16,8 +16,11 @@ type frTicks struct{ Target int }
 
 // Ticks implements plot.Ticker.
 func (t frTicks) Ticks(lo, hi float64) []plot.Tick {
-	if !(hi > lo) || !frFinite(lo) || !frFinite(hi) {
-		return plot.DefaultTicks{}.Ticks(lo, hi)
+	if !frFinite(lo) || !frFinite(hi) {
+		return nil
+	}
+	if !(hi > lo) {
+		return []plot.Tick{{Value: lo, Label: frMinus(strconv.FormatFloat(lo, 'g', 4, 64))}}
 	}
 	n := t.Target
 	if n <= 0 {
@@ -60,7 +63,10 @@ type frLogTicks struct{}
 // Ticks implements plot.Ticker.
 func (frLogTicks) Ticks(lo, hi float64) []plot.Tick {
 	if !(lo > 0) || !(hi > lo) || !frFinite(hi) {
-		return plot.LogTicks{Prec: -1}.Ticks(max(lo, 1e-300), max(hi, 1e-299))
+		if lo > 0 && frFinite(lo) {
+			return []plot.Tick{{Value: lo, Label: strconv.FormatFloat(lo, 'g', 4, 64)}}
+		}
+		return nil
 	}
 	d0, d1 := math.Floor(math.Log10(lo)), math.Ceil(math.Log10(hi))
 	dense := d1-d0 <= 3

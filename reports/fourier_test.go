@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"gonum.org/v1/plot"
 )
 
 // fourierFigDir returns where the figures of a test go: $VITPROBE_FIGS
@@ -281,4 +283,49 @@ func TestNoiseSummary(t *testing.T) {
 			t.Errorf("row %d = %v, want %v", i, got[i], want[i])
 		}
 	}
+}
+
+func fourierTickLabels(ts []plot.Tick) []string {
+	var out []string
+	for _, t := range ts {
+		if t.Label != "" {
+			out = append(out, t.Label)
+		}
+	}
+	return out
+}
+
+func TestFourierTicks(t *testing.T) {
+	cases := []struct {
+		lo, hi float64
+		n      int
+		want   string
+	}{
+		{-6.3, 0.2, 6, "−6 −4 −2 0"},
+		{-5.3, 0.2, 6, "−5 −4 −3 −2 −1 0"},
+		{0, 1, 5, "0.0 0.2 0.4 0.6 0.8 1.0"},
+		{0, 1, 10, "0.0 0.1 0.2 0.3 0.4 0.5 0.6 0.7 0.8 0.9 1.0"},
+		{-27, 1, 6, "−25 −20 −15 −10 −5 0"},
+		{-0.3, 0.3, 6, "−0.3 −0.2 −0.1 0.0 0.1 0.2 0.3"},
+		{0, 2.6, 6, "0.0 0.5 1.0 1.5 2.0 2.5"},
+	}
+	for _, c := range cases {
+		got := strings.Join(fourierTickLabels(frTicks{Target: c.n}.Ticks(c.lo, c.hi)), " ")
+		if got != c.want {
+			t.Errorf("ticks(%v, %v, %d) = %q, want %q", c.lo, c.hi, c.n, got, c.want)
+		}
+	}
+	if got := strings.Join(fourierTickLabels(frLogTicks{}.Ticks(0.016, 0.9)), " "); got != "0.02 0.05 0.1 0.2 0.5" {
+		t.Errorf("log ticks = %q", got)
+	}
+	if got := strings.Join(fourierTickLabels(frLogTicks{}.Ticks(0.001, 900)), " "); got != "0.001 0.01 0.1 1 10 100" {
+		t.Errorf("log ticks over 6 decades = %q", got)
+	}
+	// Degenerate ranges fall back to gonum's tickers without panicking.
+	for _, r := range [][2]float64{{1, 1}, {math.NaN(), 1}, {0, math.Inf(1)}} {
+		_ = frTicks{}.Ticks(r[0], r[1])
+		_ = frLogTicks{}.Ticks(r[0], r[1])
+	}
+	_ = frLogTicks{}.Ticks(0, 1)
+	_ = frLogTicks{}.Ticks(-1, 1)
 }
