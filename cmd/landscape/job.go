@@ -299,7 +299,7 @@ func one(ctx context.Context, o *options, path, label, dir string, workers int, 
 			return nil, err
 		}
 		if o.sharded {
-			fmt.Fprintf(stdout, "%s: shard %s done (%d points in %s); when every shard is done, rerun with --merge instead of --shard\n",
+			fmt.Fprintf(stdout, "%s: shard %s done (%d points in %s); when every shard is done, rerun the same command with --merge (and no --shard)\n",
 				label, o.shard, len(res.Points), journal)
 			return nil, nil
 		}
@@ -566,7 +566,21 @@ func shardJournals(dir string) ([]string, error) {
 	for k := range counts {
 		n = k
 	}
-	return landscape.ShardJournals(dir, n), nil
+	paths := landscape.ShardJournals(dir, n)
+	var missing []string
+	for _, p := range paths {
+		if _, err := os.Stat(p); err != nil {
+			missing = append(missing, filepath.Base(p))
+		}
+	}
+	if len(missing) > 0 {
+		if len(missing) > 4 {
+			missing = append(missing[:4], "...")
+		}
+		return nil, fmt.Errorf("--merge: %d of %d shard journals are missing in %s (%s): run those shards first",
+			len(missing), n, dir, strings.Join(missing, ", "))
+	}
+	return paths, nil
 }
 
 // subsetFile is subset.json.

@@ -170,8 +170,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return execute(ctx, o, stdout, stderr)
+	if err := execute(ctx, o, stdout, stderr); err != nil {
+		return trimmed{err}
+	}
+	return nil
 }
+
+// trimmed drops the "landscape: " prefix of the landscape package's
+// errors, which cli.Exit's "landscape: " would double.
+type trimmed struct{ err error }
+
+func (t trimmed) Error() string { return strings.TrimPrefix(t.err.Error(), "landscape: ") }
+func (t trimmed) Unwrap() error { return t.err }
 
 // parse reads the command line. Flags and checkpoints may be interleaved.
 func parse(args []string, stderr io.Writer) (*options, error) {
