@@ -176,6 +176,21 @@ func title(label string, r *landscape.Result, q landscape.Quantity) string {
 	return fmt.Sprintf("%s: %s", label, what)
 }
 
+// mapOptions are the options of a 2-D figure: the value minus its minimum,
+// capped at --clip (a fixed colour and height range) or with the points
+// above it left out (--clip-mode drop).
+func mapOptions(o *options, q landscape.Quantity, title string) reports.LandscapeOptions {
+	opt := reports.LandscapeOptions{Quantity: q, Relative: true, Title: title}
+	switch {
+	case o.clip > 0 && o.clipDrop:
+		opt.Clip = o.clip
+	case o.clip > 0:
+		opt.Range = [2]float64{0, o.clip}
+		opt.Title += fmt.Sprintf(" (capped at %g)", o.clip)
+	}
+	return opt
+}
+
 // figures renders one checkpoint's PNGs.
 func figures(o *options, r *landscape.Result, label, dir string) ([]string, error) {
 	var paths []string
@@ -192,8 +207,10 @@ func figures(o *options, r *landscape.Result, label, dir string) ([]string, erro
 	}
 	if !r.Spec.Grid.Is2D() {
 		for _, qq := range quantities {
-			opt := reports.LandscapeOptions{Quantity: qq.q, Clip: o.clip, Relative: o.clip > 0,
-				Title: title(label, r, qq.q) + " along a line (" + directionNote(r) + ")"}
+			opt := reports.LandscapeOptions{Quantity: qq.q, Title: title(label, r, qq.q) + " along a line (" + directionNote(r) + ")"}
+			if o.clipDrop {
+				opt.Clip, opt.Relative = o.clip, o.clip > 0
+			}
 			f, err := reports.LandscapeCurves([]reports.LandscapeSeries{{Name: label, Result: r}}, opt)
 			if err := save(f, err, "curves-"+qq.prefix+".png"); err != nil {
 				return nil, err
@@ -203,9 +220,7 @@ func figures(o *options, r *landscape.Result, label, dir string) ([]string, erro
 	}
 	for _, qq := range quantities {
 		for _, k := range kinds {
-			opt := reports.LandscapeOptions{Quantity: qq.q, Relative: true, Clip: o.clip,
-				Title: title(label, r, qq.q) + " − min"}
-			f, err := reports.LandscapeFigureOf(k, r, opt)
+			f, err := reports.LandscapeFigureOf(k, r, mapOptions(o, qq.q, title(label, r, qq.q)+" − min"))
 			if err := save(f, err, fmt.Sprintf("%s-%s.png", qq.prefix, k)); err != nil {
 				return nil, err
 			}
@@ -236,7 +251,10 @@ func sideBySide(o *options, done []outcome) ([]string, error) {
 			for i, x := range done {
 				series[i] = reports.LandscapeSeries{Name: x.label, Result: x.result}
 			}
-			opt := reports.LandscapeOptions{Quantity: qq.q, Clip: o.clip, Relative: o.clip > 0, Title: sideTitle(done, qq.q)}
+			opt := reports.LandscapeOptions{Quantity: qq.q, Title: sideTitle(done, qq.q)}
+			if o.clipDrop {
+				opt.Clip, opt.Relative = o.clip, o.clip > 0
+			}
 			f, err := reports.LandscapeCurves(series, opt)
 			if err != nil {
 				return nil, fmt.Errorf("side-by-side curves: %w", err)
@@ -253,8 +271,7 @@ func sideBySide(o *options, done []outcome) ([]string, error) {
 			panels[i] = reports.LandscapePanel{Title: x.label, Result: x.result}
 		}
 		for _, k := range kinds {
-			opt := reports.LandscapeOptions{Quantity: qq.q, Relative: true, Clip: o.clip, Title: sideTitle(done, qq.q) + " − min"}
-			f, err := reports.LandscapeSideBySide(k, panels, opt)
+			f, err := reports.LandscapeSideBySide(k, panels, mapOptions(o, qq.q, sideTitle(done, qq.q)+" − min"))
 			if err != nil {
 				return nil, fmt.Errorf("side-by-side %s: %w", k, err)
 			}

@@ -52,8 +52,8 @@
 //	landscape.csv            x,y,l1,l2,NLL,Acc,loss,index (the official columns, then loss and the index)
 //	landscape.json           spec, summary, every point, provenance
 //	subset.json              the evaluated example indices
-//	nll-{contour,heatmap,surface}.png    NLL − min, clipped at --clip
-//	loss-{contour,heatmap,surface}.png   NLL + wd·l2 − min, clipped at --clip
+//	nll-{contour,heatmap,surface}.png    NLL − min, capped at --clip
+//	loss-{contour,heatmap,surface}.png   NLL + wd·l2 − min, capped at --clip
 //	slices.png               the two axes through the centre as curves (NLL − min, accuracy)
 //	curves-{nll,loss}.png    for a 1-D grid (--1d)
 //	landscape.journal.jsonl  the finished points (resume)
@@ -133,6 +133,7 @@ type options struct {
 	split      string
 	out        string
 	clip       float64
+	clipDrop   bool
 	sideBySide bool
 	plots      bool
 	args       []string
@@ -214,7 +215,8 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.dataDir, "data", "", "dataset folder (MNIST: found by itself; CIFAR: the official binary files)")
 	fs.StringVar(&o.split, "split", "train", "split to evaluate on: train (the paper's) or test")
 	fs.StringVar(&o.out, "out", "", "output folder (required)")
-	fs.Float64Var(&o.clip, "clip", 0, "leave out of the figures the points whose value minus the minimum exceeds this (0: none)")
+	fs.Float64Var(&o.clip, "clip", 0, "cap the figures' value minus its minimum at this level: colours and heights saturate there (0: none)")
+	clipMode := fs.String("clip-mode", "cap", "cap (draw values above --clip at --clip) or drop (leave those points out, as the paper's code does)")
 	fs.BoolVar(&o.sideBySide, "side-by-side", false, "with several checkpoints, also draw them side by side on one colour scale")
 	fs.BoolVar(&o.plots, "plots", true, "render PNG figures")
 	fs.Usage = func() {
@@ -284,6 +286,13 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.clip < 0 || math.IsNaN(o.clip) || math.IsInf(o.clip, 0) {
 		return nil, cli.Usagef("--clip %v: want a positive number, or 0 for none", o.clip)
+	}
+	switch *clipMode {
+	case "cap":
+	case "drop":
+		o.clipDrop = true
+	default:
+		return nil, cli.Usagef("--clip-mode %q: want cap or drop", *clipMode)
 	}
 	if o.dirFrom != "" && o.eigvecs != "" {
 		return nil, cli.Usagef("--dir-from and --eigvecs both give the x direction: choose one")

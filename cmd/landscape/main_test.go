@@ -312,6 +312,8 @@ func TestLandscapeBadInputIsOneLineAndWritesNothing(t *testing.T) {
 		{"shard syntax", []string{"--shard", "x", ckpt("final")}, 2, "want i/n"},
 		{"norm", []string{"--norm", "l2", ckpt("final")}, 2, "--norm"},
 		{"images", []string{"--images", "0", ckpt("final")}, 2, "--images"},
+		{"clip", []string{"--clip", "-1", ckpt("final")}, 2, "--clip"},
+		{"clip mode", []string{"--clip-mode", "hide", ckpt("final")}, 2, "--clip-mode"},
 		{"1d with y", []string{"--1d", "--ynum", "5", ckpt("final")}, 2, "--1d"},
 		{"merge and shard", []string{"--merge", "--shard", "0/2", ckpt("final")}, 2, "--merge"},
 		{"missing checkpoint", []string{filepath.Join(dir, "nope.json")}, 1, "does not exist"},
@@ -369,7 +371,7 @@ func TestLandscapeFiguresAndDirections(t *testing.T) {
 	dir := t.TempDir()
 	// Two checkpoints side by side, 2-D, weight decay from the checkpoint
 	// (0.1) and the default (0.05).
-	code, out := runIn(t, "--grid", "-1:1:5", "--images", "30", "--batch", "15", "--threads", "2", "--side-by-side",
+	code, out := runIn(t, "--grid", "-1:1:5", "--images", "30", "--batch", "15", "--threads", "2", "--side-by-side", "--clip", "5",
 		"--out", dir, "a="+ckpt("final"), "b="+ckpt("init"))
 	if code != 0 {
 		t.Fatalf("status %d\n%s", code, out)

@@ -1,0 +1,89 @@
+package analysis
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/sugarme/gotch"
+
+	"github.com/vitprobe/vitprobe/models"
+	"github.com/vitprobe/vitprobe/torchx"
+)
+
+// lsBenchModel loads $VITPROBE_DEMO/NAME/final.json (default /tmp/demo,
+// where `bin/train --model NAME --out /tmp/demo/NAME` puts it), or builds
+// the preset with fresh weights: the cost of a point does not depend on
+// the weights' values.
+func lsBenchModel(b *testing.B, name string) models.Model {
+	b.Helper()
+	demo := os.Getenv("VITPROBE_DEMO")
+	if demo == "" {
+		demo = "/tmp/demo"
+	}
+	if m, _, err := models.Load(filepath.Join(demo, name, "final.json"), gotch.CPU); err == nil {
+		b.Cleanup(m.Close)
+		return m
+	}
+	torchx.Seed(1)
+	m, err := models.New(name, models.Config{Classes: 10, InChannels: 1, ImageSize: 32}, gotch.CPU)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(m.Close)
+	return m
+}
+
+// BenchmarkLandscapePoint measures one grid point (1,000 MNIST images in
+// batches of 50, the command's defaults) of each mini model, with the two
+// threads of this machine used as two workers of one libtorch thread each
+// (the command's choice), as one worker of two intra-op threads, and as
+// one worker of one thread. "set" is the cost of moving the weights alone
+// (w0 + x·d1 + y·d2 in Go, then torchx.CopyIn into every moving tensor).
+//
+//	go test ./analysis -run '^$' -bench LandscapePoint -benchtime 20x
+func BenchmarkLandscapePoint(b *testing.B) {
+	for _, name := range []string{"resnet-mini", "vit-mini", "alternet-mini"} {
+		for _, c := range []struct {
+			label            string
+			workers, threads int
+		}{{"2x1", 2, 1}, {"1x2", 1, 2}, {"1x1", 1, 1}} {
+			b.Run(fmt.Sprintf("%s/workers=%s", name, c.label), func(b *testing.B) {
+				m := lsBenchModel(b, name)
+				ev, _ := lsSetup(b, m, 1000, &LandscapeOptions{Batch: 50, Workers: c.workers, ThreadsPerWorker: c.threads})
+				ctx := context.Background()
+				if _, err := ev.Evaluate(ctx, 0.1, 0.1); err != nil { // warm-up
+					b.Fatal(err)
+				}
+				b.ResetTimer()
+				for i := range b.N {
+					x := float64(i%21)/10 - 1
+					if _, err := ev.Evaluate(ctx, x, -x); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "points/s")
+			})
+		}
+		b.Run(name+"/set", func(b *testing.B) {
+			m := lsBenchModel(b, name)
+			ev, _ := lsSetup(b, m, 50, &LandscapeOptions{Batch: 50})
+			ctx := context.Background()
+			b.ResetTimer()
+			for i := range b.N {
+				x := float64(i%21)/10 - 1
+				ev.buf = ev.surface.At(ev.buf, x, -x)
+				weights := make([][]float64, len(ev.buf))
+				for _, k := range ev.moving {
+					weights[k] = ev.buf[k]
+				}
+				ev.moved = true
+				if _, _, err := ev.dispatch(ctx, weights, nil, false, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
