@@ -50,6 +50,20 @@ func (l FourierLayer) HighFreq() float64 {
 	return l.DLogAmp[len(l.DLogAmp)-1]
 }
 
+// AtFreq returns the relative log amplitude at the profile point whose
+// true frequency is f radians, or NaN if the layer's profile has no point
+// there. π/2 is a point of every even map size from 4 up, so AtFreq(π/2)
+// compares layers of different resolutions at one frequency, which
+// HighFreq (π − 2π/n) does not.
+func (l FourierLayer) AtFreq(f float64) float64 {
+	for k, v := range l.Freq {
+		if math.Abs(v-f) < 1e-9 && k < len(l.DLogAmp) {
+			return l.DLogAmp[k]
+		}
+	}
+	return math.NaN()
+}
+
 // NoisePoint is a model's accuracy change under noise of one band.
 type NoisePoint struct {
 	// Center is the band's centre in units of π.

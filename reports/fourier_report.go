@@ -112,7 +112,7 @@ func frCSVNum(v float64, _ int) string {
 func FourierLayersTable(ms []FourierModel, precise bool) Table {
 	f := frNumberFormat(precise)
 	t := Table{Header: []string{"model", "index", "layer", "kind", "maps (C×n×n)", "depth",
-		"Δ log amplitude at the highest frequency", "highest frequency (×π)", "variance"}}
+		"Δ log amplitude at the highest frequency", "highest frequency (×π)", "Δ log amplitude at π/2", "variance"}}
 	for _, m := range ms {
 		for _, l := range m.Layers {
 			hf := math.NaN()
@@ -120,7 +120,8 @@ func FourierLayersTable(ms []FourierModel, precise bool) Table {
 				hf = l.Freq[len(l.Freq)-1] / math.Pi
 			}
 			t.Rows = append(t.Rows, []string{m.Name, strconv.Itoa(l.Index), l.Name, l.Kind,
-				fmt.Sprintf("%d×%d×%d", l.Channels, l.Size, l.Size), f(l.Depth, 3), f(l.HighFreq(), 3), f(hf, 4), f(l.Variance, 4)})
+				fmt.Sprintf("%d×%d×%d", l.Channels, l.Size, l.Size), f(l.Depth, 3), f(l.HighFreq(), 3), f(hf, 4),
+				f(l.AtFreq(math.Pi/2), 3), f(l.Variance, 4)})
 		}
 	}
 	return t
@@ -177,6 +178,11 @@ type KindEffect struct {
 	HighFreqChange float64
 	// Lowered counts the blocks whose HighFreqChange is negative.
 	Lowered int
+	// HalfPiChange is the mean change of the Δ log amplitude at π/2
+	// (FourierLayer.AtFreq), the same frequency before and after a
+	// down-sampling block; LoweredHalfPi counts the blocks lowering it.
+	HalfPiChange  float64
+	LoweredHalfPi int
 	// VarianceFactor is exp(mean log(Var(i)/Var(i−1))); NaN without
 	// variances.
 	VarianceFactor float64
@@ -193,8 +199,8 @@ func KindEffects(ms []FourierModel) []KindEffect {
 	for _, m := range ms {
 		idx := map[string]int{}
 		type acc struct {
-			hf, lv              float64
-			nh, nv, low, red, n int
+			hf, lv, hp                   float64
+			nh, nv, np, low, red, lhp, n int
 		}
 		var accs []*acc
 		var kinds []string
@@ -216,6 +222,13 @@ func KindEffects(ms []FourierModel) []KindEffect {
 					e.low++
 				}
 			}
+			if d := b.AtFreq(math.Pi/2) - a.AtFreq(math.Pi/2); frFinite(d) {
+				e.hp += d
+				e.np++
+				if d < 0 {
+					e.lhp++
+				}
+			}
 			if a.Variance > 0 && b.Variance > 0 && frFinite(a.Variance) && frFinite(b.Variance) {
 				e.lv += math.Log(b.Variance / a.Variance)
 				e.nv++
@@ -226,9 +239,12 @@ func KindEffects(ms []FourierModel) []KindEffect {
 		}
 		for j, e := range accs {
 			k := KindEffect{Model: m.Name, Kind: kinds[j], Blocks: e.n, HighFreqChange: math.NaN(), VarianceFactor: math.NaN(),
-				Lowered: e.low, Reduced: e.red}
+				HalfPiChange: math.NaN(), Lowered: e.low, LoweredHalfPi: e.lhp, Reduced: e.red}
 			if e.nh > 0 {
 				k.HighFreqChange = e.hf / float64(e.nh)
+			}
+			if e.np > 0 {
+				k.HalfPiChange = e.hp / float64(e.np)
 			}
 			if e.nv > 0 {
 				k.VarianceFactor = math.Exp(e.lv / float64(e.nv))
@@ -243,10 +259,12 @@ func KindEffects(ms []FourierModel) []KindEffect {
 func FourierKindsTable(ms []FourierModel, precise bool) Table {
 	f := frNumberFormat(precise)
 	t := Table{Header: []string{"model", "block kind", "blocks", "mean change of high-frequency Δ log amplitude",
-		"blocks lowering it", "variance factor (geometric mean)", "blocks reducing variance"}}
+		"blocks lowering it", "mean change at π/2", "blocks lowering it at π/2", "variance factor (geometric mean)",
+		"blocks reducing variance"}}
 	for _, k := range KindEffects(ms) {
 		t.Rows = append(t.Rows, []string{k.Model, k.Kind, strconv.Itoa(k.Blocks), f(k.HighFreqChange, 3),
-			strconv.Itoa(k.Lowered), f(k.VarianceFactor, 3), strconv.Itoa(k.Reduced)})
+			strconv.Itoa(k.Lowered), f(k.HalfPiChange, 3), strconv.Itoa(k.LoweredHalfPi), f(k.VarianceFactor, 3),
+			strconv.Itoa(k.Reduced)})
 	}
 	return t
 }
@@ -337,7 +355,8 @@ func WriteFourierReport(dir string, r FourierReport) ([]string, error) {
 			"blocks of that kind: the change of the highest-frequency Δ log amplitude (negative: the block removes high " +
 			"frequencies relative to low ones, a low-pass effect) and the factor by which it multiplies the feature-map " +
 			"variance. Paper.md §4-5 claims MSAs lower both and convolutions/MLPs raise both. Down-sampling blocks also " +
-			"change the map size, so their high-frequency point moves (π − 2π/n changes with n)."})
+			"change the map size, so their highest point moves (π − 2π/n changes with n): the change at π/2, a point of " +
+			"every map of even side from 4 up, compares a block's input and output at one frequency."})
 		kt := FourierKindsTable(r.Models, false)
 		summary.Blocks = append(summary.Blocks, Block{Table: &kt})
 	}

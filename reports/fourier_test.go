@@ -257,6 +257,17 @@ func TestKindEffects(t *testing.T) {
 	if len(got) != len(want) {
 		t.Fatalf("%d effects, want %d: %+v", len(got), len(want), got)
 	}
+	// ViT-like maps are 8×8: π/2 is point 2 of 4, plotted at 2/3, where
+	// the synthetic profile is (2/3)(2 − 2/3) = 8/9 of its last value.
+	if g := got[2].HalfPiChange; math.Abs(g-(-0.3*8/9)) > 1e-12 || got[2].LoweredHalfPi != 6 {
+		t.Errorf("MSA change at π/2 = %v (%d lowering), want %v (6)", g, got[2].LoweredHalfPi, -0.3*8/9)
+	}
+	if g := got[3].HalfPiChange; math.Abs(g-0.4*8/9) > 1e-12 {
+		t.Errorf("MLP change at π/2 = %v, want %v", g, 0.4*8/9)
+	}
+	if l := fourierSynthLayer(0, 1, "x", "conv", 2, -1, 1); !math.IsNaN(l.AtFreq(math.Pi/2)) {
+		t.Error("a 2×2 map has no point at π/2")
+	}
 	for i, w := range want {
 		g := got[i]
 		if g.Model != w.Model || g.Kind != w.Kind || g.Blocks != w.Blocks || g.Lowered != w.Lowered || g.Reduced != w.Reduced ||
