@@ -265,7 +265,7 @@ func TestKindEffects(t *testing.T) {
 	if g := got[3].HalfPiChange; math.Abs(g-0.4*8/9) > 1e-12 {
 		t.Errorf("MLP change at π/2 = %v, want %v", g, 0.4*8/9)
 	}
-	if l := fourierSynthLayer(0, 1, "x", "conv", 2, -1, 1); !math.IsNaN(l.AtFreq(math.Pi/2)) {
+	if l := fourierSynthLayer(0, 1, "x", "conv", 2, -1, 1); !math.IsNaN(l.AtFreq(math.Pi / 2)) {
 		t.Error("a 2×2 map has no point at π/2")
 	}
 	for i, w := range want {
