@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"strconv"
+	"strings"
 
 	"github.com/vitprobe/vitprobe/internal/atomicfile"
 )
@@ -40,13 +42,13 @@ type HessianFigure struct {
 	Src, Caption string
 }
 
-var hessianPageTmpl = template.Must(template.New("hessian").Parse(`<!DOCTYPE html>
+var hessianPageTmpl = template.Must(template.New("hessian").Funcs(template.FuncMap{"num": hsNumeric}).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{{.Title}}</title>
 <style>
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222;line-height:1.45}
 table{border-collapse:collapse;margin:0.5em 0 0.3em}
 th,td{border:1px solid #ccc;padding:0.25em 0.6em}
-th{background:#f3f3f3} td{text-align:right;font-variant-numeric:tabular-nums} td:first-child{text-align:left}
+th{background:#f3f3f3} td{text-align:left} td.n{text-align:right;font-variant-numeric:tabular-nums}
 caption{text-align:left;font-weight:600;padding:0.3em 0}
 .note{font-size:0.9em;color:#555;margin:0.1em 0}
 figure{margin:1.5em 0} figure img{max-width:100%;border:1px solid #ddd}
@@ -57,7 +59,7 @@ pre{background:#f7f7f7;padding:0.8em;overflow-x:auto;font-size:0.85em}
 {{if .Intro}}<p>{{.Intro}}</p>{{end}}
 {{range .Tables}}<table>{{if .Caption}}<caption>{{.Caption}}</caption>{{end}}
 <tr>{{range .Header}}<th>{{.}}</th>{{end}}</tr>
-{{range .Rows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>
+{{range .Rows}}<tr>{{range .}}<td{{if num .}} class="n"{{end}}>{{.}}</td>{{end}}</tr>
 {{end}}</table>
 {{range .Notes}}<p class="note">{{.}}</p>{{end}}
 {{end}}
@@ -89,4 +91,16 @@ func HessianSummaryHTML(path string, p HessianPage) error {
 		return fmt.Errorf("reports: %w", err)
 	}
 	return nil
+}
+
+// hsNumeric reports whether a table cell reads as a number (or a list of
+// numbers, a percentage, a number with a parenthesised note), to align it
+// right.
+func hsNumeric(cell string) bool {
+	f := strings.FieldsFunc(cell, func(r rune) bool { return r == ',' || r == ' ' })
+	if len(f) == 0 {
+		return false
+	}
+	_, err := strconv.ParseFloat(strings.TrimSuffix(f[0], "%"), 64)
+	return err == nil
 }
