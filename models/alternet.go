@@ -199,12 +199,14 @@ func (m *alternet) Forward(x *ts.Tensor, mode Mode, probe Probe) (*ts.Tensor, er
 	h := f.conv(x, m.stem)
 	f.observe(m.stemL, h)
 	for i, b := range m.blocks {
+		mark, in := f.s.Mark(), h
 		if b.conv != nil {
 			h = b.conv.forward(f, h, m.dropRate[i])
 		} else {
 			h = b.msa.forward(f, h, m.dropRate[i])
 		}
 		f.observe(b.layer, h)
+		f.endBlock(mark, in, h)
 	}
 	h = f.relu(f.bn(h, m.headBN))
 	out := f.linear(f.mean(h, 2, 3), m.fc)

@@ -228,6 +228,20 @@ func (f *fwd) dropPath(x *ts.Tensor, rate float64) *ts.Tensor {
 	return f.mulScalar(f.t(x.Mul(mask, false)), 1/(1-rate))
 }
 
+// endBlock frees what a block made: every tensor registered since mark
+// except the block's output out, and the block's input prev (when the pass
+// owns it: the network's input belongs to the caller). Autograd keeps what
+// backward needs, so this only lowers peak memory, most in evaluation.
+func (f *fwd) endBlock(mark int, prev, out *ts.Tensor) {
+	if f.err != nil {
+		return
+	}
+	f.s.DropSince(mark, out)
+	if prev != out {
+		f.s.DropOwned(prev)
+	}
+}
+
 // observe reports a layer's output to the probe, if any.
 func (f *fwd) observe(l Layer, x *ts.Tensor) {
 	if f.probe == nil || !f.ok(x) {

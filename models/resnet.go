@@ -110,6 +110,7 @@ func (m *resnet) Forward(x *ts.Tensor, mode Mode, probe Probe) (*ts.Tensor, erro
 	h := f.relu(f.bn(f.conv(x, m.stem), m.stemBN))
 	f.observe(m.stemL, h)
 	for i, b := range m.blocks {
+		mark, in := f.s.Mark(), h
 		skip := h
 		if b.down != nil {
 			skip = f.bn(f.conv(h, b.down), b.downBN)
@@ -122,6 +123,7 @@ func (m *resnet) Forward(x *ts.Tensor, mode Mode, probe Probe) (*ts.Tensor, erro
 		y = f.dropPath(y, m.dropRate[i])
 		h = f.relu(f.add(y, skip))
 		f.observe(b.layer, h)
+		f.endBlock(mark, in, h)
 	}
 	out := f.linear(f.mean(h, 2, 3), m.fc)
 	f.observe(m.headL, out)

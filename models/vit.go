@@ -108,12 +108,16 @@ func (m *vit) Forward(x *ts.Tensor, mode Mode, probe Probe) (*ts.Tensor, error) 
 	h = f.add(h, m.pos)
 	f.observe(m.embedL, h)
 	for i, b := range m.blocks {
+		mark, in := f.s.Mark(), h
 		y := b.attention(f, f.layerNorm(h, b.norm1), m.a.heads)
 		h = f.add(h, f.dropPath(y, m.dropRate[i]))
 		f.observe(b.msaL, h)
+		f.endBlock(mark, in, h)
+		mark, in = f.s.Mark(), h
 		y = f.linear(f.gelu(f.linear(f.layerNorm(h, b.norm2), b.fc1)), b.fc2)
 		h = f.add(h, f.dropPath(y, m.dropRate[i]))
 		f.observe(b.mlpL, h)
+		f.endBlock(mark, in, h)
 	}
 	h = f.layerNorm(h, m.norm)
 	var pooled *ts.Tensor

@@ -45,6 +45,49 @@ func (s *Scope) Release(t *ts.Tensor) *ts.Tensor {
 	return t
 }
 
+// Mark returns a position in the scope for DropSince.
+func (s *Scope) Mark() int { return len(s.owned) }
+
+// DropSince drops the tensors registered since mark, except those in keep,
+// which stay owned by the scope. A forward pass calls it at the end of each
+// block so that only the block's output outlives it: in evaluation, peak
+// memory is then one block's intermediates, not the whole network's (in
+// training, autograd keeps what backward needs either way).
+func (s *Scope) DropSince(mark int, keep ...*ts.Tensor) {
+	if mark < 0 || mark > len(s.owned) {
+		return
+	}
+	kept := s.owned[:mark]
+	for _, t := range s.owned[mark:] {
+		k := false
+		for _, x := range keep {
+			if x == t {
+				k = true
+				break
+			}
+		}
+		if k {
+			kept = append(kept, t)
+		} else {
+			_ = t.Drop()
+		}
+	}
+	s.owned = kept
+}
+
+// DropOwned drops t if the scope owns it and reports whether it did;
+// tensors the scope does not own are left alone.
+func (s *Scope) DropOwned(t *ts.Tensor) bool {
+	for i := len(s.owned) - 1; i >= 0; i-- {
+		if s.owned[i] == t {
+			s.owned = append(s.owned[:i], s.owned[i+1:]...)
+			_ = t.Drop()
+			return true
+		}
+	}
+	return false
+}
+
 // Len returns the number of tensors the scope owns.
 func (s *Scope) Len() int { return len(s.owned) }
 
