@@ -106,3 +106,26 @@ func TestCopyRoundTrip(t *testing.T) {
 		t.Error("FromSlice with the wrong length: want an error")
 	}
 }
+
+func TestScopeDropSince(t *testing.T) {
+	var s torchx.Scope
+	mk := func() *ts.Tensor { return s.Add(must(ts.Ones([]int64{2}, gotch.Float, gotch.CPU))) }
+	a := mk()
+	mark := s.Mark()
+	mk()
+	keep := mk()
+	mk()
+	s.DropSince(mark, keep)
+	if s.Len() != 2 {
+		t.Fatalf("scope holds %d after DropSince, want 2 (a and keep)", s.Len())
+	}
+	if !s.DropOwned(a) || s.Len() != 1 {
+		t.Fatalf("DropOwned(a): scope holds %d", s.Len())
+	}
+	outside := must(ts.Ones([]int64{2}, gotch.Float, gotch.CPU))
+	defer outside.MustDrop()
+	if s.DropOwned(outside) {
+		t.Error("DropOwned dropped a tensor the scope does not own")
+	}
+	s.Close()
+}
