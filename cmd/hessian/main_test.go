@@ -41,8 +41,9 @@ var (
 )
 
 // checkpoints saves, once, two untrained resnet-mini checkpoints with the
-// sidecar cmd/train writes (its mini recipe: weight decay 0.05), and a
-// diverged one whose classifier weights are NaN.
+// sidecar cmd/train writes (its mini recipe: weight decay 0.05, no
+// augmentation), a diverged one whose classifier weights are NaN, and one
+// recorded as trained with the paper's recipe (mixup, CutMix, smoothing).
 func checkpoints(t *testing.T) string {
 	t.Helper()
 	ckptOnce.Do(func() {
@@ -59,8 +60,20 @@ func checkpoints(t *testing.T) string {
 			if err != nil {
 				return err
 			}
-			for i, name := range []string{"a", "b", "nan"} {
+			paper, err := train.Recipe("paper", "resnet-mini", "mnist")
+			if err != nil {
+				return err
+			}
+			pst, err := json.Marshal(map[string]any{"config": paper})
+			if err != nil {
+				return err
+			}
+			for i, name := range []string{"a", "b", "nan", "paper"} {
 				torchx.Seed(uint64(i + 1))
+				st := st
+				if name == "paper" {
+					st = pst
+				}
 				m, err := models.New("resnet-mini", cfg.ModelConfig, gotch.CPU)
 				if err != nil {
 					return err
@@ -537,6 +550,53 @@ func mustRead(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestAugment takes the training augmentation from the checkpoint's
+// recipe: the paper's mixup/CutMix and label smoothing make soft targets,
+// which change the loss the Hessian is taken of.
+func TestAugment(t *testing.T) {
+	dir := checkpoints(t)
+	args := []string{"--batches", "2", "--batch-size", "4", "--k", "1", "--max-iter", "2", "--threads", "1", filepath.Join(dir, "paper.json")}
+	plain, aug := t.TempDir(), t.TempDir()
+	if _, stderr, err := runHere(t, append([]string{"--out", plain}, args...)...); err != nil {
+		t.Fatal(err, stderr)
+	}
+	if _, stderr, err := runHere(t, append([]string{"--out", aug, "--augment"}, args...)...); err != nil {
+		t.Fatal(err, stderr)
+	}
+	read := func(dir string) modelOut {
+		var res output
+		b, _ := os.ReadFile(filepath.Join(dir, "hessian.json"))
+		if err := json.Unmarshal(b, &res); err != nil {
+			t.Fatal(err)
+		}
+		return res.Models[0]
+	}
+	p, a := read(plain), read(aug)
+	if a.Augment.MixupAlpha != 1 || a.Augment.Smoothing != 0.1 || p.Augment.Soft() {
+		t.Errorf("augmentation %+v with --augment, %+v without", a.Augment, p.Augment)
+	}
+	if a.WeightDecay != 0.05 {
+		t.Errorf("weight decay %v, want the paper recipe's 0.05", a.WeightDecay)
+	}
+	for i := range a.Batches {
+		if a.Batches[i].Loss == p.Batches[i].Loss {
+			t.Errorf("batch %d: the same loss %v with and without augmentation", i, a.Batches[i].Loss)
+		}
+	}
+	// A checkpoint without a recorded recipe cannot be augmented.
+	m := filepath.Join(t.TempDir(), "bare")
+	ck, _ := models.ReadCheckpoint(filepath.Join(dir, "a.json"))
+	ck.Train = nil
+	js, _ := json.Marshal(ck)
+	_ = os.WriteFile(m+".json", js, 0o644)
+	w, _ := os.ReadFile(filepath.Join(dir, "a.safetensors"))
+	_ = os.WriteFile(filepath.Join(filepath.Dir(m), ck.Weights), w, 0o644)
+	_, _, err := runHere(t, append([]string{"--out", t.TempDir(), "--augment"}, append(args[:len(args)-1], m+".json")...)...)
+	if err == nil || !strings.Contains(err.Error(), "no training recipe") {
+		t.Errorf("--augment without a recipe: error %v", err)
+	}
 }
 
 func TestLabels(t *testing.T) {

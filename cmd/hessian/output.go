@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vitprobe/vitprobe/data"
 	"github.com/vitprobe/vitprobe/hessian"
 	"github.com/vitprobe/vitprobe/internal/atomicfile"
 	"github.com/vitprobe/vitprobe/internal/cli"
@@ -260,7 +261,12 @@ func protocol(hdr header, ms []modelOut) string {
 	}
 	aug := ""
 	if hdr.Augment {
-		aug = ", augmented"
+		aug = ", no augmentation in the training recipe"
+		for _, m := range ms {
+			if m.Augment != (data.Augment{}) {
+				aug = ", with the training augmentation"
+			}
+		}
 	}
 	ds := ms[0].Dataset
 	return fmt.Sprintf("top-%d eigenvalues of each of %d minibatches of %d (%s train%s), %s, eval mode%s",
