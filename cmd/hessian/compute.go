@@ -426,16 +426,20 @@ func computeCheckpoint(ctx context.Context, o *options, hdr header, ci int, in *
 		return err
 	}
 	defer dh.Close()
-	op := analysis.WithContext(ctx, dh)
-	step := func(what string) {
-		fmt.Fprintf(o.stderr, "hessian: %s: %s of the Hessian over %d minibatches (%d products each)...\n", label, what, hdr.FullBatches, hdr.FullBatches)
+	base := analysis.WithContext(ctx, dh)
+	var op hessian.Operator
+	var pbar *progress.Bar
+	step := func(what string, most int) {
+		pbar = progress.New(o.stderr, fmt.Sprintf("hessian: %s: %s over %d minibatches", label, what, hdr.FullBatches), "products", most, 0)
+		op = countingOp{base, pbar}
 	}
 	if wantTrace {
-		step("trace")
+		step("trace", hdr.TraceSamples)
 		t, err := hessian.Hutchinson(op, &hessian.TraceSettings{MaxIter: hdr.TraceSamples, Seed: hessian.BatchSeed(hdr.Seed, seedTrace)})
 		if err != nil {
 			return fmt.Errorf("%s: trace: %w", label, err)
 		}
+		pbar.Finish(fmt.Sprintf("trace %s \u00b1 %s", fmtValue(t.Mean), fmtValue(t.StdErr)))
 		rec := record{Kind: kindTrace, Ckpt: ci, Trace: &traceOut{Mean: t.Mean, StdErr: t.StdErr, Samples: len(t.Values),
 			Converged: t.Converged, Products: t.Products, Values: t.Values}}
 		if err := jw.Append(rec); err != nil {
@@ -443,22 +447,28 @@ func computeCheckpoint(ctx context.Context, o *options, hdr header, ci int, in *
 		}
 	}
 	if wantDensity {
-		step("density")
+		step("density", hdr.SLQSteps*hdr.SLQVectors)
 		q, err := hessian.SLQ(op, &hessian.SLQSettings{Steps: hdr.SLQSteps, Vectors: hdr.SLQVectors, Seed: hessian.BatchSeed(hdr.Seed, seedDensity)})
 		if err != nil {
 			return fmt.Errorf("%s: density: %w", label, err)
 		}
+		pbar.Finish("done")
 		rec := record{Kind: kindDensity, Ckpt: ci, Density: &densityOut{Nodes: q.Nodes, Weights: q.Weights, Products: q.Products}}
 		if err := jw.Append(rec); err != nil {
 			return err
 		}
 	}
 	if wantFull {
-		step(fmt.Sprintf("top %d eigenvalues", hdr.K))
+		most := hdr.K * max(hdr.MaxIter, 100)
+		if hdr.Method == "lanczos" {
+			most = hdr.K + max(hdr.MaxIter, 100, 4*hdr.K)
+		}
+		step(fmt.Sprintf("top %d eigenvalues", hdr.K), most)
 		e, err := solver(hdr).TopK(op, hdr.K, hessian.BatchSeed(hdr.Seed, seedFull))
 		if err != nil {
 			return fmt.Errorf("%s: top-k of the Hessian over minibatches: %w", label, err)
 		}
+		pbar.Finish(fmt.Sprintf("top %s", fmtValue(e.Values[0])))
 		conv := true
 		for _, c := range e.Converged {
 			conv = conv && c
@@ -469,4 +479,16 @@ func computeCheckpoint(ctx context.Context, o *options, hdr header, ci int, in *
 		}
 	}
 	return nil
+}
+
+// countingOp advances a progress bar by one per product.
+type countingOp struct {
+	hessian.Operator
+	bar *progress.Bar
+}
+
+func (c countingOp) MulVec(dst, v []float64) error {
+	err := c.Operator.MulVec(dst, v)
+	c.bar.Add(1, "")
+	return err
 }
