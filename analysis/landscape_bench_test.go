@@ -3,8 +3,10 @@ package analysis
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/sugarme/gotch"
@@ -36,12 +38,25 @@ func lsBenchModel(b *testing.B, name string) models.Model {
 	return m
 }
 
+// lsCPUSeconds is the CPU time of this process so far (user + system, all
+// threads): a measure of work that other processes' load hardly changes.
+func lsCPUSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return math.NaN()
+	}
+	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+	return tv(ru.Utime) + tv(ru.Stime)
+}
+
 // BenchmarkLandscapePoint measures one grid point (1,000 MNIST images in
 // batches of 50, the command's defaults) of each mini model, with the two
 // threads of this machine used as two workers of one libtorch thread each
 // (the command's choice), as one worker of two intra-op threads, and as
-// one worker of one thread. "set" is the cost of moving the weights alone
-// (w0 + x·d1 + y·d2 in Go, then torchx.CopyIn into every moving tensor).
+// one worker of one thread, in points per second (wall clock) and CPU
+// seconds per point (all threads). "set" is the cost of moving the weights
+// alone (w0 + x·d1 + y·d2 in Go, then torchx.CopyIn into every moving
+// tensor).
 //
 //	go test ./analysis -run '^$' -bench LandscapePoint -benchtime 20x
 func BenchmarkLandscapePoint(b *testing.B) {
@@ -57,6 +72,7 @@ func BenchmarkLandscapePoint(b *testing.B) {
 				if _, err := ev.Evaluate(ctx, 0.1, 0.1); err != nil { // warm-up
 					b.Fatal(err)
 				}
+				cpu0 := lsCPUSeconds()
 				b.ResetTimer()
 				for i := range b.N {
 					x := float64(i%21)/10 - 1
@@ -65,6 +81,7 @@ func BenchmarkLandscapePoint(b *testing.B) {
 					}
 				}
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "points/s")
+				b.ReportMetric((lsCPUSeconds()-cpu0)/float64(b.N), "cpu-s/point")
 			})
 		}
 		b.Run(name+"/set", func(b *testing.B) {

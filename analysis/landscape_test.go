@@ -558,7 +558,7 @@ func TestLandscapeOptionsAndOrigin(t *testing.T) {
 		t.Error("an index outside the dataset accepted")
 	}
 	in, err := LandscapeInputs(10, nil)
-	if err != nil || in["batch"] != "64" || in["augment"] != "none" || in["examples"] != "10" {
+	if err != nil || in["batch"] != "50" || in["augment"] != "none" || in["examples"] != "10" {
 		t.Errorf("default inputs %v %v", in, err)
 	}
 }

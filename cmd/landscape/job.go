@@ -293,7 +293,7 @@ func one(ctx context.Context, o *options, path, label, dir string, workers int, 
 		}
 		if err != nil {
 			if ctx.Err() != nil {
-				fmt.Fprintf(stderr, "%s: %v; rerun the same command to resume\n", label, err)
+				fmt.Fprintf(stderr, "%s: %v; rerun the same command to resume\n", label, trimmed{err})
 				return nil, cli.ErrInterrupted
 			}
 			return nil, err

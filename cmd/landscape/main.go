@@ -200,7 +200,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.Uint64Var(&o.seed, "seed", 0, "seed of the random directions")
 	fs.Uint64Var(&o.subsetSeed, "subset-seed", 0, "seed of the evaluation subset and of its augmentation")
 	fs.IntVar(&o.images, "images", 1000, "number of training examples evaluated at each point (stratified subset)")
-	fs.IntVar(&o.batch, "batch", 100, "evaluation batch size (the numbers depend on it in the last bits)")
+	fs.IntVar(&o.batch, "batch", 50, "evaluation batch size (small batches run faster on CPU; the numbers depend on it in the last bits)")
 	fs.Var(&o.augment, "augment", "evaluate on augmented images, made once: bare or =recipe for the checkpoint's training augmentation, =paper for the paper's, =none (default)")
 	fs.Float64Var(&o.wd, "wd", 0, "weight decay wd of the plotted loss NLL + wd·l2 (default: the checkpoint's training weight decay, else 0.05)")
 	fs.StringVar(&o.dirFrom, "dir-from", "", "checkpoint A: x runs along the line from A (x=0) to the checkpoint (x=1)")
