@@ -186,6 +186,14 @@ type LandscapeOptions struct {
 	// ThreadsPerWorker is libtorch's intra-op thread count on each worker
 	// (default 1). Results may differ in the last bits between counts.
 	ThreadsPerWorker int
+	// ClampBuffers keeps the Buffer tensors (running statistics) on the
+	// segment between the ends of a line between checkpoints: they follow
+	// w0 + x·d1 + y·d2 with x and y clamped to [0, 1], so that both
+	// checkpoints are exact at 0 and 1 and, beyond them, the statistics of
+	// the nearer one are used. Linearly extrapolated, a running variance
+	// soon turns negative and every loss becomes NaN. It changes nothing
+	// for directions that are zero on buffers (random ones).
+	ClampBuffers bool
 	// Replica makes a model of the same architecture for each worker after
 	// the first (the adapter copies the weights into it). The default
 	// rebuilds m from its Spec (models.FromSpec) on m's device, which works
@@ -242,6 +250,7 @@ type LandscapeEvaluator struct {
 	sizes   []int
 	workers []*lsWorker
 	buf     [][]float64
+	dirs    []landscape.Direction
 	saved   [][]float32    // the model's moving tensors as they were, by tensor index
 	owned   []models.Model // replicas made here, closed by Close
 	moved   bool           // the weights may differ from w0
@@ -294,7 +303,7 @@ func NewLandscapeEvaluator(m models.Model, d *data.Dataset, indices []int, origi
 	if err := checkOrigin(ps, origin); err != nil {
 		return nil, err
 	}
-	e := &LandscapeEvaluator{surface: s, opt: o, n: len(indices)}
+	e := &LandscapeEvaluator{surface: s, opt: o, n: len(indices), dirs: dirs}
 	for i := range origin {
 		for _, dir := range dirs {
 			if slices.ContainsFunc(dir[i], func(v float64) bool { return v != 0 }) {
@@ -546,6 +555,22 @@ func (e *LandscapeEvaluator) Evaluate(ctx context.Context, x, y float64) (landsc
 	for _, i := range e.moving {
 		weights[i] = e.buf[i]
 	}
+	if e.opt.ClampBuffers && (x < 0 || x > 1 || y < 0 || y > 1) {
+		cx, cy := math.Min(math.Max(x, 0), 1), math.Min(math.Max(y, 0), 1)
+		origin := e.surface.Origin()
+		for _, i := range e.moving {
+			if !origin[i].Buffer {
+				continue
+			}
+			w := weights[i]
+			for j := range w {
+				w[j] = origin[i].Data[j] + cx*e.dirs[0][i][j]
+				if len(e.dirs) > 1 {
+					w[j] += cy * e.dirs[1][i][j]
+				}
+			}
+		}
+	}
 	e.moved = true
 	var l1, l2 float64
 	nll, correct, err := e.dispatch(ctx, weights, nil, true, func() { l1, l2 = e.surface.Norms(x, y) })
@@ -563,7 +588,12 @@ func (e *LandscapeEvaluator) reduce(nll []float64, correct []int, l1, l2 float64
 		sum += nll[k] * float64(e.sizes[k])
 		c += correct[k]
 	}
-	return landscape.Metrics{NLL: sum / float64(e.n), Acc: float64(c) / float64(e.n), L1: l1, L2: l2}
+	m := landscape.Metrics{NLL: sum / float64(e.n), Acc: float64(c) / float64(e.n), L1: l1, L2: l2}
+	if math.IsNaN(m.NLL) {
+		// NaN logits have no meaningful argmax.
+		m.Acc = math.NaN()
+	}
+	return m
 }
 
 // Restore writes the model's weights as they were when the evaluator was
@@ -654,11 +684,15 @@ func landscapeInputs(examples int, o LandscapeOptions) map[string]string {
 		aug = fmt.Sprintf("crop_pad=%d flip=%t mixup=%g cutmix=%g smoothing=%g seed=%d",
 			a.CropPad, a.Flip, a.MixupAlpha, a.CutMixAlpha, a.Smoothing, o.AugmentSeed)
 	}
-	return map[string]string{
+	in := map[string]string{
 		"examples":           strconv.Itoa(examples),
 		"batch":              strconv.Itoa(o.Batch),
 		"augment":            aug,
 		"mode":               "eval, no grad",
 		"threads_per_worker": strconv.Itoa(o.ThreadsPerWorker),
 	}
+	if o.ClampBuffers {
+		in["buffers"] = "clamped to the segment [0, 1]"
+	}
+	return in
 }

@@ -310,7 +310,7 @@ func TestLandscapeLineFromAnotherCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	idx, _ := LandscapeSubset(d, 100, 2)
-	ev, err := NewLandscapeEvaluator(m, d, idx, pa, []landscape.Direction{dir}, &LandscapeOptions{Batch: 50})
+	ev, err := NewLandscapeEvaluator(m, d, idx, pa, []landscape.Direction{dir}, &LandscapeOptions{Batch: 50, ClampBuffers: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,6 +344,17 @@ func TestLandscapeLineFromAnotherCheckpoint(t *testing.T) {
 		}
 		if got.NLL != c.want.NLL || got.Acc != c.want.Accuracy {
 			t.Errorf("x = %g: NLL %v acc %v, the checkpoint's own evaluation %v %v", c.x, got.NLL, got.Acc, c.want.NLL, c.want.Accuracy)
+		}
+	}
+	// Beyond the checkpoint the running statistics stay the checkpoint's:
+	// finite losses, unlike a linearly extrapolated running variance.
+	for _, x := range []float64{-0.5, 1.5} {
+		got, err := ev.Evaluate(context.Background(), x, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.IsNaN(got.NLL) || math.IsInf(got.NLL, 0) || math.IsNaN(got.Acc) {
+			t.Errorf("x = %g: NLL %v, acc %v with clamped buffers", x, got.NLL, got.Acc)
 		}
 	}
 	if err := ev.Close(); err != nil {

@@ -65,6 +65,21 @@ func writeOutputs(o *options, res *landscape.Result, label, dir, ckpt string, in
 // the axes.
 func headline(r *landscape.Result) string {
 	var b strings.Builder
+	if strings.HasPrefix(r.Spec.Directions.Kind, "between") {
+		a, okA := pointAt(r, 0, 0)
+		c, okC := pointAt(r, 1, 0)
+		if okA && okC {
+			top := math.Inf(-1)
+			for _, p := range r.Points {
+				if p.Y == 0 && p.X >= 0 && p.X <= 1 && !math.IsNaN(p.NLL) {
+					top = math.Max(top, p.NLL)
+				}
+			}
+			fmt.Fprintf(&b, "--dir-from (x = 0) NLL %.4g, acc %.2f%%; checkpoint (x = 1) NLL %.4g, acc %.2f%%; highest NLL between them %.4g (barrier %.3g above the higher end)",
+				a.NLL, 100*a.Acc, c.NLL, 100*c.Acc, top, top-math.Max(a.NLL, c.NLL))
+			return b.String()
+		}
+	}
 	if c, ok := pointAt(r, 0, 0); ok {
 		fmt.Fprintf(&b, "centre NLL %.4g, acc %.2f%%, loss %.4g (NLL + %g·l2, l2 %.4g)", c.NLL, 100*c.Acc, r.Loss(c), r.Spec.WeightDecay, c.L2)
 	} else {
@@ -208,6 +223,9 @@ func figures(o *options, r *landscape.Result, label, dir string) ([]string, erro
 	if !r.Spec.Grid.Is2D() {
 		for _, qq := range quantities {
 			opt := reports.LandscapeOptions{Quantity: qq.q, Title: title(label, r, qq.q) + " along a line (" + directionNote(r) + ")"}
+			if strings.HasPrefix(r.Spec.Directions.Kind, "between") {
+				opt.Title = title(label, r, qq.q) + " on the line between two checkpoints"
+			}
 			if o.clipDrop {
 				opt.Clip, opt.Relative = o.clip, o.clip > 0
 			}

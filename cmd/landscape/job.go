@@ -233,7 +233,8 @@ func one(ctx context.Context, o *options, path, label, dir string, workers int, 
 	ds.Zero = analysis.LandscapeZeroDescription(rule)
 	ds.SHA256 = landscape.Fingerprint(dirs...)
 
-	lopt := &analysis.LandscapeOptions{Batch: o.batch, Augment: aug, AugmentSeed: o.subsetSeed, Workers: workers}
+	lopt := &analysis.LandscapeOptions{Batch: o.batch, Augment: aug, AugmentSeed: o.subsetSeed, Workers: workers,
+		ClampBuffers: o.dirFrom != ""}
 	inputs, err := analysis.LandscapeInputs(len(indices), lopt)
 	if err != nil {
 		return nil, err

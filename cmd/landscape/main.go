@@ -31,6 +31,9 @@
 //   - --dir-from A: x runs along the line from checkpoint A (x = 0) to the
 //     checkpoint (x = 1), e.g. init to final, every tensor included; a 2-D
 //     grid adds a random y direction. A must have the same architecture.
+//     Batch-norm running statistics follow the line between 0 and 1 and
+//     keep the nearer checkpoint's values beyond (extrapolated, a running
+//     variance turns negative).
 //   - --eigvecs FILE: x (and y) along given flat vectors, e.g. the top
 //     Hessian eigenvectors (format: analysis.LandscapeEigvecs, a
 //     safetensors file with tensors eigvec.0, eigvec.1, ... over the
