@@ -107,7 +107,10 @@ import (
 	"github.com/vitprobe/vitprobe/landscape"
 )
 
-func main() { cli.Main("landscape", run) }
+func main() {
+	keepFreedMemory()
+	cli.Main("landscape", run)
+}
 
 // options are the parsed command line.
 type options struct {
