@@ -46,8 +46,10 @@ var ErrInterrupted = errors.New("interrupted")
 type RunFunc func(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 // Main runs a command: the first Ctrl-C (or SIGTERM) cancels ctx so the
-// command can save and stop, a second one exits at once.
+// command can save and stop, a second one exits at once. It tunes malloc
+// for libtorch first (torchx.KeepFreedMemory).
 func Main(name string, run RunFunc) {
+	torchx.KeepFreedMemory()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-ctx.Done()
