@@ -369,8 +369,99 @@ func NoiseFigure(ms []FourierModel, path string) (skipped int, err error) {
 		return skipped, frFigureErr("noise", errFrNoData)
 	}
 	leg.add("±1 standard error", frErrBarThumb{})
-	const w, h = 7.6 * vg.Inch, 4.2 * vg.Inch
+	rms := frNoiseRMS(ms)
+	if rms == nil {
+		const w, h = 7.6 * vg.Inch, 4.2 * vg.Inch
+		c := NewCanvas(w, h)
+		frDrawWithSideLegend(draw.New(c), p, leg)
+		return skipped, SaveCanvas(c, path)
+	}
+	// The bands' noise differs in energy (the paper's formula on a small
+	// image, where a band holds one or two rings of bins): show how much
+	// each band added, under the curves, on the same x axis.
+	p.X.Label.Text = ""
+	// The panel below labels the x axis; the labels stay (transparent) so
+	// that both panels lay out their data areas alike.
+	p.X.Tick.Label.Color = color.Transparent
+	q := frNewPlot("", "noise frequency, band centre (×π)", "noise RMS")
+	q.X.Min, q.X.Max = 0, 1
+	q.Y.Min = 0
+	q.X.Tick.Marker = frTicks{Target: 10}
+	q.Y.Tick.Marker = frTicks{Target: 3}
+	q.Add(frBars{vals: rms, width: vg.Points(14), color: color.Gray{Y: 170}})
+	leg.add("noise RMS per pixel (lower panel)", frSwatch{color.Gray{Y: 170}})
+	const w, h, lowH = 7.6 * vg.Inch, 5.4 * vg.Inch, 1.45 * vg.Inch
 	c := NewCanvas(w, h)
-	frDrawWithSideLegend(draw.New(c), p, leg)
+	dc := draw.New(c)
+	top, bottom := dc, dc
+	top.Min.Y += lowH
+	bottom.Max.Y = dc.Min.Y + lowH
+	bottom.Max.X -= leg.width()
+	// Align the two data areas: pad the plot whose y axis is narrower.
+	tc := top
+	tc.Max.X -= leg.width()
+	dt, db := p.DataCanvas(tc), q.DataCanvas(bottom)
+	if d := dt.Min.X - db.Min.X; d > 0 {
+		bottom.Min.X += d
+	} else {
+		top.Min.X -= d
+	}
+	frDrawWithSideLegend(top, p, leg)
+	q.Draw(bottom)
 	return skipped, SaveCanvas(c, path)
+}
+
+// frNoiseRMS returns the noise RMS of each band as bar-chart values at the
+// band centres (from the first model with noise results), or nil when
+// every band has the same RMS (within 1%) and there is nothing to show.
+func frNoiseRMS(ms []FourierModel) frBandValues {
+	for _, m := range ms {
+		if len(m.Noise) == 0 {
+			continue
+		}
+		var v frBandValues
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for _, q := range m.Noise {
+			if frFinite(q.Center) && frFinite(q.RMS) && q.RMS >= 0 {
+				v = append(v, [2]float64{q.Center, q.RMS})
+				lo, hi = min(lo, q.RMS), max(hi, q.RMS)
+			}
+		}
+		if len(v) == 0 || hi <= lo*1.01 {
+			return nil
+		}
+		return v
+	}
+	return nil
+}
+
+// frBandValues are (x, value) pairs.
+type frBandValues [][2]float64
+
+// frBars draws a bar from 0 to each value, centred on its x (gonum's
+// BarChart places bars at 0, 1, 2, ... instead).
+type frBars struct {
+	vals  frBandValues
+	width vg.Length
+	color color.Color
+}
+
+// Plot implements plot.Plotter.
+func (b frBars) Plot(c draw.Canvas, p *plot.Plot) {
+	trX, trY := p.Transforms(&c)
+	for _, v := range b.vals {
+		x, y0, y1 := trX(v[0]), trY(0), trY(v[1])
+		pts := c.ClipPolygonXY([]vg.Point{{X: x - b.width/2, Y: y0}, {X: x + b.width/2, Y: y0},
+			{X: x + b.width/2, Y: y1}, {X: x - b.width/2, Y: y1}})
+		c.FillPolygon(b.color, pts)
+	}
+}
+
+// DataRange implements plot.DataRanger.
+func (b frBars) DataRange() (xmin, xmax, ymin, ymax float64) {
+	xmin, xmax = math.Inf(1), math.Inf(-1)
+	for _, v := range b.vals {
+		xmin, xmax, ymax = min(xmin, v[0]), max(xmax, v[0]), max(ymax, v[1])
+	}
+	return xmin, xmax, 0, ymax
 }
