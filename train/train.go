@@ -43,7 +43,8 @@ type Options struct {
 	Device gotch.Device
 	// Log receives progress bars and messages (nil: discarded).
 	Log io.Writer
-	// EvalBatch is the batch size of test evaluation (0: 1000).
+	// EvalBatch is the batch size of test evaluation (0: 250; larger
+	// batches only raise peak memory on a CPU).
 	EvalBatch int
 	// TestFraction is the stratified share of the test split evaluated
 	// after each epoch (0: all of it). It changes the reported test
@@ -82,7 +83,7 @@ func Run(ctx context.Context, c Config, o Options) (*Result, error) {
 		return nil, errors.New("train: no output folder")
 	}
 	if o.EvalBatch <= 0 {
-		o.EvalBatch = 1000
+		o.EvalBatch = 250
 	}
 	log := o.Log
 	if log == nil {
