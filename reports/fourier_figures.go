@@ -369,6 +369,9 @@ func NoiseFigure(ms []FourierModel, path string) (skipped int, err error) {
 		return skipped, frFigureErr("noise", errFrNoData)
 	}
 	leg.add("±1 standard error", frErrBarThumb{})
+	// Keep "no change" in view.
+	p.Y.Max = max(p.Y.Max, 0.5)
+	p.Y.Min = min(p.Y.Min, -0.5)
 	rms := frNoiseRMS(ms)
 	if rms == nil {
 		const w, h = 7.6 * vg.Inch, 4.2 * vg.Inch
