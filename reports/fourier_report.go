@@ -438,7 +438,7 @@ func WriteFourierReport(dir string, r FourierReport) ([]string, error) {
 				"independently for each channel and image (seed %d; the same δ of an image serves every band). "+energy+
 				". Error bars: ±1 standard error of the paired per-image difference. When the bands' noise differs in "+
 				"energy, the lower panel shows each band's noise RMS: on 32×32 images a band 0.1π wide holds one or two "+
-				"rings of frequency bins, so neighbouring bands can differ by a factor 2 in energy (--equal-energy "+
+				"rings of frequency bins, so neighbouring bands can differ by a factor 3 in energy (--equal-energy "+
 				"removes this).%s",
 				r.NoiseMetric, r.NoiseWidth, r.Seed, r.NoiseLevel, skipNote(skipped))}})
 		page.Sections = append(page.Sections, s)
