@@ -36,9 +36,15 @@
 //     each --bands centre f (units of π), δ Gaussian with standard
 //     deviation --noise, independent per channel, keyed on (--seed, image
 //     index) so batching does not change it. Without --equal-energy the
-//     noise energy grows with the ring's area, as in the paper's formula;
-//     the report gives each band's noise RMS. The accuracy change is
-//     reported with the standard error of the paired per-image difference.
+//     noise energy grows with the ring's area, as in the paper's formula:
+//     on 32×32 images a band 0.1π wide holds one or two rings of bins, so
+//     neighbouring bands differ up to 3× in energy and 0.9π carries 10× the
+//     energy of 0.1π; the report draws each band's noise RMS under the
+//     curves. --equal-energy gives every band the per-pixel RMS --noise,
+//     which separates the model's frequency sensitivity from the energy
+//     (docs/findings-fourier.md shows how much it changes the picture). The
+//     accuracy change is reported with the standard error of the paired
+//     per-image difference.
 //
 // Output (in --out): report.html with fig2a-dlogamp.png, fig8-highfreq.png,
 // fig9-variance.png and fig2b-noise.png beside it; results.json (every
