@@ -80,12 +80,21 @@ func Exit(name string, err error, stderr io.Writer) int {
 	return 1
 }
 
-// ParseFlags parses args with fs, turning flag errors into UsageErrors and
-// rejecting positional arguments unless allowArgs.
+// ParseFlags parses args with fs, turning flag errors into one-line
+// UsageErrors and rejecting positional arguments unless allowArgs. The
+// usage text (fs.Usage) is printed for -h only, once; a bad flag gets the
+// one-line error, not the whole text.
 func ParseFlags(fs *flag.FlagSet, args []string, allowArgs bool) error {
 	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
+	usage := fs.Usage
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	fs.Usage = usage
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			if usage != nil {
+				usage()
+			}
 			return err
 		}
 		return &UsageError{Err: err}
