@@ -72,7 +72,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -497,35 +496,7 @@ func (c *config) report(res *results, cks []*checkpoint, threads int, took time.
 		{"Go", pv.GoVersion + " " + pv.OS}, {"batch size", strconv.Itoa(res.Batch)},
 	}
 	for i, r := range res.Models {
-		m := reports.FourierModel{Name: r.Name, Clean: math.NaN()}
-		byIndex := map[int]int{}
-		add := func(info analysis.LayerInfo) int {
-			if j, ok := byIndex[info.Index]; ok {
-				return j
-			}
-			byIndex[info.Index] = len(m.Layers)
-			m.Layers = append(m.Layers, reports.FourierLayer{Index: info.Index, Name: info.Name, Kind: info.Kind.String(),
-				Depth: info.Depth, Channels: info.Channels, Size: info.Height, Variance: math.NaN()})
-			return len(m.Layers) - 1
-		}
-		if r.Fourier != nil {
-			m.Nyquist = r.Fourier.Nyquist
-			for _, l := range r.Fourier.Layers {
-				j := add(l.LayerInfo)
-				m.Layers[j].PlotFreq, m.Layers[j].Freq, m.Layers[j].DLogAmp = l.PlotFreq, l.Freq, l.DLogAmp
-			}
-		}
-		if r.Variance != nil {
-			for _, l := range r.Variance.Layers {
-				m.Layers[add(l.LayerInfo)].Variance = l.Variance
-			}
-		}
-		if r.Noise != nil {
-			m.Clean = r.Noise.Clean
-			for _, b := range r.Noise.Bands {
-				m.Noise = append(m.Noise, reports.NoisePoint{Center: b.Center, Accuracy: b.Accuracy, Delta: b.Delta, StdErr: b.StdErr, RMS: b.RMS})
-			}
-		}
+		m := analysis.FourierModel(r.Name, r.Fourier, r.Variance, r.Noise)
 		rep.Models = append(rep.Models, m)
 		ck := cks[i]
 		rep.Checkpoints = append(rep.Checkpoints, reports.FourierCheckpoint{Name: r.Name, Path: ck.path, Model: ck.ck.Spec.Name,
