@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -91,12 +92,16 @@ func BenchmarkHVP(b *testing.B) {
 			if err := h.MulVec(dst, v); err != nil { // warm-up
 				b.Fatal(err)
 			}
+			var ts []time.Duration
 			b.ResetTimer()
 			for range b.N {
+				t0 := time.Now()
 				if err := h.MulVec(dst, v); err != nil {
 					b.Fatal(err)
 				}
+				ts = append(ts, time.Since(t0))
 			}
+			reportMedian(b, ts)
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "hvp/s")
 		})
 		b.Run(name+"/fwd+bwd", func(b *testing.B) {
@@ -119,23 +124,39 @@ func BenchmarkHVP(b *testing.B) {
 				torchx.DropAll([]*ts.Tensor{loss, logits})
 			}
 			step()
+			var ts []time.Duration
 			b.ResetTimer()
 			for range b.N {
+				t0 := time.Now()
 				step()
+				ts = append(ts, time.Since(t0))
 			}
+			reportMedian(b, ts)
 		})
 		b.Run(name+"/setup", func(b *testing.B) {
 			m, batch := benchSetup(b, name)
+			var ts []time.Duration
 			b.ResetTimer()
 			for range b.N {
+				t0 := time.Now()
 				h, err := NewBatchHessian(m, batch, nil)
 				if err != nil {
 					b.Fatal(err)
 				}
 				h.Close()
+				ts = append(ts, time.Since(t0))
 			}
+			reportMedian(b, ts)
 		})
 	}
+}
+
+// reportMedian adds the median time of an iteration, in milliseconds: on a
+// shared machine the mean (ns/op) carries the outliers of other jobs, and
+// bench_hvp.py reports medians too.
+func reportMedian(b *testing.B, ts []time.Duration) {
+	slices.Sort(ts)
+	b.ReportMetric(float64(ts[len(ts)/2].Microseconds())/1e3, "median-ms")
 }
 
 // TestLanczosVsPowerTrained compares the top-5 eigenvalues of minibatch

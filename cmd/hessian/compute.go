@@ -419,35 +419,45 @@ func computeCheckpoint(ctx context.Context, o *options, hdr header, ci int, in *
 		}
 		list = append(list, batch)
 	}
+	// The NLL part alone: the L2 term is added exactly where it is needed.
 	dh, err := analysis.NewDataHessian(m, list, &analysis.DataHessianOptions{
-		HessianOptions: analysis.HessianOptions{WeightDecay: in.hdr.WeightDecay, Label: label + ", Hessian over minibatches"},
+		HessianOptions: analysis.HessianOptions{Label: label + ", Hessian over minibatches"},
 		Retain:         o.retain})
 	if err != nil {
 		return err
 	}
 	defer dh.Close()
-	base := analysis.WithContext(ctx, dh)
+	nll := analysis.WithContext(ctx, dh)
+	wd := in.hdr.WeightDecay
 	var op hessian.Operator
 	var pbar *progress.Bar
-	step := func(what string, most int) {
+	step := func(what string, most int, l2 bool) {
 		pbar = progress.New(o.stderr, fmt.Sprintf("hessian: %s: %s over %d minibatches", label, what, hdr.FullBatches), "products", most, 0)
-		op = countingOp{base, pbar}
+		op = countingOp{nll, pbar}
+		if l2 && wd != 0 {
+			op = shifted{op, wd}
+		}
 	}
 	if wantTrace {
-		step("trace", hdr.TraceSamples)
+		// tr(H + wd·I) = tr(H) + wd·n exactly. Estimating tr(H) alone keeps
+		// the stopping rule (relative change of the running mean) about
+		// the unknown part: with the constant wd·n inside, which can be
+		// a thousand times larger, it would stop after two samples.
+		step("trace", hdr.TraceSamples, false)
 		t, err := hessian.Hutchinson(op, &hessian.TraceSettings{MaxIter: hdr.TraceSamples, Seed: hessian.BatchSeed(hdr.Seed, seedTrace)})
 		if err != nil {
 			return fmt.Errorf("%s: trace: %w", label, err)
 		}
-		pbar.Finish(fmt.Sprintf("trace %s \u00b1 %s", fmtValue(t.Mean), fmtValue(t.StdErr)))
-		rec := record{Kind: kindTrace, Ckpt: ci, Trace: &traceOut{Mean: t.Mean, StdErr: t.StdErr, Samples: len(t.Values),
-			Converged: t.Converged, Products: t.Products, Values: t.Values}}
+		l2 := wd * float64(dh.Dim())
+		pbar.Finish(fmt.Sprintf("trace %s \u00b1 %s (NLL part %s)", fmtValue(t.Mean+l2), fmtValue(t.StdErr), fmtValue(t.Mean)))
+		rec := record{Kind: kindTrace, Ckpt: ci, Trace: &traceOut{Mean: t.Mean + l2, NLL: t.Mean, L2: l2, StdErr: t.StdErr,
+			Samples: len(t.Values), Converged: t.Converged, Products: t.Products, Values: t.Values}}
 		if err := jw.Append(rec); err != nil {
 			return err
 		}
 	}
 	if wantDensity {
-		step("density", hdr.SLQSteps*hdr.SLQVectors)
+		step("density", hdr.SLQSteps*hdr.SLQVectors, true)
 		q, err := hessian.SLQ(op, &hessian.SLQSettings{Steps: hdr.SLQSteps, Vectors: hdr.SLQVectors, Seed: hessian.BatchSeed(hdr.Seed, seedDensity)})
 		if err != nil {
 			return fmt.Errorf("%s: density: %w", label, err)
@@ -463,7 +473,7 @@ func computeCheckpoint(ctx context.Context, o *options, hdr header, ci int, in *
 		if hdr.Method == "lanczos" {
 			most = hdr.K + max(hdr.MaxIter, 100, 4*hdr.K)
 		}
-		step(fmt.Sprintf("top %d eigenvalues", hdr.K), most)
+		step(fmt.Sprintf("top %d eigenvalues", hdr.K), most, true)
 		e, err := solver(hdr).TopK(op, hdr.K, hessian.BatchSeed(hdr.Seed, seedFull))
 		if err != nil {
 			return fmt.Errorf("%s: top-k of the Hessian over minibatches: %w", label, err)
@@ -491,4 +501,20 @@ func (c countingOp) MulVec(dst, v []float64) error {
 	err := c.Operator.MulVec(dst, v)
 	c.bar.Add(1, "")
 	return err
+}
+
+// shifted adds wd·v to every product: the L2 term of the weight decay.
+type shifted struct {
+	hessian.Operator
+	wd float64
+}
+
+func (s shifted) MulVec(dst, v []float64) error {
+	if err := s.Operator.MulVec(dst, v); err != nil {
+		return err
+	}
+	for i, x := range v {
+		dst[i] += s.wd * x
+	}
+	return nil
 }

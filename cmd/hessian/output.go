@@ -36,9 +36,13 @@ type batchOut struct {
 	Products  int       `json:"products"`
 }
 
-// traceOut is a Hutchinson estimate.
+// traceOut is a Hutchinson estimate of the trace of the Hessian over the
+// minibatches, L2 term included: Mean = NLL + L2, where NLL is the
+// estimate of the NLL Hessian's trace (from Values) and L2 = wd·n exactly.
 type traceOut struct {
 	Mean      float64   `json:"mean"`
+	NLL       float64   `json:"nll"`
+	L2        float64   `json:"l2"`
 	StdErr    float64   `json:"stderr"`
 	Samples   int       `json:"samples"`
 	Converged bool      `json:"converged"`
@@ -324,7 +328,7 @@ func writeHTML(path string, hdr header, ms []modelOut, figures []string, p prov.
 		t := reports.HessianTable{Caption: fmt.Sprintf("Hessian of the mean loss over %d minibatches of %d", hdr.FullBatches, hdr.BatchSize),
 			Header: []string{"label"}}
 		if hdr.Trace {
-			t.Header = append(t.Header, "trace", "std. error", "samples")
+			t.Header = append(t.Header, "trace", "std. error", "NLL part", "L2 part (wd\u00b7n)", "samples")
 		}
 		if hdr.Full {
 			t.Header = append(t.Header, fmt.Sprintf("top-%d eigenvalues", hdr.K), "converged")
@@ -334,7 +338,7 @@ func writeHTML(path string, hdr header, ms []modelOut, figures []string, p prov.
 			row := []string{m.Label}
 			products := 0
 			if hdr.Trace {
-				row = append(row, fmtValue(m.Trace.Mean), fmtValue(m.Trace.StdErr), strconv.Itoa(m.Trace.Samples))
+				row = append(row, fmtValue(m.Trace.Mean), fmtValue(m.Trace.StdErr), fmtValue(m.Trace.NLL), fmtValue(m.Trace.L2), strconv.Itoa(m.Trace.Samples))
 				products += m.Trace.Products
 			}
 			if hdr.Full {
@@ -349,7 +353,8 @@ func writeHTML(path string, hdr header, ms []modelOut, figures []string, p prov.
 			t.Rows = append(t.Rows, row)
 		}
 		t.Notes = []string{"Products of this Hessian cost one Hessian-vector product per minibatch each. " +
-			"Trace: Hutchinson with Rademacher vectors (PyHessian's stopping rule); its standard error is the spread of the samples."}
+			"Trace: Hutchinson with Rademacher vectors on the NLL Hessian (PyHessian's stopping rule), plus wd\u00b7n for the L2 term, exactly; " +
+			"the standard error is the spread of the samples."}
 		tables = append(tables, t)
 	}
 	var figs []reports.HessianFigure
