@@ -15,7 +15,8 @@
 // w(x, y) = w0 + x·d1 + y·d2, over a grid ([-1, 1]² at 21 x 21 by
 // default, the paper's), and at every point the model is evaluated in
 // eval mode without gradients on a fixed, seeded, class-stratified subset
-// of the training split (--images, default 1000). Each point records NLL,
+// of the training split (--images, default 1000: a 21 x 21 grid of a mini
+// model then takes 4 to 8 minutes on two cores). Each point records NLL,
 // accuracy and the official code's weight norms l1 = Σ|w| and
 // l2 = Σ‖W‖ (unsquared Frobenius norms, summed over tensors); the paper's
 // plotted loss is NLL + wd·l2, with wd the checkpoint's training weight
@@ -57,7 +58,7 @@
 //	subset.json              the evaluated example indices
 //	nll-{contour,heatmap,surface}.png    NLL − min, capped at --clip
 //	loss-{contour,heatmap,surface}.png   NLL + wd·l2 − min, capped at --clip
-//	slices.png               the two axes through the centre as curves (NLL − min, accuracy)
+//	slices.png               NLL and accuracy along the two axes through the centre
 //	curves-{nll,loss}.png    for a 1-D grid (--1d)
 //	landscape.journal.jsonl  the finished points (resume)
 //
@@ -68,9 +69,11 @@
 // # Resume, shards, merge
 //
 // Every finished point is appended to a journal; an interrupted run (Ctrl-C,
-// a kill, a crash) rerun with the same command skips what is done. A
-// journal written with other settings is refused with the setting that
-// differs. --shard i/n (or a Slurm array task, or a Kubernetes Indexed Job
+// a kill, a crash) rerun with the same command skips what is done, and a
+// finished one recomputes nothing and only rewrites the outputs (so
+// --clip or --side-by-side can be changed afterwards). A journal written
+// with other settings is refused with the setting that differs.
+// --shard i/n (or a Slurm array task, or a Kubernetes Indexed Job
 // with VITPROBE_SHARD_COUNT) evaluates only the points with index mod n = i
 // into landscape.shard-i-of-n.jsonl; rerun the same command with --merge
 // once every shard is done to write the outputs. They are byte-identical to
