@@ -1,6 +1,8 @@
 // vitprobe's autograd shim: torch::autograd::grad over lists of tensors.
 #include "shim.h"
 
+#include <dlfcn.h>
+
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/Context.h>
@@ -192,7 +194,25 @@ extern "C" char *vp_clip_grad_norm(vp_tensor *grads, int n, double max_norm, dou
   }
 }
 
-extern "C" void vp_set_num_threads(int n) { at::set_num_threads(n); }
+// The BLAS libtorch calls for matrix products (OpenBLAS here) keeps its own
+// thread pool, which at::set_num_threads does not reach: without this a
+// "single-threaded" process still runs its matrix products on every core.
+// Looked up at run time so that any BLAS (or none) works.
+extern "C" void vp_set_num_threads(int n) {
+  at::set_num_threads(n);
+  using setter = void (*)(int);
+  if (auto f = reinterpret_cast<setter>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+    f(n);
+  }
+}
+
+extern "C" int vp_blas_threads(void) {
+  using getter = int (*)(void);
+  if (auto f = reinterpret_cast<getter>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"))) {
+    return f();
+  }
+  return -1;
+}
 
 extern "C" int vp_get_num_threads(void) { return at::get_num_threads(); }
 

@@ -47,8 +47,10 @@ char *vp_adamw_step(vp_tensor *params, vp_tensor *grads, vp_tensor *m, vp_tensor
 // (2-norm) does and stores the total norm before clipping in *total.
 char *vp_clip_grad_norm(vp_tensor *grads, int n, double max_norm, double *total);
 
-// vp_set_num_threads sets libtorch's intra-op thread count.
+// vp_set_num_threads sets libtorch's intra-op thread count and OpenBLAS's.
 void vp_set_num_threads(int n);
+// vp_blas_threads returns OpenBLAS's thread count, -1 without OpenBLAS.
+int vp_blas_threads(void);
 // vp_get_num_threads returns libtorch's intra-op thread count.
 int vp_get_num_threads(void);
 // vp_manual_seed seeds libtorch's default CPU generator.

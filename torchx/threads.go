@@ -28,7 +28,8 @@ func DefaultThreads() (int, error) {
 	return runtime.NumCPU(), nil
 }
 
-// SetThreads sets libtorch's intra-op thread count; n <= 0 means
+// SetThreads sets libtorch's intra-op thread count, and OpenBLAS's (whose
+// own pool runs libtorch's matrix products), to n; n <= 0 means
 // DefaultThreads. libtorch (Debian's 1.13.1) starts with one thread per
 // physical core as it counts them, which is one on a 2-vCPU machine. Call it
 // before other torch work: threads that already ran parallel torch code keep
@@ -43,6 +44,11 @@ func SetThreads(n int) (int, error) {
 	C.vp_set_num_threads(C.int(n))
 	return Threads(), nil
 }
+
+// BLASThreads returns the thread count of OpenBLAS, which libtorch calls
+// for matrix products and which SetThreads sets too, or -1 when the BLAS
+// in use is not OpenBLAS.
+func BLASThreads() int { return int(C.vp_blas_threads()) }
 
 // Threads returns libtorch's intra-op thread count on this OS thread.
 func Threads() int { return int(C.vp_get_num_threads()) }

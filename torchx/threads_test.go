@@ -29,6 +29,16 @@ func TestThreads(t *testing.T) {
 	if n, err := torchx.SetThreads(2); err != nil || n != 2 {
 		t.Errorf("SetThreads(2) = %d, %v", n, err)
 	}
+	// OpenBLAS (Debian's libopenblas0-pthread, which set-up installs)
+	// follows: its pool runs the matrix products.
+	for _, want := range []int{1, 2} {
+		if _, err := torchx.SetThreads(want); err != nil {
+			t.Fatal(err)
+		}
+		if got := torchx.BLASThreads(); got != want {
+			t.Errorf("SetThreads(%d): OpenBLAS has %d threads", want, got)
+		}
+	}
 }
 
 // TestSeedReproducible: one call seeds libtorch's generator and the Go
