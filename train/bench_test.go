@@ -2,6 +2,8 @@ package train
 
 import (
 	"fmt"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/sugarme/gotch"
@@ -12,65 +14,77 @@ import (
 	"github.com/vitprobe/vitprobe/torchx"
 )
 
-// BenchmarkTrainStep times one full training step of resnet-mini on MNIST
-// at batch 128 (batch assembly, forward, loss, backward, clipping, AdamW)
-// with one libtorch thread and with every core.
+// BenchmarkTrainStep times one full training step of each mini preset on
+// MNIST at the mini recipe's batch (batch assembly, forward, loss,
+// backward, clipping, AdamW) with one libtorch thread and with every core.
+// VITPROBE_BENCH_MODELS (comma-separated) limits the presets.
 //
-//	go test ./train -run '^$' -bench TrainStep -benchtime 30x
+//	go test ./train -run '^$' -bench TrainStep -benchtime 10x
 func BenchmarkTrainStep(b *testing.B) {
 	d, err := data.Load("mnist", "", data.Train)
 	if err != nil {
 		b.Skip(err)
 	}
 	all, _ := torchx.DefaultThreads()
-	for _, threads := range []int{1, all} {
-		b.Run(fmt.Sprintf("threads=%d", threads), func(b *testing.B) {
-			if _, err := torchx.SetThreads(threads); err != nil {
-				b.Fatal(err)
-			}
-			c, err := Recipe("mini", "resnet-mini", "mnist")
-			if err != nil {
-				b.Fatal(err)
-			}
-			torchx.Seed(1)
-			m, err := models.New(c.Model, c.ModelConfig, gotch.CPU)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer m.Close()
-			var params []*ts.Tensor
-			var trainable []models.Param
-			for _, p := range m.Params() {
-				if p.Trainable() {
-					params = append(params, p.Tensor)
-					trainable = append(trainable, p)
-				}
-			}
-			opt, err := newOptimizer(trainable)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer opt.close()
-			smp, err := data.Shuffled(d.Indices(), c.BatchSize, 1, true)
-			if err != nil {
-				b.Fatal(err)
-			}
-			ep := smp.Epoch(0)
-			step := func(i int) {
-				if _, _, err := trainStep(m, params, opt, d, ep.Batch(i%ep.Len()), ep.Rand(i), c, 1e-3, int64(i+1)); err != nil {
-					b.Fatal(err)
-				}
-			}
-			step(0)
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				step(i + 1)
-			}
-			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/step")
-			b.ReportMetric(float64(c.BatchSize*b.N)/b.Elapsed().Seconds(), "img/s")
-		})
+	names := []string{"resnet-mini", "vit-mini", "alternet-mini"}
+	if v := os.Getenv("VITPROBE_BENCH_MODELS"); v != "" {
+		names = strings.Split(v, ",")
+	}
+	for _, name := range names {
+		for _, threads := range []int{1, all} {
+			benchTrainStep(b, d, name, threads)
+		}
 	}
 	if _, err := torchx.SetThreads(0); err != nil {
 		b.Fatal(err)
 	}
+}
+
+func benchTrainStep(b *testing.B, d *data.Dataset, name string, threads int) {
+	b.Helper()
+	b.Run(fmt.Sprintf("%s/threads=%d", name, threads), func(b *testing.B) {
+		if _, err := torchx.SetThreads(threads); err != nil {
+			b.Fatal(err)
+		}
+		c, err := Recipe("mini", name, "mnist")
+		if err != nil {
+			b.Fatal(err)
+		}
+		torchx.Seed(1)
+		m, err := models.New(c.Model, c.ModelConfig, gotch.CPU)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer m.Close()
+		var params []*ts.Tensor
+		var trainable []models.Param
+		for _, p := range m.Params() {
+			if p.Trainable() {
+				params = append(params, p.Tensor)
+				trainable = append(trainable, p)
+			}
+		}
+		opt, err := newOptimizer(trainable)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer opt.close()
+		smp, err := data.Shuffled(d.Indices(), c.BatchSize, 1, true)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ep := smp.Epoch(0)
+		step := func(i int) {
+			if _, _, err := trainStep(m, params, opt, d, ep.Batch(i%ep.Len()), ep.Rand(i), c, 1e-3, int64(i+1)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		step(0)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			step(i + 1)
+		}
+		b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/step")
+		b.ReportMetric(float64(c.BatchSize*b.N)/b.Elapsed().Seconds(), "img/s")
+	})
 }
