@@ -108,7 +108,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -212,9 +211,6 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	var positional []string
 	for rest := args; ; {
 		if err := cli.ParseFlags(fs, rest, true); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				fs.Usage()
-			}
 			return nil, err
 		}
 		if fs.NArg() == 0 {

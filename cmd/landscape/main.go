@@ -111,7 +111,6 @@ import (
 )
 
 func main() {
-	keepFreedMemory()
 	cli.Main("landscape", run)
 }
 
@@ -234,9 +233,6 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	rest := args
 	for {
 		if err := cli.ParseFlags(fs, rest, true); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				fs.Usage()
-			}
 			return nil, err
 		}
 		if fs.NArg() == 0 {
