@@ -149,14 +149,26 @@ func executable(path string) bool {
 }
 
 // kernelLog matches the kernel's own log lines (klog), which nbconvert
-// passes on: "I1129 01:32:24.348500   30293 kernel.go:339] ...".
-var kernelLog = regexp.MustCompile(`^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ \S+:\d+\]`)
+// passes on: "I1129 01:32:24.348500   30293 kernel.go:339] ...", and the
+// lines of the Go stack traces GoNB logs with its errors.
+var kernelLog = regexp.MustCompile(`^([IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ \S+:\d+\]|github\.com/janpfeifer/gonb/|runtime\.goexit|\t/\S+:\d+$)`)
 
 // nbconvertTail returns the last n lines of nbconvert's output without the
-// kernel's log lines: the failed cell, its source and its error.
+// kernel's log lines and without Python's traceback, whose last line,
+// nbclient's CellExecutionError, names the failed cell and its error. The
+// compiler's messages, which GoNB logs after a klog line, are kept.
 func nbconvertTail(s string, n int) string {
 	var keep []string
+	traceback := false
 	for _, l := range strings.Split(s, "\n") {
+		switch {
+		case l == "Traceback (most recent call last):":
+			traceback = true
+			continue
+		case traceback && strings.HasPrefix(l, " "):
+			continue
+		}
+		traceback = false
 		if strings.TrimSpace(l) != "" && !kernelLog.MatchString(l) {
 			keep = append(keep, l)
 		}
@@ -332,6 +344,27 @@ func TestNotebookFiles(t *testing.T) {
 		}
 		if !strings.Contains(string(b), "VITPROBE_NOTEBOOK_TINY") {
 			t.Errorf("%s: does not read VITPROBE_NOTEBOOK_TINY", path)
+		}
+	}
+}
+
+// TestNbconvertTail checks the report of a cell that does not compile on
+// nbconvert's real output (testdata/nbconvert-compile-error.log): GoNB's log
+// and Python's traceback go, the compiler's message and the failed cell stay.
+func TestNbconvertTail(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "nbconvert-compile-error.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := nbconvertTail(string(b), 60)
+	for _, want := range []string{"./main.go:10:1: declared and not used: x", "CellExecutionError", "x := 1"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the report lacks %q:\n%s", want, got)
+		}
+	}
+	for _, noise := range []string{"Traceback", "kernel created", "asm_amd64.s", "nbconvertapp.py"} {
+		if strings.Contains(got, noise) {
+			t.Errorf("the report holds %q:\n%s", noise, got)
 		}
 	}
 }
