@@ -3,6 +3,8 @@ package reports
 import (
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -15,10 +17,22 @@ type EpochPoint struct {
 	Epoch               int
 	TrainLoss, TestLoss float64
 	TrainAcc, TestAcc   float64 // fractions in [0, 1]
+	// Steps, if any, are the training loss and accuracy within the epoch;
+	// the train curves then follow them instead of the epoch means.
+	Steps []StepPoint
+}
+
+// StepPoint is the training loss and accuracy over a few steps ending at
+// a fractional epoch.
+type StepPoint struct {
+	Epoch     float64
+	Loss, Acc float64 // Acc a fraction in [0, 1]
 }
 
 // TrainingCurves draws loss and accuracy against the epoch, train and test,
-// side by side, into a PNG at path.
+// side by side, into a PNG at path. The train curves follow the points'
+// Steps when they have some (one point per few steps: a run of one epoch
+// still shows its curve), else the epoch means.
 func TrainingCurves(title string, pts []EpochPoint, path string) error {
 	if len(pts) == 0 {
 		return errors.New("reports: training curves of no epochs")
@@ -30,6 +44,20 @@ func TrainingCurves(title string, pts []EpochPoint, path string) error {
 		}
 		return xy
 	}
+	var steps []StepPoint
+	for _, p := range pts {
+		steps = append(steps, p.Steps...)
+	}
+	trainSeries := func(epoch func(EpochPoint) float64, step func(StepPoint) float64) plotter.XYs {
+		if len(steps) == 0 {
+			return series(epoch)
+		}
+		xy := make(plotter.XYs, len(steps))
+		for i, s := range steps {
+			xy[i] = plotter.XY{X: s.Epoch, Y: step(s)}
+		}
+		return xy
+	}
 	loss := plot.New()
 	loss.Title.Text = "loss"
 	loss.X.Label.Text = "epoch"
@@ -38,20 +66,26 @@ func TrainingCurves(title string, pts []EpochPoint, path string) error {
 	acc.Title.Text = "accuracy"
 	acc.X.Label.Text = "epoch"
 	acc.Y.Label.Text = "accuracy (%)"
+	trainName := "train"
+	if len(steps) > 0 {
+		trainName = fmt.Sprintf("train (%d points per epoch)", len(steps)/len(pts))
+	}
 	for _, p := range []*plot.Plot{loss, acc} {
 		p.Add(plotter.NewGrid())
-		p.X.Tick.Marker = integerTicks{}
+		p.X.Tick.Marker = epochTicks{}
+		p.X.Min = 0
 	}
 	loss.Legend.Top = true
+	acc.Legend.Top, acc.Legend.Left = false, false
 	for _, s := range []struct {
 		p     *plot.Plot
 		name  string
 		xy    plotter.XYs
 		color int
 	}{
-		{loss, "train", series(func(e EpochPoint) float64 { return e.TrainLoss }), 0},
+		{loss, trainName, trainSeries(func(e EpochPoint) float64 { return e.TrainLoss }, func(s StepPoint) float64 { return s.Loss }), 0},
 		{loss, "test", series(func(e EpochPoint) float64 { return e.TestLoss }), 1},
-		{acc, "train", series(func(e EpochPoint) float64 { return 100 * e.TrainAcc }), 0},
+		{acc, trainName, trainSeries(func(e EpochPoint) float64 { return 100 * e.TrainAcc }, func(s StepPoint) float64 { return 100 * s.Acc }), 0},
 		{acc, "test", series(func(e EpochPoint) float64 { return 100 * e.TestAcc }), 1},
 	} {
 		l, pts, err := plotter.NewLinePoints(s.xy)
@@ -61,6 +95,12 @@ func TrainingCurves(title string, pts []EpochPoint, path string) error {
 		l.Color = Palette(s.color)
 		pts.Color = Palette(s.color)
 		l.Width = vg.Points(1.5)
+		if s.name == trainName && len(steps) > 0 {
+			s.p.Add(l) // many points: the line alone
+			s.p.Legend.Add(s.name, l)
+			continue
+		}
+		pts.Radius = vg.Points(3)
 		s.p.Add(l, pts)
 		s.p.Legend.Add(s.name, l, pts)
 	}
@@ -76,20 +116,23 @@ func TrainingCurves(title string, pts []EpochPoint, path string) error {
 	return SaveCanvas(c, path)
 }
 
-// integerTicks labels whole numbers only (epochs).
-type integerTicks struct{}
+// epochTicks labels epochs: whole numbers, and quarters when the axis
+// spans at most two epochs.
+type epochTicks struct{}
 
 // Ticks implements plot.Ticker.
-func (integerTicks) Ticks(min, max float64) []plot.Tick {
+func (epochTicks) Ticks(min, max float64) []plot.Tick {
 	var out []plot.Tick
 	step := 1.0
+	if max-min <= 2 {
+		step = 0.25
+	}
 	for (max-min)/step > 10 {
 		step *= 2
 	}
-	for v := float64(int(min)); v <= max; v += step {
-		if v >= min {
-			out = append(out, plot.Tick{Value: v, Label: fmt.Sprint(int(v))})
-		}
+	for i := math.Ceil(min / step); i*step <= max+1e-9; i++ {
+		v := i * step
+		out = append(out, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'g', -1, 64)})
 	}
 	return out
 }

@@ -32,6 +32,8 @@ type EpochMetrics struct {
 	// RSSMiB is the process's resident memory after the epoch's
 	// evaluation, for spotting leaks of libtorch memory.
 	RSSMiB float64 `json:"rss_mib"`
+	// Trace is the training loss and accuracy within the epoch.
+	Trace []TracePoint `json:"trace,omitempty"`
 }
 
 // sums accumulates an epoch's training loss and accuracy, so that an
@@ -41,7 +43,31 @@ type sums struct {
 	Correct int     `json:"correct"`
 	Seen    int     `json:"seen"`
 	Seconds float64 `json:"seconds"`
+	// Window sums the steps since the last point of Trace.
+	Window window       `json:"window"`
+	Trace  []TracePoint `json:"trace,omitempty"`
 }
+
+// window accumulates the training loss and accuracy of a few steps.
+type window struct {
+	Loss    float64 `json:"loss"`
+	Correct int     `json:"correct"`
+	Seen    int     `json:"seen"`
+}
+
+// TracePoint is the training loss and accuracy over the steps since the
+// previous point: TracePoints per epoch points, so that a run of one
+// epoch still has a curve.
+type TracePoint struct {
+	Step  int64   `json:"step"`
+	Epoch float64 `json:"epoch"` // epochs done at Step, fractional
+	Loss  float64 `json:"loss"`
+	Acc   float64 `json:"acc"`
+	LR    float64 `json:"lr"`
+}
+
+// TracePoints is the number of TracePoints recorded per epoch.
+const TracePoints = 25
 
 // trainState is the trainer's part of a checkpoint sidecar.
 type trainState struct {

@@ -228,6 +228,15 @@ func Run(ctx context.Context, c Config, o Options) (*Result, error) {
 			st.Sums.Correct += correct
 			st.Sums.Seen += n
 			st.Sums.Seconds += time.Since(t0).Seconds()
+			w := &st.Sums.Window
+			w.Loss += loss * float64(n)
+			w.Correct += correct
+			w.Seen += n
+			if every := max(1, ep.Len()/TracePoints); st.Batch%every == 0 || st.Batch == ep.Len() {
+				st.Sums.Trace = append(st.Sums.Trace, TracePoint{Step: step, Epoch: float64(st.Epoch) + float64(st.Batch)/float64(ep.Len()),
+					Loss: w.Loss / float64(w.Seen), Acc: float64(w.Correct) / float64(w.Seen), LR: lr})
+				*w = window{}
+			}
 			bar.Add(n, fmt.Sprintf("loss %.4f, acc %.2f%%, lr %.3g", st.Sums.Loss/float64(st.Sums.Seen),
 				100*float64(st.Sums.Correct)/float64(st.Sums.Seen), lr))
 			if step == warmup && warmup > 0 {
@@ -243,7 +252,8 @@ func Run(ctx context.Context, c Config, o Options) (*Result, error) {
 		}
 		em := EpochMetrics{Epoch: st.Epoch + 1, Step: st.Step, LR: Schedule(c.LR, st.Step, warmup, total),
 			TrainLoss: st.Sums.Loss / float64(st.Sums.Seen), TrainAcc: float64(st.Sums.Correct) / float64(st.Sums.Seen),
-			TestLoss: ev.NLL, TestAcc: ev.Accuracy, Seconds: st.Sums.Seconds, ImgPerSec: float64(st.Sums.Seen) / st.Sums.Seconds}
+			TestLoss: ev.NLL, TestAcc: ev.Accuracy, Seconds: st.Sums.Seconds, ImgPerSec: float64(st.Sums.Seen) / st.Sums.Seconds,
+			Trace: st.Sums.Trace}
 		if rss, err := mem.RSS(); err == nil {
 			em.RSSMiB = mem.MiB(rss)
 		}

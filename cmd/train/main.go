@@ -135,6 +135,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			pts := make([]reports.EpochPoint, len(ms))
 			for i, m := range ms {
 				pts[i] = reports.EpochPoint{Epoch: m.Epoch, TrainLoss: m.TrainLoss, TestLoss: m.TestLoss, TrainAcc: m.TrainAcc, TestAcc: m.TestAcc}
+				for _, t := range m.Trace {
+					pts[i].Steps = append(pts[i].Steps, reports.StepPoint{Epoch: t.Epoch, Loss: t.Loss, Acc: t.Acc})
+				}
 			}
 			return reports.TrainingCurves(fmt.Sprintf("%s on %s", c.Model, c.Dataset), pts, path)
 		},
