@@ -149,6 +149,19 @@ func collect(out string) (*demo, error) {
 	for _, sec := range []string{"train", "hessian", "landscape", "fourier"} {
 		d.Pictures[sec] = pngs(out, sec)
 	}
+	// Landscapes: the side-by-side figures first, each model's own below
+	// (when there are side-by-side figures).
+	var top, nested []string
+	for _, p := range d.Pictures["landscape"] {
+		if strings.Count(filepath.ToSlash(p), "/") > 1 {
+			nested = append(nested, p)
+		} else {
+			top = append(top, p)
+		}
+	}
+	if len(top) > 0 {
+		d.Pictures["landscape"], d.Pictures["landscape-models"] = top, nested
+	}
 	for sec, page := range map[string]string{"hessian": "hessian/summary.html", "fourier": "fourier/report.html"} {
 		if _, err := os.Stat(filepath.Join(out, page)); err == nil {
 			d.Links[sec] = page

@@ -74,13 +74,20 @@ type pageView struct {
 	FourierImg int
 }
 
+// subStage starts the name of a stage that ran inside another one (the
+// demo's trainings run in parallel inside "train"): listed, but not added
+// to the total.
+const subStage = "· "
+
 func view(d *demo) pageView {
 	v := pageView{Generated: time.Now().UTC().Format("2006-01-02 15:04 UTC"), Findings: d.Findings,
 		Pictures: d.Pictures, Links: d.Links, Missing: d.Missing}
 	var total float64
 	for _, s := range d.Stages {
 		v.Stages = append(v.Stages, stageView{s.Name, dur(s.Seconds)})
-		total += s.Seconds
+		if !strings.HasPrefix(s.Name, subStage) {
+			total += s.Seconds
+		}
 	}
 	if len(d.Stages) > 0 {
 		v.Total = dur(total)
@@ -134,6 +141,8 @@ func commas(n int64) string {
 var page = template.Must(template.New("index").Funcs(template.FuncMap{
 	"verdictClass": func(v findings.Verdict) string { return strings.ReplaceAll(string(v), " ", "-") },
 	"base":         filepath.Base,
+	// wide: figures of several panels take the page's width.
+	"wide": func(p string) bool { return strings.Contains(p, "side-by-side") || strings.Contains(p, "dlogamp") },
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>vitprobe demo</title>
@@ -144,7 +153,8 @@ table{border-collapse:collapse;margin:1em 0;width:100%}th,td{border:1px solid #d
 th{background:#f5f5f5}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .holds{background:#e3f4e3;font-weight:600}.does-not-hold{background:#fbe4e0;font-weight:600}.inconclusive{background:#fff5d6;font-weight:600}
 .crit{color:#555;font-size:.88em}.meas{margin:0;padding-left:1.1em;font-size:.92em}
-.figs{display:flex;flex-wrap:wrap;gap:1em}.figs figure{margin:0;flex:1 1 45%;min-width:320px}
+.figs{display:flex;flex-wrap:wrap;gap:1em}.figs figure{margin:0;flex:0 1 calc(50% - .5em);min-width:320px}
+.figs figure.wide{flex-basis:100%}summary{cursor:pointer;margin:1em 0;color:#135}
 .figs img{width:100%;border:1px solid #eee}figcaption{font-size:.85em;color:#555}
 .missing{color:#a33}
 </style></head><body>
@@ -166,7 +176,7 @@ criterion printed beside it. The criteria were fixed before the runs and are not
 {{if .Runs}}<table><tr><th>Model</th><th>Parameters</th><th>Epochs</th><th>Test accuracy</th><th>Test loss</th><th>Training time</th><th>Images/s</th></tr>
 {{range .Runs}}<tr><td>{{.Model}}</td><td class="num">{{.Params}}</td><td class="num">{{.Epochs}}</td><td class="num">{{.TestAcc}}</td><td class="num">{{.TestLoss}}</td><td class="num">{{.Seconds}}</td><td class="num">{{.ImgPerSec}}</td></tr>
 {{end}}</table>
-<div class="figs">{{range .Runs}}{{if .Curves}}<figure><img src="{{.Curves}}" alt="training curves of {{.Model}}"><figcaption>{{.Model}}: loss and accuracy per epoch</figcaption></figure>{{end}}{{end}}</div>
+<div class="figs">{{range .Runs}}{{if .Curves}}<figure><img src="{{.Curves}}" alt="training curves of {{.Model}}"><figcaption>{{.Model}}: training loss and accuracy within each epoch, test after each epoch</figcaption></figure>{{end}}{{end}}</div>
 {{else}}<p class="missing">No training runs found.</p>{{end}}
 
 <h2>Hessian max-eigenvalue spectra</h2>
@@ -178,11 +188,13 @@ NEP: share of negative eigenvalues; APE: mean of the positive ones.{{with index 
 <div class="figs">{{range index .Pictures "hessian"}}<figure><img src="{{.}}" alt="{{.}}"><figcaption>{{.}}</figcaption></figure>{{end}}</div>
 
 <h2>Loss landscapes</h2>
-<div class="figs">{{range index .Pictures "landscape"}}<figure><img src="{{.}}" alt="{{.}}"><figcaption>{{.}}</figcaption></figure>{{else}}<p class="missing">No landscape plots found.</p>{{end}}</div>
+<div class="figs">{{range index .Pictures "landscape"}}<figure{{if wide .}} class="wide"{{end}}><img src="{{.}}" alt="{{.}}"><figcaption>{{.}}</figcaption></figure>{{else}}<p class="missing">No landscape plots found.</p>{{end}}</div>
+{{with index .Pictures "landscape-models"}}<details><summary>Each model's figures ({{len .}}): contour, heat map and surface of NLL and NLL + wd·l2, and the slices through the centre</summary>
+<div class="figs">{{range .}}<figure><img src="{{.}}" alt="{{.}}" loading="lazy"><figcaption>{{.}}</figcaption></figure>{{end}}</div></details>{{end}}
 
 <h2>Fourier analysis, feature-map variance, frequency-noise robustness</h2>
 {{with index .Links "fourier"}}<p>The full report, with a table of every plotted number: <a href="{{.}}">{{.}}</a>{{if $.FourierImg}} ({{$.FourierImg}} test images){{end}}.</p>{{end}}
-<div class="figs">{{range index .Pictures "fourier"}}<figure><img src="{{.}}" alt="{{.}}"><figcaption>{{.}}</figcaption></figure>{{end}}</div>
+<div class="figs">{{range index .Pictures "fourier"}}<figure{{if wide .}} class="wide"{{end}}><img src="{{.}}" alt="{{.}}"><figcaption>{{.}}</figcaption></figure>{{end}}</div>
 
 <h2>Run time</h2>
 {{if .Stages}}<table><tr><th>Stage</th><th>Wall time</th></tr>{{range .Stages}}<tr><td>{{.Name}}</td><td class="num">{{.Seconds}}</td></tr>{{end}}
