@@ -3,7 +3,8 @@
 # their Hessian spectra, loss-landscape slices and Fourier report, and writes
 # OUT/index.html with a computed findings table. Every stage reuses finished
 # work (checkpoints, journals, saved results), so a second run takes seconds.
-# Stage times go to OUT/timings.tsv; a name starting with "· " is a part of
+# Stage times go to OUT/timings.tsv (the first run's are kept in
+# OUT/timings-first.tsv); a name starting with "· " is a part of
 # the stage after it (not added to the total).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -90,5 +91,6 @@ stage hessian hessian_all
 stage landscape bin/landscape --out "$out/landscape" --side-by-side "${landscape_flags[@]}" "${ckpts[@]}"
 stage fourier bin/fourier --out "$out/fourier" "${fourier_flags[@]}" "${ckpts[@]}"
 mv "$timings.tmp" "$timings"
+[ -e "$out/timings-first.tsv" ] || cp "$timings" "$out/timings-first.tsv"
 bin/report --out "$out"
 echo "demo: open $out/index.html"

@@ -17,15 +17,18 @@ import (
 
 // demo is everything the page shows.
 type demo struct {
-	Out      string
-	Stages   []stage
-	Runs     []trainRun
-	Hessian  *hessianDoc
-	Fourier  *fourierDoc
-	Pictures map[string][]string // section -> PNG paths relative to Out
-	Links    map[string]string   // section -> its own report, relative to Out
-	Findings []findings.Finding
-	Missing  []string
+	Out    string
+	Stages []stage
+	// FirstStages are the stage times of the first run into this folder
+	// (timings-first.tsv), the one that computed everything.
+	FirstStages []stage
+	Runs        []trainRun
+	Hessian     *hessianDoc
+	Fourier     *fourierDoc
+	Pictures    map[string][]string // section -> PNG paths relative to Out
+	Links       map[string]string   // section -> its own report, relative to Out
+	Findings    []findings.Finding
+	Missing     []string
 }
 
 type stage struct {
@@ -130,6 +133,7 @@ func collect(out string) (*demo, error) {
 	}
 	d := &demo{Out: out, Pictures: map[string][]string{}, Links: map[string]string{}}
 	d.Stages = readTimings(filepath.Join(out, "timings.tsv"))
+	d.FirstStages = readTimings(filepath.Join(out, "timings-first.tsv"))
 	d.Runs = readRuns(filepath.Join(out, "train"))
 	if len(d.Runs) == 0 {
 		d.Missing = append(d.Missing, "training runs (train/*/metrics.json)")

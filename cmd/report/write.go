@@ -58,7 +58,7 @@ type hessianView struct {
 }
 
 type stageView struct {
-	Name, Seconds string
+	Name, Seconds, First string
 }
 
 type pageView struct {
@@ -66,6 +66,7 @@ type pageView struct {
 	Findings   []findings.Finding
 	Stages     []stageView
 	Total      string
+	FirstTotal string // of the first run, when it is not this one
 	Runs       []runView
 	Hessian    []hessianView
 	Pictures   map[string][]string
@@ -83,14 +84,33 @@ func view(d *demo) pageView {
 	v := pageView{Generated: time.Now().UTC().Format("2006-01-02 15:04 UTC"), Findings: d.Findings,
 		Pictures: d.Pictures, Links: d.Links, Missing: d.Missing}
 	var total float64
-	for _, s := range d.Stages {
-		v.Stages = append(v.Stages, stageView{s.Name, dur(s.Seconds)})
+	first := map[string]float64{}
+	var firstTotal float64
+	for _, s := range d.FirstStages {
+		first[s.Name] = s.Seconds
+		if !strings.HasPrefix(s.Name, subStage) {
+			firstTotal += s.Seconds
+		}
+	}
+	differs := len(d.FirstStages) != len(d.Stages)
+	for i, s := range d.Stages {
+		sv := stageView{Name: s.Name, Seconds: dur(s.Seconds)}
+		if f, ok := first[s.Name]; ok {
+			sv.First = dur(f)
+		}
+		if i < len(d.FirstStages) && d.FirstStages[i] != s {
+			differs = true
+		}
+		v.Stages = append(v.Stages, sv)
 		if !strings.HasPrefix(s.Name, subStage) {
 			total += s.Seconds
 		}
 	}
 	if len(d.Stages) > 0 {
 		v.Total = dur(total)
+	}
+	if differs && len(d.FirstStages) > 0 {
+		v.FirstTotal = dur(firstTotal)
 	}
 	for _, r := range d.Runs {
 		last := r.Epochs[len(r.Epochs)-1]
@@ -197,7 +217,8 @@ NEP: share of negative eigenvalues; APE: mean of the positive ones.{{with index 
 <div class="figs">{{range index .Pictures "fourier"}}<figure{{if wide .}} class="wide"{{end}}><img src="{{.}}" alt="{{.}}"><figcaption>{{.}}</figcaption></figure>{{end}}</div>
 
 <h2>Run time</h2>
-{{if .Stages}}<table><tr><th>Stage</th><th>Wall time</th></tr>{{range .Stages}}<tr><td>{{.Name}}</td><td class="num">{{.Seconds}}</td></tr>{{end}}
-<tr><th>Total</th><th class="num">{{.Total}}</th></tr></table>{{else}}<p>No stage times recorded.</p>{{end}}
+{{if .Stages}}{{if .FirstTotal}}<p>The first run computed everything; later runs reuse the finished checkpoints, journals and results.</p>{{end}}
+<table><tr><th>Stage</th>{{if .FirstTotal}}<th>First run</th><th>This run</th>{{else}}<th>Wall time</th>{{end}}</tr>{{range .Stages}}<tr><td>{{.Name}}</td>{{if $.FirstTotal}}<td class="num">{{.First}}</td>{{end}}<td class="num">{{.Seconds}}</td></tr>{{end}}
+<tr><th>Total</th>{{if .FirstTotal}}<th class="num">{{.FirstTotal}}</th>{{end}}<th class="num">{{.Total}}</th></tr></table>{{else}}<p>No stage times recorded.</p>{{end}}
 </body></html>
 `))
