@@ -42,7 +42,7 @@
 //     energy of 0.1π; the report draws each band's noise RMS under the
 //     curves. --equal-energy gives every band the per-pixel RMS --noise,
 //     which separates the model's frequency sensitivity from the energy
-//     (docs/findings-fourier.md shows how much it changes the picture). The
+//     (docs/findings.md shows how much it changes the picture). The
 //     accuracy change is reported with the standard error of the paired
 //     per-image difference.
 //
