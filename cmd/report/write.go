@@ -162,7 +162,9 @@ var page = template.Must(template.New("index").Funcs(template.FuncMap{
 	"verdictClass": func(v findings.Verdict) string { return strings.ReplaceAll(string(v), " ", "-") },
 	"base":         filepath.Base,
 	// wide: figures of several panels take the page's width.
-	"wide": func(p string) bool { return strings.Contains(p, "side-by-side") || strings.Contains(p, "dlogamp") },
+	"wide": func(p string) bool {
+		return strings.Contains(p, "side-by-side") || strings.Contains(p, "dlogamp") || strings.Contains(p, "spectrum")
+	},
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>vitprobe demo</title>
@@ -205,7 +207,7 @@ NEP: share of negative eigenvalues; APE: mean of the positive ones.{{with index 
 <table><tr><th>Model</th><th>Eigenvalues</th><th>Minibatches</th><th>NEP</th><th>APE</th><th>Min</th><th>Max</th><th>wd</th><th>Hessian-vector products</th></tr>
 {{range .Hessian}}<tr><td>{{.Label}}</td><td class="num">{{.N}}</td><td class="num">{{.Batches}}</td><td class="num">{{.NEP}}</td><td class="num">{{.APE}}</td><td class="num">{{.Min}}</td><td class="num">{{.Max}}</td><td class="num">{{.WD}}</td><td class="num">{{.Products}}</td></tr>
 {{end}}</table>{{end}}
-<div class="figs">{{range index .Pictures "hessian"}}<figure><img src="{{.}}" alt="{{.}}"><figcaption>{{.}}</figcaption></figure>{{end}}</div>
+<div class="figs">{{range index .Pictures "hessian"}}<figure{{if wide .}} class="wide"{{end}}><img src="{{.}}" alt="{{.}}"><figcaption>{{.}}</figcaption></figure>{{end}}</div>
 
 <h2>Loss landscapes</h2>
 <div class="figs">{{range index .Pictures "landscape"}}<figure{{if wide .}} class="wide"{{end}}><img src="{{.}}" alt="{{.}}"><figcaption>{{.}}</figcaption></figure>{{else}}<p class="missing">No landscape plots found.</p>{{end}}</div>
