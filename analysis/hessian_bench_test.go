@@ -26,7 +26,7 @@ import (
 	"github.com/vitprobe/vitprobe/train"
 )
 
-// Benchmarks of the Hessian adapter on the mini presets (docs/benchmarks-hessian.md):
+// Benchmarks of the Hessian adapter on the mini presets (docs/benchmarks.md):
 //
 //	go test ./analysis -run '^$' -bench 'HVP' -benchtime 50x -count 5
 //	go test ./analysis -run TestLanczosVsPowerTrained -v -hessian.ckpt /tmp/demo/resnet-mini/final.json

@@ -14,7 +14,7 @@ import (
 )
 
 // Memory and cost of Hessian-vector products on the small real network of
-// hvp_real_test.go (docs/benchmarks-hessian.md):
+// hvp_real_test.go (docs/benchmarks.md):
 //
 //	go test ./torchx -run TestHVPMemoryFlat -v
 //	go test ./torchx -run '^$' -bench 'RealNet' -count 5
