@@ -6,7 +6,9 @@
 # gives medians over the repeats. `make bench` runs the set-up first; alone,
 # run `bash scripts/setup.sh` once before. On a shared machine, run it under
 # nice (`nice -n 5 make bench`). About 10 minutes on 2 idle cores,
-# BENCH_QUICK=1 about 3.
+# BENCH_QUICK=1 about 3; far longer when other jobs share the cores, where
+# two-threaded libtorch suffers most (VITPROBE_THREADS=1 runs everything on
+# one thread; docs/benchmarks.md has the figures).
 #
 # Output, in $BENCH_OUT (default bench-out/, git-ignored):
 #   machine.txt   CPU, cores, memory, Go, libtorch, torch, git commit, threads
@@ -18,13 +20,15 @@
 # the run with its name, its exit status and the file holding its output.
 #
 # Environment:
-#   BENCH_QUICK=1        mini presets only, one repeat, fewer iterations
+#   BENCH_QUICK=1        one repeat, fewer iterations, no memory run
 #   BENCH_REPEATS=N      interleaved repeats of every Go/PyTorch pair and of
-#                        the training-step benchmark (default 3; quick 1)
+#                        the training-step benchmark (default 2; quick 1)
+#   BENCH_BIG=1          also forward+backward of the paper-sized presets
+#                        (resnet18/50, preact-resnet50, alternet50, vit-ti:
+#                        several minutes more)
 #   BENCH_SECTIONS=LIST  the sections to run, of: train models hvp landscape
 #                        lanczos hessian fourier probes data torchx rss
-#                        (default all; rss and the paper-sized presets of
-#                        "models" are left out by BENCH_QUICK)
+#                        (default all; BENCH_QUICK leaves out rss)
 #   BENCH_MODELS=LIST    the mini presets (default resnet-mini vit-mini
 #                        alternet-mini; the checkpoint-based sections use
 #                        resnet-mini whatever this says)
@@ -37,7 +41,9 @@
 #                        Go side falls back to fresh ones, the PyTorch side
 #                        and the Lanczos comparison are skipped without them.
 #   VITPROBE_THREADS=N   libtorch threads where "all cores" are used
-#                        (default: every core)
+#                        (default: every core); the PyTorch scripts get the
+#                        same count, and OPENBLAS_NUM_THREADS too, as Go's
+#                        torchx.SetThreads sets OpenBLAS's
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -47,8 +53,8 @@ if [ "$quick" = 1 ]; then
   repeats=${BENCH_REPEATS:-1}
   train_steps=2 fb_steps=5 hvp_reps=5 ls_points=1 go_time=0.2s
 else
-  repeats=${BENCH_REPEATS:-3}
-  train_steps=3 fb_steps=10 hvp_reps=10 ls_points=2 go_time=0.5s
+  repeats=${BENCH_REPEATS:-2}
+  train_steps=3 fb_steps=5 hvp_reps=5 ls_points=2 go_time=0.5s
 fi
 big_steps=2
 sections=${BENCH_SECTIONS:-train models hvp landscape lanczos hessian fourier probes data torchx rss}
@@ -176,16 +182,16 @@ if want models; then
       say "models: forward+backward $m, Go then PyTorch (repeat $r/$repeats)"
       gotest models fwdbwd-go -test.run '^$' -test.bench "^BenchmarkForwardBackward\$/^$m\$" -test.benchtime "${fb_steps}x"
       if [ $pytorch = 1 ]; then
-        run fwdbwd-py "$py" reference/pytorch/bench_models.py --threads "$threads" --steps "$fb_steps" "$m"
+        run fwdbwd-py env OPENBLAS_NUM_THREADS="$threads" "$py" reference/pytorch/bench_models.py --threads "$threads" --steps "$fb_steps" "$m"
       fi
     done
   done
-  if [ "$quick" != 1 ]; then
+  if [ "${BENCH_BIG:-0}" = 1 ]; then
     for m in "${bigs[@]}"; do
       say "models: forward+backward $m, Go then PyTorch ($big_steps steps, once)"
       gotest models fwdbwd-go -test.run '^$' -test.bench "^BenchmarkForwardBackward\$/^$m\$" -test.benchtime "${big_steps}x"
       if [ $pytorch = 1 ]; then
-        run fwdbwd-py "$py" reference/pytorch/bench_models.py --threads "$threads" --steps "$big_steps" "$m"
+        run fwdbwd-py env OPENBLAS_NUM_THREADS="$threads" "$py" reference/pytorch/bench_models.py --threads "$threads" --steps "$big_steps" "$m"
       fi
     done
   fi
@@ -198,7 +204,7 @@ if want hvp; then
       say "hvp: $m, Go then PyTorch, median of $hvp_reps (repeat $r/$repeats)"
       gotest analysis hvp-go -test.run '^$' -test.bench "^BenchmarkHVP\$" -hessian.models "$m" -test.benchtime "${hvp_reps}x"
       if [ $pytorch = 1 ]; then
-        run hvp-py "$py" reference/pytorch/bench_hvp.py --models "$m" --threads "$threads" --reps "$hvp_reps" \
+        run hvp-py env OPENBLAS_NUM_THREADS="$threads" "$py" reference/pytorch/bench_hvp.py --models "$m" --threads "$threads" --reps "$hvp_reps" \
           --out "$raw/hvp-py-$m-$r.json"
       fi
     done
@@ -214,11 +220,13 @@ if want landscape; then
   for r in $(seq "$repeats"); do
     for m in "${minis[@]}"; do
       ck=$VITPROBE_DEMO/$m/final.json
-      say "landscape: $m, $ls_points points of 1,000 images, Go (2x1, 1x2 workers x threads) then PyTorch (repeat $r/$repeats)"
-      gotest analysis landscape-go -test.run '^$' -test.bench "^BenchmarkLandscapePoint\$/^$m\$/^(workers=(2x1|1x2)|set)\$" \
+      say "landscape: $m, $ls_points points of 1,000 images, Go (2x1, 1x$threads workers x threads) then PyTorch (repeat $r/$repeats)"
+      # The command's default (2 workers of 1 thread) and one worker of the
+      # PyTorch side's threads.
+      gotest analysis landscape-go -test.run '^$' -test.bench "^BenchmarkLandscapePoint\$/^$m\$/^(workers=(2x1|1x$threads)|set)\$" \
         -test.benchtime "${ls_points}x"
       if [ $pytorch = 1 ] && [ -f "$ck" ]; then
-        run landscape-py "$py" reference/pytorch/bench_landscape.py --checkpoint "$ck" --subset "$subset" \
+        run landscape-py env OPENBLAS_NUM_THREADS="$threads" "$py" reference/pytorch/bench_landscape.py --checkpoint "$ck" --subset "$subset" \
           --batch 50 --threads "$threads" --points "$ls_points" --out "$raw/landscape-py-$m-$r.json"
       elif [ $pytorch = 1 ]; then
         say "landscape: no $ck, PyTorch side skipped (make demo, or set VITPROBE_DEMO)"
@@ -412,21 +420,29 @@ if g:
         n = k.split("/")[1]
         if n not in names:
             names.append(n)
+    configs = [c for c in ("2x1", "1x2", "1x1") if any(k.endswith("/workers=" + c) for k in g)]
+    mine = [c for c in configs if c.startswith("1x")]
     for n in names:
         def gv(c, u):
-            return g.get(f"BenchmarkLandscapePoint/{n}/{c}", {}).get(u, [])
+            return g.get(f"BenchmarkLandscapePoint/{n}/workers={c}" if c != "set" else f"BenchmarkLandscapePoint/{n}/set", {}).get(u, [])
         p = py.get(n, [])
         pp = [x["points_per_second"] for x in p]
-        a, b = gv("workers=2x1", "points/s"), gv("workers=1x2", "points/s")
-        ra = [x / y for x, y in zip(a, pp)]
-        setms = [x / 1e6 for x in gv("set", "ns/op")]
-        rows.append([n, fmt(med(a), 3), fmt(med(b), 3), fmt(med(pp), 3) if pp else "n/a",
-                     fmt(med(ra), 2) if ra else "n/a",
-                     fmt(med(gv("workers=2x1", "cpu-s/point")), 2), fmt(med(gv("workers=1x2", "cpu-s/point")), 2),
-                     fmt(med([x["cpu_seconds_per_point"] for x in p]), 2) if p else "n/a",
-                     fmt(med(setms), 1), fmt(med([1e3 * x["median_set_seconds"] for x in p]), 1) if p else "n/a", str(len(a))])
-    table(["preset", "Go 2x1 points/s", "Go 1x2 points/s", "PyTorch points/s", "Go 2x1 / PyTorch", "Go 2x1 CPU s/pt",
-           "Go 1x2 CPU s/pt", "PyTorch CPU s/pt", "Go set ms", "PyTorch set ms", "runs"], rows)
+        row = [n]
+        for c in configs:
+            row.append(fmt(med(gv(c, "points/s")), 3))
+        row.append(fmt(med(pp), 3) if pp else "n/a")
+        for c in mine:
+            ra = [x / y for x, y in zip(gv(c, "points/s"), pp)]
+            row.append(fmt(med(ra), 2) if ra else "n/a")
+        for c in configs:
+            row.append(fmt(med(gv(c, "cpu-s/point")), 2))
+        row.append(fmt(med([x["cpu_seconds_per_point"] for x in p]), 2) if p else "n/a")
+        row.append(fmt(med([x / 1e6 for x in gv("set", "ns/op")]), 1))
+        row.append(fmt(med([1e3 * x["median_set_seconds"] for x in p]), 1) if p else "n/a")
+        row.append(str(len(gv(configs[0], "points/s"))) if configs else "0")
+        rows.append(row)
+    table(["preset"] + [f"Go {c} points/s" for c in configs] + ["PyTorch points/s"] + [f"Go {c} / PyTorch" for c in mine]
+          + [f"Go {c} CPU s/pt" for c in configs] + ["PyTorch CPU s/pt", "Go set ms", "PyTorch set ms", "runs"], rows)
     print(loads("landscape-go", "landscape-py") + "\n")
 
 lz = [l.strip() for l in read("lanczos") if re.search(r"products over|largest relative|batch \d+:", l)]
