@@ -1,4 +1,4 @@
-"""Plain-PyTorch Hessian-vector products, the baseline of docs/benchmarks-hessian.md.
+"""Plain-PyTorch Hessian-vector products, the baseline of docs/benchmarks.md.
 
 What PyHessian does for every product on a minibatch: one forward pass in
 eval mode, the gradient with create_graph=True (kept), then for each

@@ -1,4 +1,4 @@
-"""Plain-PyTorch loss-landscape loop, the baseline of docs/benchmarks-landscape.md.
+"""Plain-PyTorch loss-landscape loop, the baseline of docs/benchmarks.md.
 
 It does what the loss-landscape code of Li et al. and the official
 how-do-vits-work code do for every grid point: build the state dict
