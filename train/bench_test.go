@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/sugarme/gotch"
-	"github.com/sugarme/gotch/ts"
 
 	"github.com/vitprobe/vitprobe/data"
 	"github.com/vitprobe/vitprobe/models"
@@ -40,6 +39,7 @@ func BenchmarkTrainStep(b *testing.B) {
 	}
 }
 
+// benchTrainStep times one preset at one thread count as a sub-benchmark.
 func benchTrainStep(b *testing.B, d *data.Dataset, name string, threads int) {
 	b.Helper()
 	b.Run(fmt.Sprintf("%s/threads=%d", name, threads), func(b *testing.B) {
@@ -56,14 +56,7 @@ func benchTrainStep(b *testing.B, d *data.Dataset, name string, threads int) {
 			b.Fatal(err)
 		}
 		defer m.Close()
-		var params []*ts.Tensor
-		var trainable []models.Param
-		for _, p := range m.Params() {
-			if p.Trainable() {
-				params = append(params, p.Tensor)
-				trainable = append(trainable, p)
-			}
-		}
+		params, trainable := trainableParams(m)
 		opt, err := newOptimizer(trainable)
 		if err != nil {
 			b.Fatal(err)

@@ -133,14 +133,7 @@ func Run(ctx context.Context, c Config, o Options) (*Result, error) {
 		return nil, err
 	}
 	defer m.Close()
-	var params []*ts.Tensor
-	var trainable []models.Param
-	for _, p := range m.Params() {
-		if p.Trainable() {
-			params = append(params, p.Tensor)
-			trainable = append(trainable, p)
-		}
-	}
+	params, trainable := trainableParams(m)
 	opt, err := newOptimizer(trainable)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
@@ -284,6 +277,20 @@ func Run(ctx context.Context, c Config, o Options) (*Result, error) {
 }
 
 var errNonFinite = errors.New("non-finite loss")
+
+// trainableParams returns m's trainable parameters in name order, as
+// tensors (for gradients) and as Params (for the optimiser's state).
+func trainableParams(m models.Model) ([]*ts.Tensor, []models.Param) {
+	var tensors []*ts.Tensor
+	var params []models.Param
+	for _, p := range m.Params() {
+		if p.Trainable() {
+			tensors = append(tensors, p.Tensor)
+			params = append(params, p)
+		}
+	}
+	return tensors, params
+}
 
 // trainStep runs one optimisation step and returns the batch's loss and
 // number of correct predictions.
