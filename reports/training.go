@@ -77,16 +77,18 @@ func TrainingCurves(title string, pts []EpochPoint, path string) error {
 	}
 	loss.Legend.Top = true
 	acc.Legend.Top, acc.Legend.Left = false, false
+	dense := len(steps) > 0 // the train curves have many points: lines alone
 	for _, s := range []struct {
-		p     *plot.Plot
-		name  string
-		xy    plotter.XYs
-		color int
+		p        *plot.Plot
+		name     string
+		xy       plotter.XYs
+		color    int
+		lineOnly bool
 	}{
-		{loss, trainName, trainSeries(func(e EpochPoint) float64 { return e.TrainLoss }, func(s StepPoint) float64 { return s.Loss }), 0},
-		{loss, "test", series(func(e EpochPoint) float64 { return e.TestLoss }), 1},
-		{acc, trainName, trainSeries(func(e EpochPoint) float64 { return 100 * e.TrainAcc }, func(s StepPoint) float64 { return 100 * s.Acc }), 0},
-		{acc, "test", series(func(e EpochPoint) float64 { return 100 * e.TestAcc }), 1},
+		{loss, trainName, trainSeries(func(e EpochPoint) float64 { return e.TrainLoss }, func(s StepPoint) float64 { return s.Loss }), 0, dense},
+		{loss, "test", series(func(e EpochPoint) float64 { return e.TestLoss }), 1, false},
+		{acc, trainName, trainSeries(func(e EpochPoint) float64 { return 100 * e.TrainAcc }, func(s StepPoint) float64 { return 100 * s.Acc }), 0, dense},
+		{acc, "test", series(func(e EpochPoint) float64 { return 100 * e.TestAcc }), 1, false},
 	} {
 		l, pts, err := plotter.NewLinePoints(s.xy)
 		if err != nil {
@@ -95,8 +97,8 @@ func TrainingCurves(title string, pts []EpochPoint, path string) error {
 		l.Color = Palette(s.color)
 		pts.Color = Palette(s.color)
 		l.Width = vg.Points(1.5)
-		if s.name == trainName && len(steps) > 0 {
-			s.p.Add(l) // many points: the line alone
+		if s.lineOnly {
+			s.p.Add(l)
 			s.p.Legend.Add(s.name, l)
 			continue
 		}
