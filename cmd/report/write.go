@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -80,37 +81,36 @@ type pageView struct {
 // to the total.
 const subStage = "· "
 
+// stagesTotal sums the stages that are not parts of another (subStage).
+func stagesTotal(stages []stage) float64 {
+	var t float64
+	for _, s := range stages {
+		if !strings.HasPrefix(s.Name, subStage) {
+			t += s.Seconds
+		}
+	}
+	return t
+}
+
 func view(d *demo) pageView {
 	v := pageView{Generated: time.Now().UTC().Format("2006-01-02 15:04 UTC"), Findings: d.Findings,
 		Pictures: d.Pictures, Links: d.Links, Missing: d.Missing}
-	var total float64
 	first := map[string]float64{}
-	var firstTotal float64
 	for _, s := range d.FirstStages {
 		first[s.Name] = s.Seconds
-		if !strings.HasPrefix(s.Name, subStage) {
-			firstTotal += s.Seconds
-		}
 	}
-	differs := len(d.FirstStages) != len(d.Stages)
-	for i, s := range d.Stages {
+	for _, s := range d.Stages {
 		sv := stageView{Name: s.Name, Seconds: dur(s.Seconds)}
 		if f, ok := first[s.Name]; ok {
 			sv.First = dur(f)
 		}
-		if i < len(d.FirstStages) && d.FirstStages[i] != s {
-			differs = true
-		}
 		v.Stages = append(v.Stages, sv)
-		if !strings.HasPrefix(s.Name, subStage) {
-			total += s.Seconds
-		}
 	}
 	if len(d.Stages) > 0 {
-		v.Total = dur(total)
+		v.Total = dur(stagesTotal(d.Stages))
 	}
-	if differs && len(d.FirstStages) > 0 {
-		v.FirstTotal = dur(firstTotal)
+	if len(d.FirstStages) > 0 && !slices.Equal(d.FirstStages, d.Stages) {
+		v.FirstTotal = dur(stagesTotal(d.FirstStages))
 	}
 	for _, r := range d.Runs {
 		last := r.Epochs[len(r.Epochs)-1]
