@@ -176,23 +176,24 @@ if want train; then
 fi
 
 # --- forward + backward: Go vs PyTorch ------------------------------------------
+# fwdbwd MODEL STEPS: one Go run, then (unless BENCH_NO_PYTORCH) one PyTorch run.
+fwdbwd() {
+  gotest models fwdbwd-go -test.run '^$' -test.bench "^BenchmarkForwardBackward\$/^$1\$" -test.benchtime "${2}x"
+  if [ $pytorch = 1 ]; then
+    run fwdbwd-py env OPENBLAS_NUM_THREADS="$threads" "$py" reference/pytorch/bench_models.py --threads "$threads" --steps "$2" "$1"
+  fi
+}
 if want models; then
   for r in $(seq "$repeats"); do
     for m in "${minis[@]}"; do
       say "models: forward+backward $m, Go then PyTorch (repeat $r/$repeats)"
-      gotest models fwdbwd-go -test.run '^$' -test.bench "^BenchmarkForwardBackward\$/^$m\$" -test.benchtime "${fb_steps}x"
-      if [ $pytorch = 1 ]; then
-        run fwdbwd-py env OPENBLAS_NUM_THREADS="$threads" "$py" reference/pytorch/bench_models.py --threads "$threads" --steps "$fb_steps" "$m"
-      fi
+      fwdbwd "$m" "$fb_steps"
     done
   done
   if [ "${BENCH_BIG:-0}" = 1 ]; then
     for m in "${bigs[@]}"; do
       say "models: forward+backward $m, Go then PyTorch ($big_steps steps, once)"
-      gotest models fwdbwd-go -test.run '^$' -test.bench "^BenchmarkForwardBackward\$/^$m\$" -test.benchtime "${big_steps}x"
-      if [ $pytorch = 1 ]; then
-        run fwdbwd-py env OPENBLAS_NUM_THREADS="$threads" "$py" reference/pytorch/bench_models.py --threads "$threads" --steps "$big_steps" "$m"
-      fi
+      fwdbwd "$m" "$big_steps"
     done
   fi
 fi
