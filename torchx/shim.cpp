@@ -9,6 +9,7 @@
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/grad_mode.h>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -212,6 +213,35 @@ extern "C" int vp_blas_threads(void) {
     return f();
   }
   return -1;
+}
+
+// OpenBLAS built for several CPUs (Debian's DYNAMIC_ARCH build) picks its
+// kernels once, when it is loaded, from the CPU model; a model it does not
+// know falls back to the SSE3 "Prescott" kernels. vp_blas_core copies the
+// name of the kernels in use into buf (empty without OpenBLAS).
+extern "C" void vp_blas_core(char *buf, int n) {
+  buf[0] = 0;
+  using getter = char *(*)(void);
+  if (auto f = reinterpret_cast<getter>(dlsym(RTLD_DEFAULT, "openblas_get_corename"))) {
+    if (const char *s = f()) {
+      snprintf(buf, n, "%s", s);
+    }
+  }
+}
+
+// vp_blas_rechoose makes OpenBLAS choose its kernels again, as at load
+// (reading OPENBLAS_CORETYPE). It returns 0, or -1 when the BLAS is not a
+// multi-architecture OpenBLAS. Call it while no BLAS call is running.
+extern "C" int vp_blas_rechoose(void) {
+  using fn = void (*)(void);
+  auto quit = reinterpret_cast<fn>(dlsym(RTLD_DEFAULT, "gotoblas_dynamic_quit"));
+  auto init = reinterpret_cast<fn>(dlsym(RTLD_DEFAULT, "gotoblas_dynamic_init"));
+  if (quit == nullptr || init == nullptr) {
+    return -1;
+  }
+  quit();
+  init();
+  return 0;
 }
 
 extern "C" int vp_get_num_threads(void) { return at::get_num_threads(); }

@@ -51,6 +51,12 @@ char *vp_clip_grad_norm(vp_tensor *grads, int n, double max_norm, double *total)
 void vp_set_num_threads(int n);
 // vp_blas_threads returns OpenBLAS's thread count, -1 without OpenBLAS.
 int vp_blas_threads(void);
+// vp_blas_core copies the name of OpenBLAS's kernels into buf (n bytes);
+// empty without OpenBLAS.
+void vp_blas_core(char *buf, int n);
+// vp_blas_rechoose makes OpenBLAS choose its kernels again, reading
+// OPENBLAS_CORETYPE; -1 when the BLAS cannot switch.
+int vp_blas_rechoose(void);
 // vp_get_num_threads returns libtorch's intra-op thread count.
 int vp_get_num_threads(void);
 // vp_manual_seed seeds libtorch's default CPU generator.

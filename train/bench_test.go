@@ -3,6 +3,7 @@ package train
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -16,7 +17,8 @@ import (
 // BenchmarkTrainStep times one full training step of each mini preset on
 // MNIST at the mini recipe's batch (batch assembly, forward, loss,
 // backward, clipping, AdamW) with one libtorch thread and with every core.
-// VITPROBE_BENCH_MODELS (comma-separated) limits the presets.
+// VITPROBE_BENCH_MODELS (comma-separated) limits the presets;
+// VITPROBE_BENCH_BATCH replaces the recipe's batch size.
 //
 //	go test ./train -run '^$' -bench TrainStep -benchtime 10x
 func BenchmarkTrainStep(b *testing.B) {
@@ -49,6 +51,11 @@ func benchTrainStep(b *testing.B, d *data.Dataset, name string, threads int) {
 		c, err := Recipe("mini", name, "mnist")
 		if err != nil {
 			b.Fatal(err)
+		}
+		if v := os.Getenv("VITPROBE_BENCH_BATCH"); v != "" {
+			if c.BatchSize, err = strconv.Atoi(v); err != nil {
+				b.Fatalf("VITPROBE_BENCH_BATCH: %v", err)
+			}
 		}
 		torchx.Seed(1)
 		m, err := models.New(c.Model, c.ModelConfig, gotch.CPU)

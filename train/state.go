@@ -71,8 +71,10 @@ const TracePoints = 25
 
 // trainState is the trainer's part of a checkpoint sidecar.
 type trainState struct {
-	Config  Config         `json:"config"`
-	Threads int            `json:"threads"`
+	Config  Config `json:"config"`
+	Threads int    `json:"threads"`
+	// BLAS names OpenBLAS's kernels (torchx.BLASCore) of the latest stretch.
+	BLAS    string         `json:"blas,omitempty"`
 	Metrics []EpochMetrics `json:"metrics"`
 	// Position: the epoch in progress (from 0) and how many of its batches
 	// are done; Step = Epoch·batches + Batch.

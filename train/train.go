@@ -71,6 +71,9 @@ const runFile = "run.json"
 type runRecord struct {
 	Config  Config `json:"config"`
 	Threads int    `json:"threads"`
+	// BLAS names OpenBLAS's kernels (torchx.BLASCore), which like the
+	// thread count decide the last bits.
+	BLAS string `json:"blas,omitempty"`
 }
 
 // Run trains as c says, writing into o.Out. Cancelling ctx saves an
@@ -140,7 +143,8 @@ func Run(ctx context.Context, c Config, o Options) (*Result, error) {
 	}
 	defer opt.close()
 
-	st := trainState{Config: c, Threads: o.Threads}
+	fmt.Fprintf(log, "train: %s on %s, %d threads; %s\n", c.Model, c.Dataset, o.Threads, torchx.BLASCoreNote())
+	st := trainState{Config: c, Threads: o.Threads, BLAS: torchx.BLASCore()}
 	res := &Result{Dir: o.Out}
 	if o.Resume {
 		path, ck, s, err := latest(o.Out)
@@ -162,7 +166,7 @@ func Run(ctx context.Context, c Config, o Options) (*Result, error) {
 				}
 			}
 			st = s
-			st.Threads = o.Threads
+			st.Threads, st.BLAS = o.Threads, torchx.BLASCore()
 			res.Resumed = true
 			if ck.Phase == "final" {
 				res.AlreadyRun, res.Final, res.Metrics = true, path, s.Metrics
@@ -356,7 +360,7 @@ func checkRun(o Options, c Config) error {
 	p := filepath.Join(o.Out, runFile)
 	b, err := os.ReadFile(p)
 	if errors.Is(err, os.ErrNotExist) {
-		js, _ := json.MarshalIndent(runRecord{Config: c, Threads: o.Threads}, "", "  ")
+		js, _ := json.MarshalIndent(runRecord{Config: c, Threads: o.Threads, BLAS: torchx.BLASCore()}, "", "  ")
 		return atomicfile.WriteFile(p, append(js, '\n'))
 	}
 	if err != nil {
@@ -374,6 +378,10 @@ func checkRun(o Options, c Config) error {
 	}
 	if rec.Threads != o.Threads {
 		fmt.Fprintf(logOr(o.Log), "train: warning: the run used %d threads, now %d: results may differ in the last bits\n", rec.Threads, o.Threads)
+	}
+	if now := torchx.BLASCore(); rec.BLAS != "" && rec.BLAS != now {
+		fmt.Fprintf(logOr(o.Log), "train: warning: the run used OpenBLAS's %s kernels, now %s (%s=%s gives the same): results may differ in the last bits\n",
+			rec.BLAS, now, torchx.BLASCoreEnv, rec.BLAS)
 	}
 	return nil
 }

@@ -1,5 +1,5 @@
 // Package prov records where a result came from: the command line, version,
-// seed, machine, threads and the hashes of the input files, so that every
+// seed, machine, threads, BLAS kernels and the hashes of the input files, so that every
 // output file carries its provenance.
 package prov
 
@@ -11,6 +11,8 @@ import (
 	"os"
 	"runtime"
 	"time"
+
+	"github.com/vitprobe/vitprobe/torchx"
 )
 
 // Version is vitprobe's version, written into every result.
@@ -33,8 +35,11 @@ type Provenance struct {
 	OS        string   `json:"os"`
 	CPUs      int      `json:"cpus"`
 	Threads   int      `json:"threads,omitempty"`
-	Seed      uint64   `json:"seed"`
-	Inputs    []Input  `json:"inputs,omitempty"`
+	// BLAS names OpenBLAS's kernels, which with the thread count decide
+	// the last bits of a result.
+	BLAS   string  `json:"blas,omitempty"`
+	Seed   uint64  `json:"seed"`
+	Inputs []Input `json:"inputs,omitempty"`
 }
 
 // New starts a record for tool run with args (os.Args of a command).
@@ -44,7 +49,7 @@ func New(tool string, args []string, seed uint64, threads int) Provenance {
 		Tool: tool, Version: Version, Command: append([]string(nil), args...),
 		Started: time.Now().UTC().Format(time.RFC3339), Host: host,
 		GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH,
-		CPUs: runtime.NumCPU(), Threads: threads, Seed: seed,
+		CPUs: runtime.NumCPU(), Threads: threads, BLAS: torchx.BLASCore(), Seed: seed,
 	}
 }
 
