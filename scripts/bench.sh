@@ -101,6 +101,16 @@ out=$(cd "$out" && pwd)
 raw=$out/raw
 bin=$out/bin
 
+# The Go side replaces OpenBLAS's SSE3 fallback for a CPU model OpenBLAS does
+# not know with the kernels the instruction set allows (torchx.BLASCore);
+# the PyTorch side is given the same kernels, so both run the same code.
+# OPENBLAS_CORETYPE set by the caller applies to both.
+if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
+  blas_core=$(go run ./cmd/report --version | sed -n 's/.*OpenBLAS kernels: \([A-Za-z0-9]*\).*/\1/p') ||
+    die "cmd/report --version failed"
+  [ -z "$blas_core" ] || export OPENBLAS_CORETYPE=$blas_core
+fi
+
 # --- the machine -------------------------------------------------------------
 {
   echo "date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
@@ -110,7 +120,7 @@ bin=$out/bin
   echo "os: $(sed -n 's/^PRETTY_NAME="\(.*\)"$/\1/p' /etc/os-release), kernel $(uname -r)"
   echo "go: $(go env GOVERSION)"
   echo "libtorch: $(dpkg-query -W -f='${Version}' libtorch-dev 2>/dev/null || echo unknown)"
-  echo "openblas: $(dpkg-query -W -f='${Version}' libopenblas0-pthread 2>/dev/null || echo unknown)"
+  echo "openblas: $(dpkg-query -W -f='${Version}' libopenblas0-pthread 2>/dev/null || echo unknown), kernels ${OPENBLAS_CORETYPE:-chosen by OpenBLAS} (Go and PyTorch)"
   if [ $pytorch = 1 ]; then
     echo "torch (python): $("$py" -c 'import torch; print(torch.__version__)') ($py)"
   fi

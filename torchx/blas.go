@@ -45,6 +45,11 @@ func BLASCore() string {
 	return C.GoString(&buf[0])
 }
 
+// LibtorchVersion returns the version of the libtorch headers vitprobe was
+// built against (Debian's 1.13.1 package says "1.13.0", as PyTorch's
+// torch.__version__ there says "1.13.0a0").
+func LibtorchVersion() string { return C.GoString(C.vp_torch_version()) }
+
 // BLASCoreNote says in one line which OpenBLAS kernels run the matrix
 // products and who chose them: OpenBLAS itself, $OPENBLAS_CORETYPE, or
 // vitprobe, which replaces OpenBLAS's SSE3 fallback for a CPU model it does

@@ -8,6 +8,7 @@
 #include <ATen/Context.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/grad_mode.h>
+#include <torch/version.h>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -243,6 +244,8 @@ extern "C" int vp_blas_rechoose(void) {
   init();
   return 0;
 }
+
+extern "C" const char *vp_torch_version(void) { return TORCH_VERSION; }
 
 extern "C" int vp_get_num_threads(void) { return at::get_num_threads(); }
 

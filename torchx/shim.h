@@ -57,6 +57,8 @@ void vp_blas_core(char *buf, int n);
 // vp_blas_rechoose makes OpenBLAS choose its kernels again, reading
 // OPENBLAS_CORETYPE; -1 when the BLAS cannot switch.
 int vp_blas_rechoose(void);
+// vp_torch_version returns the libtorch version of the headers built against.
+const char *vp_torch_version(void);
 // vp_get_num_threads returns libtorch's intra-op thread count.
 int vp_get_num_threads(void);
 // vp_manual_seed seeds libtorch's default CPU generator.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/sugarme/gotch"
 
+	"github.com/vitprobe/vitprobe/internal/prov"
 	"github.com/vitprobe/vitprobe/torchx"
 )
 
@@ -84,7 +85,13 @@ func Exit(name string, err error, stderr io.Writer) int {
 // UsageErrors and rejecting positional arguments unless allowArgs. The
 // usage text (fs.Usage) is printed for -h only, once; a bad flag gets the
 // one-line error, not the whole text.
+//
+// Every command also gets --version, which prints VersionLine to stdout.
 func ParseFlags(fs *flag.FlagSet, args []string, allowArgs bool) error {
+	var version *bool
+	if fs.Lookup("version") == nil {
+		version = fs.Bool("version", false, "print vitprobe's version and the BLAS kernels in use, and exit")
+	}
 	fs.SetOutput(io.Discard)
 	usage := fs.Usage
 	fs.Usage = func() {}
@@ -99,10 +106,21 @@ func ParseFlags(fs *flag.FlagSet, args []string, allowArgs bool) error {
 		}
 		return &UsageError{Err: err}
 	}
+	if version != nil && *version {
+		fmt.Println(VersionLine())
+		return flag.ErrHelp
+	}
 	if !allowArgs && fs.NArg() > 0 {
 		return Usagef("unexpected argument %q", fs.Arg(0))
 	}
 	return nil
+}
+
+// VersionLine names vitprobe's version, the Go toolchain and OpenBLAS's
+// kernels (torchx.BLASCoreNote), which decide the last bits of results.
+func VersionLine() string {
+	return fmt.Sprintf("vitprobe %s (%s %s/%s, libtorch %s); %s", prov.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH,
+		torchx.LibtorchVersion(), torchx.BLASCoreNote())
 }
 
 // Usage writes a command's usage text: a synopsis line then its flags.
