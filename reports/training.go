@@ -106,6 +106,11 @@ func TrainingCurves(title string, pts []EpochPoint, path string) error {
 		s.p.Add(l, pts)
 		s.p.Legend.Add(s.name, l, pts)
 	}
+	// A little room above and below the data, so that the first loss and
+	// the last accuracy do not run along the frame.
+	for _, p := range []*plot.Plot{loss, acc} {
+		p.Y.Min, p.Y.Max = padRange(p.Y.Min, p.Y.Max)
+	}
 	c := NewCanvas(9*vg.Inch, 3.5*vg.Inch)
 	dc := draw.New(c)
 	top := dc
@@ -116,6 +121,16 @@ func TrainingCurves(title string, pts []EpochPoint, path string) error {
 	loss.Draw(tiles.At(top, 0, 0))
 	acc.Draw(tiles.At(top, 1, 0))
 	return SaveCanvas(c, path)
+}
+
+// padRange widens [lo, hi] by 4% of its width on each side, without
+// crossing 0 when lo is not negative.
+func padRange(lo, hi float64) (float64, float64) {
+	pad := 0.04 * (hi - lo)
+	if lo >= 0 && lo-pad < 0 {
+		return 0, hi + pad
+	}
+	return lo - pad, hi + pad
 }
 
 // epochTicks labels epochs: whole numbers, and quarters when the axis
