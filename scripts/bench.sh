@@ -5,7 +5,7 @@
 # so that their ratio survives a machine shared with other jobs; the summary
 # gives medians over the repeats. `make bench` runs the set-up first; alone,
 # run `bash scripts/setup.sh` once before. On a shared machine, run it under
-# nice (`nice -n 5 make bench`). About 10 minutes on 2 idle cores,
+# nice (`nice -n 5 make bench`). About 8 minutes on 2 idle cores,
 # BENCH_QUICK=1 about 3; far longer when other jobs share the cores, where
 # two-threaded libtorch suffers most (VITPROBE_THREADS=1 runs everything on
 # one thread; docs/benchmarks.md has the figures).
@@ -26,8 +26,9 @@
 #   BENCH_BIG=1          also forward+backward of the paper-sized presets
 #                        (resnet18/50, preact-resnet50, alternet50, vit-ti:
 #                        several minutes more)
-#   BENCH_SECTIONS=LIST  the sections to run, of: train models hvp landscape
-#                        lanczos hessian fourier probes data torchx rss
+#   BENCH_SECTIONS=LIST  the sections to run, of: train blas models hvp
+#                        landscape lanczos hessian fourier probes data torchx
+#                        rss
 #                        (default all; BENCH_QUICK leaves out rss)
 #   BENCH_MODELS=LIST    the mini presets (default resnet-mini vit-mini
 #                        alternet-mini; the checkpoint-based sections use
@@ -57,7 +58,7 @@ else
   train_steps=3 fb_steps=5 hvp_reps=5 ls_points=2 go_time=0.5s
 fi
 big_steps=2
-sections=${BENCH_SECTIONS:-train models hvp landscape lanczos hessian fourier probes data torchx rss}
+sections=${BENCH_SECTIONS:-train blas models hvp landscape lanczos hessian fourier probes data torchx rss}
 out=${BENCH_OUT:-bench-out}
 py=${BENCH_PYTHON:-/usr/bin/python3}
 threads=${VITPROBE_THREADS:-$(nproc)}
@@ -77,7 +78,7 @@ say() { printf 'bench: [%02d:%02d] %s\n' $(((SECONDS - start) / 60)) $(((SECONDS
 want() { [[ " $sections " == *" $1 "* ]]; }
 
 case "$repeats" in '' | *[!0-9]* | 0) die "BENCH_REPEATS=$repeats is not a positive integer" ;; esac
-all_sections=" train models hvp landscape lanczos hessian fourier probes data torchx rss "
+all_sections=" train blas models hvp landscape lanczos hessian fourier probes data torchx rss "
 for s in $sections; do
   [[ "$all_sections" == *" $s "* ]] || die "BENCH_SECTIONS: unknown section $s (known:$all_sections)"
 done
@@ -163,9 +164,9 @@ gotest() {
 # --- build ---------------------------------------------------------------------
 say "building the test binaries"
 pkgs=()
-want train && pkgs+=(train)
+{ want train || want blas; } && pkgs+=(train)
 want models && pkgs+=(models)
-{ want hvp || want landscape || want lanczos || want probes; } && pkgs+=(analysis)
+{ want hvp || want landscape || want lanczos || want probes || want blas; } && pkgs+=(analysis)
 want hessian && pkgs+=(hessian)
 want fourier && pkgs+=(fourier)
 want data && pkgs+=(data)
@@ -183,6 +184,36 @@ if want train; then
   VITPROBE_BENCH_MODELS=$(IFS=,; echo "${minis[*]}") \
     gotest train train-step -test.run '^$' -test.bench '^BenchmarkTrainStep$' \
     -test.benchtime "${train_steps}x" -test.count "$repeats"
+fi
+
+# --- OpenBLAS kernels: the SSE3 fallback vs the kernels in use ---------------------
+# OpenBLAS 0.3.21 does not know recent Xeon models and falls back to its SSE3
+# "Prescott" kernels; torchx replaces them (torchx.BLASCore). One thread, the
+# demo's batches (resnet-mini 128, vit-mini 16, alternet-mini 64), training
+# step and Hessian-vector product, the two kernel sets alternating.
+declare -A demo_batch=([resnet-mini]=128 [vit-mini]=16 [alternet-mini]=64)
+# blas_run NAME ARGS...: gotest in analysis or train, then checks that a
+# benchmark ran (a pattern that matches nothing runs none and passes).
+blas_run() {
+  local pkg=$1 name=$2
+  shift 2
+  gotest "$pkg" "$name" "$@"
+  grep -q '^Benchmark' "$raw/$name.txt" || die "$name: no benchmark ran; its output: $raw/$name.txt"
+}
+if want blas && [ -n "${OPENBLAS_CORETYPE:-}" ] && [ "$OPENBLAS_CORETYPE" != Prescott ]; then
+  for r in $(seq "$repeats"); do
+    for core in Prescott "$OPENBLAS_CORETYPE"; do
+      say "blas: training step and HVP per mini preset, OpenBLAS kernels $core (repeat $r/$repeats)"
+      for m in "${minis[@]}"; do
+        b=${demo_batch[$m]:-128}
+        OPENBLAS_CORETYPE=$core VITPROBE_BENCH_MODELS=$m VITPROBE_BENCH_BATCH=$b \
+          blas_run train "blas-train-$core" -test.run '^$' -test.bench '^BenchmarkTrainStep$/./^threads=1$' \
+          -test.benchtime "$(( (640 * train_steps + b - 1) / b ))x"
+      done
+      OPENBLAS_CORETYPE=$core VITPROBE_THREADS=1 blas_run analysis "blas-hvp-$core" -test.run '^$' -test.bench '^BenchmarkHVP$/./^hvp$' \
+        -hessian.models "$(IFS=,; echo "${minis[*]}")" -test.benchtime "$((2 * hvp_reps))x"
+    done
+  done
 fi
 
 # --- forward + backward: Go vs PyTorch ------------------------------------------
@@ -378,6 +409,20 @@ if r:
                      str(len(a["ms/step"]))])
     table(["preset", "1 thread ms/step", "all ms/step", "threads", "1 thread img/s", "all img/s", "speed-up", "runs"], rows)
     print(loads("train-step") + "\n")
+
+fast = [os.path.basename(p)[len("blas-train-"):-4] for p in glob.glob(os.path.join(raw, "blas-train-*.txt"))]
+fast = [c for c in fast if c != "Prescott"]
+if fast:
+    c = fast[0]
+    print(f"## OpenBLAS kernels: Prescott (OpenBLAS's fallback) vs {c}, one thread\n")
+    rows = []
+    for kind, unit in (("train", "img/s"), ("hvp", "hvp/s")):
+        a, b = go_results("blas-" + kind + "-Prescott"), go_results("blas-" + kind + "-" + c)
+        for k in sorted(set(a) & set(b)):
+            x, y = med(a[k].get(unit, [])), med(b[k].get(unit, []))
+            rows.append([k, unit, fmt(x), fmt(y), fmt(y / x, 2), str(len(b[k].get(unit, [])))])
+    table(["benchmark", "unit", "Prescott", c, "speed-up", "runs"], rows)
+    print(loads("blas-train-Prescott", "blas-train-" + c, "blas-hvp-Prescott", "blas-hvp-" + c) + "\n")
 
 g = go_results("fwdbwd-go")
 pyl = {}
