@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
@@ -440,13 +441,37 @@ func hsYLabel(c draw.Canvas, label string) draw.Canvas {
 	return c
 }
 
-// hsDrawNote writes a small grey line under the title and returns the
-// canvas below it.
+// hsDrawNote writes small grey text under the title, wrapped at word
+// boundaries to the canvas width, and returns the canvas below it.
 func hsDrawNote(c draw.Canvas, note string) draw.Canvas {
 	sty := text.Style{Color: color.Gray{Y: 70}, Font: font.From(plot.DefaultFont, vg.Points(9)), XAlign: draw.XCenter,
 		YAlign: draw.YTop, Handler: &text.Plain{Fonts: font.DefaultCache}}
-	pt := vg.Point{X: (c.Min.X + c.Max.X) / 2, Y: c.Max.Y}
-	c.FillText(sty, pt, note)
-	c.Max.Y -= sty.Height(note) + vg.Millimeter*2
+	for _, line := range wrapText(sty, note, c.Max.X-c.Min.X-4*vg.Millimeter) {
+		c.FillText(sty, vg.Point{X: (c.Min.X + c.Max.X) / 2, Y: c.Max.Y}, line)
+		c.Max.Y -= sty.Height(line) + vg.Millimeter/2
+	}
+	c.Max.Y -= vg.Millimeter * 3 / 2
 	return c
+}
+
+// wrapText splits s at spaces into lines no wider than width in style sty
+// (a single word wider than width gets a line of its own).
+func wrapText(sty text.Style, s string, width vg.Length) []string {
+	var lines []string
+	line := ""
+	for _, w := range strings.Fields(s) {
+		switch {
+		case line == "":
+			line = w
+		case sty.Width(line+" "+w) <= width:
+			line += " " + w
+		default:
+			lines = append(lines, line)
+			line = w
+		}
+	}
+	if line != "" {
+		lines = append(lines, line)
+	}
+	return lines
 }

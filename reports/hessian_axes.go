@@ -44,7 +44,8 @@ func (s SymLog) Normalize(min, max, x float64) float64 {
 // SymLogTicks marks a symmetric-log axis: major ticks, labelled, at 0 and
 // ±C·10^k, minor ticks at ±C·m·10^k for m = 2..9 (dropped when the axis
 // spans so many decades that they would crowd it). When more than eight
-// decades would be labelled, every other one is.
+// decades would be labelled, every other one is; ±C lose their labels
+// when they would run into 0's.
 type SymLogTicks struct {
 	C float64
 }
@@ -83,11 +84,14 @@ func (t SymLogTicks) Ticks(min, max float64) []plot.Tick {
 	if len(majors) > 9 {
 		step = 2
 	}
+	// ±C lie log10(2) from 0 on the axis: over many decades their labels
+	// would run into 0's, so they keep only their tick marks.
+	crowded := math.Log10(2)/decades < 0.05
 	var out []plot.Tick
 	for i, v := range majors {
 		label := ""
 		// Keep 0 and a symmetric pattern of labels around it.
-		if v == 0 || (idxFromZero(majors, i)%step == 0) {
+		if v == 0 || (idxFromZero(majors, i)%step == 0 && !(crowded && math.Abs(v) == t.C)) {
 			label = SymLogLabel(v)
 		}
 		out = append(out, plot.Tick{Value: v, Label: label})

@@ -9,6 +9,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
+	"gonum.org/v1/plot/text"
+	"gonum.org/v1/plot/vg"
 )
 
 var hessianPNGDir = flag.String("hessian.png", "", "keep the Hessian test figures in this folder (to look at them)")
@@ -71,6 +76,17 @@ func TestSymLogTicks(t *testing.T) {
 		if !labels[want] {
 			t.Errorf("no tick labelled %q (labels %v)", want, labels)
 		}
+	}
+	// Ten decades on each side: 0 keeps its label, ±C (which would touch
+	// it) do not, and the labels further out remain.
+	labels = map[string]bool{}
+	for _, tk := range (SymLogTicks{C: 0.001}).Ticks(-30, 30) {
+		if tk.Label != "" {
+			labels[tk.Label] = true
+		}
+	}
+	if !labels["0"] || labels["0.001"] || labels["\u22120.001"] || !labels["0.1"] || !labels["\u221210"] {
+		t.Errorf("crowded axis: labels %v", labels)
 	}
 	if SymLogLabel(1e5) != "1e5" || SymLogLabel(0.01) != "0.01" || SymLogLabel(-2500) != "\u22122500" {
 		t.Errorf("labels %q %q %q", SymLogLabel(1e5), SymLogLabel(0.01), SymLogLabel(-2500))
@@ -203,5 +219,28 @@ func TestHessianDensityPlot(t *testing.T) {
 	checkPNG(t, path)
 	if err := HessianDensity([]HessianDensitySeries{{Label: "bad", Nodes: [][]float64{{1}}, Weights: [][]float64{{math.NaN()}}}}, nil, path); err == nil || !strings.Contains(err.Error(), "bad") {
 		t.Errorf("non-finite weight: error %v", err)
+	}
+}
+
+// TestWrapText: a note wider than the figure is broken at spaces into
+// lines that fit, keeping every word in order.
+func TestWrapText(t *testing.T) {
+	sty := text.Style{Font: font.From(plot.DefaultFont, vg.Points(9)), Handler: &text.Plain{Fonts: font.DefaultCache}}
+	note := "stochastic Lanczos quadrature, 40 steps × 1 vector(s), Hessian of the mean loss over 2 minibatches of 16, L2 term wd = 0.05 included (+0.05 on every eigenvalue)"
+	width := sty.Width(note) / 2.5
+	lines := wrapText(sty, note, width)
+	if len(lines) < 3 {
+		t.Fatalf("%d lines for a note 2.5 times too wide: %q", len(lines), lines)
+	}
+	for _, l := range lines {
+		if sty.Width(l) > width {
+			t.Errorf("line %q is %v wide, more than %v", l, sty.Width(l), width)
+		}
+	}
+	if got := strings.Join(lines, " "); got != note {
+		t.Errorf("rejoined %q, want %q", got, note)
+	}
+	if got := wrapText(sty, "short", width); len(got) != 1 || got[0] != "short" {
+		t.Errorf("a short note: %q", got)
 	}
 }
