@@ -6,6 +6,7 @@ import "C"
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"golang.org/x/sys/cpu"
 )
@@ -60,7 +61,7 @@ func BLASCoreNote() string {
 	switch {
 	case core == "":
 		return "BLAS: not OpenBLAS"
-	case blasChoice.forced && sameCore(core, os.Getenv(BLASCoreEnv)):
+	case blasChoice.forced && strings.EqualFold(core, os.Getenv(BLASCoreEnv)):
 		return fmt.Sprintf("OpenBLAS kernels: %s (chosen by vitprobe from the CPU's instruction set; OpenBLAS fell back to %s; %s=%s keeps that)",
 			core, blasChoice.detected, BLASCoreEnv, blasFallback)
 	case blasChoice.err != nil:
@@ -101,7 +102,7 @@ func ForceBLASCore(name string) error {
 		restore()
 		return fmt.Errorf("torchx: the BLAS cannot switch kernels (not a multi-architecture OpenBLAS)")
 	}
-	if got := BLASCore(); !sameCore(got, name) {
+	if got := BLASCore(); !strings.EqualFold(got, name) {
 		// OpenBLAS did not know the name: back to the kernels it had.
 		_ = os.Setenv(BLASCoreEnv, before)
 		C.vp_blas_rechoose()
@@ -109,20 +110,6 @@ func ForceBLASCore(name string) error {
 		return fmt.Errorf("torchx: OpenBLAS does not know kernels %q", name)
 	}
 	return nil
-}
-
-// sameCore compares OpenBLAS core names as OpenBLAS does (ignoring case).
-func sameCore(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i]|0x20, b[i]|0x20
-		if x != y {
-			return false
-		}
-	}
-	return true
 }
 
 // features is the part of the CPU's instruction set OpenBLAS's x86 kernels
