@@ -154,11 +154,17 @@ run() {
   fi
 }
 
-# gotest PKG NAME ARGS...: runs the test binary of PKG in its folder.
+# gotest PKG NAME ARGS...: runs the test binary of PKG in its folder. With
+# -test.bench it also checks that a benchmark ran: a pattern that matches
+# nothing runs none and passes.
 gotest() {
-  local pkg=$1 name=$2
+  local pkg=$1 name=$2 before=0
   shift 2
+  [ -f "$raw/$name.txt" ] && before=$(grep -c '^Benchmark' "$raw/$name.txt" || true)
   run "$name" env -C "$root/$pkg" "$bin/$pkg.test" "$@"
+  if [[ " $* " == *" -test.bench "* ]] && [ "$(grep -c '^Benchmark' "$raw/$name.txt" || true)" -le "$before" ]; then
+    die "$name: no benchmark ran (its pattern matches none); its output: $raw/$name.txt"
+  fi
 }
 
 # --- build ---------------------------------------------------------------------
@@ -192,14 +198,6 @@ fi
 # demo's batches (resnet-mini 128, vit-mini 16, alternet-mini 64), training
 # step and Hessian-vector product, the two kernel sets alternating.
 declare -A demo_batch=([resnet-mini]=128 [vit-mini]=16 [alternet-mini]=64)
-# blas_run NAME ARGS...: gotest in analysis or train, then checks that a
-# benchmark ran (a pattern that matches nothing runs none and passes).
-blas_run() {
-  local pkg=$1 name=$2
-  shift 2
-  gotest "$pkg" "$name" "$@"
-  grep -q '^Benchmark' "$raw/$name.txt" || die "$name: no benchmark ran; its output: $raw/$name.txt"
-}
 if want blas && [ -n "${OPENBLAS_CORETYPE:-}" ] && [ "$OPENBLAS_CORETYPE" != Prescott ]; then
   for r in $(seq "$repeats"); do
     for core in Prescott "$OPENBLAS_CORETYPE"; do
@@ -207,10 +205,10 @@ if want blas && [ -n "${OPENBLAS_CORETYPE:-}" ] && [ "$OPENBLAS_CORETYPE" != Pre
       for m in "${minis[@]}"; do
         b=${demo_batch[$m]:-128}
         OPENBLAS_CORETYPE=$core VITPROBE_BENCH_MODELS=$m VITPROBE_BENCH_BATCH=$b \
-          blas_run train "blas-train-$core" -test.run '^$' -test.bench '^BenchmarkTrainStep$/./^threads=1$' \
+          gotest train "blas-train-$core" -test.run '^$' -test.bench '^BenchmarkTrainStep$/./^threads=1$' \
           -test.benchtime "$(( (640 * train_steps + b - 1) / b ))x"
       done
-      OPENBLAS_CORETYPE=$core VITPROBE_THREADS=1 blas_run analysis "blas-hvp-$core" -test.run '^$' -test.bench '^BenchmarkHVP$/./^hvp$' \
+      OPENBLAS_CORETYPE=$core VITPROBE_THREADS=1 gotest analysis "blas-hvp-$core" -test.run '^$' -test.bench '^BenchmarkHVP$/./^hvp$' \
         -hessian.models "$(IFS=,; echo "${minis[*]}")" -test.benchtime "$((2 * hvp_reps))x"
     done
   done
