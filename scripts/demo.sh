@@ -48,8 +48,9 @@ train_one() {
     { echo "demo: training $m failed; its log: $out/train/$m.log" >&2; tail -n 5 "$out/train/$m.log" >&2; return 1; }
   tail -n 1 "$out/train/$m.log"
 }
+ckpt_of() { printf '%s=%s' "$1" "$out/train/$1/final.json"; } # LABEL=PATH of a model's final checkpoint
 ckpts=()
-for m in "${models[@]}"; do ckpts+=("$m=$out/train/$m/final.json"); done
+for m in "${models[@]}"; do ckpts+=("$(ckpt_of "$m")"); done
 landscape_flags=(--grid -1:1:11 --images 200 --clip 10)
 fourier_flags=(--images 1000 --title "vitprobe demo: Fourier analysis of the MNIST mini models")
 
@@ -58,7 +59,7 @@ fourier_flags=(--images 1000 --title "vitprobe demo: Fourier analysis of the MNI
 # results; the later stages find those in their journals and caches and
 # only add vit-mini's.
 early() {
-  local early=("resnet-mini=$out/train/resnet-mini/final.json" "alternet-mini=$out/train/alternet-mini/final.json")
+  local early=("$(ckpt_of resnet-mini)" "$(ckpt_of alternet-mini)")
   bin/landscape --out "$out/landscape" --threads 1 --plots=false "${landscape_flags[@]}" "${early[@]}" > "$out/landscape-early.log" 2>&1 ||
     { echo "demo: landscape failed; its log: $out/landscape-early.log" >&2; return 1; }
   bin/fourier --out "$out/fourier" --threads 1 "${fourier_flags[@]}" "${early[@]}" > "$out/fourier-early.log" 2>&1 ||
