@@ -7,6 +7,7 @@ import (
 
 	"github.com/sugarme/gotch"
 
+	"github.com/vitprobe/vitprobe/models/pattern"
 	"github.com/vitprobe/vitprobe/torchx"
 )
 
@@ -25,6 +26,15 @@ type Config struct {
 	// DropPath is the largest stochastic-depth rate, reached by the last
 	// block (rates grow linearly with depth).
 	DropPath float64 `json:"drop_path"`
+	// Window makes ViT's attention local: a patch token attends only to
+	// the patch tokens of the Window x Window square centred on it (and to
+	// the class token, which stays global). Odd; 0 is global attention.
+	// Only ViT presets accept it.
+	Window int `json:"window,omitempty"`
+	// Blur smooths the feature map before every down-sampling block with
+	// a fixed 3x3 binomial filter (spatial smoothing, as the paper's
+	// reference code does). Only ResNet and AlterNet presets accept it.
+	Blur bool `json:"blur,omitempty"`
 }
 
 // Spec identifies a model: the preset it was built from and its
@@ -71,6 +81,9 @@ func Describe(name string) (string, error) {
 
 func lookup(name string) (preset, error) {
 	p, ok := registry[name]
+	if !ok && pattern.IsName(name) {
+		return patternPreset(name)
+	}
 	if !ok {
 		return preset{}, fmt.Errorf("models: unknown model %q (known: %s)", name, strings.Join(Names(), ", "))
 	}
@@ -116,6 +129,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("image size = %d, want at least 1", c.ImageSize)
 	case c.DropPath < 0 || c.DropPath >= 1:
 		return fmt.Errorf("drop path = %g, want a rate in [0, 1)", c.DropPath)
+	case c.Window < 0 || (c.Window > 0 && c.Window%2 == 0):
+		return fmt.Errorf("attention window = %d, want an odd size or 0 (global)", c.Window)
 	}
 	return nil
 }
