@@ -53,6 +53,10 @@ type Options struct {
 	// Curves, if not nil, renders the training curves after each epoch
 	// (reports.TrainingCurves; a field to keep this package free of plots).
 	Curves func(metrics []EpochMetrics, path string) error
+	// SnapshotEvery, when positive, writes the trainable weights as one
+	// flat vector every that many steps (and at step 0) into Out/snapshots
+	// (SnapshotPath), for trajectories. It does not change the weights.
+	SnapshotEvery int
 }
 
 // Result is what a finished run reports.
@@ -80,6 +84,10 @@ type runRecord struct {
 // "interrupt" checkpoint and returns ErrInterrupted.
 func Run(ctx context.Context, c Config, o Options) (*Result, error) {
 	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	c, err := resolveInit(c)
+	if err != nil {
 		return nil, err
 	}
 	if o.Out == "" {
@@ -118,7 +126,7 @@ func Run(ctx context.Context, c Config, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("train: test fraction: %w", err)
 	}
-	subset, err := trainSet.Subset(c.Fraction, c.Seed)
+	subset, _, err := Split(trainSet, c)
 	if err != nil {
 		return nil, err
 	}
@@ -178,8 +186,18 @@ func Run(ctx context.Context, c Config, o Options) (*Result, error) {
 	}
 	lastGood := filepath.Join(o.Out, "init.json")
 	if st.Step == 0 {
+		if c.Init != "" {
+			if err := loadInit(m, c); err != nil {
+				return nil, err
+			}
+		}
 		if _, err := saveCheckpoint(o.Out, "init", "init", m, nil, st); err != nil {
 			return nil, err
+		}
+		if o.SnapshotEvery > 0 {
+			if err := snapshot(o.Out, m, 0); err != nil {
+				return nil, err
+			}
 		}
 	} else if p, _, _, err := latest(o.Out); err == nil {
 		lastGood = p
@@ -236,6 +254,11 @@ func Run(ctx context.Context, c Config, o Options) (*Result, error) {
 			}
 			bar.Add(n, fmt.Sprintf("loss %.4f, acc %.2f%%, lr %.3g", st.Sums.Loss/float64(st.Sums.Seen),
 				100*float64(st.Sums.Correct)/float64(st.Sums.Seen), lr))
+			if o.SnapshotEvery > 0 && step%int64(o.SnapshotEvery) == 0 {
+				if err := snapshot(o.Out, m, step); err != nil {
+					return nil, err
+				}
+			}
 			if step == warmup && warmup > 0 {
 				if err := save("warmup", "warmup"); err != nil {
 					return nil, err
