@@ -34,6 +34,11 @@ type Config struct {
 	// SaveEvery saves a checkpoint every N epochs (0: only init, warmup,
 	// final).
 	SaveEvery int `json:"save_every"`
+	// MaxSteps, when positive, ends the run after that many steps (the
+	// last epoch cut short), and the learning-rate schedule ends there:
+	// runs on data sets of different sizes can take the same number of
+	// steps. 0: Epochs whole epochs.
+	MaxSteps int `json:"max_steps,omitempty"`
 	// Validation is the class-stratified share of the training split held
 	// out (drawn with ValidationSeed, the same for every run) and never
 	// trained on; Fraction then applies to the rest. 0: none.
@@ -110,6 +115,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("train: AdamW betas (%v, %v) and eps %v out of range", c.Beta1, c.Beta2, c.Eps)
 	case c.SaveEvery < 0:
 		return fmt.Errorf("train: save every = %d epochs, want >= 0", c.SaveEvery)
+	case c.MaxSteps < 0:
+		return fmt.Errorf("train: max steps = %d, want >= 0 (0: whole epochs)", c.MaxSteps)
 	case !(c.Validation >= 0 && c.Validation < 1):
 		return fmt.Errorf("train: validation share = %v, want a value in [0, 1)", c.Validation)
 	case c.NewHead && c.Init == "":

@@ -233,3 +233,26 @@ func TestSnapshots(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxSteps: a run capped at 12 steps of epochs of 9 (300 images in
+// batches of 32) stops after 12 steps, in its second epoch, with the
+// learning rate's cosine at 0.
+func TestMaxSteps(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a tiny run")
+	}
+	torchx.SetThreads(1)
+	c := tinyConfig(t, "resnet-mini", "mnist")
+	c.Epochs, c.MaxSteps, c.WarmupEpochs = 3, 12, 0.5
+	res, err := Run(context.Background(), c, Options{Out: t.TempDir(), Threads: 1, Device: gotch.CPU, TestFraction: 0.05})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, err := models.ReadCheckpoint(res.Final)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck.Step != 12 || ck.Phase != "final" || len(res.Metrics) != 2 || res.Metrics[1].Step != 12 || res.Metrics[1].LR != 0 {
+		t.Errorf("final at step %d (%s), %d epochs of metrics %+v; want step 12, two epochs, lr 0 at the end", ck.Step, ck.Phase, len(res.Metrics), res.Metrics)
+	}
+}

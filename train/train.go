@@ -136,6 +136,9 @@ func Run(ctx context.Context, c Config, o Options) (*Result, error) {
 	}
 	perEpoch := int64(sampler.Batches())
 	total := perEpoch * int64(c.Epochs)
+	if c.MaxSteps > 0 && int64(c.MaxSteps) < total {
+		total = int64(c.MaxSteps)
+	}
 	warmup := int64(math.Round(c.WarmupEpochs * float64(perEpoch)))
 
 	torchx.Seed(c.Seed)
@@ -211,11 +214,11 @@ func Run(ctx context.Context, c Config, o Options) (*Result, error) {
 		return err
 	}
 
-	for st.Epoch < c.Epochs {
+	for st.Epoch < c.Epochs && st.Step < total {
 		ep := sampler.Epoch(st.Epoch)
 		bar := progress.New(log, fmt.Sprintf("epoch %d/%d", st.Epoch+1, c.Epochs), "img",
 			sampler.Batches()*c.BatchSize, st.Batch*c.BatchSize)
-		for k := st.Batch; k < ep.Len(); k++ {
+		for k := st.Batch; k < ep.Len() && st.Step < total; k++ {
 			if ctx.Err() != nil {
 				bar.Finish("interrupted")
 				name := fmt.Sprintf("interrupt-step-%07d", st.Step)
@@ -289,7 +292,7 @@ func Run(ctx context.Context, c Config, o Options) (*Result, error) {
 				return nil, err
 			}
 		}
-		if st.Epoch == c.Epochs {
+		if st.Epoch == c.Epochs || st.Step >= total {
 			if err := save("final", "final"); err != nil {
 				return nil, err
 			}

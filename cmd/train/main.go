@@ -75,6 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		initFrom  = fs.String("init", "", "start from this checkpoint's weights (pre-training, then fine-tuning)")
 		newHead   = fs.Bool("new-head", false, "with --init: a fresh classifier (for another number of classes)")
 		valShare  = fs.Float64("validation", 0, "stratified share of the training split held out for validation, never trained on (0 none)")
+		maxSteps  = fs.Int("max-steps", 0, "end the run (and the learning-rate schedule) after N steps, the last epoch cut short (0: whole epochs)")
 		snapEvery = fs.Int("snapshot-every", 0, "write the flat trainable weights every N steps into OUT/snapshots (0 off)")
 		seed      = fs.Uint64("seed", 0, "random seed (weights, data order, augmentations, stochastic depth)")
 		saveEvery = fs.Int("save-every", 0, "checkpoint every N epochs (default: the recipe's)")
@@ -141,7 +142,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		c.SaveEvery = *saveEvery
 	}
 	c.ModelConfig.Window, c.ModelConfig.Blur = *window, *blur
-	c.Init, c.NewHead, c.Validation = *initFrom, *newHead, *valShare
+	c.Init, c.NewHead, c.Validation, c.MaxSteps = *initFrom, *newHead, *valShare, *maxSteps
 	if *snapEvery < 0 {
 		return cli.Usagef("--snapshot-every %d: want a number of steps >= 0", *snapEvery)
 	}
