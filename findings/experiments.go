@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strings"
 )
@@ -404,4 +405,31 @@ func Trajectories(a, b TrajectoryEnd) Finding {
 		f.Verdict, f.Why = Inconclusive, "the differences are within the noise"
 	}
 	return f
+}
+
+// StatInterval returns stat of the pooled values of batches and its
+// bootstrap interval at the package's confidence, resampling the batches
+// (the independent units) with replacement.
+func StatInterval(batches [][]float64, stat func([]float64) float64, seed uint64) (v, lo, hi float64) {
+	v = stat(pooled(batches))
+	if len(batches) == 0 {
+		return v, math.NaN(), math.NaN()
+	}
+	r := rand.New(rand.NewPCG(seed, 0x1e7))
+	var ss []float64
+	for i := 0; i < resamples; i++ {
+		var pick []float64
+		for range batches {
+			pick = append(pick, batches[r.IntN(len(batches))]...)
+		}
+		if s := stat(pick); !math.IsNaN(s) {
+			ss = append(ss, s)
+		}
+	}
+	if len(ss) < resamples/2 {
+		return v, math.NaN(), math.NaN()
+	}
+	slices.Sort(ss)
+	q := (1 - confidence) / 2
+	return v, ss[int(q*float64(len(ss)))], ss[int((1-q)*float64(len(ss)-1))]
 }

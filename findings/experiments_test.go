@@ -131,3 +131,22 @@ func TestTrajectories(t *testing.T) {
 		Inconclusive: Trajectories(vit, near),
 	})
 }
+
+func TestStatInterval(t *testing.T) {
+	// Identical minibatches: every resample pools the same values.
+	same := [][]float64{{-1, 2, 3}, {-1, 2, 3}, {-1, 2, 3}}
+	v, lo, hi := StatInterval(same, NEP, 1)
+	if math.Abs(v-1.0/3) > 1e-12 || lo != v || hi != v {
+		t.Errorf("identical batches: NEP %g [%g, %g], want 1/3 exactly", v, lo, hi)
+	}
+	// Half the batches all negative, half all positive: NEP 0.5 with an
+	// interval around it, inside [0, 1].
+	var mixed [][]float64
+	for i := 0; i < 20; i++ {
+		mixed = append(mixed, []float64{float64(2*(i%2) - 1)})
+	}
+	v, lo, hi = StatInterval(mixed, NEP, 2)
+	if v != 0.5 || !(lo < 0.5 && hi > 0.5 && lo >= 0.25 && hi <= 0.75) {
+		t.Errorf("mixed batches: NEP %g [%g, %g], want 0.5 inside a 90%% interval within ±0.25", v, lo, hi)
+	}
+}
