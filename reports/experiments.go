@@ -190,6 +190,7 @@ func ipFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 // PolarSeries is one trajectory of a TrajectoryPolar figure: distances
 // from the initial weights and angles to them (radians), in step order.
 type PolarSeries struct {
+	// Label is the legend's entry ("": none, e.g. for further seeds).
 	Label    string
 	R, Theta []float64
 	// Color is the index of the colour in Palette plus one; 0: the
@@ -271,7 +272,13 @@ func TrajectoryPolar(series []PolarSeries, opt *PolarOptions, path string) error
 	margin := vg.Millimeter * 14
 	scale := (width - 2*margin) / vg.Length(x1-x0)
 	plotH := vg.Length(y1) * scale
-	legendH := vg.Length(len(series)) * vg.Points(12)
+	labelled := 0
+	for _, s := range series {
+		if s.Label != "" {
+			labelled++
+		}
+	}
+	legendH := vg.Length(labelled) * vg.Points(12)
 	height := plotH + 2*margin + legendH + vg.Millimeter*14
 	if o.Note != "" {
 		height += vg.Millimeter * 8
@@ -319,6 +326,7 @@ func TrajectoryPolar(series []PolarSeries, opt *PolarOptions, path string) error
 	}
 	top.FillText(lsText(vg.Points(9), draw.XCenter, draw.YTop), vg.Point{X: (at(0, 0).X + at(rlim, 0).X) / 2, Y: origin.Y - vg.Points(14)}, o.RLabel)
 	top.FillText(lsText(vg.Points(9), draw.XRight, draw.YBottom), at(rlim*0.98, tlim).Add(vg.Point{Y: vg.Points(6)}), "angle to the initial weights")
+	row := 0
 	for i, s := range series {
 		col := Palette(i)
 		if s.Color > 0 {
@@ -335,8 +343,12 @@ func TrajectoryPolar(series []PolarSeries, opt *PolarOptions, path string) error
 		top.StrokeLines(ls, pts)
 		gs := draw.GlyphStyle{Color: col, Radius: vg.Points(2.5), Shape: draw.CircleGlyph{}}
 		top.DrawGlyph(gs, pts[len(pts)-1])
+		if s.Label == "" {
+			continue
+		}
 		// Legend, top left.
-		ly := top.Max.Y - vg.Millimeter*2 - vg.Length(i)*vg.Points(12)
+		ly := top.Max.Y - vg.Millimeter*2 - vg.Length(row)*vg.Points(12)
+		row++
 		lx := top.Min.X + margin
 		top.StrokeLines(ls, []vg.Point{{X: lx, Y: ly}, {X: lx + vg.Points(22), Y: ly}})
 		top.FillText(lsText(vg.Points(9), draw.XLeft, draw.YCenter), vg.Point{X: lx + vg.Points(28), Y: ly}, s.Label)
