@@ -27,6 +27,14 @@ demo | test) ;;
 esac
 
 log() { printf 'setup: %s\n' "$*"; }
+# timed WHAT CMD...: runs CMD and logs how long WHAT took (the set-up of a
+# fresh machine is timed step by step).
+timed() {
+  local what=$1 t0=$SECONDS
+  shift
+  "$@"
+  log "$what: $((SECONDS - t0)) s" >&2
+}
 die() { printf 'setup: %s\n' "$*" >&2; exit 1; }
 
 # installed PKG: true when dpkg has PKG installed.
@@ -46,8 +54,8 @@ apt_ensure() {
   local sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"
   local opts=(-o DPkg::Lock::Timeout=600 -qq)
-  $sudo apt-get "${opts[@]}" update
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get "${opts[@]}" install -y --no-install-recommends "${missing[@]}" >/dev/null
+  timed "apt-get update" $sudo apt-get "${opts[@]}" update
+  timed "apt-get install" $sudo env DEBIAN_FRONTEND=noninteractive apt-get "${opts[@]}" install -y --no-install-recommends "${missing[@]}" >/dev/null
   for p in "${missing[@]}"; do installed "$p" || die "package $p is not installed"; done
 }
 
@@ -74,7 +82,7 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
   mkdir -p third_party
   cp -r "$src" "$dst.tmp"
   chmod -R u+w "$dst.tmp"
-  (cd scripts/gotchpatch && go run . "$root/$dst.tmp")
+  (cd scripts/gotchpatch && timed "patching gotch" go run . "$root/$dst.tmp")
   echo "$want" >"$dst.tmp/.vitprobe-stamp"
   rm -rf "$dst"
   mv "$dst.tmp" "$dst"
@@ -112,7 +120,7 @@ lint_ver=v2.15.0
 lint_have=$("$gobin/golangci-lint" version 2>/dev/null || true)
 if [[ $lint_have != *"version ${lint_ver#v} "* ]]; then
   log "installing golangci-lint $lint_ver (a few minutes, once)"
-  (cd "$(mktemp -d)" && go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$lint_ver")
+  (cd "$(mktemp -d)" && timed "golangci-lint" go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$lint_ver")
 fi
 if [ ! -x "$gobin/goimports" ]; then
   log "installing goimports (GoNB needs it)"
