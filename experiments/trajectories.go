@@ -20,10 +20,10 @@ type TrajectoryPlan struct {
 	Seeds    int      `json:"seeds"`
 }
 
-// DefaultTrajectoryPlan is the three minis on 6% of MNIST, three seeds (the
+// DefaultTrajectoryPlan is the three minis on 6% of MNIST, two seeds (the
 // data-size study's runs).
 func DefaultTrajectoryPlan() TrajectoryPlan {
-	return TrajectoryPlan{Models: []string{"vit-mini", "resnet-mini", "alternet-mini"}, Dataset: "mnist", Fraction: 0.06, Seeds: 3}
+	return TrajectoryPlan{Models: []string{"vit-mini", "resnet-mini", "alternet-mini"}, Dataset: "mnist", Fraction: 0.06, Seeds: 2}
 }
 
 // TrajectoryRun is one run's trajectory.
