@@ -52,7 +52,7 @@ func main() { cli.Main("train", run) }
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
 	var (
-		model     = fs.String("model", "resnet-mini", "model preset: "+fmt.Sprint(models.Names()))
+		model     = fs.String("model", "resnet-mini", "model preset: "+fmt.Sprint(models.Names())+", or BASE:PATTERN[:heads=...] (AlterNet family, e.g. alternet-mini:C,CC,CC,CMCM)")
 		dataset   = fs.String("dataset", "mnist", "dataset: mnist, cifar10, cifar100, cifar100-coarse; NAME:CLASSES keeps some classes (mnist:5-9)")
 		dataDir   = fs.String("data", "", "dataset folder (MNIST: found by itself; CIFAR: the folder of the official binary files)")
 		recipe    = fs.String("recipe", "mini", "defaults: mini (MNIST in minutes on a CPU) or paper (the paper's CIFAR recipe: 300 epochs, AdamW 1.25e-4, mixup/CutMix...)")
