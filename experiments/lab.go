@@ -241,6 +241,9 @@ func (l *Lab) Train(ctx context.Context, s RunSpec) (*Run, error) {
 		every = max(1, l.Budget.Steps/l.Budget.Snapshots)
 	}
 	t0 := time.Now()
+	if _, err := os.Stat(filepath.Join(dir, "final.json")); err != nil {
+		fmt.Fprintf(l.log(), "experiments: training %s (%d steps) in %s\n", s.Label(), c.MaxSteps, dir)
+	}
 	res, err := train.Run(ctx, c, train.Options{Out: dir, DataDir: l.DataDir, Resume: true, Threads: l.Threads, Device: gotch.CPU,
 		TestFraction: l.Budget.TestFraction, SnapshotEvery: every})
 	if err != nil {
