@@ -168,7 +168,7 @@ func slicesFigure(groups []Group, title, note, path string) error {
 		if len(rows) == 0 {
 			continue
 		}
-		s := reports.IntervalSeries{Label: fmt.Sprintf("%s (%d directions)", g.Label, len(rows)), X: xs}
+		s := reports.IntervalSeries{Label: fmt.Sprintf("%s (%d slices)", g.Label, len(rows)), X: xs}
 		for i := range xs {
 			col := make([]float64, len(rows))
 			for k := range rows {

@@ -108,6 +108,7 @@ func (r *TrajectoryResult) Section(dir string) (reports.Section, error) {
 	t := &reports.Table{Caption: "end of warm-up and last snapshot (mean ± standard error over seeds)",
 		Header: []string{"model", "seeds", "distance at warm-up", "angle at warm-up (°)", "distance at the end", "angle at the end (°)", "‖w0‖"}}
 	var series []reports.PolarSeries
+	var flat []reports.IntervalSeries
 	for mi, model := range r.Plan.Models {
 		var dw, aw, de, ae, n0 []float64
 		for si, tr := range r.Runs[model] {
@@ -115,10 +116,12 @@ func (r *TrajectoryResult) Section(dir string) (reports.Section, error) {
 			if si == 0 {
 				ps.Label = model
 			}
+			fs := reports.IntervalSeries{Label: ps.Label, Color: mi + 1, Hollow: si > 0}
 			for _, p := range tr.Points {
 				ps.R, ps.Theta = append(ps.R, p.RelDistance), append(ps.Theta, p.Angle)
+				fs.X, fs.Y = append(fs.X, p.RelDistance), append(fs.Y, p.Angle*180/math.Pi)
 			}
-			series = append(series, ps)
+			series, flat = append(series, ps), append(flat, fs)
 			w := nearest(tr.Points, tr.WarmupStep)
 			last := tr.Points[len(tr.Points)-1]
 			dw, aw = append(dw, w.RelDistance), append(aw, w.Angle*180/math.Pi)
@@ -130,10 +133,26 @@ func (r *TrajectoryResult) Section(dir string) (reports.Section, error) {
 		t.Rows = append(t.Rows, []string{model, fmt.Sprint(len(r.Runs[model])), fmtMeanSE(dw, 1, 3), fmtMeanSE(aw, 1, 2),
 			fmtMeanSE(de, 1, 3), fmtMeanSE(ae, 1, 2), fmtMeanSE(n0, 1, 1)})
 	}
+	// Reference: a move orthogonal to w0 by a small relative distance r
+	// turns the weights by θ ≈ r radians; points off this line moved
+	// radially too (the weights' norm grew or shrank).
+	rmax := 0.0
+	for _, f := range flat {
+		for _, x := range f.X {
+			rmax = math.Max(rmax, x)
+		}
+	}
+	flat = append([]reports.IntervalSeries{{Label: "θ = r (orthogonal moves)", Color: 8, Guide: true,
+		X: []float64{0, rmax}, Y: []float64{0, rmax * 180 / math.Pi}}}, flat...)
 	s.Blocks = append(s.Blocks, reports.Block{Table: t},
 		figure(dir, r.Name(), "fig1b-polar.png", "Fig. 1b style: trajectories in polar coordinates (radius: distance from the initial weights relative to their norm; angle: between the weights and the initial weights); dashed: further seeds.",
 			func(path string) error {
 				return reports.TrajectoryPolar(series, &reports.PolarOptions{Title: "Weight trajectories", RLabel: "‖w − w0‖ / ‖w0‖"}, path)
+			}),
+		figure(dir, r.Name(), "angle-vs-distance.png", "The same trajectories unrolled: angle to the initial weights against the relative distance from them, one point per snapshot (hollow: further seeds).",
+			func(path string) error {
+				return reports.IntervalPlot(flat, &reports.IntervalPlotOptions{Title: "Angle against distance",
+					XLabel: "‖w − w0‖ / ‖w0‖", YLabel: "angle ∠(w, w0) (degrees)"}, path)
 			}))
 	return s, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -26,8 +27,9 @@ type IntervalSeries struct {
 	// Labels, if not nil, are written beside the points.
 	Labels []string
 	// NoLine draws the points without joining them; Hollow draws hollow
-	// markers (a rejected candidate, say).
-	NoLine, Hollow bool
+	// markers (a rejected candidate, say); Guide draws a thin dashed line
+	// without markers (a reference line, say).
+	NoLine, Hollow, Guide bool
 	// Color is the index of the series' colour in Palette plus one; 0
 	// means the series' position.
 	Color int
@@ -64,12 +66,12 @@ func IntervalPlot(series []IntervalSeries, opt *IntervalPlotOptions, path string
 	p.Add(plotter.NewGrid())
 	if o.LogX {
 		p.X.Scale = plot.LogScale{}
-		p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+		p.X.Tick.Marker = ipLogTicks{}
 	}
 	if o.XTicks != nil {
 		p.X.Tick.Marker = plot.ConstantTicks(o.XTicks)
 	}
-	p.Legend.Top = true
+	legend := frNewSideLegend()
 	dropped, drawn := 0, 0
 	for i, s := range series {
 		if len(s.Y) != len(s.X) || (s.Err != nil && len(s.Err) != len(s.X)) || (s.Labels != nil && len(s.Labels) != len(s.X)) ||
@@ -117,12 +119,18 @@ func IntervalPlot(series []IntervalSeries, opt *IntervalPlotOptions, path string
 			sc.Shape = draw.RingGlyph{}
 		}
 		thumbs := []plot.Thumbnailer{sc}
+		if s.Guide {
+			thumbs = nil
+		}
 		if !s.NoLine && len(xy) > 1 {
 			l, err := plotter.NewLine(xy)
 			if err != nil {
 				return fmt.Errorf("reports: interval series %q: %w", s.Label, err)
 			}
 			l.Color, l.Width = col, vg.Points(1.5)
+			if s.Guide {
+				l.Width, l.Dashes = vg.Points(1), []vg.Length{vg.Points(4), vg.Points(3)}
+			}
 			p.Add(l)
 			thumbs = append([]plot.Thumbnailer{l}, thumbs...)
 		}
@@ -134,7 +142,9 @@ func IntervalPlot(series []IntervalSeries, opt *IntervalPlotOptions, path string
 			eb.Color, eb.Width, eb.CapWidth = col, vg.Points(1.2), vg.Points(6)
 			p.Add(eb)
 		}
-		p.Add(sc)
+		if !s.Guide {
+			p.Add(sc)
+		}
 		if labels != nil {
 			lb, err := plotter.NewLabels(plotter.XYLabels{XYs: xy, Labels: labels})
 			if err != nil {
@@ -148,24 +158,27 @@ func IntervalPlot(series []IntervalSeries, opt *IntervalPlotOptions, path string
 			p.Add(lb)
 		}
 		if s.Label != "" {
-			p.Legend.Add(s.Label, thumbs...)
+			legend.add(s.Label, thumbs...)
 		}
 	}
 	if drawn == 0 {
 		return errors.New("reports: interval plot: no finite point to draw")
 	}
 	p.Y.Min, p.Y.Max = padRange(p.Y.Min, p.Y.Max)
-	if !o.LogX && o.XTicks == nil {
-		p.X.Min, p.X.Max = padRange(p.X.Min, p.X.Max)
-	}
-	if o.LogX {
+	switch {
+	case o.LogX:
 		p.X.Min, p.X.Max = p.X.Min/1.3, p.X.Max*1.3
+	case o.XTicks != nil:
+		// Categories: half a step of room on each side, for the labels.
+		p.X.Min, p.X.Max = p.X.Min-0.5, p.X.Max+0.5
+	default:
+		p.X.Min, p.X.Max = padRange(p.X.Min, p.X.Max)
 	}
 	note := o.Note
 	if dropped > 0 {
 		note = strings.TrimSpace(note + fmt.Sprintf(" (%d non-finite points not drawn)", dropped))
 	}
-	c := NewCanvas(7*vg.Inch, 4.5*vg.Inch)
+	c := NewCanvas(8*vg.Inch, 4.5*vg.Inch)
 	dc := draw.New(c)
 	if o.Title != "" {
 		dc = drawTitle(dc, o.Title)
@@ -173,8 +186,37 @@ func IntervalPlot(series []IntervalSeries, opt *IntervalPlotOptions, path string
 	if note != "" {
 		dc = hsDrawNote(dc, note)
 	}
-	p.Draw(dc)
+	frDrawWithSideLegend(dc, p, legend)
 	return SaveCanvas(c, path)
+}
+
+// ipLogTicks labels a logarithmic axis at 1, 2 and 5 times the powers of
+// ten within its range, or, on a range too narrow for two of those, at the
+// linear ticks of the range.
+type ipLogTicks struct{}
+
+// Ticks implements plot.Ticker.
+func (ipLogTicks) Ticks(lo, hi float64) []plot.Tick {
+	var out []plot.Tick
+	labelled := 0
+	for e := math.Floor(math.Log10(lo)); e <= math.Ceil(math.Log10(hi)); e++ {
+		for m := 1; m < 10; m++ {
+			v := float64(m) * math.Pow(10, e)
+			if v < lo || v > hi {
+				continue
+			}
+			t := plot.Tick{Value: v}
+			if m == 1 || m == 2 || m == 5 {
+				t.Label = strconv.FormatFloat(v, 'g', -1, 64)
+				labelled++
+			}
+			out = append(out, t)
+		}
+	}
+	if labelled < 2 {
+		return plot.DefaultTicks{}.Ticks(lo, hi)
+	}
+	return out
 }
 
 type errXY struct{ x, y, lo, hi float64 }
