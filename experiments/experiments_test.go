@@ -2,6 +2,7 @@ package experiments
 
 import (
 	"context"
+	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
@@ -221,5 +222,23 @@ func TestBootstrapMean(t *testing.T) {
 	iv = bootstrapMean(v, 2)
 	if iv.Value != 0.5 || !(iv.Lo > 0.35 && iv.Lo < 0.45 && iv.Hi > 0.55 && iv.Hi < 0.65) {
 		t.Errorf("0/1 values: %+v, want 0.5 within about ±1.645·0.05", iv)
+	}
+}
+
+// TestSlicesJSON: a diverged point (NaN or infinite NLL) survives a round
+// trip through JSON as NaN.
+func TestSlicesJSON(t *testing.T) {
+	in := Slices{X: []float64{-1, 0, 1}, NLL: [][]float64{{3, 1, math.Inf(1)}, {2, 1, math.NaN()}}, Rise: []float64{math.Inf(1), math.NaN()}}
+	b, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out Slices
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(out.X, in.X) || out.NLL[0][0] != 3 || out.NLL[1][1] != 1 || !math.IsNaN(out.NLL[0][2]) || !math.IsNaN(out.NLL[1][2]) ||
+		!math.IsNaN(out.Rise[0]) || !strings.Contains(string(b), "null") {
+		t.Errorf("round trip: %s -> %+v", b, out)
 	}
 }

@@ -61,6 +61,7 @@ func (g Group) stat(f func([]float64) float64, seed uint64) Interval {
 
 // Rise is the mean landscape rise over every direction of every seed,
 // with its 90% bootstrap interval over directions; NaN without slices.
+// Diverged slices (a non-finite NLL) are left out.
 func (g Group) Rise() Interval {
 	var r []float64
 	for _, m := range g.Runs {
@@ -68,7 +69,7 @@ func (g Group) Rise() Interval {
 			r = append(r, m.Slices.Rise...)
 		}
 	}
-	return bootstrapMean(r, 23)
+	return bootstrapMean(finiteOnly(r), 23)
 }
 
 // meanSE returns the mean over seeds and its standard error (NaN with one
@@ -174,7 +175,7 @@ func slicesFigure(groups []Group, title, note, path string) error {
 			for k := range rows {
 				col[k] = rows[k][i]
 			}
-			iv := bootstrapMean(col, uint64(31+i))
+			iv := bootstrapMean(finiteOnly(col), uint64(31+i))
 			s.Y, s.Lo, s.Hi = append(s.Y, iv.Value), append(s.Lo, iv.Lo), append(s.Hi, iv.Hi)
 		}
 		series = append(series, s)
@@ -184,4 +185,15 @@ func slicesFigure(groups []Group, title, note, path string) error {
 	}
 	return reports.IntervalPlot(series, &reports.IntervalPlotOptions{Title: title, Note: note,
 		XLabel: "position along a filter-normalised random direction", YLabel: "NLL(x) − NLL(0) (nats)"}, path)
+}
+
+// finiteOnly returns the finite values of v.
+func finiteOnly(v []float64) []float64 {
+	var out []float64
+	for _, x := range v {
+		if !math.IsNaN(x) && !math.IsInf(x, 0) {
+			out = append(out, x)
+		}
+	}
+	return out
 }

@@ -90,8 +90,10 @@ type Measurement struct {
 	TrainAcc float64 `json:"train_acc"`
 	TrainN   int     `json:"train_n"`
 	// Eigen holds the top eigenvalues of each minibatch's Hessian.
-	Eigen    [][]float64 `json:"eigenvalues"`
-	NEP, APE float64
+	Eigen [][]float64 `json:"eigenvalues"`
+	// NEP is the share of negative eigenvalues (APE, which has no value
+	// when none is positive, is computed from Eigen where needed).
+	NEP float64 `json:"nep"`
 	// Slices are the landscape slices (nil without directions).
 	Slices *Slices `json:"slices,omitempty"`
 	// Seconds of the evaluation, the Hessian and the landscape (of the
@@ -182,7 +184,7 @@ func (l *Lab) Measure(ctx context.Context, r *Run) (*Measurement, error) {
 		return nil, err
 	}
 	pooled := slices.Concat(m.Eigen...)
-	m.NEP, m.APE = findings.NEP(pooled), findings.APE(pooled)
+	m.NEP = findings.NEP(pooled)
 	m.Seconds["hessian"] = time.Since(t0).Seconds()
 	if spec.Directions > 0 {
 		t0 = time.Now()
@@ -387,3 +389,54 @@ func bootstrapMean(v []float64, seed uint64) Interval {
 }
 
 var errNoRuns = errors.New("experiments: no runs")
+
+// slicesJSON is Slices as stored: non-finite values (a diverged point) as
+// null, which JSON has no number for.
+type slicesJSON struct {
+	X    []float64    `json:"x"`
+	NLL  [][]*float64 `json:"nll"`
+	Rise []*float64   `json:"rise"`
+}
+
+func toNullable(v []float64) []*float64 {
+	out := make([]*float64, len(v))
+	for i, x := range v {
+		if !math.IsNaN(x) && !math.IsInf(x, 0) {
+			out[i] = &v[i]
+		}
+	}
+	return out
+}
+
+func fromNullable(v []*float64) []float64 {
+	out := make([]float64, len(v))
+	for i, p := range v {
+		out[i] = math.NaN()
+		if p != nil {
+			out[i] = *p
+		}
+	}
+	return out
+}
+
+// MarshalJSON implements json.Marshaler: non-finite values become null.
+func (s Slices) MarshalJSON() ([]byte, error) {
+	j := slicesJSON{X: s.X, Rise: toNullable(s.Rise)}
+	for _, r := range s.NLL {
+		j.NLL = append(j.NLL, toNullable(r))
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON implements json.Unmarshaler: null becomes NaN.
+func (s *Slices) UnmarshalJSON(b []byte) error {
+	var j slicesJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	s.X, s.Rise, s.NLL = j.X, fromNullable(j.Rise), nil
+	for _, r := range j.NLL {
+		s.NLL = append(s.NLL, fromNullable(r))
+	}
+	return nil
+}

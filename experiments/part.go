@@ -3,6 +3,7 @@ package experiments
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -86,4 +87,60 @@ func findingsTable(fs []findings.Finding) *reports.Table {
 		t.Rows = append(t.Rows, []string{f.Claim, measured, f.Criterion, fmt.Sprintf("%s: %s", f.Verdict, f.Why)})
 	}
 	return t
+}
+
+// LoadPart reads the saved result of experiment name (one of Names) from
+// the lab folder dir; os.ErrNotExist when it has not run there.
+func LoadPart(dir, name string) (Part, error) {
+	var p Part
+	switch name {
+	case "datasize":
+		p = &DataSizeResult{}
+	case "smoothing":
+		p = &SmoothingResult{}
+	case "locality":
+		p = &LocalityResult{}
+	case "trajectories":
+		p = &TrajectoryResult{}
+	case "finetune":
+		p = &FineTuneResult{}
+	case "buildup":
+		p = &BuildUpResult{}
+	default:
+		return nil, &UnknownError{Name: name}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, name, "result.json"))
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(b, p); err != nil {
+		return nil, fmt.Errorf("experiments: %s: %w", filepath.Join(dir, name, "result.json"), err)
+	}
+	return p, nil
+}
+
+// WithSaved returns parts completed, in Names' order, by the saved results
+// of the experiments of dir that are not among them: a report of one
+// experiment still shows the others that ran there before.
+func WithSaved(dir string, parts []Part) ([]Part, error) {
+	have := map[string]Part{}
+	for _, p := range parts {
+		have[p.Name()] = p
+	}
+	var out []Part
+	for _, n := range Names {
+		if p, ok := have[n]; ok {
+			out = append(out, p)
+			continue
+		}
+		p, err := LoadPart(dir, n)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }

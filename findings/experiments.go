@@ -377,6 +377,11 @@ type TrajectoryEnd struct {
 	RelDistance, Angle []float64
 }
 
+// trajectoryEffect is the smallest relative difference between two
+// models' distances or angles that counts as a difference of paths: a
+// gap of a few percent, however well measured, is the same path.
+const trajectoryEffect = 0.10
+
 // Trajectories checks our reading of Fig. 1b: "ViT and ResNet leave their
 // initial weights along different paths: their distance and angle from the
 // initial weights differ".
@@ -384,25 +389,31 @@ func Trajectories(a, b TrajectoryEnd) Finding {
 	f := Finding{
 		Claim: "ViT and ResNet move away from their initial weights differently: relative distance or angle from the initial weights differ (our reading of Fig. 1b)",
 		Criterion: fmt.Sprintf("relative distance ‖w−w0‖/‖w0‖ and angle ∠(w, w0) at the last snapshot, mean over seeds, with standard "+
-			"errors from the seeds: holds if either differs by %d standard errors; does not hold if both differ by less than one "+
-			"standard error; inconclusive otherwise or with fewer than 2 seeds", seTimes),
+			"errors from the seeds: holds if either differs by %d standard errors and by more than %.0f%% of the two models' mean; "+
+			"does not hold if both differ by less than %.0f%%; inconclusive otherwise or with fewer than 2 seeds",
+			seTimes, 100*trajectoryEffect, 100*trajectoryEffect),
 	}
 	dd, sd := diffSE(a.RelDistance, b.RelDistance, math.NaN())
 	da, sa := diffSE(a.Angle, b.Angle, math.NaN())
+	md, _ := meanSD(append(append([]float64(nil), a.RelDistance...), b.RelDistance...))
+	ma, _ := meanSD(append(append([]float64(nil), a.Angle...), b.Angle...))
+	rd, ra := math.Abs(dd)/md, math.Abs(da)/ma
 	f.Measured = []string{
 		fmt.Sprintf("%s: relative distance %s, angle %s°", a.Model, seedList(a.RelDistance, 1), seedList(a.Angle, 1)),
 		fmt.Sprintf("%s: relative distance %s, angle %s°", b.Model, seedList(b.RelDistance, 1), seedList(b.Angle, 1)),
-		fmt.Sprintf("difference: relative distance %.3g (standard error %.2g), angle %.3g° (standard error %.2g°)", dd, sd, da, sa),
+		fmt.Sprintf("difference: relative distance %.3g (standard error %.2g, %.0f%% of the mean), angle %.3g° (standard error %.2g°, %.0f%% of the mean)",
+			dd, sd, 100*rd, da, sa, 100*ra),
 	}
+	differs := func(d, se, rel float64) bool { return sideOf(d, se) != 0 && rel > trajectoryEffect }
 	switch {
 	case math.IsNaN(sd) || math.IsNaN(sa):
 		f.Verdict, f.Why = Inconclusive, "fewer than two seeds per model"
-	case sideOf(dd, sd) != 0 || sideOf(da, sa) != 0:
-		f.Verdict, f.Why = Holds, "the models end at different distances or angles from their initial weights"
-	case math.Abs(dd) < sd && math.Abs(da) < sa:
-		f.Verdict, f.Why = DoesNotHold, "distance and angle agree within one standard error"
+	case differs(dd, sd, rd) || differs(da, sa, ra):
+		f.Verdict, f.Why = Holds, "the models end at clearly different distances or angles from their initial weights"
+	case rd < trajectoryEffect && ra < trajectoryEffect:
+		f.Verdict, f.Why = DoesNotHold, fmt.Sprintf("distance and angle agree within %.0f%%", 100*trajectoryEffect)
 	default:
-		f.Verdict, f.Why = Inconclusive, "the differences are within the noise"
+		f.Verdict, f.Why = Inconclusive, "the differences are larger than the threshold but within the noise"
 	}
 	return f
 }

@@ -156,7 +156,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, strings.Join(row[:8], " | "))
 	}
 	fmt.Fprintf(stdout, "final pattern: %s\npreset: %s\n%s\n", res.Result.Final, res.Preset, res.Describe)
-	path, err := experiments.WriteReport(lab, []experiments.Part{res})
+	all, err := experiments.WithSaved(lab.Dir, []experiments.Part{res})
+	if err != nil {
+		return err
+	}
+	path, err := experiments.WriteReport(lab, all)
 	if err != nil {
 		return err
 	}

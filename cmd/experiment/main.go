@@ -114,7 +114,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return err
 	}
-	path, err := experiments.WriteReport(lab, parts)
+	all, err := experiments.WithSaved(lab.Dir, parts)
+	if err != nil {
+		return err
+	}
+	path, err := experiments.WriteReport(lab, all)
 	if err != nil {
 		return err
 	}
