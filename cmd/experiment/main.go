@@ -16,7 +16,8 @@
 //
 // DIR receives index.html (the findings, a section per experiment with its
 // figures and tables, the time spent), findings.json, timings.tsv and a
-// folder per experiment (result.json and the PNGs).
+// folder per experiment (result.json and the PNGs). The report covers
+// every experiment that has run in DIR, not only those of this call.
 //
 // --tiny is a smoke test of every experiment in a few minutes (a dozen
 // steps per run, the smallest spectra a verdict accepts); its verdicts
