@@ -76,7 +76,9 @@ func (r *DataSizeResult) Findings() []findings.Finding {
 	last := len(r.Plan.Fractions) - 1
 	vit, res, alt := r.model("vit"), r.model("resnet"), r.model("alternet")
 	if vit != "" && last > 0 {
-		out = append(out, findings.DataSizeSpectra(r.Groups[vit][0].Spectrum(), r.Groups[vit][last].Spectrum(), r.Plan.Fractions[0], r.Plan.Fractions[last]))
+		small, large := r.Groups[vit][0].Spectrum(), r.Groups[vit][last].Spectrum()
+		small.Model, large.Model = vit, vit
+		out = append(out, findings.DataSizeSpectra(small, large, r.Plan.Fractions[0], r.Plan.Fractions[last]))
 	}
 	if vit != "" && res != "" {
 		out = append(out, findings.TrainNLLvsTestError(r.Groups[vit][0].SeedRuns(vit, r.Plan.Fractions[0]), r.Groups[res][0].SeedRuns(res, r.Plan.Fractions[0])))

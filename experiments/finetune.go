@@ -65,7 +65,10 @@ func (r *FineTuneResult) Name() string { return "finetune" }
 
 // Findings implements Part.
 func (r *FineTuneResult) Findings() []findings.Finding {
-	return []findings.Finding{findings.FineTuneSpectra(r.FineTuned.Spectrum(), r.Scratch.Spectrum())}
+	ft, scratch := r.FineTuned.Spectrum(), r.Scratch.Spectrum()
+	ft.Model = fmt.Sprintf("%s pre-trained on %s of %s", r.Plan.Model, pct(r.Plan.PreFraction), r.Plan.PreDataset)
+	scratch.Model = fmt.Sprintf("%s on %s of %s", r.Plan.Model, pct(r.Plan.Fraction), r.Plan.Dataset)
+	return []findings.Finding{findings.FineTuneSpectra(ft, scratch)}
 }
 
 // Section implements Part.
