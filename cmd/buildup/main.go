@@ -52,7 +52,7 @@ func ints[T int | uint64](s string, parse func(string) (T, error)) ([]T, error) 
 	var out []T
 	for _, f := range strings.Split(s, ",") {
 		v, err := parse(strings.TrimSpace(f))
-		if err != nil {
+		if err != nil || v < 0 {
 			return nil, fmt.Errorf("%q is not a non-negative integer", f)
 		}
 		out = append(out, v)
