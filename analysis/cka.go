@@ -85,7 +85,7 @@ type CKAResult struct {
 	Batch   int `json:"batch"`
 	Batches int `json:"batches"`
 	// Estimator is the HSIC estimator.
-	Estimator cka.Estimator `json:"estimator"`
+	Estimator cka.Estimator  `json:"estimator"`
 	Models    []CKAModelInfo `json:"models"`
 	// Pairs holds every pair (A, B) with A at or before B in Models, in
 	// order: (0,0), (0,1), …, (1,1), (1,2), ….
