@@ -106,7 +106,7 @@ func scored(errs ...float64) *CorruptionResult {
 }
 
 func TestSummarizeCorruptions(t *testing.T) {
-	base := scored(0.1, 0.2, 0.3)   // Σ E = 0.5, Σ (E − E_clean) = 0.3
+	base := scored(0.1, 0.2, 0.3)    // Σ E = 0.5, Σ (E − E_clean) = 0.3
 	better := scored(0.05, 0.1, 0.2) // Σ E = 0.3, Σ (E − E_clean) = 0.2
 	flat := scored(0.1, 0.1, 0.1)    // a corruption that does not hurt
 	s, err := SummarizeCorruptions([]string{"base", "better"}, []*CorruptionResult{base, better}, "base")
