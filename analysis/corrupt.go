@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/vitprobe/vitprobe/data"
+	"github.com/vitprobe/vitprobe/findings"
 	"github.com/vitprobe/vitprobe/internal/journal"
 	"github.com/vitprobe/vitprobe/models"
 )
@@ -329,4 +330,23 @@ func SummarizeCorruptions(names []string, results []*CorruptionResult, baseline 
 		sum.Models = append(sum.Models, ms)
 	}
 	return sum, nil
+}
+
+// Outcomes returns the per-image outcomes by corruption and severity, in
+// the order of the conditions, as the corruption finding's input
+// (findings.AlterNetCorruptionRobustness).
+func (r *CorruptionResult) Outcomes() findings.CorruptionOutcomes {
+	o := findings.CorruptionOutcomes{Model: r.Model}
+	at := map[string]int{}
+	for _, c := range r.Conditions {
+		i, ok := at[c.Name]
+		if !ok {
+			i = len(o.Corruptions)
+			at[c.Name] = i
+			o.Corruptions = append(o.Corruptions, c.Name)
+			o.Outcomes = append(o.Outcomes, nil)
+		}
+		o.Outcomes[i] = append(o.Outcomes[i], c.Correct)
+	}
+	return o
 }

@@ -89,6 +89,10 @@ func TestCorruptionResumes(t *testing.T) {
 	if string(a) != string(b) {
 		t.Error("the resumed result differs from the uninterrupted one")
 	}
+	out := got.Outcomes()
+	if len(out.Corruptions) != 3 || out.Corruptions[1] != "pixelate" || len(out.Outcomes[1]) != 1 || len(out.Outcomes[1][0]) != 20 {
+		t.Errorf("outcomes by corruption: %v, %d", out.Corruptions, len(out.Outcomes))
+	}
 	o.Seed = 2
 	if _, err := CorruptionRobustness(context.Background(), m, d, idx, o); err == nil {
 		t.Error("resuming with another seed: want an error")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/vitprobe/vitprobe/data"
+	"github.com/vitprobe/vitprobe/findings"
 	"github.com/vitprobe/vitprobe/internal/journal"
 	"github.com/vitprobe/vitprobe/models"
 )
@@ -80,6 +81,9 @@ type LesionBlock struct {
 	LayerRef
 	// Identity reports an identity shortcut (see models.Residual).
 	Identity bool `json:"identity"`
+	// StageEnd reports that the block ends a stage: the next layer lowers
+	// the resolution or is the head.
+	StageEnd bool `json:"stage_end"`
 	LesionScore
 	// AccuracyDrop is the intact accuracy minus this one (positive: the
 	// block mattered), with the standard error of the paired per-image
@@ -164,6 +168,11 @@ func Lesion(ctx context.Context, m models.Model, d *data.Dataset, indices []int,
 	residual := map[int]models.Residual{}
 	for _, r := range les.Residuals() {
 		residual[r.Layer.Index] = r
+	}
+	stageEnd := map[int]bool{}
+	all := m.Layers()
+	for i := 0; i+1 < len(all); i++ {
+		stageEnd[all[i].Index] = all[i+1].Kind == models.KindDown || all[i+1].Kind == models.KindHead
 	}
 	todo := []int{-1} // the intact model first
 	for _, l := range res.Layers {
@@ -251,7 +260,7 @@ func Lesion(ctx context.Context, m models.Model, d *data.Dataset, indices []int,
 	res.Intact = lesionScore(intact)
 	for _, l := range todo[1:] {
 		rec := done[l]
-		b := LesionBlock{LayerRef: refs[l], Identity: residual[l].Identity, LesionScore: lesionScore(rec)}
+		b := LesionBlock{LayerRef: refs[l], Identity: residual[l].Identity, StageEnd: stageEnd[l], LesionScore: lesionScore(rec)}
 		delta, se, broken, fixed := pairedDelta(intact.Correct, rec.Correct)
 		b.AccuracyDrop, b.AccuracyDropSE, b.Broken, b.Fixed = -delta, se, broken, fixed
 		diff := make([]float64, len(indices))
@@ -271,4 +280,15 @@ func lesionScore(r lesionRecord) LesionScore {
 	}
 	m, _ := meanSE(nll)
 	return LesionScore{Accuracy: r.Correct.Accuracy(), NLL: m, Correct: r.Correct}
+}
+
+// Study returns the result as the lesion finding's input
+// (findings.LesionMSAvsConv).
+func (r *LesionResult) Study() findings.LesionStudy {
+	s := findings.LesionStudy{Model: r.Model, Intact: r.Intact.Correct}
+	for _, b := range r.Blocks {
+		s.Units = append(s.Units, findings.LesionUnit{Name: b.Name, Kind: b.Kind.String(), StageEnd: b.StageEnd,
+			Identity: b.Identity, Correct: b.Correct})
+	}
+	return s
 }

@@ -216,6 +216,17 @@ func TestLesionResumes(t *testing.T) {
 	if string(a) != string(b) {
 		t.Error("the resumed result differs from the uninterrupted one")
 	}
+	// alternet-mini's identity blocks are its three MSA blocks, each at
+	// the end of a stage (before layer3.0, layer4.0 and the head).
+	st := got.Study()
+	if len(st.Units) != 3 || len(st.Intact) != 32 {
+		t.Fatalf("study of %d units on %d images", len(st.Units), len(st.Intact))
+	}
+	for _, u := range st.Units {
+		if u.Kind != "msa" || !u.StageEnd || !u.Identity || len(u.Correct) != 32 {
+			t.Errorf("unit %+v: want an identity MSA block ending a stage", u)
+		}
+	}
 	if _, err := Lesion(context.Background(), m, d, idx, LesionOptions{Batch: 16, Journal: path, Inputs: map[string]string{"weights": "other"}}); err == nil {
 		t.Error("a journal of other weights: want an error")
 	}
