@@ -262,7 +262,7 @@ func Lesion(ctx context.Context, m models.Model, d *data.Dataset, indices []int,
 		rec := done[l]
 		b := LesionBlock{LayerRef: refs[l], Identity: residual[l].Identity, StageEnd: stageEnd[l], LesionScore: lesionScore(rec)}
 		delta, se, broken, fixed := pairedDelta(intact.Correct, rec.Correct)
-		b.AccuracyDrop, b.AccuracyDropSE, b.Broken, b.Fixed = -delta, se, broken, fixed
+		b.AccuracyDrop, b.AccuracyDropSE, b.Broken, b.Fixed = 0-delta, se, broken, fixed // 0-delta: no negative zero
 		diff := make([]float64, len(indices))
 		for i := range diff {
 			diff[i] = float64(rec.NLL[i]) - float64(intact.NLL[i])
