@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 
 	"github.com/sugarme/gotch"
@@ -237,6 +238,7 @@ func CKA(ctx context.Context, ms []CKAModel, d *data.Dataset, indices []int, opt
 		pos[[2]int{r.model, r.layer.Index}] = i
 	}
 	count := len(done)
+	var bufs gramBuffers
 	err = torchx.NoGrad(func() error {
 		var hb data.HostBatch
 		for k, idx := range batches {
@@ -260,7 +262,7 @@ func CKA(ctx context.Context, ms []CKAModel, d *data.Dataset, indices []int, opt
 					if grams[i] != nil {
 						return fmt.Errorf("layer %d (%s) observed twice in one forward pass", l.Index, l.Name)
 					}
-					g, f, err := torchGram(l, out)
+					g, f, err := torchGram(l, out, &bufs)
 					grams[i], feats[i] = g, f
 					return err
 				})
@@ -351,13 +353,12 @@ func forwardImages(m models.Model, images []float32, b, channels int, probe mode
 }
 
 // torchGram returns the n×n Gram matrix of a layer's output, flattened per
-// example (the class token dropped from tokens), with its columns centred:
-// computed by libtorch in float64. Row 0 is subtracted from every row
-// before the centring (which changes no HSIC value) so that a constant
-// column becomes exact zeros, as cka.Gram makes it.
-func torchGram(l models.Layer, out *ts.Tensor) ([]float64, int, error) {
-	var s torchx.Scope
-	defer s.Close()
+// example (the class token dropped from tokens), with its columns centred
+// (cka.Center, in Go) and the product X Xᵀ formed by libtorch in float64.
+// (libtorch 1.13's broadcast subtraction in float64 runs at ~0.2 µs per
+// element here, slower than the product itself: the centring is done in
+// Go.) buf is reused between calls.
+func torchGram(l models.Layer, out *ts.Tensor, buf *gramBuffers) ([]float64, int, error) {
 	fail := func(err error) ([]float64, int, error) {
 		return nil, 0, fmt.Errorf("layer %d (%s): %w", l.Index, l.Name, err)
 	}
@@ -368,50 +369,42 @@ func torchGram(l models.Layer, out *ts.Tensor) ([]float64, int, error) {
 	if len(shape) < 2 || shape[0] < 1 {
 		return fail(fmt.Errorf("output of shape %v", shape))
 	}
-	n := shape[0]
-	x := out
-	// next makes the result of one step the current tensor.
-	next := func(t *ts.Tensor, err error) error {
-		if err != nil {
-			return err
-		}
-		x = s.Add(t)
-		return nil
+	n := int(shape[0])
+	per := 1
+	for _, s := range shape[1:] {
+		per *= int(s)
 	}
+	skip := 0 // values of token 0 to drop per example
 	if l.Tokens && l.CLS {
 		if len(shape) != 3 || shape[1] < 2 {
 			return fail(fmt.Errorf("token output of shape %v, want (B, N, C) with a class token", shape))
 		}
-		if err := next(x.Narrow(1, 1, shape[1]-1, false)); err != nil {
-			return fail(err)
+		skip = int(shape[2])
+	}
+	d := per - skip
+	buf.f32 = grow(buf.f32, n*per)
+	if err := torchx.CopyOut(buf.f32, out); err != nil {
+		return fail(err)
+	}
+	buf.x = grow(buf.x, n*d)
+	for i := range n {
+		src := buf.f32[i*per+skip : (i+1)*per]
+		dst := buf.x[i*d : (i+1)*d]
+		for j, v := range src {
+			dst[j] = float64(v)
 		}
 	}
-	if err := next(x.Reshape([]int64{n, -1}, false)); err != nil {
-		return fail(err)
-	}
-	if err := next(x.Totype(gotch.Double, false)); err != nil {
-		return fail(err)
-	}
-	row, err := x.Narrow(0, 0, 1, false)
+	xc, err := cka.Center(buf.x, cka.Features{N: n, D: d, Data: buf.x})
 	if err != nil {
 		return fail(err)
 	}
-	s.Add(row)
-	if err := next(x.Sub(row, false)); err != nil {
-		return fail(err)
-	}
-	mean, err := x.MeanDim([]int64{0}, true, gotch.Double, false)
+	var s torchx.Scope
+	defer s.Close()
+	x, err := torchx.FromSlice(xc, []int64{int64(n), int64(d)}, gotch.Double)
 	if err != nil {
 		return fail(err)
 	}
-	s.Add(mean)
-	if err := next(x.Sub(mean, false)); err != nil {
-		return fail(err)
-	}
-	fs, err := x.Size()
-	if err != nil {
-		return fail(err)
-	}
+	s.Add(x)
 	xt, err := x.Transpose(0, 1, false)
 	if err != nil {
 		return fail(err)
@@ -428,11 +421,30 @@ func torchGram(l models.Layer, out *ts.Tensor) ([]float64, int, error) {
 	}
 	// The product of a matrix and its transpose may differ from symmetric
 	// in the last bit; make it exactly symmetric.
-	for i := range int(n) {
-		for j := i + 1; j < int(n); j++ {
-			v := (k[i*int(n)+j] + k[j*int(n)+i]) / 2
-			k[i*int(n)+j], k[j*int(n)+i] = v, v
+	for i := range n {
+		for j := i + 1; j < n; j++ {
+			v := (k[i*n+j] + k[j*n+i]) / 2
+			k[i*n+j], k[j*n+i] = v, v
 		}
 	}
-	return k, int(fs[1]), nil
+	for _, v := range k {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fail(errors.New("non-finite values in the output"))
+		}
+	}
+	return k, d, nil
+}
+
+// gramBuffers are torchGram's scratch slices, reused across layers and
+// minibatches.
+type gramBuffers struct {
+	f32 []float32
+	x   []float64
+}
+
+func grow[E any](s []E, n int) []E {
+	if cap(s) < n {
+		return make([]E, n)
+	}
+	return s[:n]
 }

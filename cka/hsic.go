@@ -79,46 +79,58 @@ func (e *Estimator) UnmarshalText(b []byte) error {
 	return err
 }
 
-// Gram returns the linear kernel of x, the N×N matrix K = Xc Xcᵀ of the
-// column-centred features Xc (row-major; exactly symmetric), in dst if it
-// has room. Centring the columns changes no HSIC value (both estimators
-// ignore a constant added to every row) and keeps the entries small.
-func Gram(dst []float64, x Features) ([]float64, error) {
+// Center returns x's values with every column's mean subtracted, in dst
+// if it has room (dst may be x.Data). A constant column becomes exact
+// zeros (the mean of n equal values need not round back to that value),
+// so that a constant representation has a zero Gram matrix and its CKA is
+// reported as undefined rather than computed from rounding noise.
+func Center(dst []float64, x Features) ([]float64, error) {
 	if err := x.Validate(); err != nil {
 		return nil, err
 	}
 	n, d := x.N, x.D
 	mean := make([]float64, d)
+	constant := make([]bool, d)
+	for j := range constant {
+		constant[j] = true
+	}
 	for i := range n {
-		row := x.Data[i*d : (i+1)*d]
+		row, first := x.Data[i*d:(i+1)*d], x.Data[:d]
 		for j, v := range row {
 			mean[j] += v
+			constant[j] = constant[j] && v == first[j]
 		}
 	}
 	for j := range mean {
 		mean[j] /= float64(n)
-	}
-	// A constant column centres to exact zeros (the mean of n equal values
-	// need not round back to that value): a constant representation then
-	// has a zero Gram matrix, and its CKA is reported as undefined rather
-	// than computed from rounding noise.
-	for j := range mean {
-		c := x.Data[j]
-		constant := true
-		for i := 1; i < n && constant; i++ {
-			constant = x.Data[i*d+j] == c
-		}
-		if constant {
-			mean[j] = c
+		if constant[j] {
+			mean[j] = x.Data[j]
 		}
 	}
-	xc := make([]float64, n*d)
+	if cap(dst) < n*d {
+		dst = make([]float64, n*d)
+	}
+	dst = dst[:n*d]
 	for i := range n {
-		row, out := x.Data[i*d:(i+1)*d], xc[i*d:(i+1)*d]
+		row, out := x.Data[i*d:(i+1)*d], dst[i*d:(i+1)*d]
 		for j, v := range row {
 			out[j] = v - mean[j]
 		}
 	}
+	return dst, nil
+}
+
+// Gram returns the linear kernel of x, the N×N matrix K = Xc Xcᵀ of the
+// column-centred features Xc (Center; row-major, exactly symmetric), in dst
+// if it has room. Centring the columns changes no HSIC value (both
+// estimators ignore a constant added to every row) and keeps the entries
+// small.
+func Gram(dst []float64, x Features) ([]float64, error) {
+	xc, err := Center(nil, x)
+	if err != nil {
+		return nil, err
+	}
+	n, d := x.N, x.D
 	if cap(dst) < n*n {
 		dst = make([]float64, n*n)
 	}
