@@ -8,6 +8,7 @@ import (
 	"github.com/vitprobe/vitprobe/data"
 	"github.com/vitprobe/vitprobe/findings"
 	"github.com/vitprobe/vitprobe/internal/journal"
+	"github.com/vitprobe/vitprobe/internal/shard"
 	"github.com/vitprobe/vitprobe/models"
 )
 
@@ -48,6 +49,10 @@ type CorruptionOptions struct {
 	// Progress, if not nil, is called after every forward pass with the
 	// number done and their total.
 	Progress func(done, total int)
+	// OtherJournals are journals of other processes of the same run
+	// (CorruptionShard's), read only: the conditions they hold count as
+	// done. Their headers must match this run's.
+	OtherJournals []string
 }
 
 // CorruptionScore is a model's outcome on one version of the images:
@@ -109,106 +114,148 @@ type corruptHeader struct {
 // CorruptionRobustness evaluates m (eval mode, no gradients) on the images
 // of d at indices, clean and under each corruption of opt.Corruptions: the
 // images are corrupted in Go (data.Dataset.Corrupted: intensities in
-// [0, 1], rounded back to bytes) and normalised as in training. It stops
-// between forward passes when ctx is cancelled, keeping what the journal
-// holds.
+// [0, 1], rounded back to bytes) and normalised as in training. Conditions
+// found in opt.Journal or opt.OtherJournals are not evaluated again. It
+// stops between forward passes when ctx is cancelled, keeping what the
+// journal holds.
 func CorruptionRobustness(ctx context.Context, m models.Model, d *data.Dataset, indices []int, opt CorruptionOptions) (*CorruptionResult, error) {
-	if err := checkProbeInputs(m, d, indices, opt.Batch); err != nil {
+	conds, done, err := corruptionRun(ctx, m, d, indices, opt, shard.All)
+	if err != nil {
 		return nil, err
-	}
-	conds := opt.Corruptions
-	if conds == nil {
-		conds = AllCorruptions()
-	}
-	if len(conds) == 0 {
-		return nil, errors.New("analysis: no corruption to evaluate")
-	}
-	seen := map[data.Corruption]bool{}
-	for _, c := range conds {
-		if err := c.Validate(); err != nil {
-			return nil, fmt.Errorf("analysis: %w", err)
-		}
-		if seen[c] {
-			return nil, fmt.Errorf("analysis: corruption %v listed twice", c)
-		}
-		seen[c] = true
-	}
-	clean := data.Corruption{Name: "clean"}
-	done := map[data.Corruption]corruptRecord{}
-	var w *journal.Writer
-	if opt.Journal != "" {
-		hdr := corruptHeader{Kind: "vitprobe corruption journal", Version: 1, Model: m.Spec().Name, Images: indicesKey(indices),
-			Seed: opt.Seed, Batch: opt.Batch, Inputs: opt.Inputs}
-		var recs []corruptRecord
-		var err error
-		w, recs, err = journal.Open[corruptRecord](opt.Journal, hdr)
-		if err != nil {
-			return nil, fmt.Errorf("analysis: corruptions: %w", err)
-		}
-		defer func() { _ = w.Close() }()
-		for _, r := range recs {
-			if len(r.Correct) != len(indices) {
-				return nil, fmt.Errorf("analysis: corruptions: %s: a record of %d images, want %d", opt.Journal, len(r.Correct), len(indices))
-			}
-			done[data.Corruption{Name: r.Name, Severity: r.Severity}] = r
-		}
-	}
-	todo := append([]data.Corruption{clean}, conds...)
-	batches := (len(indices) + opt.Batch - 1) / opt.Batch
-	total, count := 0, 0
-	for _, c := range todo {
-		if _, ok := done[c]; !ok {
-			total += batches
-		}
-	}
-	step := func() {
-		count++
-		if opt.Progress != nil {
-			opt.Progress(count, total)
-		}
-	}
-	for _, c := range todo {
-		if _, ok := done[c]; ok {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("analysis: corruptions stopped with %d of %d conditions done: %w", len(done), len(todo), err)
-		}
-		src, idx := d, indices
-		if c != clean {
-			cd, err := d.Corrupted(indices, c, opt.Seed, opt.Workers)
-			if err != nil {
-				return nil, fmt.Errorf("analysis: %w", err)
-			}
-			src, idx = cd, cd.Indices()
-		}
-		s, err := evaluate(ctx, m, src, idx, opt.Batch, step)
-		if err != nil {
-			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-				return nil, fmt.Errorf("analysis: corruptions stopped with %d of %d conditions done: %w", len(done), len(todo), err)
-			}
-			return nil, fmt.Errorf("analysis: %v: %w", c, err)
-		}
-		nll, _ := meanSE(s.nll)
-		rec := corruptRecord{Name: c.Name, Severity: c.Severity, Correct: s.correct, NLL: nll}
-		if w != nil {
-			if err := w.Append(rec); err != nil {
-				return nil, fmt.Errorf("analysis: corruptions: %w", err)
-			}
-		}
-		done[c] = rec
 	}
 	score := func(c data.Corruption) CorruptionScore {
 		r := done[c]
 		return CorruptionScore{Corruption: c, Accuracy: r.Correct.Accuracy(), NLL: r.NLL, Correct: r.Correct}
 	}
-	res := &CorruptionResult{Model: m.Spec().Name, Images: len(indices), Seed: opt.Seed, Clean: score(clean)}
+	res := &CorruptionResult{Model: m.Spec().Name, Images: len(indices), Seed: opt.Seed, Clean: score(cleanCondition)}
 	for _, c := range conds {
 		sc := score(c)
 		res.Conditions = append(res.Conditions, sc)
 		res.MeanAccuracy += sc.Accuracy / float64(len(conds))
 	}
 	return res, nil
+}
+
+// CorruptionShard evaluates, and appends to opt.Journal (required), only
+// the conditions that sh owns: condition i, numbered from 0 for the clean
+// images and then in the order of opt.Corruptions, when i mod sh.Count =
+// sh.Index. Processes of a batch system each run one shard; a final
+// CorruptionRobustness with their journals in opt.OtherJournals assembles
+// the result (evaluating whatever no shard finished).
+func CorruptionShard(ctx context.Context, m models.Model, d *data.Dataset, indices []int, opt CorruptionOptions, sh shard.Shard) error {
+	if opt.Journal == "" {
+		return errors.New("analysis: a corruption shard needs a journal")
+	}
+	if sh.Count < 1 || sh.Index < 0 || sh.Index >= sh.Count {
+		return fmt.Errorf("analysis: invalid shard %v", sh)
+	}
+	_, _, err := corruptionRun(ctx, m, d, indices, opt, sh)
+	return err
+}
+
+// cleanCondition names the uncorrupted images among the conditions.
+var cleanCondition = data.Corruption{Name: "clean"}
+
+// corruptionRun evaluates the conditions sh owns that no journal holds and
+// returns every condition's record it has (all of them for shard.All).
+func corruptionRun(ctx context.Context, m models.Model, d *data.Dataset, indices []int, opt CorruptionOptions, sh shard.Shard) ([]data.Corruption, map[data.Corruption]corruptRecord, error) {
+	if err := checkProbeInputs(m, d, indices, opt.Batch); err != nil {
+		return nil, nil, err
+	}
+	conds := opt.Corruptions
+	if conds == nil {
+		conds = AllCorruptions()
+	}
+	if len(conds) == 0 {
+		return nil, nil, errors.New("analysis: no corruption to evaluate")
+	}
+	seen := map[data.Corruption]bool{}
+	for _, c := range conds {
+		if err := c.Validate(); err != nil {
+			return nil, nil, fmt.Errorf("analysis: %w", err)
+		}
+		if seen[c] {
+			return nil, nil, fmt.Errorf("analysis: corruption %v listed twice", c)
+		}
+		seen[c] = true
+	}
+	done := map[data.Corruption]corruptRecord{}
+	hdr := corruptHeader{Kind: "vitprobe corruption journal", Version: 1, Model: m.Spec().Name, Images: indicesKey(indices),
+		Seed: opt.Seed, Batch: opt.Batch, Inputs: opt.Inputs}
+	add := func(path string, recs []corruptRecord) error {
+		for _, r := range recs {
+			if len(r.Correct) != len(indices) {
+				return fmt.Errorf("analysis: corruptions: %s: a record of %d images, want %d", path, len(r.Correct), len(indices))
+			}
+			done[data.Corruption{Name: r.Name, Severity: r.Severity}] = r
+		}
+		return nil
+	}
+	for _, path := range opt.OtherJournals {
+		recs, err := journal.Read[corruptRecord](path, hdr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("analysis: corruptions: %w", err)
+		}
+		if err := add(path, recs); err != nil {
+			return nil, nil, err
+		}
+	}
+	var w *journal.Writer
+	if opt.Journal != "" {
+		var recs []corruptRecord
+		var err error
+		w, recs, err = journal.Open[corruptRecord](opt.Journal, hdr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("analysis: corruptions: %w", err)
+		}
+		defer func() { _ = w.Close() }()
+		if err := add(opt.Journal, recs); err != nil {
+			return nil, nil, err
+		}
+	}
+	var todo []data.Corruption
+	for i, c := range append([]data.Corruption{cleanCondition}, conds...) {
+		if _, ok := done[c]; !ok && sh.Owns(i) {
+			todo = append(todo, c)
+		}
+	}
+	batches := (len(indices) + opt.Batch - 1) / opt.Batch
+	total, count := len(todo)*batches, 0
+	step := func() {
+		count++
+		if opt.Progress != nil {
+			opt.Progress(count, total)
+		}
+	}
+	for k, c := range todo {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, fmt.Errorf("analysis: corruptions stopped with %d of %d conditions left: %w", len(todo)-k, len(todo), err)
+		}
+		src, idx := d, indices
+		if c != cleanCondition {
+			cd, err := d.Corrupted(indices, c, opt.Seed, opt.Workers)
+			if err != nil {
+				return nil, nil, fmt.Errorf("analysis: %w", err)
+			}
+			src, idx = cd, cd.Indices()
+		}
+		s, err := evaluate(ctx, m, src, idx, opt.Batch, step)
+		if err != nil {
+			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+				return nil, nil, fmt.Errorf("analysis: corruptions stopped with %d of %d conditions left: %w", len(todo)-k, len(todo), err)
+			}
+			return nil, nil, fmt.Errorf("analysis: %v: %w", c, err)
+		}
+		nll, _ := meanSE(s.nll)
+		rec := corruptRecord{Name: c.Name, Severity: c.Severity, Correct: s.correct, NLL: nll}
+		if w != nil {
+			if err := w.Append(rec); err != nil {
+				return nil, nil, fmt.Errorf("analysis: corruptions: %w", err)
+			}
+		}
+		done[c] = rec
+	}
+	return conds, done, nil
 }
 
 // CorruptionSummary compares models' corruption errors with a baseline's,

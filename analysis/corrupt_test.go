@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"path/filepath"
 	"testing"
 
 	"github.com/vitprobe/vitprobe/data"
+	"github.com/vitprobe/vitprobe/internal/shard"
 	"github.com/vitprobe/vitprobe/train"
 )
 
@@ -150,5 +152,62 @@ func TestSummarizeCorruptions(t *testing.T) {
 	}
 	if _, err := SummarizeCorruptions([]string{"a", "b"}, []*CorruptionResult{base, scored(0.1, 0.2)}, "a"); err == nil {
 		t.Error("different conditions: want an error")
+	}
+}
+
+// TestCorruptionShards runs the conditions in two shards, each with its
+// own journal, then assembles the result: the same bits as one process,
+// with no evaluation left; with only one shard done, the assembly
+// evaluates the other's conditions.
+func TestCorruptionShards(t *testing.T) {
+	lockThread(t)
+	d := mnist(t)
+	idx := firstN(20)
+	m := preset(t, "resnet-mini", 23)
+	conds := []data.Corruption{{Name: "brightness", Severity: 5}, {Name: "impulse_noise", Severity: 3}, {Name: "defocus_blur", Severity: 4}}
+	opt := CorruptionOptions{Corruptions: conds, Seed: 3, Batch: 20}
+	want, err := CorruptionRobustness(context.Background(), m, d, idx, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	var journals []string
+	for i := range 2 {
+		o := opt
+		o.Journal = filepath.Join(dir, fmt.Sprintf("shard-%d.jsonl", i))
+		passes := 0
+		o.Progress = func(done, total int) { passes = total }
+		if err := CorruptionShard(context.Background(), m, d, idx, o, shard.Shard{Index: i, Count: 2}); err != nil {
+			t.Fatal(err)
+		}
+		// 4 conditions (clean first): shard 0 owns 0 and 2, shard 1 owns 1 and 3.
+		if passes != 2 {
+			t.Errorf("shard %d did %d passes, want 2", i, passes)
+		}
+		journals = append(journals, o.Journal)
+	}
+	for _, tc := range []struct {
+		others []string
+		passes int
+	}{{journals, 0}, {journals[:1], 2}} {
+		o := opt
+		o.OtherJournals = tc.others
+		passes := 0
+		o.Progress = func(done, total int) { passes = total }
+		got, err := CorruptionRobustness(context.Background(), m, d, idx, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if passes != tc.passes {
+			t.Errorf("with %d shard journals: %d passes, want %d", len(tc.others), passes, tc.passes)
+		}
+		a, _ := json.Marshal(want)
+		b, _ := json.Marshal(got)
+		if string(a) != string(b) {
+			t.Errorf("with %d shard journals: the result differs from one process's", len(tc.others))
+		}
+	}
+	if err := CorruptionShard(context.Background(), m, d, idx, opt, shard.Shard{Index: 0, Count: 2}); err == nil {
+		t.Error("a shard without a journal: want an error")
 	}
 }

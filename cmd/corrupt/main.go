@@ -25,10 +25,16 @@
 // when an AlterNet is among the checkpoints) and journals/NAME.jsonl, so
 // that a stopped run resumes per (corruption, severity).
 //
+// On a cluster, --shard i/n (or the task index of a Slurm job array or a
+// Kubernetes Indexed Job) evaluates only every n-th condition and writes
+// journals/NAME.shard-i-of-n.jsonl; a last run without --shard reads those
+// journals, evaluates whatever no shard finished and writes the outputs.
+//
 // Examples:
 //
 //	corrupt --out runs/corrupt runs/resnet-mini runs/vit-mini runs/alternet-mini
 //	corrupt --out runs/c --images 2000 --corruptions contrast,pixelate --severities 3,5 runs/*/final.json
+//	corrupt --out runs/c --shard 0/4 runs/vit-mini    # and 1/4, 2/4, 3/4, then without --shard
 package main
 
 import (
@@ -48,8 +54,8 @@ import (
 	"github.com/vitprobe/vitprobe/findings"
 	"github.com/vitprobe/vitprobe/internal/ckptarg"
 	"github.com/vitprobe/vitprobe/internal/cli"
-	"github.com/vitprobe/vitprobe/internal/progress"
 	"github.com/vitprobe/vitprobe/internal/prov"
+	"github.com/vitprobe/vitprobe/internal/shard"
 )
 
 func main() { cli.Main("corrupt", run) }
@@ -58,6 +64,7 @@ type config struct {
 	out, dataset, dataDir, device, baseline string
 	images, batch, threads, workers, sheet  int
 	seed                                    uint64
+	shard                                   shard.Shard
 	conds                                   []data.Corruption
 	args                                    []string
 }
@@ -73,6 +80,7 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	sevs := fs.String("severities", "1,2,3,4,5", "severities, comma-separated")
 	fs.StringVar(&c.baseline, "baseline", "", "name of the checkpoint whose errors normalise the CE (default: the first ResNet, else the first)")
 	fs.IntVar(&c.sheet, "sheet", 0, "test image of the contact sheet (-1: none)")
+	shardFlag := fs.String("shard", "", "evaluate shard i/n of the (corruption, severity) conditions only (also from Slurm/Kubernetes variables); a run without it assembles the shards' journals")
 	fs.IntVar(&c.workers, "workers", 0, "goroutines that corrupt the images (0: all cores)")
 	fs.StringVar(&c.dataset, "dataset", "", "dataset (default: the checkpoints')")
 	fs.StringVar(&c.dataDir, "data", "", "dataset folder (MNIST: found by itself)")
@@ -93,6 +101,10 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 		return nil, cli.Usagef("no checkpoint given (usage: corrupt --out DIR [flags] CHECKPOINT...)")
 	case c.images < 1 || c.batch < 1:
 		return nil, cli.Usagef("--images %d, --batch %d: want at least 1", c.images, c.batch)
+	}
+	var err error
+	if c.shard, err = shard.Resolve(*shardFlag, os.Getenv); err != nil {
+		return nil, &cli.UsageError{Err: err}
 	}
 	for _, n := range strings.Split(*names, ",") {
 		for _, s := range strings.Split(*sevs, ",") {
@@ -160,33 +172,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for _, ck := range cks {
 		out.Provenance.Inputs = append(out.Provenance.Inputs, prov.Input{Path: ck.Path, SHA256: ck.SidecarSHA256})
 		t0 := time.Now()
-		m, err := ck.Load(dev)
-		if err != nil {
-			return err
-		}
-		var bar *progress.Bar
-		opt := analysis.CorruptionOptions{Corruptions: c.conds, Seed: c.seed, Batch: c.batch, Workers: c.workers, Inputs: ck.Inputs(dataset),
-			Journal: filepath.Join(c.out, "journals", ckptarg.FileName(ck.Name)+".jsonl"),
-			Progress: func(done, total int) {
-				if bar == nil {
-					bar = progress.New(stderr, ck.Name, "passes", total, 0)
-				}
-				bar.Add(1, "")
-			}}
-		r, err := analysis.CorruptionRobustness(ctx, m, ds, ds.Indices()[:c.images], opt)
-		m.Close()
-		if bar != nil {
-			bar.Finish("")
+		r, err := c.evalModel(ctx, ck, ds, dataset, dev, stderr)
+		if errors.Is(err, context.Canceled) {
+			fmt.Fprintf(stderr, "corrupt: interrupted; finished conditions are kept in %s\n", filepath.Join(c.out, "journals"))
+			return cli.ErrInterrupted
 		}
 		if err != nil {
-			if errors.Is(err, context.Canceled) {
-				fmt.Fprintf(stderr, "corrupt: interrupted; finished conditions are kept in %s\n", filepath.Join(c.out, "journals"))
-				return cli.ErrInterrupted
-			}
 			return fmt.Errorf("%s: %w", ck.Name, err)
+		}
+		if r == nil { // a shard: its journal is the output
+			fmt.Fprintf(stdout, "%s: shard %v done (%s)\n", ck.Name, c.shard, time.Since(t0).Round(time.Second/10))
+			continue
 		}
 		out.Models = append(out.Models, model{Name: ck.Name, Checkpoint: ck.Path, Seconds: time.Since(t0).Seconds(), CorruptionResult: r})
 		names, rs = append(names, ck.Name), append(rs, r)
+	}
+	if c.shard.Count > 1 {
+		return nil
 	}
 	if out.Summary, err = analysis.SummarizeCorruptions(names, rs, base); err != nil {
 		return err

@@ -118,3 +118,40 @@ func TestCorruptUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestCorruptShards runs two shards, then assembles them: the assembly
+// evaluates nothing and gives the same table as one process.
+func TestCorruptShards(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a model")
+	}
+	dir := t.TempDir()
+	ck := saveInit(t, dir, "resnet-mini")
+	common := []string{"--images", "20", "--batch", "10", "--threads", "1", "--corruptions", "contrast,motion_blur", "--severities", "1,4", "--sheet", "-1"}
+	one := filepath.Join(dir, "one")
+	if code, _, stderr := runCmd(context.Background(), append(common, "--out", one, ck)...); code != 0 {
+		t.Fatalf("one process: exit %d: %s", code, stderr)
+	}
+	sharded := filepath.Join(dir, "sharded")
+	for _, s := range []string{"0/2", "1/2"} {
+		code, stdout, stderr := runCmd(context.Background(), append(common, "--out", sharded, "--shard", s, ck)...)
+		if code != 0 || !strings.Contains(stdout, "shard "+s+" done") {
+			t.Fatalf("shard %s: exit %d: %s %s", s, code, stdout, stderr)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(sharded, "corrupt.json")); err == nil {
+		t.Error("a shard wrote corrupt.json")
+	}
+	code, _, stderr := runCmd(context.Background(), append(common, "--out", sharded, ck)...)
+	if code != 0 || strings.Contains(stderr, "passes") {
+		t.Fatalf("assembly: exit %d, stderr %q (want nothing evaluated)", code, stderr)
+	}
+	a, _ := os.ReadFile(filepath.Join(one, "corrupt.csv"))
+	b, _ := os.ReadFile(filepath.Join(sharded, "corrupt.csv"))
+	if len(a) == 0 || !bytes.Equal(a, b) {
+		t.Error("the assembled shards' table differs from one process's")
+	}
+	if code, _, _ := runCmd(context.Background(), append(common, "--out", sharded, "--shard", "2/2", ck)...); code != 2 {
+		t.Errorf("--shard 2/2: exit %d, want 2", code)
+	}
+}
