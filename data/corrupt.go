@@ -495,6 +495,9 @@ func motionBlur(img []float64, channels, s int, r *rand.Rand) {
 		w[i] = math.Exp(-float64(i*i) / (2 * motionSigma[s] * motionSigma[s]))
 		sum += w[i]
 	}
+	for i := range w {
+		w[i] /= sum
+	}
 	out := make([]float64, n*n)
 	for ch := range channels {
 		plane := img[ch*n*n : (ch+1)*n*n]
@@ -504,7 +507,7 @@ func motionBlur(img []float64, channels, s int, r *rand.Rand) {
 				for i, wi := range w {
 					v += wi * bilinear(plane, float64(y)-float64(i)*dy, float64(x)-float64(i)*dx)
 				}
-				out[y*n+x] = v / sum
+				out[y*n+x] = v
 			}
 		}
 		copy(plane, out)
@@ -550,21 +553,23 @@ func pixelateTo(img []float64, channels, m int) {
 		}
 	}
 	cell := make([]float64, m*m)
+	rows := make([]float64, n*m) // rows[y*m+cx]: row y averaged over cell column cx
 	for ch := range channels {
 		plane := img[ch*n*n : (ch+1)*n*n]
+		for y := range n {
+			for cx := range m {
+				var v float64
+				for x, w := range cover[cx*n : (cx+1)*n] {
+					v += w * plane[y*n+x]
+				}
+				rows[y*m+cx] = v
+			}
+		}
 		for cy := range m {
 			for cx := range m {
 				var v float64
-				for y := range n {
-					wy := cover[cy*n+y]
-					if wy == 0 {
-						continue
-					}
-					for x := range n {
-						if wx := cover[cx*n+x]; wx != 0 {
-							v += wy * wx * plane[y*n+x]
-						}
-					}
+				for y, w := range cover[cy*n : (cy+1)*n] {
+					v += w * rows[y*m+cx]
 				}
 				cell[cy*m+cx] = v / (step * step)
 			}
