@@ -52,7 +52,6 @@ import (
 	"github.com/vitprobe/vitprobe/internal/cli"
 	"github.com/vitprobe/vitprobe/internal/progress"
 	"github.com/vitprobe/vitprobe/internal/prov"
-	"github.com/vitprobe/vitprobe/models"
 	"github.com/vitprobe/vitprobe/reports"
 )
 
@@ -171,21 +170,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		out.Models = append(out.Models, model{Name: ck.Name, Checkpoint: ck.Path, Seconds: time.Since(t0).Seconds(), LesionResult: r})
 		figs = append(figs, r.Figure(ck.Name))
-		verdict := ""
-		for _, b := range r.Blocks { // the claim is about models whose MSA blocks end stages (AlterNet)
-			if b.Kind == models.KindMSA && b.StageEnd {
-				f := findings.LesionMSAvsConv(r.Study())
-				found = append(found, f)
-				verdict = fmt.Sprintf("; MSA vs Conv: %s (%s)", f.Verdict, f.Why)
-				break
-			}
+		var own *findings.Finding
+		if f, ok := finding(r); ok {
+			found = append(found, f)
+			own = &found[len(found)-1]
 		}
-		fmt.Fprintf(stdout, "%s: intact %.2f%%, %d blocks lesioned, %d layers skipped%s\n", ck.Name,
-			100*r.Intact.Accuracy, len(r.Blocks), len(r.Skipped), verdict)
-		for _, b := range r.Blocks {
-			fmt.Fprintf(stdout, "  %-16s %-4v drop %+6.2f ± %.2f pp, NLL %+.3f ± %.3f\n", b.Name, b.Kind, 100*b.AccuracyDrop,
-				100*b.AccuracyDropSE, b.NLLIncrease, b.NLLIncreaseSE)
-		}
+		printModel(stdout, ck.Name, r, own)
 	}
 	for name, v := range map[string]any{"lesion.json": out, "findings.json": found} {
 		js, err := json.MarshalIndent(v, "", "  ")
