@@ -81,9 +81,17 @@ func NewCurvature(c Curvature, m models.Model, b *data.Batch, o *CurvatureOption
 	}
 	switch c {
 	case CurvatureHessian:
-		return NewBatchHessian(m, b, &opt.HessianOptions)
+		h, err := NewBatchHessian(m, b, &opt.HessianOptions)
+		if err != nil {
+			return nil, err
+		}
+		return h, nil
 	case CurvatureGGN, CurvatureFisher:
-		return newBatchGGN(c, m, b, &opt)
+		g, err := newBatchGGN(c, m, b, &opt)
+		if err != nil {
+			return nil, err
+		}
+		return g, nil
 	}
 	return nil, fmt.Errorf("analysis: unknown %v", c)
 }

@@ -246,7 +246,9 @@ type matrixResult struct {
 //     hessian-vs-ggn-MODEL.png with the spread of the start vectors as a
 //     band;
 //
-// and writes curvature-MODEL.json into -curv.out. The GGN must have no
+// and writes curvature-MODEL.json into -curv.out (a model whose file is
+// there already is not computed again: its results are drawn). The GGN
+// must have no
 // eigenvalue below -1e-4 of its largest (it is positive semi-definite up
 // to float32 rounding).
 func TestCurvatureTrained(t *testing.T) {
@@ -260,6 +262,17 @@ func TestCurvatureTrained(t *testing.T) {
 	var figModels []reports.BlockCurvatureModel
 	for _, path := range paths {
 		m, name, mb := loadTrained(t, path)
+		saved := filepath.Join(*curvOut, "curvature-"+name+".json")
+		if js, err := os.ReadFile(saved); err == nil {
+			// Done by an earlier run: draw from its results.
+			var res curvatureResult
+			if err := json.Unmarshal(js, &res); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s: results of %s", name, saved)
+			figModels = append(figModels, blockFigureModel(res))
+			continue
+		}
 		res := curvatureResult{Model: name, Matrix: map[string]matrixResult{}}
 		start := time.Now()
 		groups := must(BlockGroups(m))
@@ -281,12 +294,7 @@ func TestCurvatureTrained(t *testing.T) {
 				Size: b.Group.Size, Values: b.Values(), Trace: tr, TraceErr: se, NEP: s.NEP, Products: products})
 			return nil
 		}))
-		fm := reports.BlockCurvatureModel{Name: name}
-		for _, b := range res.Blocks {
-			fm.Blocks = append(fm.Blocks, reports.BlockCurvature{Name: b.Name, Kind: b.Kind, Depth: b.Depth, Size: b.Size,
-				Values: b.Values, Trace: b.Trace, TraceErr: b.TraceErr})
-		}
-		figModels = append(figModels, fm)
+		figModels = append(figModels, blockFigureModel(res))
 		for _, k := range must(SummarizeKinds(bs)) {
 			res.Kinds = append(res.Kinds, kindResult{Kind: k.Kind.String(), Blocks: k.Blocks, N: k.N, NEP: k.NEP, APE: k.APE, Min: k.Min, Max: k.Max})
 			t.Logf("%s kind %-4v: %d blocks, %d values, NEP %.3f, APE %.4g, range [%.3g, %.3g]", name, k.Kind, k.Blocks, k.N, k.NEP, k.APE, k.Min, k.Max)
@@ -329,7 +337,7 @@ func TestCurvatureTrained(t *testing.T) {
 			t.Fatal(err)
 		}
 		js := must(json.MarshalIndent(res, "", " "))
-		if err := os.WriteFile(filepath.Join(*curvOut, "curvature-"+name+".json"), js, 0o644); err != nil {
+		if err := os.WriteFile(saved, js, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -339,27 +347,69 @@ func TestCurvatureTrained(t *testing.T) {
 	}
 }
 
+// blockFigureModel returns the per-block figure's data of a result.
+func blockFigureModel(res curvatureResult) reports.BlockCurvatureModel {
+	fm := reports.BlockCurvatureModel{Name: res.Model}
+	for _, b := range res.Blocks {
+		fm.Blocks = append(fm.Blocks, reports.BlockCurvature{Name: b.Name, Kind: b.Kind, Depth: b.Depth, Size: b.Size,
+			Values: b.Values, Trace: b.Trace, TraceErr: b.TraceErr})
+	}
+	return fm
+}
+
 // BenchmarkCurvatureProduct times one product of each curvature operator
 // per mini preset at batch 16 (eval mode, random weights): the Hessian
 // (double backward), the GGN with J v by the double-vjp trick and by
-// forward mode, and the Fisher; plus each operator's set-up.
+// forward mode, and the Fisher; plus each operator's set-up. Then the
+// Hessian of the stem's and of the head's parameters alone, by
+// differentiating with respect to them (HessianOptions.Params) and by
+// restricting products with the full Hessian (hessian.Restrict).
 func BenchmarkCurvatureProduct(b *testing.B) {
 	for _, name := range benchNames() {
 		for _, v := range []struct {
 			name    string
 			c       Curvature
 			forward bool
-		}{{"hessian", CurvatureHessian, false}, {"ggn-double-vjp", CurvatureGGN, false}, {"ggn-forward", CurvatureGGN, true},
-			{"fisher-double-vjp", CurvatureFisher, false}} {
+			block   int // 0: every parameter; 1: the stem; 2: the head
+			masked  bool
+		}{{"hessian", CurvatureHessian, false, 0, false}, {"ggn-double-vjp", CurvatureGGN, false, 0, false},
+			{"ggn-forward", CurvatureGGN, true, 0, false}, {"fisher-double-vjp", CurvatureFisher, false, 0, false},
+			{"hessian-stem", CurvatureHessian, false, 1, false}, {"hessian-stem-masked", CurvatureHessian, false, 1, true},
+			{"hessian-head", CurvatureHessian, false, 2, false}, {"hessian-head-masked", CurvatureHessian, false, 2, true}} {
 			b.Run(name+"/"+v.name, func(b *testing.B) {
 				m, batch := benchSetup(b, name)
+				var g ParamGroup
+				o := &CurvatureOptions{ForwardMode: v.forward}
+				if v.block > 0 {
+					groups, err := BlockGroups(m)
+					if err != nil {
+						b.Fatal(err)
+					}
+					g = groups[0]
+					if v.block == 2 {
+						g = groups[len(groups)-1]
+					}
+					if !v.masked {
+						o.Params = g.Params
+					}
+				}
 				t0 := time.Now()
-				op, err := NewCurvature(v.c, m, batch, &CurvatureOptions{ForwardMode: v.forward})
+				cop, err := NewCurvature(v.c, m, batch, o)
 				if err != nil {
 					b.Fatal(err)
 				}
 				setup := time.Since(t0)
-				defer op.Close()
+				defer cop.Close()
+				var op hessian.Operator = cop
+				if v.masked {
+					spans, err := g.Spans(m)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if op, err = hessian.Restrict(cop, spans); err != nil {
+						b.Fatal(err)
+					}
+				}
 				vec := randVec(op.Dim(), 1)
 				dst := make([]float64, op.Dim())
 				if err := op.MulVec(dst, vec); err != nil { // warm-up

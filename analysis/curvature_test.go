@@ -540,3 +540,38 @@ func TestBlockSpectraMatchDenseBlocks(t *testing.T) {
 		t.Errorf("kind summaries %+v, want one kind of 2 blocks and 20 values", ks)
 	}
 }
+
+// TestCurvatureErrors: names round-trip, bad arguments are errors, and a
+// product after Close is an error rather than a crash.
+func TestCurvatureErrors(t *testing.T) {
+	lockThread(t)
+	for _, c := range []Curvature{CurvatureHessian, CurvatureGGN, CurvatureFisher} {
+		if got, err := ParseCurvature(c.String()); err != nil || got != c {
+			t.Errorf("ParseCurvature(%q) = %v, %v", c.String(), got, err)
+		}
+	}
+	if _, err := ParseCurvature("kfac"); err == nil {
+		t.Error("unknown curvature name accepted")
+	}
+	m := newTinyNet(t, gotch.Float, 34)
+	bt := batchOf(t, 0, 4, data.Augment{})
+	if _, err := NewBatchGGN(CurvatureHessian, m, bt, nil); err == nil {
+		t.Error("NewBatchGGN of the Hessian accepted")
+	}
+	if _, err := NewCurvature(Curvature(7), m, bt, nil); err == nil {
+		t.Error("unknown curvature accepted")
+	}
+	if op, err := NewCurvature(CurvatureGGN, m, nil, nil); err == nil || op != nil {
+		t.Errorf("GGN of no batch: %v, %v", op, err)
+	}
+	if _, err := NewCurvature(CurvatureFisher, m, bt, &CurvatureOptions{HessianOptions: HessianOptions{Params: []string{}}}); err == nil {
+		t.Error("empty parameter group accepted")
+	}
+	g := must(NewCurvature(CurvatureGGN, m, bt, nil))
+	g.Close()
+	g.Close()
+	v := make([]float64, g.Dim())
+	if err := g.MulVec(v, v); err == nil {
+		t.Error("product after Close accepted")
+	}
+}
