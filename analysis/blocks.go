@@ -42,12 +42,12 @@ type BlockSpectrumOptions struct {
 }
 
 // FastLanczos is the solver BlockSpectra uses by default: Lanczos with the
-// eigenvalue stopping rule at relative accuracy 1e-4 and the residual
-// bounds as residuals, measured to reach the top 5 of the trained minis'
-// minibatch Hessians to 1e-4 with 3 to 4 times fewer products than power
-// iteration (docs/benchmarks.md).
+// eigenvalue stopping rule at relative accuracy 1e-4, one guard pair and
+// the residual bounds as residuals, measured to reach the top 5 of the
+// trained minis' minibatch Hessians to 1e-4 with several times fewer
+// products than power iteration (docs/benchmarks.md).
 func FastLanczos() *hessian.LanczosSettings {
-	return &hessian.LanczosSettings{Stop: hessian.StopEigenvalue, Tol: 1e-4, BoundResiduals: true}
+	return &hessian.LanczosSettings{Stop: hessian.StopEigenvalue, Tol: 1e-4, Guard: 1, BoundResiduals: true}
 }
 
 // BlockBatch is one block's curvature on one minibatch.

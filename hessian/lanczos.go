@@ -100,6 +100,13 @@ type LanczosSettings struct {
 	// per pair: k products fewer. With full reorthogonalisation the two
 	// agree up to rounding.
 	BoundResiduals bool
+	// Guard is the number of Ritz pairs beyond the k-th that must also
+	// meet the stopping rule before Lanczos stops (they are not
+	// returned). A Krylov space of few steps can miss an eigenvalue near
+	// the k-th one, whose Ritz value has not appeared yet; guard pairs
+	// make Lanczos explore that part of the spectrum a little longer. 0
+	// (the default) asks only the k pairs returned.
+	Guard int
 	// Start, when not nil, is the start vector (any non-zero vector of
 	// length Dim, normalised by Lanczos), for instance the sum of
 	// eigenvectors found on a similar operator; nil draws a random one.
@@ -194,6 +201,9 @@ func Lanczos(op Operator, k int, s *LanczosSettings) (*Eigen, error) {
 	if err != nil {
 		return nil, err
 	}
+	if set.Guard < 0 {
+		return nil, fmt.Errorf("hessian: Lanczos: Guard = %d must be non-negative", set.Guard)
+	}
 	if set.Start != nil && len(set.Start) != n {
 		return nil, fmt.Errorf("hessian: Lanczos: start vector of length %d, dimension %d", len(set.Start), n)
 	}
@@ -228,7 +238,8 @@ func lanczos(l *krylov, rng *rand.Rand, c *counter, k, maxSteps int, tol float64
 		return nil, fmt.Errorf("hessian: Lanczos: %w", err)
 	}
 
-	block := 0 // first basis index of the newest block
+	kk := min(k+set.Guard, maxSteps) // pairs that must converge, guard pairs included
+	block := 0                       // first basis index of the newest block
 	var r *ritz
 	for {
 		b, err := l.extend()
@@ -240,8 +251,8 @@ func lanczos(l *krylov, rng *rand.Rand, c *counter, k, maxSteps int, tol float64
 		if invariant {
 			b = 0
 		}
-		if m >= k {
-			r = l.ritz(b, k, set.Which, set.Stop)
+		if m >= kk {
+			r = l.ritz(b, kk, set.Which, set.Stop)
 			done := r.converged(tol, l.norm) && l.probeDone(b, block, invariant, r, tol, set.Which)
 			if done || m == n || m >= maxSteps {
 				break
@@ -265,7 +276,7 @@ func lanczos(l *krylov, rng *rand.Rand, c *counter, k, maxSteps int, tol float64
 		Steps:     l.dim(),
 	}
 	hx := l.w // the last direction is no longer needed
-	for i, j := range r.idx {
+	for i, j := range r.idx[:k] {
 		theta := r.values[j]
 		x := make([]float64, n)
 		if err := l.store.combine(x, func(p int) float64 { return r.vectors.At(p, j) }); err != nil {
