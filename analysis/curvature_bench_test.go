@@ -443,3 +443,82 @@ func BenchmarkCurvatureProduct(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCurvatureInterleaved compares, per mini preset at batch 16, the
+// product of the Hessian, of the GGN with J v by the double-vjp trick and
+// by forward mode, and of the stem's Hessian by differentiating with
+// respect to its parameters alone and by restricting full products: each
+// iteration computes one product of every operator in turn, so that a
+// machine whose load drifts slows all of them alike; it reports each one's
+// median time and the medians' ratios to the Hessian's.
+func BenchmarkCurvatureInterleaved(b *testing.B) {
+	for _, name := range benchNames() {
+		b.Run(name, func(b *testing.B) {
+			m, batch := benchSetup(b, name)
+			groups, err := BlockGroups(m)
+			if err != nil {
+				b.Fatal(err)
+			}
+			stem := groups[0]
+			spans, err := stem.Spans(m)
+			if err != nil {
+				b.Fatal(err)
+			}
+			type entry struct {
+				name string
+				op   hessian.Operator
+				ts   []time.Duration
+			}
+			var entries []*entry
+			add := func(name string, c Curvature, o *CurvatureOptions, restrict bool) {
+				op, err := NewCurvature(c, m, batch, o)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(op.Close)
+				var h hessian.Operator = op
+				if restrict {
+					if h, err = hessian.Restrict(op, spans); err != nil {
+						b.Fatal(err)
+					}
+				}
+				entries = append(entries, &entry{name: name, op: h})
+			}
+			add("hessian", CurvatureHessian, nil, false)
+			add("ggn-double-vjp", CurvatureGGN, nil, false)
+			add("ggn-forward", CurvatureGGN, &CurvatureOptions{ForwardMode: true}, false)
+			add("stem", CurvatureHessian, &CurvatureOptions{HessianOptions: HessianOptions{Params: stem.Params}}, false)
+			add("stem-masked", CurvatureHessian, nil, true)
+			run := func(e *entry) time.Duration {
+				v := randVec(e.op.Dim(), 1)
+				dst := make([]float64, e.op.Dim())
+				t0 := time.Now()
+				if err := e.op.MulVec(dst, v); err != nil {
+					b.Fatal(err)
+				}
+				return time.Since(t0)
+			}
+			for _, e := range entries {
+				run(e) // warm-up
+			}
+			b.ResetTimer()
+			for range b.N {
+				for _, e := range entries {
+					e.ts = append(e.ts, run(e))
+				}
+			}
+			med := func(ts []time.Duration) float64 {
+				s := slices.Clone(ts)
+				slices.Sort(s)
+				return float64(s[len(s)/2].Microseconds()) / 1e3
+			}
+			h := med(entries[0].ts)
+			for _, e := range entries {
+				b.ReportMetric(med(e.ts), e.name+"-ms")
+				if e != entries[0] {
+					b.ReportMetric(med(e.ts)/h, e.name+"/hessian")
+				}
+			}
+		})
+	}
+}
