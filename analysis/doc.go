@@ -7,7 +7,9 @@
 //     products are exact Hessian-vector products (one forward and backward
 //     pass per batch, then one double-backward pass per product), with the
 //     weight-decay L2 term; the paper's minibatch max-eigenvalue spectra are
-//     driven from here.
+//     driven from here. The generalised Gauss-Newton and empirical Fisher
+//     matrices are operators too, and any of the three can be restricted to
+//     one block's parameters (per-block spectra against depth).
 //   - Loss landscape: a model and a fixed data subset become a
 //     landscape.Evaluator that moves the weights in place to w0 + x·d1 +
 //     y·d2 and restores them bit for bit.

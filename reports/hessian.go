@@ -206,6 +206,11 @@ type HessianDensityOptions struct {
 	// Sigma is the Gaussian broadening of each node in axis units
 	// (decades far from zero); 0 means 1/150 of the axis span.
 	Sigma float64
+	// Band, for a series with several start vectors, shades the range
+	// between the smallest and the largest of the per-vector densities
+	// around the averaged curve: the spread of the estimate over its
+	// random start vectors.
+	Band bool
 }
 
 // HessianDensity draws eigenvalue densities estimated by stochastic Lanczos
@@ -270,10 +275,19 @@ func HessianDensity(series []HessianDensitySeries, opt *HessianDensityOptions, p
 		grid[k] = lo + (hi-lo)*float64(k)/float64(points-1)
 	}
 	dens := make([][]float64, len(series))
+	bandLo := make([][]float64, len(series))
+	bandHi := make([][]float64, len(series))
 	peak := 0.0
 	for i, s := range series {
 		d := make([]float64, points)
 		norm := 1 / (sigma * math.Sqrt(2*math.Pi) * float64(len(s.Nodes)))
+		band := o.Band && len(s.Nodes) > 1
+		if band {
+			bandLo[i], bandHi[i] = make([]float64, points), make([]float64, points)
+			for k := range bandLo[i] {
+				bandLo[i][k] = math.Inf(1)
+			}
+		}
 		for l, nodes := range s.Nodes {
 			for j, x := range nodes {
 				t0, w := sl.Forward(x), s.Weights[l][j]
@@ -285,8 +299,34 @@ func HessianDensity(series []HessianDensitySeries, opt *HessianDensityOptions, p
 				}
 			}
 		}
+		if band {
+			// Each vector's density on its own: the average's terms of that
+			// vector, times the number of vectors.
+			one := make([]float64, points)
+			for l, nodes := range s.Nodes {
+				clear(one)
+				for j, x := range nodes {
+					t0, w := sl.Forward(x), s.Weights[l][j]
+					for k, t := range grid {
+						z := (t - t0) / sigma
+						if z > -9 && z < 9 {
+							one[k] += w * norm * float64(len(s.Nodes)) * math.Exp(-z*z/2)
+						}
+					}
+				}
+				for k, y := range one {
+					bandLo[i][k] = math.Min(bandLo[i][k], y)
+					bandHi[i][k] = math.Max(bandHi[i][k], y)
+				}
+			}
+		}
 		for _, y := range d {
 			peak = math.Max(peak, y)
+		}
+		if band {
+			for _, y := range bandHi[i] {
+				peak = math.Max(peak, y)
+			}
 		}
 		dens[i] = d
 	}
@@ -303,6 +343,22 @@ func HessianDensity(series []HessianDensitySeries, opt *HessianDensityOptions, p
 	ylabel := "spectral density per unit of the x axis (log scale)"
 	p.Add(plotter.NewGrid())
 	for i, s := range series {
+		if bandLo[i] != nil {
+			poly := make(plotter.XYs, 0, 2*points)
+			for k, t := range grid {
+				poly = append(poly, plotter.XY{X: sl.Inverse(t), Y: math.Max(bandHi[i][k], floor)})
+			}
+			for k := points - 1; k >= 0; k-- {
+				poly = append(poly, plotter.XY{X: sl.Inverse(grid[k]), Y: math.Max(bandLo[i][k], floor)})
+			}
+			pg, err := plotter.NewPolygon(poly)
+			if err != nil {
+				return fmt.Errorf("reports: density of %q: %w", s.Label, err)
+			}
+			pg.Color = hsTransparent(Palette(i), 0x40)
+			pg.Width = 0
+			p.Add(pg)
+		}
 		xy := make(plotter.XYs, points)
 		for k, t := range grid {
 			xy[k] = plotter.XY{X: sl.Inverse(t), Y: math.Max(dens[i][k], floor)}
@@ -315,7 +371,11 @@ func HessianDensity(series []HessianDensitySeries, opt *HessianDensityOptions, p
 		l.Width = vg.Points(1.6)
 		l.Dashes = hsDashes(i)
 		p.Add(l)
-		p.Legend.Add(s.Label, l)
+		label := s.Label
+		if bandLo[i] != nil {
+			label += fmt.Sprintf(" (band: range of %d start vectors)", len(s.Nodes))
+		}
+		p.Legend.Add(label, l)
 	}
 	p.X.Min, p.X.Max = sl.Inverse(lo), sl.Inverse(hi)
 	p.Y.Min, p.Y.Max = floor, peak*3
