@@ -26,7 +26,7 @@ var Names = []string{"datasize", "smoothing", "locality", "trajectories", "finet
 // per run. It is what fits every experiment into about two hours of one
 // CPU core (docs/experiments.md).
 func DefaultBudget() Budget {
-	return Budget{Steps: 300, Batch: 64, LR: 1e-3, WarmupShare: 0.2, TestFraction: 0.05, Snapshots: 20}
+	return Budget{Steps: 300, Batch: 64, LR: 1e-3, WarmupShare: 0.2, TestFraction: 0.02, Snapshots: 20}
 }
 
 // DefaultMeasure is the measurement of the full run: the paper's spectrum
