@@ -3,6 +3,12 @@
 GO      ?= go
 GOLANGCI ?= $(shell $(GO) env GOPATH)/bin/golangci-lint
 OUT     ?= demo-out
+# PURE: the packages that need no libtorch. `make test` builds and tests
+# them with CGO_ENABLED=0 (they must never import gotch or torchx) and
+# under the race detector.
+PURE    ?= ./data ./hessian/... ./fourier/... ./landscape/... ./findings/... ./reports/... ./safetensors/... \
+           ./internal/atomicfile ./internal/cli ./internal/journal ./internal/mem ./internal/progress \
+           ./internal/prov ./internal/shard ./cmd/report
 
 .PHONY: setup demo test lint vet bench clean
 
@@ -13,6 +19,8 @@ demo: setup
 	@bash scripts/demo.sh $(OUT)
 
 test: setup vet lint
+	CGO_ENABLED=0 $(GO) test -count=1 $(PURE)
+	$(GO) test -race -count=1 $(PURE)
 	$(GO) test -count=1 -timeout 40m ./...
 
 vet:

@@ -15,6 +15,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/vitprobe/vitprobe/data"
+	"github.com/vitprobe/vitprobe/data/torchdata"
 	"github.com/vitprobe/vitprobe/hessian"
 	"github.com/vitprobe/vitprobe/torchx"
 	"github.com/vitprobe/vitprobe/train"
@@ -79,7 +80,7 @@ func TestBatchHessianSymmetric(t *testing.T) {
 
 // gradAt returns the gradient of the batch loss of m (float64) at weights
 // w0 + s·v, computed with torchx.Grad, restoring w0 afterwards.
-func gradAt(t *testing.T, m *tinyNet, b *data.Batch, w0, v []float64, s float64) []float64 {
+func gradAt(t *testing.T, m *tinyNet, b *torchdata.Batch, w0, v []float64, s float64) []float64 {
 	t.Helper()
 	ps := m.tensors()
 	w := make([]float64, len(w0))
@@ -281,7 +282,7 @@ func TestDataHessianIsWeightedMean(t *testing.T) {
 	floats.AddScaled(want, 0.25, product(h2))
 	floats.AddScaled(want, wd, v)
 	for _, retain := range []bool{false, true} {
-		d := must(NewDataHessian(m, []*data.Batch{b1, b2}, &DataHessianOptions{HessianOptions: HessianOptions{WeightDecay: wd}, Retain: retain}))
+		d := must(NewDataHessian(m, []*torchdata.Batch{b1, b2}, &DataHessianOptions{HessianOptions: HessianOptions{WeightDecay: wd}, Retain: retain}))
 		got := product(d)
 		again := product(d)
 		d.Close()

@@ -8,6 +8,7 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/vitprobe/vitprobe/data"
+	"github.com/vitprobe/vitprobe/data/torchdata"
 	"github.com/vitprobe/vitprobe/fourier"
 	"github.com/vitprobe/vitprobe/models"
 	"github.com/vitprobe/vitprobe/torchx"
@@ -303,7 +304,7 @@ func MeasureFeatures(ctx context.Context, m models.Model, d *data.Dataset, indic
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			b, err := d.Batch(idx, data.Augment{}, nil)
+			b, err := torchdata.NewBatch(d, idx, data.Augment{}, nil)
 			if err != nil {
 				return fmt.Errorf("analysis: %w", err)
 			}

@@ -8,6 +8,7 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/vitprobe/vitprobe/data"
+	"github.com/vitprobe/vitprobe/data/torchdata"
 	"github.com/vitprobe/vitprobe/models"
 	"github.com/vitprobe/vitprobe/torchx"
 )
@@ -16,7 +17,7 @@ import (
 // targets: against its soft targets when it has them (mixup, CutMix, label
 // smoothing), else against its labels. It is the NLL of the paper's
 // Hessian and landscape analyses too. The caller owns the result.
-func Loss(logits *ts.Tensor, b *data.Batch) (*ts.Tensor, error) {
+func Loss(logits *ts.Tensor, b *torchdata.Batch) (*ts.Tensor, error) {
 	if b.Targets == nil {
 		l, err := logits.CrossEntropyLoss(b.Labels, ts.None, 1, -100, 0, false)
 		if err != nil {
@@ -56,7 +57,7 @@ func Loss(logits *ts.Tensor, b *data.Batch) (*ts.Tensor, error) {
 
 // Correct returns how many rows of logits have their largest entry at the
 // batch's label.
-func Correct(logits *ts.Tensor, b *data.Batch) (int, error) {
+func Correct(logits *ts.Tensor, b *torchdata.Batch) (int, error) {
 	am, err := logits.Argmax([]int64{1}, false, false)
 	if err != nil {
 		return 0, err
@@ -109,7 +110,7 @@ func Evaluate(m models.Model, d *data.Dataset, indices []int, batch int) (Eval, 
 	var correct int
 	err = torchx.NoGrad(func() error {
 		for _, idx := range smp.Epoch(0).All() {
-			b, err := d.Batch(idx, data.Augment{}, nil)
+			b, err := torchdata.NewBatch(d, idx, data.Augment{}, nil)
 			if err != nil {
 				return err
 			}

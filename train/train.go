@@ -16,6 +16,7 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/vitprobe/vitprobe/data"
+	"github.com/vitprobe/vitprobe/data/torchdata"
 	"github.com/vitprobe/vitprobe/internal/atomicfile"
 	"github.com/vitprobe/vitprobe/internal/mem"
 	"github.com/vitprobe/vitprobe/internal/progress"
@@ -303,7 +304,7 @@ func trainStep(m models.Model, params []*ts.Tensor, opt *optimizer, d *data.Data
 	// libtorch's generator (stochastic depth) is reseeded per step, so that
 	// a resumed run draws the same masks.
 	torchx.Seed(stepSeed(c.Seed, step))
-	b, err := d.Batch(idx, c.Augment, r)
+	b, err := torchdata.NewBatch(d, idx, c.Augment, r)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -87,11 +87,12 @@ import (
 	"github.com/vitprobe/vitprobe/internal/cli"
 	"github.com/vitprobe/vitprobe/internal/progress"
 	"github.com/vitprobe/vitprobe/internal/prov"
+	"github.com/vitprobe/vitprobe/internal/torchcli"
 	"github.com/vitprobe/vitprobe/models"
 	"github.com/vitprobe/vitprobe/reports"
 )
 
-func main() { cli.Main("fourier", run) }
+func main() { torchcli.Main("fourier", run) }
 
 // config is the parsed command line.
 type config struct {
@@ -361,7 +362,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			dataset = "mnist"
 		}
 	}
-	threads, dev, err := cli.Setup(c.threads, c.device)
+	threads, dev, err := torchcli.Setup(c.threads, c.device)
 	if err != nil {
 		return err
 	}

@@ -13,11 +13,13 @@ import (
 
 	"github.com/vitprobe/vitprobe/analysis"
 	"github.com/vitprobe/vitprobe/data"
+	"github.com/vitprobe/vitprobe/data/torchdata"
 	"github.com/vitprobe/vitprobe/hessian"
 	"github.com/vitprobe/vitprobe/internal/cli"
 	"github.com/vitprobe/vitprobe/internal/journal"
 	"github.com/vitprobe/vitprobe/internal/progress"
 	"github.com/vitprobe/vitprobe/internal/prov"
+	"github.com/vitprobe/vitprobe/internal/torchcli"
 	"github.com/vitprobe/vitprobe/models"
 	"github.com/vitprobe/vitprobe/train"
 )
@@ -130,7 +132,7 @@ func solver(h header) hessian.Solver {
 }
 
 func runCompute(ctx context.Context, o *options) error {
-	threads, dev, err := cli.Setup(o.threads, o.device)
+	threads, dev, err := torchcli.Setup(o.threads, o.device)
 	if err != nil {
 		return err
 	}
@@ -406,7 +408,7 @@ func computeCheckpoint(ctx context.Context, o *options, hdr header, ci int, in *
 		return nil
 	}
 	// The Hessian of the mean loss over the first FullBatches minibatches.
-	var list []*data.Batch
+	var list []*torchdata.Batch
 	defer func() {
 		for _, b := range list {
 			b.Close()

@@ -117,9 +117,10 @@ import (
 
 	"github.com/vitprobe/vitprobe/internal/cli"
 	"github.com/vitprobe/vitprobe/internal/shard"
+	"github.com/vitprobe/vitprobe/internal/torchcli"
 )
 
-func main() { cli.Main("hessian", run) }
+func main() { torchcli.Main("hessian", run) }
 
 // ckptFlag collects repeated --ckpt values.
 type ckptFlag []string

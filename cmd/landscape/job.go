@@ -21,6 +21,7 @@ import (
 	"github.com/vitprobe/vitprobe/internal/atomicfile"
 	"github.com/vitprobe/vitprobe/internal/cli"
 	"github.com/vitprobe/vitprobe/internal/prov"
+	"github.com/vitprobe/vitprobe/internal/torchcli"
 	"github.com/vitprobe/vitprobe/landscape"
 	"github.com/vitprobe/vitprobe/models"
 	"github.com/vitprobe/vitprobe/safetensors"
@@ -45,7 +46,7 @@ type outcome struct {
 
 // execute runs the command on parsed options.
 func execute(ctx context.Context, o *options, stdout, stderr io.Writer) error {
-	_, dev, err := cli.Setup(1, o.device)
+	_, dev, err := torchcli.Setup(1, o.device)
 	if err != nil {
 		return err
 	}

@@ -107,11 +107,12 @@ import (
 
 	"github.com/vitprobe/vitprobe/internal/cli"
 	"github.com/vitprobe/vitprobe/internal/shard"
+	"github.com/vitprobe/vitprobe/internal/torchcli"
 	"github.com/vitprobe/vitprobe/landscape"
 )
 
 func main() {
-	cli.Main("landscape", run)
+	torchcli.Main("landscape", run)
 }
 
 // options are the parsed command line.

@@ -1,7 +1,9 @@
 // Package cli is the plumbing vitprobe's commands share: exit codes (2 for
 // usage errors, 1 for run-time errors, 130 after an interrupt), Ctrl-C as a
-// cancelled context, the main goroutine locked to its OS thread for
-// libtorch, and one-line error messages.
+// cancelled context, and one-line error messages. It needs no libtorch;
+// package internal/torchcli adds what commands that run libtorch need
+// (threads, device, malloc tuning, the main goroutine locked to its OS
+// thread).
 package cli
 
 import (
@@ -16,17 +18,8 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/sugarme/gotch"
-
 	"github.com/vitprobe/vitprobe/internal/prov"
-	"github.com/vitprobe/vitprobe/torchx"
 )
-
-func init() {
-	// libtorch keeps grad mode and its last error per OS thread: run every
-	// command's torch work on the main thread.
-	runtime.LockOSThread()
-}
 
 // UsageError marks a mistake in the command line (exit status 2).
 type UsageError struct{ Err error }
@@ -47,10 +40,8 @@ var ErrInterrupted = errors.New("interrupted")
 type RunFunc func(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 // Main runs a command: the first Ctrl-C (or SIGTERM) cancels ctx so the
-// command can save and stop, a second one exits at once. It tunes malloc
-// for libtorch first (torchx.KeepFreedMemory).
+// command can save and stop, a second one exits at once.
 func Main(name string, run RunFunc) {
-	torchx.KeepFreedMemory()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-ctx.Done()
@@ -116,11 +107,16 @@ func ParseFlags(fs *flag.FlagSet, args []string, allowArgs bool) error {
 	return nil
 }
 
-// VersionLine names vitprobe's version, the Go toolchain and OpenBLAS's
-// kernels (torchx.BLASCoreNote), which decide the last bits of results.
+// VersionLine names vitprobe's version, the Go toolchain and, in a binary
+// that links libtorch, its version and OpenBLAS's kernels, which decide the
+// last bits of results.
 func VersionLine() string {
-	return fmt.Sprintf("vitprobe %s (%s %s/%s, libtorch %s); %s", prov.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH,
-		torchx.LibtorchVersion(), torchx.BLASCoreNote())
+	line := fmt.Sprintf("vitprobe %s (%s %s/%s", prov.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	rt := prov.CurrentRuntime()
+	if rt.Libtorch == "" {
+		return line + ", without libtorch)"
+	}
+	return fmt.Sprintf("%s, libtorch %s); %s", line, rt.Libtorch, rt.BLASNote)
 }
 
 // Usage writes a command's usage text: a synopsis line then its flags.
@@ -130,39 +126,4 @@ func Usage(w io.Writer, fs *flag.FlagSet, synopsis string) {
 	fs.SetOutput(w)
 	fs.PrintDefaults()
 	fs.SetOutput(io.Discard)
-}
-
-// Setup sets libtorch's thread count (0: every core, or
-// $VITPROBE_THREADS) and resolves a device name ("cpu", "cuda", "cuda:N").
-func Setup(threads int, device string) (int, gotch.Device, error) {
-	if threads < 0 {
-		return 0, gotch.CPU, Usagef("--threads %d: want 0 (all cores) or a positive count", threads)
-	}
-	n, err := torchx.SetThreads(threads)
-	if err != nil {
-		return 0, gotch.CPU, err
-	}
-	dev, err := ParseDevice(device)
-	return n, dev, err
-}
-
-// ParseDevice resolves "cpu", "cuda" or "cuda:N"; CUDA without a usable
-// CUDA libtorch is an error.
-func ParseDevice(s string) (gotch.Device, error) {
-	switch {
-	case s == "" || s == "cpu":
-		return gotch.CPU, nil
-	case s == "cuda" || strings.HasPrefix(s, "cuda:"):
-		if !torchx.CUDAAvailable() {
-			return gotch.CPU, fmt.Errorf("device %s: this libtorch has no usable CUDA (Debian's libtorch is CPU-only)", s)
-		}
-		var i int
-		if s != "cuda" {
-			if _, err := fmt.Sscanf(s, "cuda:%d", &i); err != nil {
-				return gotch.CPU, Usagef("device %q: want cpu, cuda or cuda:N", s)
-			}
-		}
-		return gotch.CudaBuilder(uint(i)), nil
-	}
-	return gotch.CPU, Usagef("device %q: want cpu, cuda or cuda:N", s)
 }
