@@ -7,8 +7,8 @@ OUT     ?= demo-out
 # them with CGO_ENABLED=0 (they must never import gotch or torchx) and
 # under the race detector.
 PURE    ?= ./data ./hessian/... ./fourier/... ./landscape/... ./findings/... ./reports/... ./safetensors/... \
-           ./internal/atomicfile ./internal/cli ./internal/journal ./internal/mem ./internal/progress \
-           ./internal/prov ./internal/shard ./cmd/report
+           ./results/... ./errs/... ./models/meta ./internal/atomicfile ./internal/cli ./internal/journal \
+           ./internal/mem ./internal/progress ./internal/prov ./internal/shard ./internal/testdep ./cmd/report
 
 .PHONY: setup demo test lint vet bench clean
 

@@ -11,6 +11,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/vitprobe/vitprobe/data/torchdata"
+	"github.com/vitprobe/vitprobe/errs"
 	"github.com/vitprobe/vitprobe/hessian"
 	"github.com/vitprobe/vitprobe/models"
 	"github.com/vitprobe/vitprobe/torchx"
@@ -170,7 +171,7 @@ func NewBatchHessian(m models.Model, b *torchdata.Batch, o *HessianOptions) (*Ba
 		return nil, fmt.Errorf("analysis: %s: %w", opt.Label, err)
 	}
 	if math.IsNaN(lv) || math.IsInf(lv, 0) {
-		return nil, fmt.Errorf("analysis: %s: non-finite loss %v (diverged model?)", opt.Label, lv)
+		return nil, fmt.Errorf("analysis: %w", &errs.NonFiniteError{What: "loss", Where: opt.Label, Value: lv})
 	}
 	h.loss = lv
 	if h.hvp, err = torchx.NewHVP(loss, tensors); err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/vitprobe/vitprobe/data"
 	"github.com/vitprobe/vitprobe/data/torchdata"
+	"github.com/vitprobe/vitprobe/errs"
 	"github.com/vitprobe/vitprobe/hessian"
 	"github.com/vitprobe/vitprobe/torchx"
 	"github.com/vitprobe/vitprobe/train"
@@ -308,13 +309,14 @@ func TestNonFiniteNamesTheBatch(t *testing.T) {
 	}
 	b := batchOf(t, 0, 4, data.Augment{})
 	_, err := NewBatchHessian(m, b, &HessianOptions{Label: "batch 17"})
-	if err == nil || !strings.Contains(err.Error(), "batch 17") || !strings.Contains(err.Error(), "non-finite") {
-		t.Fatalf("error %v, want a non-finite loss naming batch 17", err)
+	var nf *errs.NonFiniteError
+	if !errors.As(err, &nf) || nf.Where != "batch 17" || !strings.Contains(err.Error(), "non-finite loss") {
+		t.Fatalf("error %v, want an *errs.NonFiniteError of the loss naming batch 17", err)
 	}
 	// A non-finite product (checked apart from the loss).
 	dst := []float64{1, math.Inf(1)}
 	err = finish(dst, []float64{1, 1}, 0, "batch 4")
-	if !errors.Is(err, hessian.ErrNonFinite) || !strings.Contains(err.Error(), "batch 4") {
+	if !errors.Is(err, hessian.ErrNonFinite) || !errors.As(err, &nf) || !strings.Contains(err.Error(), "batch 4") {
 		t.Fatalf("error %v, want ErrNonFinite naming batch 4", err)
 	}
 }

@@ -496,23 +496,23 @@ func (w *lsWorker) do(m models.Model, j lsJob, batches []*torchdata.Batch) (err 
 
 // evalBatch returns a batch's mean NLL and number of correct predictions
 // (eval mode; the caller's thread has grad mode off).
-func evalBatch(m models.Model, b *torchdata.Batch) (float64, int, error) {
+func evalBatch(m models.Model, b *torchdata.Batch) (nll float64, correct int, err error) {
 	logits, err := m.Forward(b.Images, models.Eval, nil)
 	if err != nil {
 		return 0, 0, err
 	}
-	defer logits.MustDrop()
+	defer torchx.DropTo(&err, logits)
 	l, err := train.Loss(logits, b)
 	if err != nil {
 		return 0, 0, err
 	}
-	nll, err := train.Scalar(l)
-	l.MustDrop()
+	nll, err = train.Scalar(l)
+	torchx.DropTo(&err, l)
 	if err != nil {
 		return 0, 0, err
 	}
-	c, err := train.Correct(logits, b)
-	return nll, c, err
+	correct, err = train.Correct(logits, b)
+	return nll, correct, err
 }
 
 // dispatch gives every worker a job and waits for all of them. weights or

@@ -18,10 +18,13 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/vitprobe/vitprobe/errs"
 	"github.com/vitprobe/vitprobe/internal/prov"
+	"github.com/vitprobe/vitprobe/internal/shard"
 )
 
-// UsageError marks a mistake in the command line (exit status 2).
+// UsageError marks a mistake in the command line (exit status 2, as for
+// a library's *errs.OptionError).
 type UsageError struct{ Err error }
 
 func (e *UsageError) Error() string { return e.Err.Error() }
@@ -63,8 +66,9 @@ func Exit(name string, err error, stderr io.Writer) int {
 	msg := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", " ")
 	fmt.Fprintf(stderr, "%s: %s\n", name, msg)
 	var ue *UsageError
+	var oe *errs.OptionError
 	switch {
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), errors.As(err, &oe):
 		return 2
 	case errors.Is(err, ErrInterrupted):
 		return 130
@@ -126,4 +130,34 @@ func Usage(w io.Writer, fs *flag.FlagSet, synopsis string) {
 	fs.SetOutput(w)
 	fs.PrintDefaults()
 	fs.SetOutput(io.Discard)
+}
+
+// ParseArgs parses args with fs when flags and positional arguments are
+// interleaved ("a.json --k 3 b.json"), and returns the positional ones.
+func ParseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for rest := args; ; {
+		if err := ParseFlags(fs, rest, true); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return positional, nil
+		}
+		positional = append(positional, fs.Arg(0))
+		rest = fs.Args()[1:]
+	}
+}
+
+// ResolveShard returns the shard --shard names (flag, "i/n") or, when it
+// is empty, the one a batch system's environment assigns (shard.FromEnv),
+// else shard.All. A malformed value is a usage error.
+func ResolveShard(flag string) (shard.Shard, error) {
+	s, err := shard.Resolve(flag, os.Getenv)
+	switch {
+	case err != nil && flag != "":
+		return s, Usagef("--shard: %v", err)
+	case err != nil:
+		return s, Usagef("%v", err)
+	}
+	return s, nil
 }
