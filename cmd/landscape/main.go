@@ -81,8 +81,9 @@
 // once every shard is done to write the outputs (the merge takes the
 // settings from the journals: of the other flags only the figure ones
 // count). They are byte-identical to a single process's.
-// scripts/landscape-slurm.sh and scripts/landscape-k8s.yaml do this on a
-// cluster. The work is done by package jobs (jobs.Landscape).
+// scripts/slurm-submit.sh (Slurm, tested on a real cluster) and
+// scripts/landscape-k8s.yaml do this on a cluster. The work is done by
+// package jobs (jobs.Landscape).
 //
 // Usage errors exit with status 2, run-time errors with 1, an interrupt
 // with 130; outputs are written atomically, never half.
