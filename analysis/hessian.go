@@ -23,7 +23,7 @@ import (
 type HessianOptions struct {
 	// WeightDecay is the coefficient wd of the L2 term (wd/2)·|w|² over
 	// every trainable parameter, the paper's reading of weight decay
-	// (paper.md §2): every product gains wd·v, every eigenvalue +wd. The
+	// (docs/methods.md §2): every product gains wd·v, every eigenvalue +wd. The
 	// term is added exactly, in float64, outside libtorch.
 	WeightDecay float64
 	// Label names the batch in error messages, e.g. "batch 17"; empty

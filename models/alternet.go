@@ -9,7 +9,7 @@ import (
 )
 
 // alterArch describes a pre-activation bottleneck ResNet whose stages may end
-// in MSA blocks (AlterNet, paper.md §1). With no 'M' in the pattern it is a
+// in MSA blocks (AlterNet, docs/methods.md §1). With no 'M' in the pattern it is a
 // plain pre-activation ResNet.
 type alterArch struct {
 	stem    int64    // stem channels

@@ -25,7 +25,7 @@ var (
 // over a LandscapeGrid) with a colour bar. Diverged, missing and clipped
 // points are transparent cells, counted in a note under the plot. A result
 // with nothing finite to draw is an error.
-func LandscapeHeatMap(r *landscape.Result, opt LandscapeOptions) (*LandscapeFigure, error) {
+func LandscapeHeatMap(r *landscape.Result, opt LandscapeOptions) (*Figure, error) {
 	f, err := lsPrepareField(r, opt)
 	if err != nil {
 		return nil, err
@@ -34,8 +34,7 @@ func LandscapeHeatMap(r *landscape.Result, opt LandscapeOptions) (*LandscapeFigu
 	if cm == nil {
 		cm = LandscapePalette()
 	}
-	return &LandscapeFigure{NotDrawn: f.notDrawn(), Width: 6 * vg.Inch, Height: 5 * vg.Inch, note: f.note(),
-		body: func(c draw.Canvas) { lsDrawHeatMap(c, f, cm) }}, nil
+	return landscapeFigure(f.notDrawn(), 6*vg.Inch, 5*vg.Inch, f.note(), func(c draw.Canvas) { lsDrawHeatMap(c, f, cm) }), nil
 }
 
 func lsDrawHeatMap(c draw.Canvas, f *landscapeField, cm palette.ColorMap) {
@@ -136,7 +135,7 @@ func (u *lsUpsampled) Y(r int) float64 {
 // triangles about its centre and the value is linear on each, so bands and
 // lines agree exactly. Cells with a diverged, missing or clipped corner
 // are left blank and counted in a note.
-func LandscapeContour(r *landscape.Result, opt LandscapeOptions) (*LandscapeFigure, error) {
+func LandscapeContour(r *landscape.Result, opt LandscapeOptions) (*Figure, error) {
 	f, err := lsPrepareField(r, opt)
 	if err != nil {
 		return nil, err
@@ -149,8 +148,7 @@ func LandscapeContour(r *landscape.Result, opt LandscapeOptions) (*LandscapeFigu
 	if n <= 0 {
 		n = 10
 	}
-	return &LandscapeFigure{NotDrawn: f.notDrawn(), Width: 6 * vg.Inch, Height: 5 * vg.Inch, note: f.note(),
-		body: func(c draw.Canvas) { lsDrawContour(c, f, cm, n) }}, nil
+	return landscapeFigure(f.notDrawn(), 6*vg.Inch, 5*vg.Inch, f.note(), func(c draw.Canvas) { lsDrawContour(c, f, cm, n) }), nil
 }
 
 func lsDrawContour(c draw.Canvas, f *landscapeField, cm palette.ColorMap, n int) {

@@ -20,7 +20,7 @@
 // for others), normalised as in training, without augmentation. The model
 // runs in eval mode.
 //
-// What is measured (paper.md §4-5; the analysis package documents the
+// What is measured (docs/methods.md §4-5; the analysis package documents the
 // details):
 //
 //   - Relative log amplitude: for each spatial layer (feature maps, or

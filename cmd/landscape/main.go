@@ -105,12 +105,7 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"runtime"
-	"strconv"
 	"strings"
-
-	"github.com/sugarme/gotch"
 
 	"github.com/vitprobe/vitprobe/internal/cli"
 	"github.com/vitprobe/vitprobe/internal/torchcli"
@@ -152,7 +147,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if _, job.Device, err = torchcli.Setup(1, o.device); err != nil {
 			return err
 		}
-		if job.Workers, err = workers(o.threads, job.Device); err != nil {
+		if job.Workers, err = torchcli.Workers(o.threads, job.Device); err != nil {
 			return err
 		}
 		res, err = job.Run(ctx, o.refs, o.job)
@@ -173,25 +168,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "wrote %s\n", p)
 	}
 	return nil
-}
-
-// workers is --threads parallel workers, every core or $VITPROBE_THREADS
-// by default; one on a GPU.
-func workers(threads int, dev gotch.Device) (int, error) {
-	s := os.Getenv("VITPROBE_THREADS")
-	switch {
-	case dev != gotch.CPU:
-		return 1, nil
-	case threads > 0:
-		return threads, nil
-	case s == "":
-		return max(1, runtime.NumCPU()), nil
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 {
-		return 0, cli.Usagef("VITPROBE_THREADS=%q is not a positive integer", s)
-	}
-	return n, nil
 }
 
 // trimmed drops the "landscape: " prefix of the landscape package's
