@@ -55,15 +55,7 @@ func TrainableParams(m models.Model) []models.Param {
 			out = append(out, p)
 		}
 	}
-	slices.SortStableFunc(out, func(a, b models.Param) int {
-		switch {
-		case a.Name < b.Name:
-			return -1
-		case a.Name > b.Name:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(out, byName)
 	return out
 }
 

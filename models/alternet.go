@@ -235,12 +235,8 @@ func (b *msaBlock) forward(f *fwd, x *ts.Tensor, drop float64) *ts.Tensor {
 // attention computes multi-head self-attention inside non-overlapping p×p
 // windows of a (B, C, H, W) map, returning (B, heads·dimHead, H, W).
 func (b *msaBlock) attention(f *fwd, x *ts.Tensor) *ts.Tensor {
-	if !f.ok(x) {
-		return nil
-	}
-	shape, err := x.Size()
-	if err != nil {
-		f.err = err
+	shape, ok := f.size(x)
+	if !ok {
 		return nil
 	}
 	bs, hgt, wid := shape[0], shape[2], shape[3]

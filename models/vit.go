@@ -134,12 +134,8 @@ func (m *vit) Forward(x *ts.Tensor, mode Mode, probe Probe) (*ts.Tensor, error) 
 // attention is timm's Attention: one qkv projection, scaled dot-product
 // attention per head, output projection.
 func (b *vitBlock) attention(f *fwd, x *ts.Tensor, heads int64) *ts.Tensor {
-	if !f.ok(x) {
-		return nil
-	}
-	shape, err := x.Size()
-	if err != nil {
-		f.err = err
+	shape, ok := f.size(x)
+	if !ok {
 		return nil
 	}
 	bs, n, dim := shape[0], shape[1], shape[2]

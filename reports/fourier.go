@@ -211,19 +211,24 @@ type kindSpan struct {
 	c      color.Color
 }
 
+// frKindColor is the shading of a block kind: msa for MSA blocks, down
+// for down-sampling ones, nil for the others.
+func frKindColor(kind string, msa, down color.Color) color.Color {
+	switch kind {
+	case "msa":
+		return msa
+	case "down":
+		return down
+	}
+	return nil
+}
+
 func frSpansOf(layers []FourierLayer) kindSpans {
 	var out kindSpans
 	for i := 1; i < len(layers); i++ {
-		var c color.Color
-		switch layers[i].Kind {
-		case "msa":
-			c = frMSAShade
-		case "down":
-			c = frDownShade
-		default:
-			continue
+		if c := frKindColor(layers[i].Kind, frMSAShade, frDownShade); c != nil {
+			out = append(out, kindSpan{x0: layers[i-1].Depth, x1: layers[i].Depth, c: c})
 		}
-		out = append(out, kindSpan{x0: layers[i-1].Depth, x1: layers[i].Depth, c: c})
 	}
 	return out
 }
@@ -260,13 +265,8 @@ type kindSegment struct {
 func frSegmentsOf(layers []FourierLayer, value func(FourierLayer) float64, logY bool) kindSegments {
 	var out kindSegments
 	for i := 1; i < len(layers); i++ {
-		var c color.Color
-		switch layers[i].Kind {
-		case "msa":
-			c = frMSASegment
-		case "down":
-			c = frDownSegment
-		default:
+		c := frKindColor(layers[i].Kind, frMSASegment, frDownSegment)
+		if c == nil {
 			continue
 		}
 		a, b := layers[i-1], layers[i]

@@ -26,13 +26,9 @@ var (
 // points are transparent cells, counted in a note under the plot. A result
 // with nothing finite to draw is an error.
 func LandscapeHeatMap(r *landscape.Result, opt LandscapeOptions) (*Figure, error) {
-	f, err := lsPrepareField(r, opt)
+	f, cm, err := lsFieldAndColors(r, opt)
 	if err != nil {
 		return nil, err
-	}
-	cm := opt.ColorMap
-	if cm == nil {
-		cm = LandscapePalette()
 	}
 	return landscapeFigure(f.notDrawn(), 6*vg.Inch, 5*vg.Inch, f.note(), func(c draw.Canvas) { lsDrawHeatMap(c, f, cm) }), nil
 }
@@ -136,13 +132,9 @@ func (u *lsUpsampled) Y(r int) float64 {
 // lines agree exactly. Cells with a diverged, missing or clipped corner
 // are left blank and counted in a note.
 func LandscapeContour(r *landscape.Result, opt LandscapeOptions) (*Figure, error) {
-	f, err := lsPrepareField(r, opt)
+	f, cm, err := lsFieldAndColors(r, opt)
 	if err != nil {
 		return nil, err
-	}
-	cm := opt.ColorMap
-	if cm == nil {
-		cm = LandscapePalette()
 	}
 	n := opt.Levels
 	if n <= 0 {
@@ -466,4 +458,17 @@ func lsIsoSegment(t [3]lsVtx, l float64) ([2]lsVtx, bool) {
 		return [2]lsVtx{}, false
 	}
 	return [2]lsVtx{pts[0], pts[1]}, true
+}
+
+// lsFieldAndColors prepares a landscape for a map or a surface and picks
+// its colour map (LandscapePalette unless the options give one).
+func lsFieldAndColors(r *landscape.Result, opt LandscapeOptions) (*landscapeField, palette.ColorMap, error) {
+	f, err := lsPrepareField(r, opt)
+	if err != nil {
+		return nil, nil, err
+	}
+	if opt.ColorMap == nil {
+		return f, LandscapePalette(), nil
+	}
+	return f, opt.ColorMap, nil
 }

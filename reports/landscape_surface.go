@@ -27,13 +27,9 @@ const (
 // opt.Clip for the paper's "loss minus its minimum, clipped". Quads with a
 // diverged, missing or clipped corner are left out and counted in a note.
 func LandscapeSurface(r *landscape.Result, opt LandscapeOptions) (*Figure, error) {
-	f, err := lsPrepareField(r, opt)
+	f, cm, err := lsFieldAndColors(r, opt)
 	if err != nil {
 		return nil, err
-	}
-	cm := opt.ColorMap
-	if cm == nil {
-		cm = LandscapePalette()
 	}
 	elev, azim := opt.Elevation, opt.Azimuth
 	if elev == 0 {
