@@ -155,12 +155,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		res, err = job.Run(ctx, c.refs, c.job)
 	}
-	switch {
-	case jobs.Interrupted(err):
-		return cli.ErrInterrupted
-	case err != nil:
-		return err
-	case res == nil:
+	if err != nil {
+		return cli.Stopped(err)
+	}
+	if res == nil {
 		fmt.Fprintf(stdout, "shard %v done; once every shard is done: fourier --merge --out %s\n", job.Shard, job.Out)
 		return nil
 	}

@@ -162,12 +162,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		res, err = job.Run(ctx, refs, o.job)
 	}
-	switch {
-	case jobs.Interrupted(err):
-		return cli.ErrInterrupted
-	case err != nil:
-		return err
-	case res == nil:
+	if err != nil {
+		return cli.Stopped(err)
+	}
+	if res == nil {
 		fmt.Fprintf(stdout, "shard %v done: %s\nonce every shard is done: hessian --merge --out %s\n", o.shard, job.Journal(), o.out)
 		return nil
 	}

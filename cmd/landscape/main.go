@@ -152,10 +152,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		res, err = job.Run(ctx, o.refs, o.job)
 	}
-	if jobs.Interrupted(err) {
-		return cli.ErrInterrupted
-	}
-	if err != nil {
+	if err := cli.Stopped(err); err != nil {
 		return trimmed{err}
 	}
 	if res == nil {
