@@ -87,6 +87,7 @@ import (
 	"github.com/vitprobe/vitprobe/internal/torchcli"
 	"github.com/vitprobe/vitprobe/jobs"
 	"github.com/vitprobe/vitprobe/models"
+	"github.com/vitprobe/vitprobe/models/meta"
 	"github.com/vitprobe/vitprobe/reports"
 	"github.com/vitprobe/vitprobe/results"
 )
@@ -144,9 +145,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	job.Log, job.Command = stderr, append([]string{"fourier"}, args...)
 	var res *results.Fourier
 	if c.merge {
-		labels := make([]string, len(c.refs))
-		for i, r := range c.refs {
-			labels[i] = r.Label
+		var labels []string
+		if labels, err = refLabels(c.refs); err != nil {
+			return err
 		}
 		res, err = job.Merge(job.Out, labels...)
 	} else {
@@ -229,4 +230,18 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 		return nil, &cli.UsageError{Err: err}
 	}
 	return c, nil
+}
+
+// refLabels are the labels the checkpoints of refs get (read from their
+// sidecars, as the run named them).
+func refLabels(refs []models.Ref) ([]string, error) {
+	rs, err := meta.Resolve(refs)
+	if err != nil {
+		return nil, err
+	}
+	labels := make([]string, len(rs))
+	for i, r := range rs {
+		labels[i] = r.Label
+	}
+	return labels, nil
 }

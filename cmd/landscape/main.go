@@ -112,6 +112,7 @@ import (
 	"github.com/vitprobe/vitprobe/jobs"
 	"github.com/vitprobe/vitprobe/landscape"
 	"github.com/vitprobe/vitprobe/models"
+	"github.com/vitprobe/vitprobe/models/meta"
 )
 
 func main() { torchcli.Main("landscape", run) }
@@ -136,13 +137,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	job.Log, job.Command = stderr, append([]string{"landscape"}, args...)
 	var res *jobs.LandscapeOutputs
 	if o.merge {
-		labels := make([]string, len(o.refs))
-		for i, r := range o.refs {
-			if labels[i] = r.Label; labels[i] == "" && len(o.refs) > 1 {
-				return cli.Usagef("--merge of several checkpoints: label them NAME=CHECKPOINT as the run did")
-			}
+		rs, err := meta.Resolve(o.refs) // the labels the run gave them
+		if err != nil {
+			return trimmed{err}
 		}
-		res, err = job.Merge(job.Out, labels...)
+		labels := make([]string, len(rs))
+		for i, r := range rs {
+			labels[i] = r.Label
+		}
+		if res, err = job.Merge(job.Out, labels...); err != nil {
+			return trimmed{cli.Stopped(err)}
+		}
 	} else {
 		if _, job.Device, err = torchcli.Setup(1, o.device); err != nil {
 			return err
