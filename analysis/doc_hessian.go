@@ -12,4 +12,18 @@ package analysis
 //     spectrum (docs/methods.md §2), batch by batch, seeded, journal- and
 //     shard-friendly;
 //   - AssembleHessian and Symmetrize: the dense matrix of a small operator,
-//     for exact checks.
+//     for exact checks;
+//   - BatchGGN and NewCurvature (curvature.go): the generalised
+//     Gauss-Newton matrix JᵀH_zJ and the empirical Fisher matrix of a
+//     batch, J v by the double-vjp trick or forward mode, with the same L2
+//     term as the Hessian, so that every algorithm of package hessian takes
+//     them;
+//   - ParamGroup, BlockGroups, GroupByPattern and HessianOptions.Params
+//     (groups.go): any of the three restricted to a group of parameters (a
+//     block, or names matching a pattern), differentiated with respect to
+//     those parameters alone;
+//   - BlockSpectra and SummarizeKinds (blocks.go): top eigenvalues, Hutch++
+//     trace and density of every block's curvature per minibatch, NEP/APE
+//     per block kind.
+//
+// docs/curvature.md defines what these compute.

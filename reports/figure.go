@@ -80,3 +80,13 @@ func luminance(name string, controls ...color.NRGBA) palette.ColorMap {
 	}
 	return cm
 }
+
+// newFigure returns the figure that paint draws, after one trial drawing
+// at its natural size (w x h) so that an error of paint (a series that
+// cannot be plotted) is returned here, before anything is saved.
+func newFigure(w, h vg.Length, paint func(draw.Canvas) error) (*Figure, error) {
+	if err := paint(draw.New(NewCanvas(w, h))); err != nil {
+		return nil, err
+	}
+	return &Figure{Width: w, Height: h, body: func(c draw.Canvas) { _ = paint(c) }}, nil
+}

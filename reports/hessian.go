@@ -245,6 +245,11 @@ type HessianDensityOptions struct {
 	// Sigma is the Gaussian broadening of each node in axis units
 	// (decades far from zero); 0 means 1/150 of the axis span.
 	Sigma float64
+	// Band, for a series with several start vectors, shades the range
+	// between the smallest and the largest of the per-vector densities
+	// around the averaged curve: the spread of the estimate over its
+	// random start vectors.
+	Band bool
 }
 
 // HessianDensity draws eigenvalue densities estimated by stochastic Lanczos
@@ -272,7 +277,7 @@ func HessianDensity(series []HessianDensitySeries, opt *HessianDensityOptions) (
 			o.C = math.Pow(10, math.Floor(math.Log10(amax*1e-4)))
 		}
 	}
-	d := broaden(series, SymLog{C: o.C}, o.Sigma)
+	d := broaden(series, SymLog{C: o.C}, o.Sigma, o.Band)
 	if !(d.peak > 0) {
 		return nil, errors.New("reports: density: all weights are zero")
 	}
@@ -325,14 +330,18 @@ type broadened struct {
 	dens   [][]float64
 	lo, hi float64
 	peak   float64
+	// bandLo and bandHi, where not nil, are the smallest and largest of a
+	// series' per-vector densities.
+	bandLo, bandHi [][]float64
 }
 
 // densityPoints is the number of grid points of the density curves.
 const densityPoints = 1200
 
 // broaden broadens every node by a Gaussian of width sigma in t (0: 1/150
-// of the span of the nodes).
-func broaden(series []HessianDensitySeries, sl SymLog, sigma float64) *broadened {
+// of the span of the nodes); with band, also each start vector's density
+// alone, keeping their pointwise range.
+func broaden(series []HessianDensitySeries, sl SymLog, sigma float64, band bool) *broadened {
 	tmin, tmax := math.Inf(1), math.Inf(-1)
 	for _, s := range series {
 		for _, nodes := range s.Nodes {
@@ -345,21 +354,42 @@ func broaden(series []HessianDensitySeries, sl SymLog, sigma float64) *broadened
 	if !(sigma > 0) {
 		sigma = math.Max(tmax-tmin, 1) / 150
 	}
-	b := &broadened{sl: sl, lo: tmin - 4*sigma, hi: tmax + 4*sigma, grid: make([]float64, densityPoints), dens: make([][]float64, len(series))}
+	b := &broadened{sl: sl, lo: tmin - 4*sigma, hi: tmax + 4*sigma, grid: make([]float64, densityPoints), dens: make([][]float64, len(series)),
+		bandLo: make([][]float64, len(series)), bandHi: make([][]float64, len(series))}
 	for k := range b.grid {
 		b.grid[k] = b.lo + (b.hi-b.lo)*float64(k)/float64(densityPoints-1)
 	}
 	for i, s := range series {
-		d := make([]float64, densityPoints)
 		norm := 1 / (sigma * math.Sqrt(2*math.Pi) * float64(len(s.Nodes)))
+		d := make([]float64, densityPoints)
+		one := make([]float64, densityPoints)
+		withBand := band && len(s.Nodes) > 1
+		if withBand {
+			b.bandLo[i], b.bandHi[i] = make([]float64, densityPoints), make([]float64, densityPoints)
+			for k := range b.bandLo[i] {
+				b.bandLo[i][k] = math.Inf(1)
+			}
+		}
 		for l, nodes := range s.Nodes {
+			// This vector's terms of the average; times the number of
+			// vectors, its density alone.
+			clear(one)
 			for j, x := range nodes {
 				t0, w := sl.Forward(x), s.Weights[l][j]
 				for k, t := range b.grid {
 					z := (t - t0) / sigma
 					if z > -9 && z < 9 {
-						d[k] += w * norm * math.Exp(-z*z/2)
+						one[k] += w * norm * math.Exp(-z*z/2)
 					}
+				}
+			}
+			for k, y := range one {
+				d[k] += y
+				if withBand {
+					alone := y * float64(len(s.Nodes))
+					b.bandLo[i][k] = math.Min(b.bandLo[i][k], alone)
+					b.bandHi[i][k] = math.Max(b.bandHi[i][k], alone)
+					b.peak = math.Max(b.peak, alone)
 				}
 			}
 		}
@@ -382,6 +412,22 @@ func (b *broadened) plot(series []HessianDensitySeries, c float64) (*plot.Plot, 
 	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 	p.Add(plotter.NewGrid())
 	for i, s := range series {
+		if b.bandLo[i] != nil {
+			poly := make(plotter.XYs, 0, 2*densityPoints)
+			for k, t := range b.grid {
+				poly = append(poly, plotter.XY{X: b.sl.Inverse(t), Y: math.Max(b.bandHi[i][k], floor)})
+			}
+			for k := densityPoints - 1; k >= 0; k-- {
+				poly = append(poly, plotter.XY{X: b.sl.Inverse(b.grid[k]), Y: math.Max(b.bandLo[i][k], floor)})
+			}
+			pg, err := plotter.NewPolygon(poly)
+			if err != nil {
+				return nil, fmt.Errorf("reports: density of %q: %w", s.Label, err)
+			}
+			pg.Color = hsTransparent(Palette(i), 0x40)
+			pg.Width = 0
+			p.Add(pg)
+		}
 		xy := make(plotter.XYs, densityPoints)
 		for k, t := range b.grid {
 			xy[k] = plotter.XY{X: b.sl.Inverse(t), Y: math.Max(b.dens[i][k], floor)}
@@ -394,7 +440,11 @@ func (b *broadened) plot(series []HessianDensitySeries, c float64) (*plot.Plot, 
 		l.Width = vg.Points(1.6)
 		l.Dashes = hsDashes(i)
 		p.Add(l)
-		p.Legend.Add(s.Label, l)
+		label := s.Label
+		if b.bandLo[i] != nil {
+			label += fmt.Sprintf(" (band: range of %d start vectors)", len(s.Nodes))
+		}
+		p.Legend.Add(label, l)
 	}
 	p.X.Min, p.X.Max = b.sl.Inverse(b.lo), b.sl.Inverse(b.hi)
 	p.Y.Min, p.Y.Max = floor, b.peak*3
