@@ -372,13 +372,13 @@ func (g *BatchGGN) MulVec(dst, v []float64) error {
 }
 
 // jvp stores J v in g.jv for v in g.v.
-func (g *BatchGGN) jvp() error {
+func (g *BatchGGN) jvp() (err error) {
 	if !g.forward {
-		jv, err := g.jac.Apply(g.v)
-		if err != nil {
+		var jv *ts.Tensor
+		if jv, err = g.jac.Apply(g.v); err != nil {
 			return err
 		}
-		defer jv.MustDrop()
+		defer torchx.DropTo(&err, jv)
 		return torchx.CopyOut(g.jv, jv)
 	}
 	d, err := torchx.EnterDual()
@@ -392,19 +392,19 @@ func (g *BatchGGN) jvp() error {
 		}
 	}
 	var tan *ts.Tensor
-	err = torchx.NoGrad(func() error {
-		out, err := g.m.Forward(g.images, models.Eval, nil)
-		if err != nil {
+	err = torchx.NoGrad(func() (err error) {
+		var out *ts.Tensor
+		if out, err = g.m.Forward(g.images, models.Eval, nil); err != nil {
 			return fmt.Errorf("forward-mode pass: %w", err)
 		}
-		defer out.MustDrop()
+		defer torchx.DropTo(&err, out)
 		tan, err = d.Tangent(out)
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	defer tan.MustDrop()
+	defer torchx.DropTo(&err, tan)
 	if err := torchx.CopyOut(g.jv, tan); err != nil {
 		return err
 	}
