@@ -7,7 +7,7 @@ import (
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 
-	"github.com/vitprobe/vitprobe/data"
+	"github.com/vitprobe/vitprobe/data/torchdata"
 	"github.com/vitprobe/vitprobe/hessian"
 	"github.com/vitprobe/vitprobe/models"
 	"github.com/vitprobe/vitprobe/torchx"
@@ -74,7 +74,7 @@ type CurvatureOptions struct {
 
 // NewCurvature builds the operator of kind c for m's loss on b: a
 // *BatchHessian or a *BatchGGN (for the GGN and the Fisher).
-func NewCurvature(c Curvature, m models.Model, b *data.Batch, o *CurvatureOptions) (CurvatureOperator, error) {
+func NewCurvature(c Curvature, m models.Model, b *torchdata.Batch, o *CurvatureOptions) (CurvatureOperator, error) {
 	var opt CurvatureOptions
 	if o != nil {
 		opt = *o
@@ -149,7 +149,7 @@ type BatchGGN struct {
 // CurvatureFisher) operator of m's loss on b; see BatchGGN. The batch is
 // borrowed; it may be closed once NewBatchGGN returns. A non-finite loss is
 // an error naming the batch.
-func NewBatchGGN(c Curvature, m models.Model, b *data.Batch, o *CurvatureOptions) (*BatchGGN, error) {
+func NewBatchGGN(c Curvature, m models.Model, b *torchdata.Batch, o *CurvatureOptions) (*BatchGGN, error) {
 	var opt CurvatureOptions
 	if o != nil {
 		opt = *o
@@ -160,7 +160,7 @@ func NewBatchGGN(c Curvature, m models.Model, b *data.Batch, o *CurvatureOptions
 	return newBatchGGN(c, m, b, &opt)
 }
 
-func newBatchGGN(c Curvature, m models.Model, b *data.Batch, o *CurvatureOptions) (*BatchGGN, error) {
+func newBatchGGN(c Curvature, m models.Model, b *torchdata.Batch, o *CurvatureOptions) (*BatchGGN, error) {
 	opt, err := o.values()
 	if err != nil {
 		return nil, err
@@ -186,7 +186,7 @@ func newBatchGGN(c Curvature, m models.Model, b *data.Batch, o *CurvatureOptions
 }
 
 // build runs the forward pass, the loss and the kept backward graph.
-func (g *BatchGGN) build(b *data.Batch) error {
+func (g *BatchGGN) build(b *torchdata.Batch) error {
 	prev := torchx.SetGradEnabled(true)
 	defer torchx.SetGradEnabled(prev)
 	var tmp torchx.Scope
@@ -197,7 +197,7 @@ func (g *BatchGGN) build(b *data.Batch) error {
 	}
 	batch := b
 	if dev != gotch.CPU {
-		moved := &data.Batch{Mixing: b.Mixing}
+		moved := &torchdata.Batch{Mixing: b.Mixing}
 		for _, pair := range []struct{ dst, src **ts.Tensor }{{&moved.Images, &b.Images}, {&moved.Labels, &b.Labels}, {&moved.Targets, &b.Targets}} {
 			if *pair.src == nil {
 				continue
@@ -266,7 +266,7 @@ func (g *BatchGGN) build(b *data.Batch) error {
 
 // softmax computes p = softmax(z), the target sums s and r = s·p - t in
 // float64 from the logits and the batch's targets.
-func (g *BatchGGN) softmax(b *data.Batch) error {
+func (g *BatchGGN) softmax(b *torchdata.Batch) error {
 	z := make([]float64, g.b*g.c)
 	if err := torchx.CopyOut(z, g.logits); err != nil {
 		return err
@@ -372,13 +372,13 @@ func (g *BatchGGN) MulVec(dst, v []float64) error {
 }
 
 // jvp stores J v in g.jv for v in g.v.
-func (g *BatchGGN) jvp() error {
+func (g *BatchGGN) jvp() (err error) {
 	if !g.forward {
-		jv, err := g.jac.Apply(g.v)
-		if err != nil {
+		var jv *ts.Tensor
+		if jv, err = g.jac.Apply(g.v); err != nil {
 			return err
 		}
-		defer jv.MustDrop()
+		defer torchx.DropTo(&err, jv)
 		return torchx.CopyOut(g.jv, jv)
 	}
 	d, err := torchx.EnterDual()
@@ -392,19 +392,19 @@ func (g *BatchGGN) jvp() error {
 		}
 	}
 	var tan *ts.Tensor
-	err = torchx.NoGrad(func() error {
-		out, err := g.m.Forward(g.images, models.Eval, nil)
-		if err != nil {
+	err = torchx.NoGrad(func() (err error) {
+		var out *ts.Tensor
+		if out, err = g.m.Forward(g.images, models.Eval, nil); err != nil {
 			return fmt.Errorf("forward-mode pass: %w", err)
 		}
-		defer out.MustDrop()
+		defer torchx.DropTo(&err, out)
 		tan, err = d.Tangent(out)
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	defer tan.MustDrop()
+	defer torchx.DropTo(&err, tan)
 	if err := torchx.CopyOut(g.jv, tan); err != nil {
 		return err
 	}

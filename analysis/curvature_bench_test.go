@@ -345,8 +345,12 @@ func TestCurvatureTrained(t *testing.T) {
 		batch.Close()
 		t.Logf("%s: Hessian vs GGN in %s", name, time.Since(start).Round(time.Second))
 		note := fmt.Sprintf("%s, minibatch 0 (16 MNIST training images), eval mode, no L2 term; SLQ with 4 Rademacher start vectors × 60 steps each", name)
-		if err := reports.HessianDensity(dens, &reports.HessianDensityOptions{Title: name + ": Hessian and Gauss-Newton eigenvalue densities",
-			Note: note, Band: true}, filepath.Join(*curvOut, "hessian-vs-ggn-"+name+".png")); err != nil {
+		fig, err := reports.HessianDensity(dens, &reports.HessianDensityOptions{Title: name + ": Hessian and Gauss-Newton eigenvalue densities",
+			Note: note, Band: true})
+		if err == nil {
+			err = fig.Save(filepath.Join(*curvOut, "hessian-vs-ggn-"+name+".png"))
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 		js := must(json.MarshalIndent(res, "", " "))
@@ -355,7 +359,11 @@ func TestCurvatureTrained(t *testing.T) {
 		}
 	}
 	note := fmt.Sprintf("Hessian of each block's parameters alone (the others fixed), %d minibatches of 16 MNIST training images, eval mode, no L2 term; top 5 by magnitude (Lanczos, 1e-4) and Hutch++ trace (30 products) per block and minibatch", *curvBatches)
-	if err := reports.BlockCurvatureFigure(figModels, &reports.BlockCurvatureOptions{Note: note}, filepath.Join(*curvOut, "block-spectra.png")); err != nil {
+	fig, err := reports.BlockCurvatureFigure(figModels, &reports.BlockCurvatureOptions{Note: note})
+	if err == nil {
+		err = fig.Save(filepath.Join(*curvOut, "block-spectra.png"))
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/vitprobe/vitprobe/data"
+	"github.com/vitprobe/vitprobe/data/torchdata"
 	"github.com/vitprobe/vitprobe/hessian"
 	"github.com/vitprobe/vitprobe/models"
 	"github.com/vitprobe/vitprobe/torchx"
@@ -26,7 +27,7 @@ type denseRef struct {
 }
 
 // logitsOf returns the logits of m on b as float64, row-major.
-func logitsOf(t *testing.T, m *tinyNet, b *data.Batch) ([]float64, int, int) {
+func logitsOf(t *testing.T, m *tinyNet, b *torchdata.Batch) ([]float64, int, int) {
 	t.Helper()
 	z := must(m.Forward(b.Images, models.Eval, nil))
 	defer z.MustDrop()
@@ -40,7 +41,7 @@ func logitsOf(t *testing.T, m *tinyNet, b *data.Batch) ([]float64, int, int) {
 
 // weightedGrad returns the exact gradient of Σ_rc w_rc f(z)_rc over m's
 // parameters, where f is the identity (logits) or log-softmax.
-func weightedGrad(t *testing.T, m *tinyNet, b *data.Batch, w []float64, logSoftmax bool) []float64 {
+func weightedGrad(t *testing.T, m *tinyNet, b *torchdata.Batch, w []float64, logSoftmax bool) []float64 {
 	t.Helper()
 	var s torchx.Scope
 	defer s.Close()
@@ -61,7 +62,7 @@ func weightedGrad(t *testing.T, m *tinyNet, b *data.Batch, w []float64, logSoftm
 
 // targetsOf returns the batch's targets as a b×c row-major matrix: its
 // soft targets, or one-hot labels.
-func targetsOf(t *testing.T, bt *data.Batch, b, c int) []float64 {
+func targetsOf(t *testing.T, bt *torchdata.Batch, b, c int) []float64 {
 	t.Helper()
 	out := make([]float64, b*c)
 	if bt.Targets != nil {
@@ -85,7 +86,7 @@ func targetsOf(t *testing.T, bt *data.Batch, b, c int) []float64 {
 // Jacobian of the logits row by row; the GGN Jᵀ H_z J with H_z from the
 // softmax computed here; the Fisher from per-example gradients of
 // -Σ_c t_ic log p_ic.
-func newDenseRef(t *testing.T, m *tinyNet, bt *data.Batch) *denseRef {
+func newDenseRef(t *testing.T, m *tinyNet, bt *torchdata.Batch) *denseRef {
 	t.Helper()
 	n := m.dim()
 	z, b, c := logitsOf(t, m, bt)

@@ -9,7 +9,7 @@ package analysis
 //   - DataHessian: the Hessian of the mean loss over many batches, for the
 //     trace, top-k or density "of the full Hessian";
 //   - Minibatches and MaxEigenSpectrum: the paper's minibatch max-eigenvalue
-//     spectrum (paper.md §2), batch by batch, seeded, journal- and
+//     spectrum (docs/methods.md §2), batch by batch, seeded, journal- and
 //     shard-friendly;
 //   - AssembleHessian and Symmetrize: the dense matrix of a small operator,
 //     for exact checks;

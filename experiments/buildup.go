@@ -217,8 +217,8 @@ func (r *BuildUpResult) Section(dir string) (reports.Section, error) {
 	s.Blocks = append(s.Blocks, figure(dir, r.Name(), "fig12a-buildup.png",
 		"Fig. 12a style: validation accuracy against the number of MSA blocks, every candidate (mean ± standard error over seeds), labelled with its pattern.",
 		func(path string) error {
-			return reports.IntervalPlot(series, &reports.IntervalPlotOptions{Title: "Build-up: accuracy against MSA blocks",
-				XLabel: "number of MSA blocks", YLabel: "validation accuracy (%)", XTicks: intTicks(int(maxMSA))}, path)
+			return saveFigure(path)(reports.IntervalPlot(series, &reports.IntervalPlotOptions{Title: "Build-up: accuracy against MSA blocks",
+				XLabel: "number of MSA blocks", YLabel: "validation accuracy (%)", XTicks: intTicks(int(maxMSA))}))
 		}))
 	return s, nil
 }

@@ -129,18 +129,18 @@ func (r *DataSizeResult) Section(dir string) (reports.Section, error) {
 	s.Blocks = append(s.Blocks,
 		figure(dir, r.Name(), "fig5-nll-vs-error.png", "Fig. 5 style: NLL on the training set against test error, one point per share of the data (labelled), error bars: standard error over seeds.",
 			func(path string) error {
-				return reports.IntervalPlot(fig5, &reports.IntervalPlotOptions{Title: "Training NLL against test error", LogX: true,
-					XLabel: "NLL on the training examples (log scale)", YLabel: "test error (%)"}, path)
+				return saveFigure(path)(reports.IntervalPlot(fig5, &reports.IntervalPlotOptions{Title: "Training NLL against test error", LogX: true,
+					XLabel: "NLL on the training examples (log scale)", YLabel: "test error (%)"}))
 			}),
 		figure(dir, r.Name(), "accuracy.png", "Test accuracy against the share of the training data (mean ± standard error over seeds).",
 			func(path string) error {
-				return reports.IntervalPlot(acc, &reports.IntervalPlotOptions{Title: "Test accuracy by data size", LogX: true,
-					XLabel: "share of the training split (%, log scale)", YLabel: "test accuracy (%)", XTicks: pctTicks(r.Plan.Fractions)}, path)
+				return saveFigure(path)(reports.IntervalPlot(acc, &reports.IntervalPlotOptions{Title: "Test accuracy by data size", LogX: true,
+					XLabel: "share of the training split (%, log scale)", YLabel: "test accuracy (%)", XTicks: pctTicks(r.Plan.Fractions)}))
 			}),
 		figure(dir, r.Name(), "nep.png", "Share of negative Hessian max-eigenvalues against the share of the data (90% bootstrap intervals over minibatches).",
 			func(path string) error {
-				return reports.IntervalPlot(nep, &reports.IntervalPlotOptions{Title: "NEP by data size", LogX: true,
-					XLabel: "share of the training split (%, log scale)", YLabel: "NEP (share of negative eigenvalues)", XTicks: pctTicks(r.Plan.Fractions)}, path)
+				return saveFigure(path)(reports.IntervalPlot(nep, &reports.IntervalPlotOptions{Title: "NEP by data size", LogX: true,
+					XLabel: "share of the training split (%, log scale)", YLabel: "NEP (share of negative eigenvalues)", XTicks: pctTicks(r.Plan.Fractions)}))
 			}))
 	return s, nil
 }

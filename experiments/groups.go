@@ -141,7 +141,7 @@ func spectraFigure(groups []Group, title, note, path string) error {
 		}
 		series = append(series, reports.HessianSpectrumSeries{Label: g.Label, Values: v})
 	}
-	return reports.HessianSpectrum(series, &reports.HessianSpectrumOptions{Title: title, Note: note}, path)
+	return saveFigure(path)(reports.HessianSpectrum(series, &reports.HessianSpectrumOptions{Title: title, Note: note}))
 }
 
 // slicesFigure draws, per group, the mean over directions and seeds of
@@ -183,8 +183,8 @@ func slicesFigure(groups []Group, title, note, path string) error {
 	if len(series) == 0 {
 		return errNoRuns
 	}
-	return reports.IntervalPlot(series, &reports.IntervalPlotOptions{Title: title, Note: note,
-		XLabel: "position along a filter-normalised random direction", YLabel: "NLL(x) − NLL(0) (nats)"}, path)
+	return saveFigure(path)(reports.IntervalPlot(series, &reports.IntervalPlotOptions{Title: title, Note: note,
+		XLabel: "position along a filter-normalised random direction", YLabel: "NLL(x) − NLL(0) (nats)"}))
 }
 
 // finiteOnly returns the finite values of v.

@@ -87,12 +87,12 @@ func (r *LocalityResult) Section(dir string) (reports.Section, error) {
 	acc.NoLine, nep.NoLine = true, true
 	s.Blocks = append(s.Blocks,
 		figure(dir, r.Name(), "accuracy.png", "Test accuracy per attention window.", func(path string) error {
-			return reports.IntervalPlot([]reports.IntervalSeries{acc}, &reports.IntervalPlotOptions{Title: "Accuracy by attention window",
-				XLabel: "attention", YLabel: "test accuracy (%)", XTicks: ticks}, path)
+			return saveFigure(path)(reports.IntervalPlot([]reports.IntervalSeries{acc}, &reports.IntervalPlotOptions{Title: "Accuracy by attention window",
+				XLabel: "attention", YLabel: "test accuracy (%)", XTicks: ticks}))
 		}),
 		figure(dir, r.Name(), "nep.png", "Share of negative Hessian max-eigenvalues per attention window.", func(path string) error {
-			return reports.IntervalPlot([]reports.IntervalSeries{nep}, &reports.IntervalPlotOptions{Title: "NEP by attention window",
-				XLabel: "attention", YLabel: "NEP", XTicks: ticks}, path)
+			return saveFigure(path)(reports.IntervalPlot([]reports.IntervalSeries{nep}, &reports.IntervalPlotOptions{Title: "NEP by attention window",
+				XLabel: "attention", YLabel: "NEP", XTicks: ticks}))
 		}),
 		figure(dir, r.Name(), "spectra.png", "Hessian spectra per attention window (seeds pooled).", func(path string) error {
 			return spectraFigure(all, "Hessian spectra by attention window", "", path)

@@ -70,7 +70,7 @@ func figure(dir, name, file, caption string, draw func(path string) error) repor
 	if err := draw(filepath.Join(dir, name, file)); err != nil {
 		return reports.Block{Text: fmt.Sprintf("(figure %s not drawn: %v)", file, err)}
 	}
-	return reports.Block{Figure: &reports.Figure{Src: name + "/" + file, Alt: caption, Caption: caption}}
+	return reports.Block{Image: &reports.Image{Src: name + "/" + file, Alt: caption, Caption: caption}}
 }
 
 // findingsTable tabulates findings.
@@ -143,4 +143,15 @@ func WithSaved(dir string, parts []Part) ([]Part, error) {
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// saveFigure saves the figure a reports function returns (or returns its
+// error) at path.
+func saveFigure(path string) func(*reports.Figure, error) error {
+	return func(f *reports.Figure, err error) error {
+		if err != nil {
+			return err
+		}
+		return f.Save(path)
+	}
 }

@@ -147,12 +147,12 @@ func (r *TrajectoryResult) Section(dir string) (reports.Section, error) {
 	s.Blocks = append(s.Blocks, reports.Block{Table: t},
 		figure(dir, r.Name(), "fig1b-polar.png", "Fig. 1b style: trajectories in polar coordinates (radius: distance from the initial weights relative to their norm; angle: between the weights and the initial weights); dashed: further seeds.",
 			func(path string) error {
-				return reports.TrajectoryPolar(series, &reports.PolarOptions{Title: "Weight trajectories", RLabel: "‖w − w0‖ / ‖w0‖"}, path)
+				return saveFigure(path)(reports.TrajectoryPolar(series, &reports.PolarOptions{Title: "Weight trajectories", RLabel: "‖w − w0‖ / ‖w0‖"}))
 			}),
 		figure(dir, r.Name(), "angle-vs-distance.png", "The same trajectories unrolled: angle to the initial weights against the relative distance from them, one point per snapshot (hollow: further seeds).",
 			func(path string) error {
-				return reports.IntervalPlot(flat, &reports.IntervalPlotOptions{Title: "Angle against distance",
-					XLabel: "‖w − w0‖ / ‖w0‖", YLabel: "angle ∠(w, w0) (degrees)"}, path)
+				return saveFigure(path)(reports.IntervalPlot(flat, &reports.IntervalPlotOptions{Title: "Angle against distance",
+					XLabel: "‖w − w0‖ / ‖w0‖", YLabel: "angle ∠(w, w0) (degrees)"}))
 			}))
 	return s, nil
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // alterArch describes a pre-activation bottleneck ResNet whose stages may end
-// in MSA blocks (AlterNet, paper.md §1). With no 'M' in the pattern it is a
+// in MSA blocks (AlterNet, docs/methods.md §1). With no 'M' in the pattern it is a
 // plain pre-activation ResNet.
 type alterArch struct {
 	stem    int64    // stem channels
@@ -80,7 +80,7 @@ func newAlterNet(a alterArch, cfg Config, dev gotch.Device, name string) (Model,
 	}
 	s := newStore(dev)
 	m := &alternet{}
-	m.spec = Spec{Name: name, Config: cfg}
+	m.spec = presetSpec(name, cfg)
 	m.stem = s.conv("conv1", int64(cfg.InChannels), a.stem, 3, 1, 1, false)
 	m.stemL = m.addLayer("conv1", KindStem, false, false)
 	total := 0
@@ -261,12 +261,8 @@ func (b *msaBlock) forward(f *fwd, x *ts.Tensor, drop float64) *ts.Tensor {
 // attention computes multi-head self-attention inside non-overlapping p×p
 // windows of a (B, C, H, W) map, returning (B, heads·dimHead, H, W).
 func (b *msaBlock) attention(f *fwd, x *ts.Tensor) *ts.Tensor {
-	if !f.ok(x) {
-		return nil
-	}
-	shape, err := x.Size()
-	if err != nil {
-		f.err = err
+	shape, ok := f.size(x)
+	if !ok {
 		return nil
 	}
 	bs, hgt, wid := shape[0], shape[2], shape[3]

@@ -54,7 +54,7 @@ func newViT(a vitArch, cfg Config, dev gotch.Device, name string) (Model, error)
 	tokens := g * g
 	s := newStore(dev)
 	m := &vit{a: a, gap: cfg.GAPHead}
-	m.spec = Spec{Name: name, Config: cfg}
+	m.spec = presetSpec(name, cfg)
 	m.patch = s.convDefault("patch_embed.proj", int64(cfg.InChannels), a.dim, a.patch, a.patch, 0, true)
 	if !m.gap {
 		m.cls = s.tensor("cls_token", ParamToken, []int64{1, 1, a.dim}, normal(1e-6, false))
@@ -149,12 +149,8 @@ func (m *vit) Forward(x *ts.Tensor, mode Mode, probe Probe) (*ts.Tensor, error) 
 // attention per head, output projection. A non-nil mask (N, N) is added
 // to the attention logits (local attention).
 func (b *vitBlock) attention(f *fwd, x *ts.Tensor, heads int64, mask *ts.Tensor) *ts.Tensor {
-	if !f.ok(x) {
-		return nil
-	}
-	shape, err := x.Size()
-	if err != nil {
-		f.err = err
+	shape, ok := f.size(x)
+	if !ok {
 		return nil
 	}
 	bs, n, dim := shape[0], shape[1], shape[2]

@@ -61,7 +61,7 @@ var bcNegative = color.NRGBA{A: 255}
 // standard error (right), MSA blocks shaded grey and down-sampling blocks
 // blue as in the paper's depth figures. It fails, before writing anything,
 // on no model, a model without blocks or a non-finite value.
-func BlockCurvatureFigure(ms []BlockCurvatureModel, opt *BlockCurvatureOptions, path string) error {
+func BlockCurvatureFigure(ms []BlockCurvatureModel, opt *BlockCurvatureOptions) (*Figure, error) {
 	var o BlockCurvatureOptions
 	if opt != nil {
 		o = *opt
@@ -70,32 +70,32 @@ func BlockCurvatureFigure(ms []BlockCurvatureModel, opt *BlockCurvatureOptions, 
 		o.Matrix = "Hessian"
 	}
 	if len(ms) == 0 {
-		return errors.New("reports: block curvature of no model")
+		return nil, errors.New("reports: block curvature of no model")
 	}
 	var all, traces []float64
 	hasTrace := false
 	for _, m := range ms {
 		if len(m.Blocks) == 0 {
-			return fmt.Errorf("reports: block curvature of %q: no blocks", m.Name)
+			return nil, fmt.Errorf("reports: block curvature of %q: no blocks", m.Name)
 		}
 		for _, b := range m.Blocks {
-			if !frFinite(b.Depth) || b.Size <= 0 {
-				return fmt.Errorf("reports: block curvature of %q: block %s at depth %v with %d parameters", m.Name, b.Name, b.Depth, b.Size)
+			if !finite(b.Depth) || b.Size <= 0 {
+				return nil, fmt.Errorf("reports: block curvature of %q: block %s at depth %v with %d parameters", m.Name, b.Name, b.Depth, b.Size)
 			}
 			for _, v := range b.Values {
-				if !frFinite(v) {
-					return fmt.Errorf("reports: block curvature of %q: block %s has eigenvalue %v", m.Name, b.Name, v)
+				if !finite(v) {
+					return nil, fmt.Errorf("reports: block curvature of %q: block %s has eigenvalue %v", m.Name, b.Name, v)
 				}
 			}
 			all = append(all, b.Values...)
-			if frFinite(b.Trace) {
+			if finite(b.Trace) {
 				hasTrace = true
 				traces = append(traces, b.Trace/float64(b.Size))
 			}
 		}
 	}
 	if len(all) == 0 {
-		return errors.New("reports: block curvature: no values")
+		return nil, errors.New("reports: block curvature: no values")
 	}
 	cVal, cTrace := SymLogThreshold(all), SymLogThreshold(traces)
 	cols := 1
@@ -112,39 +112,40 @@ func BlockCurvatureFigure(ms []BlockCurvatureModel, opt *BlockCurvatureOptions, 
 		}
 		left, err := bcValuesPlot(m, i, layers, cVal, o.Matrix)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		plots[i] = []*plot.Plot{left}
 		if hasTrace {
 			right, err := bcTracePlot(m, i, layers, cTrace, o.Matrix)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			plots[i] = append(plots[i], right)
 		}
 	}
 	w := 6.2 * vg.Inch * vg.Length(cols)
 	h := 3.1*vg.Inch*vg.Length(len(ms)) + 1.2*vg.Inch
-	c := NewCanvas(w, h)
-	dc := draw.New(c)
-	hsFillWhite(dc)
-	title := o.Title
-	if title == "" {
-		title = fmt.Sprintf("Per-block %s spectra against depth", o.Matrix)
-	}
-	top := drawTitle(dc, title)
-	if o.Note != "" {
-		top = hsDrawNote(top, o.Note)
-	}
-	top = bcLegend(top, ms)
-	tiles := draw.Tiles{Rows: len(ms), Cols: cols, PadX: vg.Millimeter * 6, PadY: vg.Millimeter * 5,
-		PadTop: vg.Millimeter, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 4}
-	for i := range plots {
-		for j := range plots[i] {
-			plots[i][j].Draw(hsYLabel(tiles.At(top, j, i), ylabels[j]))
+	paint := func(dc draw.Canvas) error {
+		fillWhite(dc)
+		title := o.Title
+		if title == "" {
+			title = fmt.Sprintf("Per-block %s spectra against depth", o.Matrix)
 		}
+		top := drawTitle(dc, title)
+		if o.Note != "" {
+			top = hsDrawNote(top, o.Note)
+		}
+		top = bcLegend(top, ms)
+		tiles := draw.Tiles{Rows: len(ms), Cols: cols, PadX: vg.Millimeter * 6, PadY: vg.Millimeter * 5,
+			PadTop: vg.Millimeter, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 4}
+		for i := range plots {
+			for j := range plots[i] {
+				plots[i][j].Draw(hsYLabel(tiles.At(top, j, i), ylabels[j]))
+			}
+		}
+		return nil
 	}
-	return SaveCanvas(c, path)
+	return newFigure(w, h, paint)
 }
 
 // bcNewPlot returns a depth plot with the shading of layers.
@@ -247,13 +248,13 @@ func bcTracePlot(m BlockCurvatureModel, i int, layers []FourierLayer, cVal float
 	var xy plotter.XYs
 	var errs plotter.YErrors
 	for _, b := range m.Blocks {
-		if !frFinite(b.Trace) {
+		if !finite(b.Trace) {
 			continue
 		}
 		n := float64(b.Size)
 		xy = append(xy, plotter.XY{X: b.Depth, Y: b.Trace / n})
 		e := 0.0
-		if frFinite(b.TraceErr) {
+		if finite(b.TraceErr) {
 			e = b.TraceErr / n
 		}
 		errs = append(errs, struct{ Low, High float64 }{e, e})

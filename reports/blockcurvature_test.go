@@ -39,17 +39,17 @@ func TestBlockCurvatureFigure(t *testing.T) {
 		synthBlocks("vit", []string{"stem", "msa", "mlp", "msa", "mlp", "msa", "mlp", "head"}, 2),
 		synthBlocks("alternet", []string{"stem", "conv", "down", "msa", "down", "msa", "down", "msa", "head"}, 3),
 	}
-	if err := BlockCurvatureFigure(ms, &BlockCurvatureOptions{Note: "synthetic values"}, path); err != nil {
+	if err := saved(path)(BlockCurvatureFigure(ms, &BlockCurvatureOptions{Note: "synthetic values"})); err != nil {
 		t.Fatal(err)
 	}
 	checkPNG(t, path)
 	bad := []BlockCurvatureModel{{Name: "empty"}}
-	if err := BlockCurvatureFigure(bad, nil, filepath.Join(dir, "bad.png")); err == nil {
+	if _, err := BlockCurvatureFigure(bad, nil); err == nil {
 		t.Error("a model without blocks accepted")
 	}
 	nan := synthBlocks("nan", []string{"stem", "head"}, 4)
 	nan.Blocks[1].Values[0] = math.NaN()
-	if err := BlockCurvatureFigure([]BlockCurvatureModel{nan}, nil, filepath.Join(dir, "nan.png")); err == nil {
+	if _, err := BlockCurvatureFigure([]BlockCurvatureModel{nan}, nil); err == nil {
 		t.Error("a NaN eigenvalue accepted")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "nan.png")); err == nil {
@@ -83,8 +83,8 @@ func TestHessianDensityBand(t *testing.T) {
 		return s
 	}
 	path := hsOut(t, "hessian_density_band.png")
-	if err := HessianDensity([]HessianDensitySeries{mk("Hessian", 300), mk("GGN", 200)},
-		&HessianDensityOptions{Note: "synthetic quadratures, three start vectors each", Band: true}, path); err != nil {
+	if err := saved(path)(HessianDensity([]HessianDensitySeries{mk("Hessian", 300), mk("GGN", 200)},
+		&HessianDensityOptions{Note: "synthetic quadratures, three start vectors each", Band: true})); err != nil {
 		t.Fatal(err)
 	}
 	checkPNG(t, path)

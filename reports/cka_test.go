@@ -28,12 +28,12 @@ func TestCKAHeatmap(t *testing.T) {
 		m.Values[1][2] = math.NaN()
 		m.Values[0][0] = -0.01
 		path := filepath.Join(t.TempDir(), "cka.png")
-		if err := CKAHeatmap(m, path); err != nil {
+		if err := saved(path)(CKAHeatmap(m)); err != nil {
 			t.Fatal(err)
 		}
 		checkPNG(t, path)
 	}
-	if err := CKAHeatmap(CKAMap{Rows: layers(2, "conv"), Cols: layers(2, "conv"), Values: [][]float64{{1}}}, filepath.Join(t.TempDir(), "x.png")); err == nil {
+	if _, err := CKAHeatmap(CKAMap{Rows: layers(2, "conv"), Cols: layers(2, "conv"), Values: [][]float64{{1}}}); err == nil {
 		t.Error("ragged values: want an error")
 	}
 }

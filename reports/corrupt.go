@@ -26,13 +26,13 @@ type CorruptionCurves struct {
 // the severity of every corruption (severity 0: the clean images), one
 // panel per corruption, and a last panel with the mean over the
 // corruptions (paper Fig. 12b's robustness, after ImageNet-C).
-func CorruptionFigure(corruptions []string, ms []CorruptionCurves, path string) error {
+func CorruptionFigure(corruptions []string, ms []CorruptionCurves) (*Figure, error) {
 	if len(corruptions) == 0 || len(ms) == 0 {
-		return errors.New("reports: corruption figure of no corruption or no model")
+		return nil, errors.New("reports: corruption figure of no corruption or no model")
 	}
 	for _, m := range ms {
 		if len(m.Accuracy) != len(corruptions) {
-			return fmt.Errorf("reports: corruption figure: %s has %d curves for %d corruptions", m.Name, len(m.Accuracy), len(corruptions))
+			return nil, fmt.Errorf("reports: corruption figure: %s has %d curves for %d corruptions", m.Name, len(m.Accuracy), len(corruptions))
 		}
 	}
 	// The mean over corruptions, per severity (severities present in every
@@ -58,66 +58,67 @@ func CorruptionFigure(corruptions []string, ms []CorruptionCurves, path string) 
 	legendH := vg.Points(28)
 	w := panelW * cols
 	h := vg.Points(30) + panelH*vg.Length(rows) + legendH
-	canvas := NewCanvas(w, h)
-	c := draw.New(canvas)
-	c.FillPolygon(color.White, []vg.Point{{X: 0, Y: 0}, {X: w, Y: 0}, {X: w, Y: h}, {X: 0, Y: h}})
-	body := drawTitle(c, "Accuracy under common corruptions (severity 0: clean images)")
-	for k := range panels {
-		title := "mean over corruptions"
-		if k < len(corruptions) {
-			title = strings.ReplaceAll(corruptions[k], "_", " ")
-		}
-		xl, yl := "", ""
-		if k/cols == rows-1 || k+cols >= panels {
-			xl = "severity"
-		}
-		if k%cols == 0 {
-			yl = "accuracy (%)"
-		}
-		p := frNewPlot(title, xl, yl)
-		p.Title.TextStyle.Font.Size = vg.Points(10)
-		p.X.Min, p.X.Max = -0.2, 5.2
-		p.X.Tick.Marker = plot.ConstantTicks([]plot.Tick{{Value: 0, Label: "0"}, {Value: 1, Label: "1"}, {Value: 2, Label: "2"},
-			{Value: 3, Label: "3"}, {Value: 4, Label: "4"}, {Value: 5, Label: "5"}})
-		p.Y.Tick.Marker = frTicks{Target: 4}
-		lo, hi := math.Inf(1), math.Inf(-1)
-		for i, m := range ms {
-			acc := means[i]
+	paint := func(c draw.Canvas) error {
+		c.FillPolygon(color.White, []vg.Point{{X: 0, Y: 0}, {X: w, Y: 0}, {X: w, Y: h}, {X: 0, Y: h}})
+		body := drawTitle(c, "Accuracy under common corruptions (severity 0: clean images)")
+		for k := range panels {
+			title := "mean over corruptions"
 			if k < len(corruptions) {
-				acc = m.Accuracy[k]
+				title = strings.ReplaceAll(corruptions[k], "_", " ")
 			}
-			xy := plotter.XYs{{X: 0, Y: 100 * m.Clean}}
-			for s, a := range acc {
-				xy = append(xy, plotter.XY{X: float64(s + 1), Y: 100 * a})
+			xl, yl := "", ""
+			if k/cols == rows-1 || k+cols >= panels {
+				xl = "severity"
 			}
-			for _, pt := range xy {
-				lo, hi = math.Min(lo, pt.Y), math.Max(hi, pt.Y)
+			if k%cols == 0 {
+				yl = "accuracy (%)"
 			}
-			col := frModelColor(i)
-			if _, _, err := frAddSeries(p, xsOf(xy), ysOf(xy), draw.LineStyle{Color: col, Width: vg.Points(1.4)},
-				&draw.GlyphStyle{Color: col, Radius: vg.Points(2.2), Shape: frModelMarker(i)}); err != nil {
-				return fmt.Errorf("reports: corruption figure: %w", err)
+			p := frNewPlot(title, xl, yl)
+			p.Title.TextStyle.Font.Size = vg.Points(10)
+			p.X.Min, p.X.Max = -0.2, 5.2
+			p.X.Tick.Marker = plot.ConstantTicks([]plot.Tick{{Value: 0, Label: "0"}, {Value: 1, Label: "1"}, {Value: 2, Label: "2"},
+				{Value: 3, Label: "3"}, {Value: 4, Label: "4"}, {Value: 5, Label: "5"}})
+			p.Y.Tick.Marker = frTicks{Target: 4}
+			lo, hi := math.Inf(1), math.Inf(-1)
+			for i, m := range ms {
+				acc := means[i]
+				if k < len(corruptions) {
+					acc = m.Accuracy[k]
+				}
+				xy := plotter.XYs{{X: 0, Y: 100 * m.Clean}}
+				for s, a := range acc {
+					xy = append(xy, plotter.XY{X: float64(s + 1), Y: 100 * a})
+				}
+				for _, pt := range xy {
+					lo, hi = math.Min(lo, pt.Y), math.Max(hi, pt.Y)
+				}
+				col := frModelColor(i)
+				if _, _, err := frAddSeries(p, xsOf(xy), ysOf(xy), draw.LineStyle{Color: col, Width: vg.Points(1.4)},
+					&draw.GlyphStyle{Color: col, Radius: vg.Points(2.2), Shape: frModelMarker(i)}); err != nil {
+					return fmt.Errorf("reports: corruption figure: %w", err)
+				}
 			}
+			if finite(lo) {
+				pad := 0.08 * math.Max(hi-lo, 0.5)
+				p.Y.Min, p.Y.Max = lo-pad, math.Min(100, hi+pad)+pad/4
+			}
+			pc := body
+			pc.Min.X = body.Min.X + panelW*vg.Length(k%cols)
+			pc.Max.X = pc.Min.X + panelW
+			pc.Max.Y = body.Max.Y - panelH*vg.Length(k/cols)
+			pc.Min.Y = pc.Max.Y - panelH
+			p.Draw(draw.Crop(pc, vg.Points(3), -vg.Points(5), vg.Points(2), -vg.Points(2)))
 		}
-		if frFinite(lo) {
-			pad := 0.08 * math.Max(hi-lo, 0.5)
-			p.Y.Min, p.Y.Max = lo-pad, math.Min(100, hi+pad)+pad/4
+		var leg rowLegend
+		for i, m := range ms {
+			leg = append(leg, rowEntry{m.Name, lineMarkThumb{col: frModelColor(i), shape: frModelMarker(i)}})
 		}
-		pc := body
-		pc.Min.X = body.Min.X + panelW*vg.Length(k%cols)
-		pc.Max.X = pc.Min.X + panelW
-		pc.Max.Y = body.Max.Y - panelH*vg.Length(k/cols)
-		pc.Min.Y = pc.Max.Y - panelH
-		p.Draw(draw.Crop(pc, vg.Points(3), -vg.Points(5), vg.Points(2), -vg.Points(2)))
+		lc := c
+		lc.Max.Y = lc.Min.Y + legendH
+		leg.draw(lc)
+		return nil
 	}
-	var leg rowLegend
-	for i, m := range ms {
-		leg = append(leg, rowEntry{m.Name, lineMarkThumb{col: frModelColor(i), shape: frModelMarker(i)}})
-	}
-	lc := c
-	lc.Max.Y = lc.Min.Y + legendH
-	leg.draw(lc)
-	return SaveCanvas(canvas, path)
+	return newFigure(w, h, paint)
 }
 
 func xsOf(xy plotter.XYs) []float64 {

@@ -38,21 +38,21 @@ type Sheet struct {
 // ContactSheet draws s as a PNG at path: every image scaled up with
 // square pixels (no smoothing, so that noise and pixelation show as they
 // are), rows and columns labelled.
-func ContactSheet(s Sheet, path string) error {
+func ContactSheet(s Sheet) (*Figure, error) {
 	if len(s.Rows) == 0 || len(s.Columns) == 0 {
-		return errors.New("reports: contact sheet: no images")
+		return nil, errors.New("reports: contact sheet: no images")
 	}
 	if s.Channels != 1 && s.Channels != 3 || s.Side < 1 {
-		return fmt.Errorf("reports: contact sheet: %d channels of side %d, want 1 or 3 channels", s.Channels, s.Side)
+		return nil, fmt.Errorf("reports: contact sheet: %d channels of side %d, want 1 or 3 channels", s.Channels, s.Side)
 	}
 	per := s.Channels * s.Side * s.Side
 	for _, r := range s.Rows {
 		if len(r.Images) != len(s.Columns) {
-			return fmt.Errorf("reports: contact sheet: row %q has %d images for %d columns", r.Label, len(r.Images), len(s.Columns))
+			return nil, fmt.Errorf("reports: contact sheet: row %q has %d images for %d columns", r.Label, len(r.Images), len(s.Columns))
 		}
 		for _, img := range r.Images {
 			if len(img) != per {
-				return fmt.Errorf("reports: contact sheet: row %q: an image of %d values, want %d", r.Label, len(img), per)
+				return nil, fmt.Errorf("reports: contact sheet: row %q: an image of %d values, want %d", r.Label, len(img), per)
 			}
 		}
 	}
@@ -76,27 +76,28 @@ func ContactSheet(s Sheet, path string) error {
 	w := labelW + vg.Length(len(s.Columns))*(cell+gap) + gap
 	w = max(w, sty(12, draw.XCenter, draw.YTop).Width(s.Title)+vg.Points(20))
 	h := titleH + headerH + vg.Length(len(s.Rows))*(cell+gap) + gap
-	canvas := NewCanvas(w, h)
-	c := draw.New(canvas)
-	c.FillPolygon(color.White, []vg.Point{{X: 0, Y: 0}, {X: w, Y: 0}, {X: w, Y: h}, {X: 0, Y: h}})
-	c.FillText(sty(12, draw.XCenter, draw.YTop), vg.Point{X: w / 2, Y: h - vg.Points(6)}, s.Title)
-	top := h - titleH
-	for j, col := range s.Columns {
-		x := labelW + vg.Length(j)*(cell+gap) + cell/2
-		c.FillText(sty(9.5, draw.XCenter, draw.YTop), vg.Point{X: x, Y: top - vg.Points(4)}, col)
-	}
-	for i, row := range s.Rows {
-		y0 := top - headerH - vg.Length(i+1)*(cell+gap) + gap
-		c.FillText(sty(9.5, draw.XRight, draw.YCenter), vg.Point{X: labelW - vg.Points(8), Y: y0 + cell/2 + vg.Points(5)}, row.Label)
-		if i < len(s.Notes) && s.Notes[i] != "" {
-			c.FillText(sty(7, draw.XRight, draw.YCenter), vg.Point{X: labelW - vg.Points(8), Y: y0 + cell/2 - vg.Points(6)}, s.Notes[i])
+	paint := func(c draw.Canvas) error {
+		c.FillPolygon(color.White, []vg.Point{{X: 0, Y: 0}, {X: w, Y: 0}, {X: w, Y: h}, {X: 0, Y: h}})
+		c.FillText(sty(12, draw.XCenter, draw.YTop), vg.Point{X: w / 2, Y: h - vg.Points(6)}, s.Title)
+		top := h - titleH
+		for j, col := range s.Columns {
+			x := labelW + vg.Length(j)*(cell+gap) + cell/2
+			c.FillText(sty(9.5, draw.XCenter, draw.YTop), vg.Point{X: x, Y: top - vg.Points(4)}, col)
 		}
-		for j, img := range row.Images {
-			x0 := labelW + vg.Length(j)*(cell+gap)
-			canvas.DrawImage(vg.Rectangle{Min: vg.Point{X: x0, Y: y0}, Max: vg.Point{X: x0 + cell, Y: y0 + cell}}, toImage(img, s.Channels, s.Side))
+		for i, row := range s.Rows {
+			y0 := top - headerH - vg.Length(i+1)*(cell+gap) + gap
+			c.FillText(sty(9.5, draw.XRight, draw.YCenter), vg.Point{X: labelW - vg.Points(8), Y: y0 + cell/2 + vg.Points(5)}, row.Label)
+			if i < len(s.Notes) && s.Notes[i] != "" {
+				c.FillText(sty(7, draw.XRight, draw.YCenter), vg.Point{X: labelW - vg.Points(8), Y: y0 + cell/2 - vg.Points(6)}, s.Notes[i])
+			}
+			for j, img := range row.Images {
+				x0 := labelW + vg.Length(j)*(cell+gap)
+				c.DrawImage(vg.Rectangle{Min: vg.Point{X: x0, Y: y0}, Max: vg.Point{X: x0 + cell, Y: y0 + cell}}, toImage(img, s.Channels, s.Side))
+			}
 		}
+		return nil
 	}
-	return SaveCanvas(canvas, path)
+	return newFigure(w, h, paint)
 }
 
 // toImage turns planes of intensities into an image scaled 3× with

@@ -53,13 +53,13 @@ type IntervalPlotOptions struct {
 // landscape's mean slice with its spread. Points with a non-finite x or y
 // are left out (and counted in the note); it fails, before writing
 // anything, on no series or series of unequal lengths.
-func IntervalPlot(series []IntervalSeries, opt *IntervalPlotOptions, path string) error {
+func IntervalPlot(series []IntervalSeries, opt *IntervalPlotOptions) (*Figure, error) {
 	var o IntervalPlotOptions
 	if opt != nil {
 		o = *opt
 	}
 	if len(series) == 0 {
-		return errors.New("reports: interval plot of no series")
+		return nil, errors.New("reports: interval plot of no series")
 	}
 	p := plot.New()
 	p.X.Label.Text, p.Y.Label.Text = o.XLabel, o.YLabel
@@ -76,7 +76,7 @@ func IntervalPlot(series []IntervalSeries, opt *IntervalPlotOptions, path string
 	for i, s := range series {
 		if len(s.Y) != len(s.X) || (s.Err != nil && len(s.Err) != len(s.X)) || (s.Labels != nil && len(s.Labels) != len(s.X)) ||
 			(s.Lo != nil && len(s.Lo) != len(s.X)) || (s.Hi != nil && len(s.Hi) != len(s.X)) || (s.Lo == nil) != (s.Hi == nil) {
-			return fmt.Errorf("reports: interval series %q: %d x, %d y, %d errors, %d lows, %d highs, %d labels",
+			return nil, fmt.Errorf("reports: interval series %q: %d x, %d y, %d errors, %d lows, %d highs, %d labels",
 				s.Label, len(s.X), len(s.Y), len(s.Err), len(s.Lo), len(s.Hi), len(s.Labels))
 		}
 		col := Palette(i)
@@ -88,17 +88,17 @@ func IntervalPlot(series []IntervalSeries, opt *IntervalPlotOptions, path string
 		var labels []string
 		for j := range s.X {
 			x, y := s.X[j], s.Y[j]
-			if !ipFinite(x) || !ipFinite(y) || (o.LogX && x <= 0) {
+			if !finite(x) || !finite(y) || (o.LogX && x <= 0) {
 				dropped++
 				continue
 			}
 			xy = append(xy, plotter.XY{X: x, Y: y})
 			switch {
 			case s.Lo != nil:
-				if ipFinite(s.Lo[j]) && ipFinite(s.Hi[j]) && s.Hi[j] > s.Lo[j] {
+				if finite(s.Lo[j]) && finite(s.Hi[j]) && s.Hi[j] > s.Lo[j] {
 					bars = append(bars, errXY{x, y, y - s.Lo[j], s.Hi[j] - y})
 				}
-			case s.Err != nil && ipFinite(s.Err[j]) && s.Err[j] > 0:
+			case s.Err != nil && finite(s.Err[j]) && s.Err[j] > 0:
 				bars = append(bars, errXY{x, y, s.Err[j], s.Err[j]})
 			}
 			if s.Labels != nil {
@@ -111,7 +111,7 @@ func IntervalPlot(series []IntervalSeries, opt *IntervalPlotOptions, path string
 		drawn++
 		sc, err := plotter.NewScatter(xy)
 		if err != nil {
-			return fmt.Errorf("reports: interval series %q: %w", s.Label, err)
+			return nil, fmt.Errorf("reports: interval series %q: %w", s.Label, err)
 		}
 		sc.Color, sc.Radius = col, vg.Points(3.5)
 		sc.Shape = draw.CircleGlyph{}
@@ -125,7 +125,7 @@ func IntervalPlot(series []IntervalSeries, opt *IntervalPlotOptions, path string
 		if !s.NoLine && len(xy) > 1 {
 			l, err := plotter.NewLine(xy)
 			if err != nil {
-				return fmt.Errorf("reports: interval series %q: %w", s.Label, err)
+				return nil, fmt.Errorf("reports: interval series %q: %w", s.Label, err)
 			}
 			l.Color, l.Width = col, vg.Points(1.5)
 			if s.Guide {
@@ -137,7 +137,7 @@ func IntervalPlot(series []IntervalSeries, opt *IntervalPlotOptions, path string
 		if len(bars) > 0 {
 			eb, err := plotter.NewYErrorBars(bars)
 			if err != nil {
-				return fmt.Errorf("reports: interval series %q: %w", s.Label, err)
+				return nil, fmt.Errorf("reports: interval series %q: %w", s.Label, err)
 			}
 			eb.Color, eb.Width, eb.CapWidth = col, vg.Points(1.2), vg.Points(6)
 			p.Add(eb)
@@ -148,7 +148,7 @@ func IntervalPlot(series []IntervalSeries, opt *IntervalPlotOptions, path string
 		if labels != nil {
 			lb, err := plotter.NewLabels(plotter.XYLabels{XYs: xy, Labels: labels})
 			if err != nil {
-				return fmt.Errorf("reports: interval series %q: %w", s.Label, err)
+				return nil, fmt.Errorf("reports: interval series %q: %w", s.Label, err)
 			}
 			for k := range lb.TextStyle {
 				lb.TextStyle[k].Color = col
@@ -162,7 +162,7 @@ func IntervalPlot(series []IntervalSeries, opt *IntervalPlotOptions, path string
 		}
 	}
 	if drawn == 0 {
-		return errors.New("reports: interval plot: no finite point to draw")
+		return nil, errors.New("reports: interval plot: no finite point to draw")
 	}
 	p.Y.Min, p.Y.Max = padRange(p.Y.Min, p.Y.Max)
 	switch {
@@ -178,16 +178,17 @@ func IntervalPlot(series []IntervalSeries, opt *IntervalPlotOptions, path string
 	if dropped > 0 {
 		note = strings.TrimSpace(note + fmt.Sprintf(" (%d non-finite points not drawn)", dropped))
 	}
-	c := NewCanvas(8*vg.Inch, 4.5*vg.Inch)
-	dc := draw.New(c)
-	if o.Title != "" {
-		dc = drawTitle(dc, o.Title)
+	paint := func(dc draw.Canvas) error {
+		if o.Title != "" {
+			dc = drawTitle(dc, o.Title)
+		}
+		if note != "" {
+			dc = hsDrawNote(dc, note)
+		}
+		frDrawWithSideLegend(dc, p, legend)
+		return nil
 	}
-	if note != "" {
-		dc = hsDrawNote(dc, note)
-	}
-	frDrawWithSideLegend(dc, p, legend)
-	return SaveCanvas(c, path)
+	return newFigure(8*vg.Inch, 4.5*vg.Inch, paint)
 }
 
 // ipLogTicks labels a logarithmic axis at 1, 2 and 5 times the powers of
@@ -227,8 +228,6 @@ func (e errXYs) Len() int                        { return len(e) }
 func (e errXYs) XY(i int) (float64, float64)     { return e[i].x, e[i].y }
 func (e errXYs) YError(i int) (float64, float64) { return e[i].lo, e[i].hi }
 
-func ipFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
-
 // PolarSeries is one trajectory of a TrajectoryPolar figure: distances
 // from the initial weights and angles to them (radians), in step order.
 type PolarSeries struct {
@@ -258,7 +257,7 @@ type PolarOptions struct {
 // span (up to a round angle). Arcs of constant r and rays of constant θ
 // make the grid. It fails on no series, series of unequal lengths or
 // non-finite values.
-func TrajectoryPolar(series []PolarSeries, opt *PolarOptions, path string) error {
+func TrajectoryPolar(series []PolarSeries, opt *PolarOptions) (*Figure, error) {
 	var o PolarOptions
 	if opt != nil {
 		o = *opt
@@ -267,16 +266,16 @@ func TrajectoryPolar(series []PolarSeries, opt *PolarOptions, path string) error
 		o.RLabel = "distance from the initial weights"
 	}
 	if len(series) == 0 {
-		return errors.New("reports: polar plot of no series")
+		return nil, errors.New("reports: polar plot of no series")
 	}
 	rmax, tmax := 0.0, 0.0
 	for _, s := range series {
 		if len(s.R) != len(s.Theta) || len(s.R) == 0 {
-			return fmt.Errorf("reports: polar series %q: %d distances, %d angles", s.Label, len(s.R), len(s.Theta))
+			return nil, fmt.Errorf("reports: polar series %q: %d distances, %d angles", s.Label, len(s.R), len(s.Theta))
 		}
 		for i := range s.R {
-			if !ipFinite(s.R[i]) || !ipFinite(s.Theta[i]) || s.R[i] < 0 || s.Theta[i] < 0 || s.Theta[i] > math.Pi {
-				return fmt.Errorf("reports: polar series %q: point %d (r %v, θ %v) out of range", s.Label, i, s.R[i], s.Theta[i])
+			if !finite(s.R[i]) || !finite(s.Theta[i]) || s.R[i] < 0 || s.Theta[i] < 0 || s.Theta[i] > math.Pi {
+				return nil, fmt.Errorf("reports: polar series %q: point %d (r %v, θ %v) out of range", s.Label, i, s.R[i], s.Theta[i])
 			}
 			rmax, tmax = math.Max(rmax, s.R[i]), math.Max(tmax, s.Theta[i])
 		}
@@ -325,75 +324,76 @@ func TrajectoryPolar(series []PolarSeries, opt *PolarOptions, path string) error
 	if o.Note != "" {
 		height += vg.Millimeter * 8
 	}
-	c := NewCanvas(width, height)
-	dc := draw.New(c)
-	top := dc
-	if o.Title != "" {
-		top = drawTitle(dc, o.Title)
+	paint := func(dc draw.Canvas) error {
+		top := dc
+		if o.Title != "" {
+			top = drawTitle(dc, o.Title)
+		}
+		if o.Note != "" {
+			top = hsDrawNote(top, o.Note)
+		}
+		origin := vg.Point{X: top.Min.X + margin - vg.Length(x0)*scale, Y: top.Min.Y + margin}
+		at := func(r, th float64) vg.Point {
+			return vg.Point{X: origin.X + vg.Length(r*math.Cos(th))*scale, Y: origin.Y + vg.Length(r*math.Sin(th))*scale}
+		}
+		grid := draw.LineStyle{Color: color.Gray{Y: 200}, Width: vg.Points(0.6)}
+		frame := draw.LineStyle{Color: color.Gray{Y: 90}, Width: vg.Points(0.8)}
+		small := lsText(vg.Points(8), draw.XCenter, draw.YTop)
+		for _, t := range rticks {
+			if t.Label == "" || t.Value <= 0 || t.Value > rlim*(1+1e-9) {
+				continue
+			}
+			var arc []vg.Point
+			for k := 0; k <= 64; k++ {
+				arc = append(arc, at(t.Value, tlim*float64(k)/64))
+			}
+			sty := grid
+			if math.Abs(t.Value-rlim) < 1e-12*rlim {
+				sty = frame
+			}
+			top.StrokeLines(sty, arc)
+			top.FillText(small, at(t.Value, 0).Add(vg.Point{Y: -vg.Points(3)}), t.Label)
+		}
+		angleText := lsText(vg.Points(8), draw.XLeft, draw.YCenter)
+		for a := 0.0; a <= tlimDeg+1e-9; a += step {
+			th := a * math.Pi / 180
+			sty := grid
+			if a == 0 || math.Abs(a-tlimDeg) < 1e-9 {
+				sty = frame
+			}
+			top.StrokeLines(sty, []vg.Point{at(0, th), at(rlim, th)})
+			top.FillText(angleText, at(rlim*1.02, th), fmt.Sprintf("%g°", a))
+		}
+		top.FillText(lsText(vg.Points(9), draw.XCenter, draw.YTop), vg.Point{X: (at(0, 0).X + at(rlim, 0).X) / 2, Y: origin.Y - vg.Points(14)}, o.RLabel)
+		top.FillText(lsText(vg.Points(9), draw.XRight, draw.YBottom), at(rlim*0.98, tlim).Add(vg.Point{Y: vg.Points(6)}), "angle to the initial weights")
+		row := 0
+		for i, s := range series {
+			col := Palette(i)
+			if s.Color > 0 {
+				col = Palette(s.Color - 1)
+			}
+			ls := draw.LineStyle{Color: col, Width: vg.Points(1.6)}
+			if s.Dashed {
+				ls.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
+			}
+			pts := make([]vg.Point, len(s.R))
+			for k := range s.R {
+				pts[k] = at(s.R[k], s.Theta[k])
+			}
+			top.StrokeLines(ls, pts)
+			gs := draw.GlyphStyle{Color: col, Radius: vg.Points(2.5), Shape: draw.CircleGlyph{}}
+			top.DrawGlyph(gs, pts[len(pts)-1])
+			if s.Label == "" {
+				continue
+			}
+			// Legend, top left.
+			ly := top.Max.Y - vg.Millimeter*2 - vg.Length(row)*vg.Points(12)
+			row++
+			lx := top.Min.X + margin
+			top.StrokeLines(ls, []vg.Point{{X: lx, Y: ly}, {X: lx + vg.Points(22), Y: ly}})
+			top.FillText(lsText(vg.Points(9), draw.XLeft, draw.YCenter), vg.Point{X: lx + vg.Points(28), Y: ly}, s.Label)
+		}
+		return nil
 	}
-	if o.Note != "" {
-		top = hsDrawNote(top, o.Note)
-	}
-	origin := vg.Point{X: top.Min.X + margin - vg.Length(x0)*scale, Y: top.Min.Y + margin}
-	at := func(r, th float64) vg.Point {
-		return vg.Point{X: origin.X + vg.Length(r*math.Cos(th))*scale, Y: origin.Y + vg.Length(r*math.Sin(th))*scale}
-	}
-	grid := draw.LineStyle{Color: color.Gray{Y: 200}, Width: vg.Points(0.6)}
-	frame := draw.LineStyle{Color: color.Gray{Y: 90}, Width: vg.Points(0.8)}
-	small := lsText(vg.Points(8), draw.XCenter, draw.YTop)
-	for _, t := range rticks {
-		if t.Label == "" || t.Value <= 0 || t.Value > rlim*(1+1e-9) {
-			continue
-		}
-		var arc []vg.Point
-		for k := 0; k <= 64; k++ {
-			arc = append(arc, at(t.Value, tlim*float64(k)/64))
-		}
-		sty := grid
-		if math.Abs(t.Value-rlim) < 1e-12*rlim {
-			sty = frame
-		}
-		top.StrokeLines(sty, arc)
-		top.FillText(small, at(t.Value, 0).Add(vg.Point{Y: -vg.Points(3)}), t.Label)
-	}
-	angleText := lsText(vg.Points(8), draw.XLeft, draw.YCenter)
-	for a := 0.0; a <= tlimDeg+1e-9; a += step {
-		th := a * math.Pi / 180
-		sty := grid
-		if a == 0 || math.Abs(a-tlimDeg) < 1e-9 {
-			sty = frame
-		}
-		top.StrokeLines(sty, []vg.Point{at(0, th), at(rlim, th)})
-		top.FillText(angleText, at(rlim*1.02, th), fmt.Sprintf("%g°", a))
-	}
-	top.FillText(lsText(vg.Points(9), draw.XCenter, draw.YTop), vg.Point{X: (at(0, 0).X + at(rlim, 0).X) / 2, Y: origin.Y - vg.Points(14)}, o.RLabel)
-	top.FillText(lsText(vg.Points(9), draw.XRight, draw.YBottom), at(rlim*0.98, tlim).Add(vg.Point{Y: vg.Points(6)}), "angle to the initial weights")
-	row := 0
-	for i, s := range series {
-		col := Palette(i)
-		if s.Color > 0 {
-			col = Palette(s.Color - 1)
-		}
-		ls := draw.LineStyle{Color: col, Width: vg.Points(1.6)}
-		if s.Dashed {
-			ls.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
-		}
-		pts := make([]vg.Point, len(s.R))
-		for k := range s.R {
-			pts[k] = at(s.R[k], s.Theta[k])
-		}
-		top.StrokeLines(ls, pts)
-		gs := draw.GlyphStyle{Color: col, Radius: vg.Points(2.5), Shape: draw.CircleGlyph{}}
-		top.DrawGlyph(gs, pts[len(pts)-1])
-		if s.Label == "" {
-			continue
-		}
-		// Legend, top left.
-		ly := top.Max.Y - vg.Millimeter*2 - vg.Length(row)*vg.Points(12)
-		row++
-		lx := top.Min.X + margin
-		top.StrokeLines(ls, []vg.Point{{X: lx, Y: ly}, {X: lx + vg.Points(22), Y: ly}})
-		top.FillText(lsText(vg.Points(9), draw.XLeft, draw.YCenter), vg.Point{X: lx + vg.Points(28), Y: ly}, s.Label)
-	}
-	return SaveCanvas(c, path)
+	return newFigure(width, height, paint)
 }

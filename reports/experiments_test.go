@@ -55,7 +55,7 @@ func TestIntervalPlot(t *testing.T) {
 		{Label: "a", X: []float64{2, 6, 20, 100}, Y: []float64{90, 95, 98, 99}, Err: []float64{1, 0.5, math.NaN(), 0}, Labels: []string{"2%", "6%", "20%", "100%"}},
 		{Label: "b", X: []float64{2, 6, 20, 100}, Y: []float64{80, 90, math.NaN(), 99.5}, Lo: []float64{78, 89, 0, math.NaN()}, Hi: []float64{83, 91, 0, math.NaN()}, Hollow: true, NoLine: true},
 	}
-	if err := IntervalPlot(s, &IntervalPlotOptions{Title: "accuracy", XLabel: "share", YLabel: "%", LogX: true}, path); err != nil {
+	if err := saved(path)(IntervalPlot(s, &IntervalPlotOptions{Title: "accuracy", XLabel: "share", YLabel: "%", LogX: true})); err != nil {
 		t.Fatal(err)
 	}
 	checkPNG(t, path)
@@ -68,7 +68,7 @@ func TestIntervalPlot(t *testing.T) {
 	}
 	for _, bad := range [][]IntervalSeries{nil, {{X: []float64{1}, Y: []float64{1, 2}}}, {{X: []float64{1}, Y: []float64{1}, Lo: []float64{0}}},
 		{{X: []float64{math.NaN()}, Y: []float64{1}}}} {
-		if err := IntervalPlot(bad, nil, filepath.Join(t.TempDir(), "bad.png")); err == nil {
+		if _, err := IntervalPlot(bad, nil); err == nil {
 			t.Errorf("%+v: no error", bad)
 		}
 	}
@@ -85,7 +85,7 @@ func TestTrajectoryPolar(t *testing.T) {
 		diag.R, diag.Theta = append(diag.R, r), append(diag.Theta, math.Pi/4)
 	}
 	flat.Color, diag.Color = 2, 3 // no labels: no legend swatches in the colours
-	if err := TrajectoryPolar([]PolarSeries{flat, diag}, &PolarOptions{Title: "trajectories", Note: "a test"}, path); err != nil {
+	if err := saved(path)(TrajectoryPolar([]PolarSeries{flat, diag}, &PolarOptions{Title: "trajectories", Note: "a test"})); err != nil {
 		t.Fatal(err)
 	}
 	img := decodePNG(t, path)
@@ -105,7 +105,7 @@ func TestTrajectoryPolar(t *testing.T) {
 	}
 	for _, bad := range [][]PolarSeries{nil, {{R: []float64{1}, Theta: nil}}, {{R: []float64{-1}, Theta: []float64{0}}},
 		{{R: []float64{1}, Theta: []float64{math.NaN()}}}} {
-		err := TrajectoryPolar(bad, nil, filepath.Join(t.TempDir(), "bad.png"))
+		_, err := TrajectoryPolar(bad, nil)
 		if err == nil || !strings.HasPrefix(err.Error(), "reports:") {
 			t.Errorf("%+v: %v", bad, err)
 		}

@@ -93,9 +93,9 @@ func (l lesionXY) YError(i int) (lo, hi float64) {
 // block, with ±1 standard-error bars, MSA blocks shaded grey and
 // down-sampling blocks blue as in the depth plots. Markers tell the kinds
 // of block apart; hollow ones have projection shortcuts.
-func LesionFigure(ms []LesionModel, path string) error {
+func LesionFigure(ms []LesionModel) (*Figure, error) {
 	if len(ms) == 0 {
-		return errors.New("reports: lesion figure of no model")
+		return nil, errors.New("reports: lesion figure of no model")
 	}
 	metrics := []struct {
 		label string
@@ -108,101 +108,102 @@ func LesionFigure(ms []LesionModel, path string) error {
 	legendH, titleH := vg.Points(30), vg.Points(26)
 	w := panelW * vg.Length(len(ms))
 	h := titleH + panelH*vg.Length(len(metrics)) + legendH
-	canvas := NewCanvas(w, h)
-	c := draw.New(canvas)
-	c.FillPolygon(color.White, []vg.Point{{X: 0, Y: 0}, {X: w, Y: 0}, {X: w, Y: h}, {X: 0, Y: h}})
-	body := drawTitle(c, "Lesion study: one residual branch removed at a time (Fig. 10b)")
-	kinds := map[string]bool{}
-	hollow := false
-	for col, m := range ms {
-		for row, met := range metrics {
-			title := ""
-			if row == 0 {
-				title = fmt.Sprintf("%s (intact accuracy %.2f%%)", m.Name, 100*m.Intact)
+	paint := func(c draw.Canvas) error {
+		c.FillPolygon(color.White, []vg.Point{{X: 0, Y: 0}, {X: w, Y: 0}, {X: w, Y: h}, {X: 0, Y: h}})
+		body := drawTitle(c, "Lesion study: one residual branch removed at a time (Fig. 10b)")
+		kinds := map[string]bool{}
+		hollow := false
+		for col, m := range ms {
+			for row, met := range metrics {
+				title := ""
+				if row == 0 {
+					title = fmt.Sprintf("%s (intact accuracy %.2f%%)", m.Name, 100*m.Intact)
+				}
+				xl := ""
+				if row == len(metrics)-1 {
+					xl = "normalised depth of the removed block"
+				}
+				p := frNewPlot(title, xl, met.label)
+				p.Title.TextStyle.Font.Size = vg.Points(10.5)
+				p.X.Min, p.X.Max = -0.03, 1.03
+				p.X.Tick.Marker = frTicks{Target: 5}
+				p.Y.Tick.Marker = frTicks{Target: 5}
+				p.Add(frSpansOf(m.Layers))
+				zero, _ := plotter.NewLine(plotter.XYs{{X: -0.03, Y: 0}, {X: 1.03, Y: 0}})
+				zero.Color, zero.Width = color.Gray{Y: 90}, vg.Points(0.6)
+				p.Add(zero)
+				lo, hi := 0.0, 0.0
+				var line plotter.XYs
+				for _, pt := range m.Points {
+					v, e := met.value(pt)
+					if !finite(v) {
+						continue
+					}
+					if !finite(e) {
+						e = 0
+					}
+					lo, hi = math.Min(lo, v-e), math.Max(hi, v+e)
+					line = append(line, plotter.XY{X: pt.Depth, Y: v})
+				}
+				if len(line) > 1 {
+					l, err := plotter.NewLine(line)
+					if err != nil {
+						return fmt.Errorf("reports: lesion figure: %w", err)
+					}
+					l.Color, l.Width = color.Gray{Y: 150}, vg.Points(0.8)
+					p.Add(l)
+				}
+				for _, pt := range m.Points {
+					v, _ := met.value(pt)
+					if !finite(v) {
+						continue
+					}
+					one := lesionXY{pts: []LesionPoint{pt}, value: met.value}
+					eb, err := plotter.NewYErrorBars(one)
+					if err != nil {
+						return fmt.Errorf("reports: lesion figure: %w", err)
+					}
+					eb.Color = frModelColor(col)
+					p.Add(eb)
+					sc, err := plotter.NewScatter(one)
+					if err != nil {
+						return fmt.Errorf("reports: lesion figure: %w", err)
+					}
+					sc.GlyphStyle = draw.GlyphStyle{Color: frModelColor(col), Radius: vg.Points(3.2), Shape: lesionMarker(pt.Kind, !pt.Identity)}
+					hollow = hollow || !pt.Identity
+					p.Add(sc)
+					kinds[pt.Kind] = true
+				}
+				pad := 0.08 * math.Max(hi-lo, 1e-6)
+				p.Y.Min, p.Y.Max = lo-pad, hi+pad
+				pc := body
+				pc.Min.X = body.Min.X + panelW*vg.Length(col)
+				pc.Max.X = pc.Min.X + panelW
+				pc.Max.Y = body.Max.Y - panelH*vg.Length(row)
+				pc.Min.Y = pc.Max.Y - panelH
+				p.Draw(draw.Crop(pc, vg.Points(4), -vg.Points(6), vg.Points(2), -vg.Points(2)))
 			}
-			xl := ""
-			if row == len(metrics)-1 {
-				xl = "normalised depth of the removed block"
-			}
-			p := frNewPlot(title, xl, met.label)
-			p.Title.TextStyle.Font.Size = vg.Points(10.5)
-			p.X.Min, p.X.Max = -0.03, 1.03
-			p.X.Tick.Marker = frTicks{Target: 5}
-			p.Y.Tick.Marker = frTicks{Target: 5}
-			p.Add(frSpansOf(m.Layers))
-			zero, _ := plotter.NewLine(plotter.XYs{{X: -0.03, Y: 0}, {X: 1.03, Y: 0}})
-			zero.Color, zero.Width = color.Gray{Y: 90}, vg.Points(0.6)
-			p.Add(zero)
-			lo, hi := 0.0, 0.0
-			var line plotter.XYs
-			for _, pt := range m.Points {
-				v, e := met.value(pt)
-				if !frFinite(v) {
-					continue
-				}
-				if !frFinite(e) {
-					e = 0
-				}
-				lo, hi = math.Min(lo, v-e), math.Max(hi, v+e)
-				line = append(line, plotter.XY{X: pt.Depth, Y: v})
-			}
-			if len(line) > 1 {
-				l, err := plotter.NewLine(line)
-				if err != nil {
-					return fmt.Errorf("reports: lesion figure: %w", err)
-				}
-				l.Color, l.Width = color.Gray{Y: 150}, vg.Points(0.8)
-				p.Add(l)
-			}
-			for _, pt := range m.Points {
-				v, _ := met.value(pt)
-				if !frFinite(v) {
-					continue
-				}
-				one := lesionXY{pts: []LesionPoint{pt}, value: met.value}
-				eb, err := plotter.NewYErrorBars(one)
-				if err != nil {
-					return fmt.Errorf("reports: lesion figure: %w", err)
-				}
-				eb.Color = frModelColor(col)
-				p.Add(eb)
-				sc, err := plotter.NewScatter(one)
-				if err != nil {
-					return fmt.Errorf("reports: lesion figure: %w", err)
-				}
-				sc.GlyphStyle = draw.GlyphStyle{Color: frModelColor(col), Radius: vg.Points(3.2), Shape: lesionMarker(pt.Kind, !pt.Identity)}
-				hollow = hollow || !pt.Identity
-				p.Add(sc)
-				kinds[pt.Kind] = true
-			}
-			pad := 0.08 * math.Max(hi-lo, 1e-6)
-			p.Y.Min, p.Y.Max = lo-pad, hi+pad
-			pc := body
-			pc.Min.X = body.Min.X + panelW*vg.Length(col)
-			pc.Max.X = pc.Min.X + panelW
-			pc.Max.Y = body.Max.Y - panelH*vg.Length(row)
-			pc.Min.Y = pc.Max.Y - panelH
-			p.Draw(draw.Crop(pc, vg.Points(4), -vg.Points(6), vg.Points(2), -vg.Points(2)))
 		}
-	}
-	// The legend, in one row under the panels.
-	var leg rowLegend
-	mark := func(g draw.GlyphDrawer) markerThumb {
-		return markerThumb{draw.GlyphStyle{Color: color.Gray{Y: 40}, Radius: vg.Points(3.2), Shape: g}}
-	}
-	for _, k := range []struct{ kind, label string }{{"conv", "Conv block"}, {"down", "down-sampling block"}, {"msa", "MSA block"}, {"mlp", "MLP block"}} {
-		if kinds[k.kind] {
-			leg = append(leg, rowEntry{k.label, mark(lesionMarker(k.kind, false))})
+		// The legend, in one row under the panels.
+		var leg rowLegend
+		mark := func(g draw.GlyphDrawer) markerThumb {
+			return markerThumb{draw.GlyphStyle{Color: color.Gray{Y: 40}, Radius: vg.Points(3.2), Shape: g}}
 		}
+		for _, k := range []struct{ kind, label string }{{"conv", "Conv block"}, {"down", "down-sampling block"}, {"msa", "MSA block"}, {"mlp", "MLP block"}} {
+			if kinds[k.kind] {
+				leg = append(leg, rowEntry{k.label, mark(lesionMarker(k.kind, false))})
+			}
+		}
+		if hollow {
+			leg = append(leg, rowEntry{"hollow: projection shortcut", mark(lesionMarker("conv", true))})
+		}
+		leg = append(leg, rowEntry{"MSA (shaded)", frSwatch{frMSAShade}}, rowEntry{"down-sampling (shaded)", frSwatch{frDownShade}})
+		lc := c
+		lc.Max.Y = lc.Min.Y + legendH
+		leg.draw(lc)
+		return nil
 	}
-	if hollow {
-		leg = append(leg, rowEntry{"hollow: projection shortcut", mark(lesionMarker("conv", true))})
-	}
-	leg = append(leg, rowEntry{"MSA (shaded)", frSwatch{frMSAShade}}, rowEntry{"down-sampling (shaded)", frSwatch{frDownShade}})
-	lc := c
-	lc.Max.Y = lc.Min.Y + legendH
-	leg.draw(lc)
-	return SaveCanvas(canvas, path)
+	return newFigure(w, h, paint)
 }
 
 // markerThumb is a legend thumbnail showing one glyph.

@@ -21,11 +21,11 @@ func TestLesionFigure(t *testing.T) {
 	one := LesionModel{Name: "resnet-mini", Intact: 0.98, Layers: []FourierLayer{{Kind: "stem"}, {Kind: "conv", Depth: 1}},
 		Points: []LesionPoint{{Name: "layer1.0", Kind: "conv", Depth: 1, Identity: true, AccuracyDrop: -0.001}}}
 	path := filepath.Join(t.TempDir(), "lesion.png")
-	if err := LesionFigure([]LesionModel{one, m}, path); err != nil {
+	if err := saved(path)(LesionFigure([]LesionModel{one, m})); err != nil {
 		t.Fatal(err)
 	}
 	checkPNG(t, path)
-	if err := LesionFigure(nil, path); err == nil {
+	if _, err := LesionFigure(nil); err == nil {
 		t.Error("no model: want an error")
 	}
 }
@@ -41,12 +41,12 @@ func TestCorruptionFigure(t *testing.T) {
 		ms = append(ms, c)
 	}
 	path := filepath.Join(t.TempDir(), "corrupt.png")
-	if err := CorruptionFigure(names, ms, path); err != nil {
+	if err := saved(path)(CorruptionFigure(names, ms)); err != nil {
 		t.Fatal(err)
 	}
 	checkPNG(t, path)
 	ms[1].Accuracy = ms[1].Accuracy[:1]
-	if err := CorruptionFigure(names, ms, path); err == nil {
+	if _, err := CorruptionFigure(names, ms); err == nil {
 		t.Error("a model with fewer curves than corruptions: want an error")
 	}
 }

@@ -40,10 +40,11 @@ import (
 
 	"github.com/vitprobe/vitprobe/experiments"
 	"github.com/vitprobe/vitprobe/internal/cli"
+	"github.com/vitprobe/vitprobe/internal/torchcli"
 	"github.com/vitprobe/vitprobe/train"
 )
 
-func main() { cli.Main("buildup", run) }
+func main() { torchcli.Main("buildup", run) }
 
 func ints[T int | uint64](s string, parse func(string) (T, error)) ([]T, error) {
 	if s == "" {
@@ -138,7 +139,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case !(p.Fraction > 0 && p.Fraction <= 1):
 		return cli.Usagef("--fraction %v: want a share in (0, 1]", p.Fraction)
 	}
-	n, _, err := cli.Setup(*threads, "cpu")
+	n, _, err := torchcli.Setup(*threads, "cpu")
 	if err != nil {
 		return err
 	}

@@ -48,10 +48,12 @@ import (
 	"github.com/vitprobe/vitprobe/internal/cli"
 	"github.com/vitprobe/vitprobe/internal/progress"
 	"github.com/vitprobe/vitprobe/internal/prov"
+	"github.com/vitprobe/vitprobe/internal/torchcli"
+	"github.com/vitprobe/vitprobe/jobs"
 	"github.com/vitprobe/vitprobe/reports"
 )
 
-func main() { cli.Main("cka", run) }
+func main() { torchcli.Main("cka", run) }
 
 type config struct {
 	out, estimator, dataset, dataDir, device string
@@ -118,7 +120,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return &cli.UsageError{Err: err}
 	}
-	threads, dev, err := cli.Setup(c.threads, c.device)
+	threads, dev, err := torchcli.Setup(c.threads, c.device)
 	if err != nil {
 		return err
 	}
@@ -175,9 +177,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := atomicfile.WriteFile(filepath.Join(c.out, "cka.csv"), res.CSV()); err != nil {
 		return err
 	}
-	for _, m := range res.HeatMaps() {
+	for _, m := range jobs.CKAHeatMaps(res) {
 		path := filepath.Join(c.out, fmt.Sprintf("cka-%s-%s.png", ckptarg.FileName(m.A), ckptarg.FileName(m.B)))
-		if err := reports.CKAHeatmap(m, path); err != nil {
+		fig, err := reports.CKAHeatmap(m)
+		if err == nil {
+			err = fig.Save(path)
+		}
+		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "%s\n", path)

@@ -56,9 +56,10 @@ import (
 	"github.com/vitprobe/vitprobe/internal/cli"
 	"github.com/vitprobe/vitprobe/internal/prov"
 	"github.com/vitprobe/vitprobe/internal/shard"
+	"github.com/vitprobe/vitprobe/internal/torchcli"
 )
 
-func main() { cli.Main("corrupt", run) }
+func main() { torchcli.Main("corrupt", run) }
 
 type config struct {
 	out, dataset, dataDir, device, baseline string
@@ -152,7 +153,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if base == "" {
 		return cli.Usagef("--baseline %q is not the name of a checkpoint", c.baseline)
 	}
-	threads, dev, err := cli.Setup(c.threads, c.device)
+	threads, dev, err := torchcli.Setup(c.threads, c.device)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/vitprobe/vitprobe/findings"
 	"github.com/vitprobe/vitprobe/internal/atomicfile"
 	"github.com/vitprobe/vitprobe/internal/ckptarg"
+	"github.com/vitprobe/vitprobe/jobs"
 	"github.com/vitprobe/vitprobe/reports"
 )
 
@@ -72,19 +73,26 @@ func write(c *config, out output, found []findings.Finding, names []string, rs [
 	corr := rs[0].CorruptionNamesOf()
 	var curves []reports.CorruptionCurves
 	for i, r := range rs {
-		curves = append(curves, r.Curves(names[i], corr))
+		curves = append(curves, jobs.CorruptionCurves(r, names[i], corr))
 	}
-	if err := reports.CorruptionFigure(corr, curves, filepath.Join(c.out, "corrupt.png")); err != nil {
+	fig, err := reports.CorruptionFigure(corr, curves)
+	if err == nil {
+		err = fig.Save(filepath.Join(c.out, "corrupt.png"))
+	}
+	if err != nil {
 		return err
 	}
 	if c.sheet < 0 {
 		return nil
 	}
-	sheet, err := analysis.CorruptionSheet(ds, c.sheet, c.seed)
+	sheet, err := jobs.CorruptionSheet(ds, c.sheet, c.seed)
 	if err != nil {
 		return err
 	}
-	return reports.ContactSheet(sheet, filepath.Join(c.out, "sheet.png"))
+	if fig, err = reports.ContactSheet(sheet); err != nil {
+		return err
+	}
+	return fig.Save(filepath.Join(c.out, "sheet.png"))
 }
 
 // mceCSV returns the CE table: model, corruption, ce, relative_ce (empty

@@ -41,10 +41,11 @@ import (
 
 	"github.com/vitprobe/vitprobe/experiments"
 	"github.com/vitprobe/vitprobe/internal/cli"
+	"github.com/vitprobe/vitprobe/internal/torchcli"
 	"github.com/vitprobe/vitprobe/train"
 )
 
-func main() { cli.Main("experiment", run) }
+func main() { torchcli.Main("experiment", run) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("experiment", flag.ContinueOnError)
@@ -98,7 +99,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := lab.MeasureSpec.Validate(); err != nil {
 		return &cli.UsageError{Err: err}
 	}
-	n, _, err := cli.Setup(*threads, "cpu")
+	n, _, err := torchcli.Setup(*threads, "cpu")
 	if err != nil {
 		return err
 	}

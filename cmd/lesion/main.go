@@ -52,10 +52,12 @@ import (
 	"github.com/vitprobe/vitprobe/internal/cli"
 	"github.com/vitprobe/vitprobe/internal/progress"
 	"github.com/vitprobe/vitprobe/internal/prov"
+	"github.com/vitprobe/vitprobe/internal/torchcli"
+	"github.com/vitprobe/vitprobe/jobs"
 	"github.com/vitprobe/vitprobe/reports"
 )
 
-func main() { cli.Main("lesion", run) }
+func main() { torchcli.Main("lesion", run) }
 
 type config struct {
 	out, dataset, dataDir, device string
@@ -123,7 +125,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return &cli.UsageError{Err: err}
 	}
-	threads, dev, err := cli.Setup(c.threads, c.device)
+	threads, dev, err := torchcli.Setup(c.threads, c.device)
 	if err != nil {
 		return err
 	}
@@ -169,7 +171,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("%s: %w", ck.Name, err)
 		}
 		out.Models = append(out.Models, model{Name: ck.Name, Checkpoint: ck.Path, Seconds: time.Since(t0).Seconds(), LesionResult: r})
-		figs = append(figs, r.Figure(ck.Name))
+		figs = append(figs, jobs.LesionFigureModel(r, ck.Name))
 		var own *findings.Finding
 		if f, ok := finding(r); ok {
 			found = append(found, f)
@@ -194,7 +196,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := atomicfile.WriteFile(filepath.Join(c.out, "lesion.csv"), analysis.LesionCSV(names, rs)); err != nil {
 		return err
 	}
-	if err := reports.LesionFigure(figs, filepath.Join(c.out, "lesion.png")); err != nil {
+	fig, err := reports.LesionFigure(figs)
+	if err == nil {
+		err = fig.Save(filepath.Join(c.out, "lesion.png"))
+	}
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "lesion: lesion.json, lesion.csv, lesion.png and findings.json in %s (%s)\n", c.out, time.Since(start).Round(time.Second/10))

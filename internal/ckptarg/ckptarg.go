@@ -1,22 +1,18 @@
-// Package ckptarg resolves the checkpoint arguments of the commands that
-// analyse several models (cka, lesion, corrupt): "LABEL=PATH" or "PATH",
-// where PATH is a checkpoint sidecar (.json), its weights (.safetensors),
-// their common base path, or a run folder of cmd/train (its final.json);
-// unlabelled checkpoints are named after their preset, with the training
-// phase added when two would share a name. It also picks the dataset the
-// checkpoints share and loads their models.
+// Package ckptarg gives the commands that analyse several models (cka,
+// lesion, corrupt) their checkpoints: the arguments resolved and labelled
+// as every command does (models/meta), with the sidecar's hash, the dataset
+// they share, and their models loaded.
 package ckptarg
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/sugarme/gotch"
 
 	"github.com/vitprobe/vitprobe/internal/prov"
 	"github.com/vitprobe/vitprobe/models"
+	"github.com/vitprobe/vitprobe/models/meta"
 )
 
 // Checkpoint is one resolved argument.
@@ -29,71 +25,31 @@ type Checkpoint struct {
 	Checkpoint    models.Checkpoint
 }
 
-// Resolve reads every argument's sidecar and names the checkpoints. Two
-// checkpoints with the same label are an error.
+// Resolve reads every argument's sidecar and names the checkpoints, as
+// every command does (models/meta: ParseRefs, Resolve); the model must be
+// a preset of the registry.
 func Resolve(args []string) ([]*Checkpoint, error) {
 	if len(args) == 0 {
 		return nil, fmt.Errorf("no checkpoint given")
 	}
-	var out []*Checkpoint
-	used := map[string]bool{}
-	for _, a := range args {
-		label, p := "", a
-		if name, path, ok := strings.Cut(a, "="); ok && name != "" {
-			if _, err := os.Stat(a); err != nil { // a path containing "=" stays whole
-				label, p = name, path
-			}
+	refs, err := meta.ParseRefs(args)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := meta.Resolve(refs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Checkpoint, len(rs))
+	for i, r := range rs {
+		if _, err := models.Describe(r.Spec.Name); err != nil {
+			return nil, fmt.Errorf("checkpoint %s: %w", r.Sidecar, err)
 		}
-		if p == "" {
-			return nil, fmt.Errorf("checkpoint %q: empty path", a)
-		}
-		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			f := filepath.Join(p, "final.json")
-			if _, err := os.Stat(f); err != nil {
-				return nil, fmt.Errorf("%s is a folder without final.json: name a checkpoint in it", p)
-			}
-			p = f
-		}
-		ck, err := models.ReadCheckpoint(p)
+		h, err := prov.HashFile(r.Sidecar)
 		if err != nil {
 			return nil, err
 		}
-		if _, err := models.Describe(ck.Spec.Name); err != nil {
-			return nil, fmt.Errorf("checkpoint %s: %w", p, err)
-		}
-		side := strings.TrimSuffix(strings.TrimSuffix(p, ".json"), ".safetensors") + ".json"
-		h, err := prov.HashFile(side)
-		if err != nil {
-			return nil, err
-		}
-		if label != "" {
-			if used[label] {
-				return nil, fmt.Errorf("two checkpoints are labelled %q", label)
-			}
-			used[label] = true
-		}
-		out = append(out, &Checkpoint{Name: label, Path: side, SidecarSHA256: h, Checkpoint: ck})
-	}
-	count := map[string]int{}
-	for _, c := range out {
-		if c.Name == "" {
-			count[c.Checkpoint.Spec.Name]++
-		}
-	}
-	for _, c := range out {
-		if c.Name != "" {
-			continue
-		}
-		n := c.Checkpoint.Spec.Name
-		if count[n] > 1 && c.Checkpoint.Phase != "" {
-			n += "/" + c.Checkpoint.Phase
-		}
-		base := n
-		for i := 2; used[n]; i++ {
-			n = fmt.Sprintf("%s/%d", base, i)
-		}
-		c.Name = n
-		used[n] = true
+		out[i] = &Checkpoint{Name: r.Label, Path: r.Sidecar, SidecarSHA256: h, Checkpoint: r.Checkpoint}
 	}
 	return out, nil
 }

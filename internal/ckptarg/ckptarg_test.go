@@ -47,7 +47,7 @@ func TestResolve(t *testing.T) {
 	}
 	// A folder means its final checkpoint; two unlabelled checkpoints of
 	// one preset get their phase.
-	if got := strings.Join(names, ","); got != "resnet-mini/final,resnet-mini/warmup,mine" {
+	if got := strings.Join(names, ","); got != "resnet-mini-final,resnet-mini-warmup,mine" {
 		t.Errorf("names %s", got)
 	}
 	if cks[0].Path != filepath.Join(run, "final.json") || len(cks[0].SidecarSHA256) != 64 {
