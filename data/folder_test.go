@@ -354,3 +354,30 @@ func TestLoadTensorFile(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadUserData(t *testing.T) {
+	dir := t.TempDir()
+	red := solid(6, 6, color.NRGBA{200, 10, 10, 255})
+	writeImage(t, filepath.Join(dir, "imgs", "a", "1.png"), red)
+	writeImage(t, filepath.Join(dir, "imgs", "b", "1.png"), red)
+	in := Input{Side: 6, Channels: 3, Classes: 2, Mean: []float64{0, 0, 0}, Std: []float64{1, 1, 1}}
+	d, err := LoadUserData(filepath.Join(dir, "imgs"), Test, in)
+	if err != nil || d.Len() != 2 {
+		t.Fatalf("image folder: %v", err)
+	}
+	tf := filepath.Join(dir, "t.safetensors")
+	writeTensors(t, tf, safetensors.FromFloat32s("x", []int64{1, 3, 6, 6}, make([]float32, 108)), i64s(1))
+	if d, err := LoadUserData(tf, Train, in); err != nil || d.Len() != 1 || d.Values == nil {
+		t.Fatalf("tensor file: %v", err)
+	}
+	in.Classes = 3
+	for _, c := range []struct{ path, want string }{
+		{filepath.Join(dir, "imgs"), "has 2 class folders, the model 3 classes"},
+		{filepath.Join(dir, "imgs", "a", "1.png"), "is neither an image folder"},
+		{filepath.Join(dir, "none"), "none does not exist"},
+	} {
+		if _, err := LoadUserData(c.path, Test, in); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want %q", c.path, err, c.want)
+		}
+	}
+}

@@ -2,9 +2,12 @@ package data
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/vitprobe/vitprobe/safetensors"
 )
@@ -132,4 +135,39 @@ func readLabels(y safetensors.Tensor) ([]uint8, int, error) {
 		top = max(top, int(v))
 	}
 	return out, top, nil
+}
+
+// Input describes what a model takes, for LoadUserData: image side and
+// channels, number of classes, and the normalisation of its pixels.
+type Input struct {
+	Side, Channels, Classes int
+	Mean, Std               []float64
+}
+
+// LoadUserData reads the user's data for a model that takes in: an image
+// folder (LoadImageFolder) when path is a folder, a tensor file
+// (LoadTensorFile) when it is a .safetensors file. The folder's classes
+// must number the model's.
+func LoadUserData(path string, split Split, in Input) (*Dataset, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("data: %s does not exist", path)
+		}
+		return nil, fmt.Errorf("data: %w", err)
+	}
+	if st.IsDir() {
+		d, err := LoadImageFolder(path, split, FolderOptions{Side: in.Side, Channels: in.Channels, Mean: in.Mean, Std: in.Std})
+		if err != nil {
+			return nil, err
+		}
+		if in.Classes > 0 && d.Info.Classes != in.Classes {
+			return nil, fmt.Errorf("data: %s has %d class folders, the model %d classes", d.Info.Source, d.Info.Classes, in.Classes)
+		}
+		return d, nil
+	}
+	if strings.HasSuffix(path, ".safetensors") {
+		return LoadTensorFile(path, split, TensorFileOptions{Side: in.Side, Channels: in.Channels, Classes: in.Classes, Mean: in.Mean, Std: in.Std})
+	}
+	return nil, fmt.Errorf("data: %s is neither an image folder (one sub-folder per class) nor a .safetensors file with x and y", path)
 }

@@ -40,6 +40,10 @@ type Checkpoint struct {
 	// Train holds the trainer's own state (configuration, metrics so far,
 	// optimiser file), opaque to this package.
 	Train json.RawMessage `json:"train,omitempty"`
+	// TorchScript is set, to the module's path, on the checkpoint that
+	// ReadCheckpoint makes for an exported TorchScript model (see
+	// TorchScriptCheckpoint); it is never written to a file.
+	TorchScript string `json:"-"`
 }
 
 // paths returns the sidecar and weights paths for a checkpoint path given
@@ -98,8 +102,13 @@ func Save(path string, m Model, ck Checkpoint) (Checkpoint, error) {
 }
 
 // ReadCheckpoint reads a checkpoint's sidecar (path with or without
-// extension).
+// extension). For an exported TorchScript model (IsTorchScript) it returns
+// TorchScriptCheckpoint's stand-in.
 func ReadCheckpoint(path string) (Checkpoint, error) {
+	if IsTorchScript(path) {
+		ck, _, err := TorchScriptCheckpoint(path)
+		return ck, err
+	}
 	sidecar, _ := paths(path)
 	b, err := os.ReadFile(sidecar)
 	if err != nil {
@@ -120,8 +129,20 @@ func ReadCheckpoint(path string) (Checkpoint, error) {
 }
 
 // Load rebuilds the model a checkpoint describes on dev and loads its
-// weights, checking their hash against the sidecar.
+// weights, checking their hash against the sidecar. An exported
+// TorchScript model (IsTorchScript) is loaded with LoadTorchScript.
 func Load(path string, dev gotch.Device) (Model, Checkpoint, error) {
+	if IsTorchScript(path) {
+		ck, _, err := TorchScriptCheckpoint(path)
+		if err != nil {
+			return nil, ck, err
+		}
+		m, err := LoadTorchScript(path, dev)
+		if err != nil {
+			return nil, ck, err
+		}
+		return m, ck, nil
+	}
 	ck, err := ReadCheckpoint(path)
 	if err != nil {
 		return nil, ck, err

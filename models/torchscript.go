@@ -17,6 +17,7 @@ import (
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 
+	"github.com/vitprobe/vitprobe/data"
 	"github.com/vitprobe/vitprobe/torchx"
 )
 
@@ -38,6 +39,8 @@ type TorchScriptSidecar struct {
 	ModuleSHA256 string `json:"module_sha256"`
 	// Classes is the number of logits.
 	Classes int `json:"classes"`
+	// Params is the number of trainable parameters (elements).
+	Params int64 `json:"params"`
 	// Input is the image shape the module takes: Channels x Size x Size.
 	Input struct {
 		Channels int `json:"channels"`
@@ -143,6 +146,8 @@ func (s *TorchScriptSidecar) validate() error {
 		return errors.New("no model name")
 	case s.Classes < 2:
 		return fmt.Errorf("classes = %d, want at least 2", s.Classes)
+	case s.Params < 1:
+		return fmt.Errorf("params = %d, want the number of trainable parameters", s.Params)
 	case s.Input.Channels < 1 || s.Input.Size < 1:
 		return fmt.Errorf("input %d x %d x %d: want positive channels and size", s.Input.Channels, s.Input.Size, s.Input.Size)
 	case len(s.Mean) != s.Input.Channels || len(s.Std) != s.Input.Channels:
@@ -186,6 +191,36 @@ func (s *TorchScriptSidecar) validate() error {
 		}
 	}
 	return nil
+}
+
+// TorchScriptCheckpoint reads the sidecar of the exported model at path and
+// returns the Checkpoint that stands for it where the commands take
+// checkpoints: its spec, the module's hash as the weights hash (checked when
+// the module is loaded), the parameter count, the module's path in
+// TorchScript and Weights; no phase, dataset or training state. The data of
+// such a model come from the user (data.LoadUserData with DataInput).
+func TorchScriptCheckpoint(path string) (Checkpoint, *TorchScriptSidecar, error) {
+	s, err := ReadTorchScriptSidecar(path)
+	if err != nil {
+		return Checkpoint{}, nil, err
+	}
+	module, sidecar := TorchScriptPaths(path)
+	if s.Module != "" {
+		module = filepath.Join(filepath.Dir(sidecar), s.Module)
+	}
+	return Checkpoint{Spec: s.spec(), Weights: filepath.Base(module), WeightsSHA256: s.ModuleSHA256, Params: s.Params,
+		TorchScript: module}, s, nil
+}
+
+// spec is the Spec of the sidecar's model.
+func (s *TorchScriptSidecar) spec() Spec {
+	return Spec{Name: s.Name, Config: Config{Classes: s.Classes, InChannels: s.Input.Channels, ImageSize: s.Input.Size}}
+}
+
+// DataInput is what the model takes, for data.LoadUserData.
+func (s *TorchScriptSidecar) DataInput() data.Input {
+	return data.Input{Side: s.Input.Size, Channels: s.Input.Channels, Classes: s.Classes,
+		Mean: slices.Clone(s.Mean), Std: slices.Clone(s.Std)}
 }
 
 // tapped returns the layers that are tensors of the module's output tuple
@@ -310,7 +345,7 @@ func LoadTorchScript(path string, dev gotch.Device) (*TorchScript, error) {
 		}
 	}
 	mod.SetTraining(false)
-	m.spec = Spec{Name: side.Name, Config: Config{Classes: side.Classes, InChannels: side.Input.Channels, ImageSize: side.Input.Size}}
+	m.spec = side.spec()
 	m.tapped, m.head = side.tapped()
 	m.layers = append(m.layers, m.tapped...)
 	if m.head != nil {
@@ -586,4 +621,26 @@ func Rebuild(m Model, dev gotch.Device) (Model, error) {
 		return r.Rebuild(dev)
 	}
 	return FromSpec(m.Spec(), dev)
+}
+
+// ErrNoUserData is returned by TorchScriptData when no data path is given:
+// an exported model records no dataset of its own.
+var ErrNoUserData = errors.New("an exported TorchScript model needs --data: an image folder (one sub-folder per class) or a .safetensors file with x and y")
+
+// TorchScriptData loads the data that the exported model of ck (a
+// TorchScriptCheckpoint) is analysed on, from dataPath, an image folder or
+// a safetensors tensor file (data.LoadUserData), sized and normalised as
+// its sidecar says.
+func TorchScriptData(ck Checkpoint, dataPath string, split data.Split) (*data.Dataset, error) {
+	if ck.TorchScript == "" {
+		return nil, errors.New("models: not a TorchScript checkpoint")
+	}
+	if dataPath == "" {
+		return nil, fmt.Errorf("%s: %w", ck.TorchScript, ErrNoUserData)
+	}
+	s, err := ReadTorchScriptSidecar(ck.TorchScript)
+	if err != nil {
+		return nil, err
+	}
+	return data.LoadUserData(dataPath, split, s.DataInput())
 }

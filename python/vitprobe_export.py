@@ -444,6 +444,7 @@ def export(model, example, path, layers=None, mean=None, std=None, name=None, pa
         "module": os.path.basename(path),
         "module_sha256": _sha256(path),
         "classes": classes,
+        "params": sum(p.numel() for p in model.parameters()),
         "input": {"channels": int(c), "size": int(h)},
         "mean": mean,
         "std": std,
@@ -537,11 +538,17 @@ def _load_weights(model, path):
         raise ExportError(f"{path}: neither a state dict nor a module")
     if all(k.startswith("module.") for k in obj):  # saved from DataParallel
         obj = {k[len("module."):]: v for k, v in obj.items()}
-    try:
-        model.load_state_dict(obj)
-    except RuntimeError as e:
-        raise ExportError(f"{path}: the weights do not fit --arch: {str(e).splitlines()[0]} "
-                          f"{' '.join(str(e).split())[:300]}") from e
+    want = model.state_dict()
+    missing = [k for k in want if k not in obj]
+    unexpected = [k for k in obj if k not in want]
+    shapes = [k for k in want if k in obj and tuple(obj[k].shape) != tuple(want[k].shape)]
+    if missing or unexpected or shapes:
+        def few(xs):
+            return ", ".join(xs[:3]) + (f" and {len(xs) - 3} more" if len(xs) > 3 else "")
+        parts = [f"{len(xs)} {what} ({few(xs)})" for what, xs in
+                 (("missing", missing), ("unexpected", unexpected), ("with another shape", shapes)) if xs]
+        raise ExportError(f"{path}: the weights do not fit --arch: " + "; ".join(parts))
+    model.load_state_dict(obj)
     return model
 
 

@@ -254,10 +254,12 @@ func resolve(ins []input) ([]*checkpoint, error) {
 		if err != nil {
 			return nil, err
 		}
-		if _, err := models.Describe(ck.Spec.Name); err != nil {
+		side := strings.TrimSuffix(strings.TrimSuffix(p, ".json"), ".safetensors") + ".json"
+		if ck.TorchScript != "" {
+			_, side = models.TorchScriptPaths(p)
+		} else if _, err := models.Describe(ck.Spec.Name); err != nil {
 			return nil, fmt.Errorf("checkpoint %s: %w", p, err)
 		}
-		side := strings.TrimSuffix(strings.TrimSuffix(p, ".json"), ".safetensors") + ".json"
 		h, err := prov.HashFile(side)
 		if err != nil {
 			return nil, err
@@ -346,7 +348,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	dataset := c.dataset
-	if dataset == "" {
+	presets := false
+	for _, ck := range cks {
+		if ck.ck.TorchScript == "" {
+			presets = true
+		} else if c.dataset != "" {
+			return cli.Usagef("--dataset %s: %s is an exported TorchScript model; its images come from --data (an image folder or a .safetensors file)", c.dataset, ck.path)
+		}
+	}
+	if dataset == "" && presets {
 		for _, ck := range cks {
 			d := ck.ck.Dataset
 			if d == "" {
@@ -361,26 +371,59 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			dataset = "mnist"
 		}
 	}
+	// The checkpoints' data: one dataset for the presets; the user's data
+	// for each exported TorchScript model, sized and normalised for it
+	// (decoded once per process).
+	sets := make([]*data.Dataset, len(cks))
+	names := make([]string, len(cks))
+	var ds *data.Dataset
+	for i, ck := range cks {
+		if ck.ck.TorchScript == "" {
+			if ds == nil {
+				if ds, err = data.Load(dataset, c.dataDir, data.Test); err != nil {
+					return err
+				}
+			}
+			sets[i], names[i] = ds, dataset
+			continue
+		}
+		d, err := models.TorchScriptData(ck.ck, c.dataDir, data.Test)
+		if err != nil {
+			if errors.Is(err, models.ErrNoUserData) {
+				return &cli.UsageError{Err: err}
+			}
+			return err
+		}
+		sets[i], names[i] = d, d.Info.Name
+		if dataset == "" {
+			dataset = d.Info.Name
+		}
+	}
+	for i, d := range sets {
+		if c.images > d.Len() {
+			return cli.Usagef("--images %d: the %s test split has %d images", c.images, names[i], d.Len())
+		}
+	}
 	threads, dev, err := cli.Setup(c.threads, c.device)
 	if err != nil {
 		return err
 	}
-	ds, err := data.Load(dataset, c.dataDir, data.Test)
-	if err != nil {
-		return err
-	}
-	if c.images > ds.Len() {
-		return cli.Usagef("--images %d: the %s test split has %d images", c.images, dataset, ds.Len())
-	}
-	idx := ds.Indices()[:c.images]
 	if err := os.MkdirAll(filepath.Join(c.out, "models"), 0o755); err != nil {
 		return err
 	}
 	pv := prov.New("fourier", append([]string{"fourier"}, args...), c.seed, threads)
 	res := &results{Provenance: pv, Dataset: dataset, Images: c.images, Batch: c.batch}
-	for _, ck := range cks {
+	for i, ck := range cks {
 		pv.Inputs = append(pv.Inputs, prov.Input{Path: ck.path, SHA256: ck.sidecarSHA})
-		r, err := c.model(ctx, ck, ds, dataset, idx, dev, stderr)
+		if ck.ck.TorchScript != "" {
+			pv.Inputs = append(pv.Inputs, prov.Input{Path: ck.ck.TorchScript, SHA256: ck.ck.WeightsSHA256})
+		}
+		idx := sets[i].Indices()[:c.images]
+		key := names[i]
+		if src := sets[i].Info.Source; src != "" {
+			key += "@" + src
+		}
+		r, err := c.model(ctx, ck, sets[i], key, idx, dev, stderr)
 		if err != nil {
 			if errors.Is(err, context.Canceled) {
 				fmt.Fprintf(stderr, "fourier: interrupted; finished models are kept in %s\n", filepath.Join(c.out, "models"))

@@ -64,6 +64,9 @@ type ckptHeader struct {
 	WeightDecay       float64 `json:"weight_decay"`
 	WeightDecaySource string  `json:"weight_decay_source"`
 	Dataset           string  `json:"dataset"`
+	// DataSource is the image folder or tensor file of an exported
+	// TorchScript model's data.
+	DataSource string `json:"data_source,omitempty"`
 	// Examples is the number of training examples minibatches are drawn
 	// from (the checkpoint's training subset, or the whole split).
 	Examples int `json:"examples"`
@@ -206,8 +209,13 @@ func runCompute(ctx context.Context, o *options) error {
 	return writeOutputs(o, hdr, recs, p)
 }
 
-// checkpointFiles returns a checkpoint's sidecar and weights paths.
+// checkpointFiles returns a checkpoint's sidecar and weights paths (for an
+// exported TorchScript model: its sidecar and module).
 func checkpointFiles(path string, ck models.Checkpoint) (string, string) {
+	if ck.TorchScript != "" {
+		_, sidecar := models.TorchScriptPaths(path)
+		return sidecar, ck.TorchScript
+	}
 	base := strings.TrimSuffix(strings.TrimSuffix(path, ".json"), ".safetensors")
 	return base + ".json", filepath.Join(filepath.Dir(base), ck.Weights)
 }
@@ -238,8 +246,10 @@ func prepare(o *options) ([]*input, header, error) {
 		if err != nil {
 			return nil, hdr, err
 		}
-		if _, err := models.Describe(ck.Spec.Name); err != nil {
-			return nil, hdr, fmt.Errorf("checkpoint %s: %w", path, err)
+		if ck.TorchScript == "" {
+			if _, err := models.Describe(ck.Spec.Name); err != nil {
+				return nil, hdr, fmt.Errorf("checkpoint %s: %w", path, err)
+			}
 		}
 		if ck.WeightsSHA256 == "" {
 			return nil, hdr, fmt.Errorf("checkpoint %s: no weights hash recorded", path)
@@ -272,8 +282,11 @@ func prepare(o *options) ([]*input, header, error) {
 		if h.Dataset == "" {
 			h.Dataset = ck.Dataset
 		}
-		if h.Dataset == "" {
+		if h.Dataset == "" && ck.TorchScript == "" {
 			return nil, hdr, cli.Usagef("checkpoint %s records no dataset: give --dataset", path)
+		}
+		if ck.TorchScript != "" && o.dataset != "" {
+			return nil, hdr, cli.Usagef("--dataset %s: %s is an exported TorchScript model; its images come from --data (an image folder or a .safetensors file)", o.dataset, path)
 		}
 		if o.augment {
 			if tc == nil {
@@ -281,8 +294,16 @@ func prepare(o *options) ([]*input, header, error) {
 			}
 			h.Augment = tc.Augment
 		}
-		d, ok := sets[h.Dataset]
-		if !ok {
+		var d *data.Dataset
+		if ck.TorchScript != "" {
+			if d, err = models.TorchScriptData(ck, o.dataDir, data.Train); err != nil {
+				if errors.Is(err, models.ErrNoUserData) {
+					return nil, hdr, &cli.UsageError{Err: err}
+				}
+				return nil, hdr, err
+			}
+			h.Dataset, h.DataSource = d.Info.Name, d.Info.Source
+		} else if d = sets[h.Dataset]; d == nil {
 			if d, err = data.Load(h.Dataset, o.dataDir, data.Train); err != nil {
 				return nil, hdr, err
 			}

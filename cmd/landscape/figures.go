@@ -10,6 +10,7 @@ import (
 
 	"github.com/vitprobe/vitprobe/internal/prov"
 	"github.com/vitprobe/vitprobe/landscape"
+	"github.com/vitprobe/vitprobe/models"
 	"github.com/vitprobe/vitprobe/reports"
 )
 
@@ -18,6 +19,10 @@ func numCPU() int { return runtime.NumCPU() }
 // sidecar returns a checkpoint's sidecar path, given with or without
 // extension.
 func sidecar(p string) string {
+	if models.IsTorchScript(p) {
+		_, s := models.TorchScriptPaths(p)
+		return s
+	}
 	return strings.TrimSuffix(strings.TrimSuffix(p, ".json"), ".safetensors") + ".json"
 }
 
@@ -26,6 +31,9 @@ func sidecar(p string) string {
 func writeOutputs(o *options, res *landscape.Result, label, dir, ckpt string, indices []int, dataset string, stdout io.Writer) error {
 	pv := prov.New("landscape", o.args, o.seed, o.threads)
 	inputs := []string{sidecar(ckpt)}
+	if ck, err := models.ReadCheckpoint(ckpt); err == nil && ck.TorchScript != "" {
+		inputs = append(inputs, ck.TorchScript)
+	}
 	if o.dirFrom != "" {
 		inputs = append(inputs, sidecar(o.dirFrom))
 	}

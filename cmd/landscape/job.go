@@ -130,7 +130,7 @@ func resolveLabels(cks []labelled) ([]string, error) {
 	}
 	for k, c := range cks {
 		if !c.named && count[out[k]] > 1 {
-			base := strings.TrimSuffix(strings.TrimSuffix(filepath.Base(c.path), ".json"), ".safetensors")
+			base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(filepath.Base(c.path), ".json"), ".safetensors"), ".pt")
 			out[k] += "-" + base
 		}
 	}
@@ -153,10 +153,15 @@ func one(ctx context.Context, o *options, path, label, dir string, workers int, 
 		return nil, err
 	}
 	defer m.Close()
-	if h, err := weightsHash(m); err != nil {
+	// The weights as loaded: the grid must leave them so, bit for bit. A
+	// checkpoint's sidecar records their hash; an exported TorchScript
+	// model's records the module file's (checked by the loader).
+	loaded, err := weightsHash(m)
+	if err != nil {
 		return nil, err
-	} else if h != ck.WeightsSHA256 {
-		return nil, fmt.Errorf("%s: the loaded weights hash to %.12s, the sidecar says %.12s", path, h, ck.WeightsSHA256)
+	}
+	if ck.TorchScript == "" && loaded != ck.WeightsSHA256 {
+		return nil, fmt.Errorf("%s: the loaded weights hash to %.12s, the sidecar says %.12s", path, loaded, ck.WeightsSHA256)
 	}
 	var ti trainInfo
 	if len(ck.Train) > 0 {
@@ -180,20 +185,34 @@ func one(ctx context.Context, o *options, path, label, dir string, workers int, 
 	if dsName == "" {
 		dsName = ti.Config.Dataset
 	}
-	if dsName == "" {
+	if ck.TorchScript != "" && o.dataset != "" {
+		return nil, cli.Usagef("--dataset %s: %s is an exported TorchScript model; its images come from --data (an image folder or a .safetensors file)", o.dataset, path)
+	}
+	if dsName == "" && ck.TorchScript == "" {
 		return nil, cli.Usagef("%s records no dataset: give --dataset", path)
 	}
 	split, err := data.ParseSplit(o.split)
 	if err != nil {
 		return nil, &cli.UsageError{Err: err}
 	}
-	key := dsName + "\x00" + o.dataDir + "\x00" + o.split
-	d := datasets[key]
-	if d == nil {
-		if d, err = data.Load(dsName, o.dataDir, split); err != nil {
+	var d *data.Dataset
+	if ck.TorchScript != "" {
+		// Decoded once per process (data.LoadImageFolder caches).
+		if d, err = models.TorchScriptData(ck, o.dataDir, split); err != nil {
+			if errors.Is(err, models.ErrNoUserData) {
+				return nil, &cli.UsageError{Err: err}
+			}
 			return nil, err
 		}
-		datasets[key] = d
+		dsName = d.Info.Name
+	} else {
+		key := dsName + "\x00" + o.dataDir + "\x00" + o.split
+		if d = datasets[key]; d == nil {
+			if d, err = data.Load(dsName, o.dataDir, split); err != nil {
+				return nil, err
+			}
+			datasets[key] = d
+		}
 	}
 	if d.Info.Classes != m.Spec().Config.Classes || d.Info.Channels != m.Spec().Config.InChannels {
 		return nil, fmt.Errorf("%s has %d classes and %d channels, the model %s %d and %d", dsName, d.Info.Classes, d.Info.Channels,
@@ -244,6 +263,9 @@ func one(ctx context.Context, o *options, path, label, dir string, workers int, 
 	inputs["model_config"] = string(cfg)
 	inputs["weights_sha256"] = ck.WeightsSHA256
 	inputs["dataset"] = dsName
+	if d.Info.Source != "" {
+		inputs["data_source"] = d.Info.Source
+	}
 	inputs["split"] = o.split
 	inputs["subset"] = fmt.Sprintf("stratified n=%d seed=%d", len(indices), o.subsetSeed)
 	inputs["subset_sha256"] = indicesHash(indices)
@@ -289,8 +311,8 @@ func one(ctx context.Context, o *options, path, label, dir string, workers int, 
 		if herr != nil {
 			return nil, herr
 		}
-		if h != ck.WeightsSHA256 {
-			return nil, fmt.Errorf("BUG: after the grid the weights hash to %.12s, the checkpoint's to %.12s: the restore is broken; outputs not written", h, ck.WeightsSHA256)
+		if h != loaded {
+			return nil, fmt.Errorf("BUG: after the grid the weights hash to %.12s, the checkpoint's to %.12s: the restore is broken; outputs not written", h, loaded)
 		}
 		if err != nil {
 			if ctx.Err() != nil {
