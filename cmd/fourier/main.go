@@ -15,6 +15,13 @@
 // default a checkpoint is named after its model preset, with the training
 // phase added when two would share a name.
 //
+// An exported PyTorch model, the .pt file that python/vitprobe_export.py
+// writes, is accepted as a CHECKPOINT; its images come from --data, an
+// image folder (one sub-folder per class; its val/ or test/ part when it
+// has train/ and one of those) or a safetensors file with x and y, resized
+// and normalised as its sidecar says, and every layer the sidecar lists is
+// measured (docs/torchscript.md).
+//
 // The images are the first --images images of the test split of the
 // checkpoints' dataset (MNIST for the mini presets; --dataset and --data
 // for others), normalised as in training, without augmentation. The model
@@ -337,11 +344,21 @@ func (c *config) key(ck *checkpoint, dataset string) string {
 	return hex.EncodeToString(h[:16])
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	start := time.Now()
 	c, err := parse(args, stderr)
 	if err != nil {
 		return err
+	}
+	// A run that fails before any model is measured (a model that does not
+	// load, say) leaves no empty --out folder behind.
+	if _, serr := os.Stat(c.out); errors.Is(serr, os.ErrNotExist) {
+		defer func() {
+			if err != nil && !errors.Is(err, cli.ErrInterrupted) {
+				_ = os.Remove(filepath.Join(c.out, "models")) // only when empty
+				_ = os.Remove(c.out)
+			}
+		}()
 	}
 	cks, err := resolve(c.inputs)
 	if err != nil {

@@ -132,7 +132,7 @@ func solver(h header) hessian.Solver {
 	return &hessian.PowerSettings{Tol: h.Tol, MaxIter: h.MaxIter}
 }
 
-func runCompute(ctx context.Context, o *options) error {
+func runCompute(ctx context.Context, o *options) (err error) {
 	threads, dev, err := cli.Setup(o.threads, o.device)
 	if err != nil {
 		return err
@@ -141,14 +141,14 @@ func runCompute(ctx context.Context, o *options) error {
 	if err != nil {
 		return err
 	}
+	_, statOut := os.Stat(o.out)
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
 	jpath := o.journalPath()
-	if !o.resume {
-		if _, err := os.Stat(jpath); err == nil {
-			return cli.Usagef("--resume=false: %s already exists; remove it or choose another --out", jpath)
-		}
+	_, statJournal := os.Stat(jpath)
+	if !o.resume && statJournal == nil {
+		return cli.Usagef("--resume=false: %s already exists; remove it or choose another --out", jpath)
 	}
 	jw, done, err := journal.Open[record](jpath, hdr)
 	if err != nil {
@@ -159,6 +159,20 @@ func runCompute(ctx context.Context, o *options) error {
 	for _, r := range done {
 		have[r.key()] = true
 	}
+	// A run that fails before finishing any work (a model whose Hessian
+	// libtorch cannot take, say) leaves nothing behind: not the journal it
+	// started, nor the --out folder it made.
+	fresh := len(have)
+	defer func() {
+		if err == nil || errors.Is(err, cli.ErrInterrupted) || len(have) > fresh || statJournal == nil {
+			return
+		}
+		_ = jw.Close()
+		_ = os.Remove(jpath)
+		if statOut != nil {
+			_ = os.Remove(o.out) // only when empty
+		}
+	}()
 
 	owned, skipped := 0, 0
 	for ci := range inputs {

@@ -44,7 +44,16 @@ type outcome struct {
 }
 
 // execute runs the command on parsed options.
-func execute(ctx context.Context, o *options, stdout, stderr io.Writer) error {
+func execute(ctx context.Context, o *options, stdout, stderr io.Writer) (err error) {
+	// A run that fails before writing anything (a checkpoint or data set
+	// that does not load) leaves no empty --out folder behind.
+	if _, serr := os.Stat(o.out); errors.Is(serr, os.ErrNotExist) {
+		defer func() {
+			if err != nil && !errors.Is(err, cli.ErrInterrupted) {
+				_ = os.Remove(o.out) // only when empty
+			}
+		}()
+	}
 	_, dev, err := cli.Setup(1, o.device)
 	if err != nil {
 		return err
