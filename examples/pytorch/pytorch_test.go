@@ -401,7 +401,7 @@ func badInputs(t *testing.T, py string, cmds map[string]command, dir, imgs strin
 			[]string{"statedict.pt is not a TorchScript file"}},
 		{"no sidecar", "landscape", []string{"--data", imgs, filepath.Join(bad, "lonely.pt")}, 1,
 			[]string{"lonely.pt has no sidecar", "lonely.json"}},
-		{"sidecar mismatch", "fourier", []string{"--data", imgs, filepath.Join(bad, "shape.pt")}, 1,
+		{"sidecar mismatch", "fourier", []string{"--data", imgs, "--images", "40", filepath.Join(bad, "shape.pt")}, 1,
 			[]string{"does not match its sidecar", "layer layer1.1 (output 2) has shape [2 64 16 16], the sidecar says (B, 64, 9, 9)"}},
 		{"no second derivative", "hessian", []string{"--data", cdistData, "--batches", "1", "--batch-size", "4",
 			filepath.Join(bad, "cdist.pt")}, 1, []string{"no second derivative", "_cdist_backward"}},
