@@ -8,6 +8,7 @@ import (
 	_ "image/jpeg" // decoders of ImageFolder's formats
 	_ "image/png"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -17,6 +18,7 @@ import (
 
 	_ "golang.org/x/image/bmp"
 	"golang.org/x/image/draw"
+	"golang.org/x/image/math/f64"
 	_ "golang.org/x/image/tiff"
 	_ "golang.org/x/image/webp"
 )
@@ -95,7 +97,7 @@ var (
 // LoadImageFolder reads an image-classification folder in torchvision's
 // ImageFolder layout: one sub-folder per class, named freely, the classes
 // numbered in the sorted order of the names, each holding PNG, JPEG (or
-// BMP, TIFF, WebP) images. A folder with train/ and val/ (or test/)
+// BMP, TIFF, WebP) images, also in sub-folders, in ImageFolder's order. A folder with train/ and val/ (or test/)
 // sub-folders of that layout gives the split asked for; otherwise both
 // splits are the whole folder. Files with other extensions and hidden files
 // are ignored.
@@ -180,8 +182,12 @@ func listFolder(root string) (classes []string, files []folderFile, sig string, 
 	}
 	slices.Sort(classes)
 	var b strings.Builder
+	type listed struct {
+		folderFile
+		size, mtime int64
+	}
 	for ci, c := range classes {
-		n := 0
+		var class []listed
 		dir := filepath.Join(root, c)
 		err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
@@ -200,14 +206,26 @@ func listFolder(root string) (classes []string, files []folderFile, sig string, 
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(&b, "%s\x00%d\x00%d\n", p, fi.Size(), fi.ModTime().UnixNano())
-			files = append(files, folderFile{path: p, label: uint8(ci)})
-			n++
+			class = append(class, listed{folderFile{path: p, label: uint8(ci)}, fi.Size(), fi.ModTime().UnixNano()})
 			return nil
 		})
 		if err != nil {
 			return nil, nil, "", fmt.Errorf("data: %w", err)
 		}
+		// torchvision's order: folder by folder in sorted order of their
+		// paths (a class folder's own files before its sub-folders'), files
+		// sorted by name.
+		slices.SortFunc(class, func(a, b listed) int {
+			if c := strings.Compare(filepath.Dir(a.path), filepath.Dir(b.path)); c != 0 {
+				return c
+			}
+			return strings.Compare(a.path, b.path)
+		})
+		for _, f := range class {
+			fmt.Fprintf(&b, "%s\x00%d\x00%d\n", f.path, f.size, f.mtime)
+			files = append(files, f.folderFile)
+		}
+		n := len(class)
 		if n == 0 {
 			return nil, nil, "", fmt.Errorf("data: class folder %s holds no images (%s)", dir, strings.Join(imageExts, ", "))
 		}
@@ -273,19 +291,16 @@ func decodeInto(dst []uint8, path string, opt FolderOptions) error {
 	if b.Dx() < 1 || b.Dy() < 1 {
 		return fmt.Errorf("data: %s: empty image", path)
 	}
-	m := min(b.Dx(), b.Dy())
-	lo := image.Pt(b.Min.X+(b.Dx()-m)/2, b.Min.Y+(b.Dy()-m)/2)
-	src := image.Rectangle{Min: lo, Max: lo.Add(image.Pt(m, m))}
 	n := opt.Side
 	plane := n * n
 	if c == 1 {
 		g := image.NewGray(image.Rect(0, 0, n, n))
-		scale(g, img, src)
+		resizeCrop(g, img, n)
 		copy(dst[:plane], g.Pix)
 		return nil
 	}
 	rgba := image.NewRGBA(image.Rect(0, 0, n, n))
-	scale(rgba, img, src)
+	resizeCrop(rgba, img, n)
 	for i := 0; i < plane; i++ {
 		dst[i] = rgba.Pix[4*i]
 		dst[plane+i] = rgba.Pix[4*i+1]
@@ -294,16 +309,32 @@ func decodeInto(dst []uint8, path string, opt FolderOptions) error {
 	return nil
 }
 
-// scale draws the src rectangle of img onto all of dst: a copy when the
-// sizes are equal, else bilinear resampling (x/image/draw's BiLinear
-// widens its kernel when shrinking, so it smooths as PIL's antialiased
-// resize does).
-func scale(dst draw.Image, img image.Image, src image.Rectangle) {
-	if src.Dx() == dst.Bounds().Dx() && src.Dy() == dst.Bounds().Dy() {
-		draw.Draw(dst, dst.Bounds(), img, src.Min, draw.Src)
+// resizeCrop draws onto the n x n dst what torchvision's Resize(n) then
+// CenterCrop(n) make of img: the shorter side scaled to n and the longer
+// to int(n·long/short), then the central n x n window at offsets
+// round((side - n)/2) (half to even, as Python's round). The resampling
+// is bilinear with the kernel widened by the shrink factor (x/image/draw's
+// BiLinear), which is PIL's antialiased bilinear filter up to rounding;
+// an image whose shorter side is n is cropped without resampling.
+func resizeCrop(dst draw.Image, img image.Image, n int) {
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	rw, rh := n, n
+	if w <= h {
+		rh = int(float64(n) * float64(h) / float64(w))
+	} else {
+		rw = int(float64(n) * float64(w) / float64(h))
+	}
+	ox := int(math.RoundToEven(float64(rw-n) / 2))
+	oy := int(math.RoundToEven(float64(rh-n) / 2))
+	if rw == w && rh == h {
+		draw.Draw(dst, dst.Bounds(), img, b.Min.Add(image.Pt(ox, oy)), draw.Src)
 		return
 	}
-	draw.BiLinear.Scale(dst, dst.Bounds(), img, src, draw.Src, nil)
+	// Source to destination: scale to (rw, rh), then shift by the crop.
+	sx, sy := float64(rw)/float64(w), float64(rh)/float64(h)
+	s2d := f64.Aff3{sx, 0, -float64(ox) - sx*float64(b.Min.X), 0, sy, -float64(oy) - sy*float64(b.Min.Y)}
+	draw.BiLinear.Transform(dst, s2d, img, b, draw.Src, nil)
 }
 
 // imageChannels returns 1 for a grayscale image (a gray color model, or a

@@ -3,6 +3,7 @@ package data
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -10,12 +11,14 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/vitprobe/vitprobe/internal/testdep"
 	"github.com/vitprobe/vitprobe/safetensors"
 )
 
@@ -62,12 +65,20 @@ func TestLoadImageFolder(t *testing.T) {
 		}
 	}
 	writeImage(t, filepath.Join(dir, "zebra", "a.png"), pattern)
-	// ant: a 30x10 image, red | green | blue thirds: its central square is
-	// the green third, whatever the resampling.
-	thirds := image.NewNRGBA(image.Rect(0, 0, 30, 10))
+	// ant: a 40x10 image, red | green | blue thirds (13, 14, 13 columns):
+	// resized to 32x8 and cropped at column 12, it shows source columns
+	// 15-24, with the resampling kernel reaching 1.25 columns further: all
+	// green.
+	thirds := image.NewNRGBA(image.Rect(0, 0, 40, 10))
 	for y := 0; y < 10; y++ {
-		for x := 0; x < 30; x++ {
-			thirds.Set(x, y, []color.NRGBA{{255, 0, 0, 255}, {0, 255, 0, 255}, {0, 0, 255, 255}}[x/10])
+		for x := 0; x < 40; x++ {
+			c := color.NRGBA{0, 255, 0, 255}
+			if x < 13 {
+				c = color.NRGBA{255, 0, 0, 255}
+			} else if x >= 27 {
+				c = color.NRGBA{0, 0, 255, 255}
+			}
+			thirds.Set(x, y, c)
 		}
 	}
 	writeImage(t, filepath.Join(dir, "ant", "thirds.png"), thirds)
@@ -86,7 +97,7 @@ func TestLoadImageFolder(t *testing.T) {
 	if d.Len() != 4 || d.Info.Classes != 3 || d.Info.Channels != 3 || d.Info.ImageSide() != 8 {
 		t.Fatalf("%d images, %d classes, %d channels, side %d", d.Len(), d.Info.Classes, d.Info.Channels, d.Info.ImageSide())
 	}
-	// Order: ant/sub/big.jpg, ant/thirds.png (walk order), mole, zebra.
+	// Order (torchvision's): ant/thirds.png, ant/sub/big.jpg, mole, zebra.
 	if !slices.Equal(d.Labels, []uint8{0, 0, 1, 2}) {
 		t.Errorf("labels %v, want [0 0 1 2]", d.Labels)
 	}
@@ -111,13 +122,13 @@ func TestLoadImageFolder(t *testing.T) {
 			}
 		}
 	}
-	checkSolid(0, [3]uint8{100, 150, 200}, 2) // JPEG's rounding
-	checkSolid(1, [3]uint8{0, 255, 0}, 0)     // the central square of thirds
+	checkSolid(1, [3]uint8{100, 150, 200}, 2) // JPEG's rounding
+	checkSolid(0, [3]uint8{0, 255, 0}, 0)     // the central square of thirds
 	checkSolid(2, [3]uint8{255, 255, 255}, 0)
 
 	// Batches normalise with the options' statistics.
 	var hb HostBatch
-	if err := d.Fill(&hb, []int{2, 1}, Augment{}, nil); err != nil {
+	if err := d.Fill(&hb, []int{2, 0}, Augment{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if hb.Side != 8 || len(hb.Images) != 2*3*plane {
@@ -378,6 +389,96 @@ func TestLoadUserData(t *testing.T) {
 	} {
 		if _, err := LoadUserData(c.path, Test, in); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v, want %q", c.path, err, c.want)
+		}
+	}
+}
+
+// TestImageFolderMatchesTorchvision compares LoadImageFolder with
+// torchvision's ImageFolder + Resize + CenterCrop (PIL's antialiased
+// bilinear resize) on images that shrink, grow, have odd sizes, or already
+// have the input size on their shorter side: the same order and labels,
+// and pixels within 1 of PIL's (PIL rounds to bytes between its horizontal
+// and vertical passes; x/image/draw resamples both at once).
+func TestImageFolderMatchesTorchvision(t *testing.T) {
+	py := testdep.Python(t, "torchvision", "PIL")
+	dir := t.TempDir()
+	sizes := [][2]int{{300, 200}, {97, 61}, {20, 30}, {48, 48}, {48, 100}, {64, 90}, {51, 49}}
+	for _, channels := range []int{3, 1} {
+		root := filepath.Join(dir, fmt.Sprintf("c%d", channels))
+		for k, cls := range []string{"b", "a"} {
+			for i, sz := range sizes {
+				w, h := sz[0], sz[1]
+				var img image.Image
+				if channels == 1 {
+					g := image.NewGray(image.Rect(0, 0, w, h))
+					for y := range h {
+						for x := range w {
+							g.SetGray(x, y, color.Gray{uint8(128 + 100*math.Sin(float64(x)/5+float64(i))*math.Cos(float64(y)/7))})
+						}
+					}
+					img = g
+				} else {
+					c := image.NewRGBA(image.Rect(0, 0, w, h))
+					for y := range h {
+						for x := range w {
+							c.Set(x, y, color.RGBA{uint8(128 + 100*math.Sin(float64(x)/4+float64(k))), uint8(128 + 90*math.Sin(float64(x+y)/9)),
+								uint8(128 + 60*math.Cos(float64(y)/3+float64(i))), 255})
+						}
+					}
+					img = c
+				}
+				sub := ""
+				if i == 5 {
+					sub = "sub" // a nested folder, after the class's own files
+				}
+				writeImage(t, filepath.Join(root, cls, sub, fmt.Sprintf("%d.png", i)), img)
+			}
+		}
+		const side = 48
+		mean := make([]float64, channels)
+		std := make([]float64, channels)
+		for c := range std {
+			std[c] = 1
+		}
+		d, err := LoadImageFolder(root, Test, FolderOptions{Side: side, Channels: channels, Mean: mean, Std: std})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(dir, fmt.Sprintf("ref%d.safetensors", channels))
+		script, err := filepath.Abs(filepath.Join("..", "reference", "pytorch", "imagefolder_ref.py"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(py, script, "--root", root, "--size", fmt.Sprint(side), "--channels", fmt.Sprint(channels), "--out", out)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("imagefolder_ref.py: %v\n%s", err, b)
+		}
+		ref, err := safetensors.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, _ := ref.Lookup("x")
+		y, _ := ref.Lookup("y")
+		if len(x.Data) != len(d.Images) || int(y.Numel()) != d.Len() {
+			t.Fatalf("%d channels: torchvision has %d bytes and %d labels, vitprobe %d and %d", channels, len(x.Data), y.Numel(), len(d.Images), d.Len())
+		}
+		for i := range d.Len() {
+			if want := binary.LittleEndian.Uint64(y.Data[8*i:]); uint64(d.Labels[i]) != want {
+				t.Errorf("%d channels: image %d has label %d, torchvision's %d", channels, i, d.Labels[i], want)
+			}
+		}
+		worst, sum := 0, 0
+		for i, v := range d.Images {
+			diff := int(v) - int(x.Data[i])
+			if diff < 0 {
+				diff = -diff
+			}
+			worst = max(worst, diff)
+			sum += diff
+		}
+		t.Logf("%d channels: %d images, mean |difference| %.3f, largest %d (0-255)", channels, d.Len(), float64(sum)/float64(len(d.Images)), worst)
+		if worst > 1 {
+			t.Errorf("%d channels: a pixel differs from torchvision's by %d", channels, worst)
 		}
 	}
 }
