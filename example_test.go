@@ -178,7 +178,7 @@ func Example_checkpointToPlot() {
 	if err != nil {
 		panic(err)
 	}
-	fm := analysis.FourierModel(ck.Spec.Name, f.Fourier, f.Variance, nil)
+	fm := reports.FourierModelOf(ck.Spec.Name, f.Fourier, f.Variance, nil)
 	if _, err := reports.DLogAmpFigure([]reports.FourierModel{fm}, filepath.Join(dir, "dlogamp.png")); err != nil {
 		panic(err)
 	}

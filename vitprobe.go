@@ -36,7 +36,7 @@
 //
 //	f, err := analysis.MeasureFeatures(ctx, m, test, idx, analysis.FeatureOptions{Batch: 100})
 //	nr, err := analysis.NoiseRobustness(ctx, m, test, idx, analysis.NoiseOptions{Level: 1, Batch: 100})
-//	fm := analysis.FourierModel("my model", f.Fourier, f.Variance, nr)
+//	fm := reports.FourierModelOf("my model", f.Fourier, f.Variance, nr)
 //	reports.DLogAmpFigure([]reports.FourierModel{fm}, "dlogamp.png")
 //	reports.HighFreqFigure([]reports.FourierModel{fm}, "highfreq.png")
 //

@@ -10,7 +10,8 @@ import (
 	"github.com/sugarme/gotch/ts"
 	"gonum.org/v1/gonum/mat"
 
-	"github.com/vitprobe/vitprobe/data"
+	"github.com/vitprobe/vitprobe/data/torchdata"
+	"github.com/vitprobe/vitprobe/errs"
 	"github.com/vitprobe/vitprobe/hessian"
 	"github.com/vitprobe/vitprobe/models"
 	"github.com/vitprobe/vitprobe/torchx"
@@ -110,7 +111,7 @@ type BatchHessian struct {
 // NewBatchHessian returns. Grad mode is switched on for the duration of the
 // call on the calling OS thread. A non-finite loss is an error naming the
 // batch.
-func NewBatchHessian(m models.Model, b *data.Batch, o *HessianOptions) (*BatchHessian, error) {
+func NewBatchHessian(m models.Model, b *torchdata.Batch, o *HessianOptions) (*BatchHessian, error) {
 	opt, err := o.values()
 	if err != nil {
 		return nil, err
@@ -142,7 +143,7 @@ func NewBatchHessian(m models.Model, b *data.Batch, o *HessianOptions) (*BatchHe
 	}
 	batch := b
 	if dev != gotch.CPU {
-		moved := &data.Batch{Mixing: b.Mixing}
+		moved := &torchdata.Batch{Mixing: b.Mixing}
 		for _, pair := range []struct{ dst, src **ts.Tensor }{{&moved.Images, &b.Images}, {&moved.Labels, &b.Labels}, {&moved.Targets, &b.Targets}} {
 			if *pair.src == nil {
 				continue
@@ -170,7 +171,7 @@ func NewBatchHessian(m models.Model, b *data.Batch, o *HessianOptions) (*BatchHe
 		return nil, fmt.Errorf("analysis: %s: %w", opt.Label, err)
 	}
 	if math.IsNaN(lv) || math.IsInf(lv, 0) {
-		return nil, fmt.Errorf("analysis: %s: non-finite loss %v (diverged model?)", opt.Label, lv)
+		return nil, fmt.Errorf("analysis: %w", &errs.NonFiniteError{What: "loss", Where: opt.Label, Value: lv})
 	}
 	h.loss = lv
 	if h.hvp, err = torchx.NewHVP(loss, tensors); err != nil {
@@ -272,7 +273,7 @@ func (h *BatchHessian) Close() {
 // built it.
 type DataHessian struct {
 	m        models.Model
-	batches  []*data.Batch
+	batches  []*torchdata.Batch
 	weights  []float64
 	label    string
 	wd       float64
@@ -291,7 +292,7 @@ type DataHessianOptions struct {
 
 // NewDataHessian returns the Hessian of m's mean loss over batches, which
 // are borrowed and must stay open until Close.
-func NewDataHessian(m models.Model, batches []*data.Batch, o *DataHessianOptions) (*DataHessian, error) {
+func NewDataHessian(m models.Model, batches []*torchdata.Batch, o *DataHessianOptions) (*DataHessian, error) {
 	var opt DataHessianOptions
 	if o != nil {
 		opt = *o
@@ -378,7 +379,7 @@ func (h *DataHessian) MulVec(dst, v []float64) error {
 }
 
 // batch returns batch i's operator and its release function.
-func (h *DataHessian) batch(i int, b *data.Batch) (*BatchHessian, func(), error) {
+func (h *DataHessian) batch(i int, b *torchdata.Batch) (*BatchHessian, func(), error) {
 	if h.retained != nil {
 		return h.retained[i], func() {}, nil
 	}

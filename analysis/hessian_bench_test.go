@@ -20,6 +20,7 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/vitprobe/vitprobe/data"
+	"github.com/vitprobe/vitprobe/data/torchdata"
 	"github.com/vitprobe/vitprobe/hessian"
 	"github.com/vitprobe/vitprobe/models"
 	"github.com/vitprobe/vitprobe/torchx"
@@ -44,7 +45,7 @@ var (
 
 // benchSetup seeds libtorch, sets the threads and returns a freshly
 // initialised preset with a batch of 16 MNIST test images.
-func benchSetup(b *testing.B, name string) (models.Model, *data.Batch) {
+func benchSetup(b *testing.B, name string) (models.Model, *torchdata.Batch) {
 	b.Helper()
 	lockThread(b)
 	if _, err := torchx.SetThreads(0); err != nil {

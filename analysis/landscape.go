@@ -15,6 +15,7 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/vitprobe/vitprobe/data"
+	"github.com/vitprobe/vitprobe/data/torchdata"
 	"github.com/vitprobe/vitprobe/landscape"
 	"github.com/vitprobe/vitprobe/models"
 	"github.com/vitprobe/vitprobe/torchx"
@@ -246,7 +247,7 @@ type LandscapeEvaluator struct {
 	opt     LandscapeOptions
 	moving  []int // indices of the tensors whose directions are not all zero
 	n       int   // number of examples
-	batches []*data.Batch
+	batches []*torchdata.Batch
 	sizes   []int
 	workers []*lsWorker
 	buf     [][]float64
@@ -393,7 +394,7 @@ func (e *LandscapeEvaluator) makeBatches(d *data.Dataset, indices []int) error {
 		if e.opt.Augment != (data.Augment{}) {
 			r = rand.New(rand.NewPCG(e.opt.AugmentSeed, uint64(k)))
 		}
-		b, err := d.Batch(idx, e.opt.Augment, r)
+		b, err := torchdata.NewBatch(d, idx, e.opt.Augment, r)
 		if err != nil {
 			return fmt.Errorf("analysis: landscape: batch %d: %w", k, err)
 		}
@@ -442,7 +443,7 @@ func (e *LandscapeEvaluator) replica(m models.Model, ps []models.Param) (models.
 // run is a worker's goroutine: it locks an OS thread for good (it sets
 // that thread's grad mode and thread count; the thread ends with the
 // goroutine), then serves jobs until the channel closes.
-func (w *lsWorker) run(m models.Model, batches []*data.Batch, sizes []int, threads int, started chan<- error) {
+func (w *lsWorker) run(m models.Model, batches []*torchdata.Batch, sizes []int, threads int, started chan<- error) {
 	runtime.LockOSThread()
 	torchx.SetGradEnabled(false)
 	if _, err := torchx.SetThreads(threads); err != nil {
@@ -456,7 +457,7 @@ func (w *lsWorker) run(m models.Model, batches []*data.Batch, sizes []int, threa
 }
 
 // do runs one job.
-func (w *lsWorker) do(m models.Model, j lsJob, batches []*data.Batch) (err error) {
+func (w *lsWorker) do(m models.Model, j lsJob, batches []*torchdata.Batch) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("analysis: landscape: worker panicked: %v", r)
@@ -495,23 +496,23 @@ func (w *lsWorker) do(m models.Model, j lsJob, batches []*data.Batch) (err error
 
 // evalBatch returns a batch's mean NLL and number of correct predictions
 // (eval mode; the caller's thread has grad mode off).
-func evalBatch(m models.Model, b *data.Batch) (float64, int, error) {
+func evalBatch(m models.Model, b *torchdata.Batch) (nll float64, correct int, err error) {
 	logits, err := m.Forward(b.Images, models.Eval, nil)
 	if err != nil {
 		return 0, 0, err
 	}
-	defer logits.MustDrop()
+	defer torchx.DropTo(&err, logits)
 	l, err := train.Loss(logits, b)
 	if err != nil {
 		return 0, 0, err
 	}
-	nll, err := train.Scalar(l)
-	l.MustDrop()
+	nll, err = train.Scalar(l)
+	torchx.DropTo(&err, l)
 	if err != nil {
 		return 0, 0, err
 	}
-	c, err := train.Correct(logits, b)
-	return nll, c, err
+	correct, err = train.Correct(logits, b)
+	return nll, correct, err
 }
 
 // dispatch gives every worker a job and waits for all of them. weights or

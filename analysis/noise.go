@@ -15,6 +15,7 @@ import (
 	"github.com/vitprobe/vitprobe/data"
 	"github.com/vitprobe/vitprobe/fourier"
 	"github.com/vitprobe/vitprobe/models"
+	"github.com/vitprobe/vitprobe/results"
 	"github.com/vitprobe/vitprobe/torchx"
 )
 
@@ -63,49 +64,12 @@ type NoiseOptions struct {
 	Progress func(done, total int)
 }
 
-// NoiseResult is a model's robustness to frequency-band noise
-// (paper.md §5): its accuracy on images with noise of each band, against
-// its accuracy on the clean images.
-type NoiseResult struct {
-	// Images is the number of images evaluated.
-	Images int `json:"images"`
-	// Level is NoiseOptions.Level.
-	Level float64 `json:"level"`
-	// Width is the band width in units of π.
-	Width float64 `json:"width"`
-	// Metric is the ring's radius: "chebyshev" or "euclidean".
-	Metric string `json:"metric"`
-	// EqualEnergy is NoiseOptions.EqualEnergy.
-	EqualEnergy bool   `json:"equal_energy"`
-	Seed        uint64 `json:"seed"`
-	// Clean is the accuracy on the clean images, in [0, 1].
-	Clean float64 `json:"clean_accuracy"`
-	// Bands are in the order of NoiseOptions.Bands.
-	Bands []NoiseBand `json:"bands"`
-}
+// NoiseResult is a model's robustness to frequency-band noise (see
+// results.NoiseResult).
+type NoiseResult = results.NoiseResult
 
-// NoiseBand is the effect of one band of noise.
-type NoiseBand struct {
-	// Center is the band's centre f in units of π.
-	Center float64 `json:"center"`
-	// Bins is the number of frequency bins of an image's spectrum in the
-	// band.
-	Bins int `json:"bins"`
-	// RMS is the per-pixel root-mean-square of the added noise: the scale
-	// of δ times √(Bins/(H·W)) (Parseval), in normalised input units.
-	RMS float64 `json:"noise_rms"`
-	// Accuracy is the accuracy on the noisy images, in [0, 1].
-	Accuracy float64 `json:"accuracy"`
-	// Delta is Accuracy − Clean: negative when the noise hurts.
-	Delta float64 `json:"delta"`
-	// StdErr is the standard error of Delta from the paired per-image
-	// differences (noisy correct − clean correct).
-	StdErr float64 `json:"stderr"`
-	// Broken and Fixed count the images that the noise turned from right
-	// to wrong and from wrong to right.
-	Broken int `json:"broken"`
-	Fixed  int `json:"fixed"`
-}
+// NoiseBand is the effect of one band of noise (see results.NoiseBand).
+type NoiseBand = results.NoiseBand
 
 // noiseBandSpec is a validated band with its noise scale.
 type noiseBandSpec struct {

@@ -4,16 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"sync"
-
-	"github.com/sugarme/gotch"
-	"github.com/sugarme/gotch/ts"
-
-	"github.com/vitprobe/vitprobe/torchx"
 )
 
 // HostBatch is a batch in Go memory, before it becomes tensors: what Fill
-// makes and Tensors copies. Its slices are reused by the next Fill.
+// makes and torchdata.FromHost copies. Its slices are reused by the next Fill.
 type HostBatch struct {
 	// Size is the number of examples B; Channels and Classes are the
 	// dataset's, Side its images' height and width.
@@ -151,67 +145,4 @@ func (h *HostBatch) setLUT(info Info) {
 			h.lut[c][v] = float32((float64(v)/255 - info.Mean[c]) / info.Std[c])
 		}
 	}
-}
-
-// Batch is a batch as tensors, owned by the caller: Close drops them.
-type Batch struct {
-	// Images is float32 (B, C, Size, Size), normalised.
-	Images *ts.Tensor
-	// Labels is int64 (B): each image's own label.
-	Labels *ts.Tensor
-	// Targets is float32 (B, Classes) soft targets, or nil when the
-	// augmentation uses none (then train against Labels).
-	Targets *ts.Tensor
-	// Mixing records how the batch was mixed.
-	Mixing Mixing
-}
-
-// Tensors copies h into new tensors, one copy per tensor.
-func (h *HostBatch) Tensors() (*Batch, error) {
-	b := int64(h.Size)
-	out := &Batch{Mixing: h.Mixing}
-	var err error
-	side := int64(h.Side)
-	if side == 0 {
-		side = Size
-	}
-	if out.Images, err = torchx.FromSlice(h.Images, []int64{b, int64(h.Channels), side, side}, gotch.Float); err != nil {
-		return nil, fmt.Errorf("data: batch images: %w", err)
-	}
-	if out.Labels, err = torchx.FromSlice(h.Labels, []int64{b}, gotch.Int64); err != nil {
-		out.Close()
-		return nil, fmt.Errorf("data: batch labels: %w", err)
-	}
-	if h.Targets != nil {
-		if out.Targets, err = torchx.FromSlice(h.Targets, []int64{b, int64(h.Classes)}, gotch.Float); err != nil {
-			out.Close()
-			return nil, fmt.Errorf("data: batch targets: %w", err)
-		}
-	}
-	return out, nil
-}
-
-// Close drops the batch's tensors. It is safe to call more than once.
-func (b *Batch) Close() {
-	for _, t := range []**ts.Tensor{&b.Images, &b.Labels, &b.Targets} {
-		if *t != nil {
-			_ = (*t).Drop()
-			*t = nil
-		}
-	}
-}
-
-// hostPool recycles the Go-side buffers of Dataset.Batch.
-var hostPool = sync.Pool{New: func() any { return new(HostBatch) }}
-
-// Batch returns the tensors of the batch of the examples at indices,
-// augmented as aug says with r: Fill, then Tensors, through a reused
-// buffer. The caller owns the result and must Close it.
-func (d *Dataset) Batch(indices []int, aug Augment, r *rand.Rand) (*Batch, error) {
-	h := hostPool.Get().(*HostBatch)
-	defer hostPool.Put(h)
-	if err := d.Fill(h, indices, aug, r); err != nil {
-		return nil, err
-	}
-	return h.Tensors()
 }

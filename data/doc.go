@@ -36,10 +36,11 @@
 //
 // # Batches and augmentations
 //
-// Dataset.Fill builds a batch in Go memory (HostBatch), Dataset.Batch as
-// tensors: float32 images (B, C, 32, 32), int64 labels (B) and, when mixup,
-// CutMix or label smoothing is on, float32 soft targets (B, classes), each
-// made by one copy into libtorch. The caller owns a Batch and must Close it.
+// Dataset.Fill builds a batch in Go memory (HostBatch): float32 images
+// (B, C, 32, 32), int64 labels (B) and, when mixup, CutMix or label
+// smoothing is on, float32 soft targets (B, classes). Package
+// data/torchdata turns it into tensors, each by one copy into libtorch;
+// this package itself needs no libtorch (it builds with CGO_ENABLED=0).
 //
 // Pixels are normalised per channel as (v/255 - mean)/std with the usual
 // constants: MNIST 0.1307/0.3081 (measured on the unpadded digits and kept

@@ -1,11 +1,12 @@
 package fourier
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"runtime"
 	"sync"
+
+	"github.com/vitprobe/vitprobe/errs"
 )
 
 // LogEps is the floor added to amplitudes before the logarithm,
@@ -127,8 +128,8 @@ func newProfile(n int, logAmp []float64) (*Profile, error) {
 }
 
 // ErrNonFinite reports feature maps whose log amplitudes are not finite
-// (NaN or infinite values in the input).
-var ErrNonFinite = errors.New("non-finite values")
+// (NaN or infinite values in the input). It is an *errs.NonFiniteError.
+var ErrNonFinite error = &errs.NonFiniteError{What: "log amplitude (NaN or Inf in the feature maps)"}
 
 // MeanLogAmplitude returns the paper's h×w map: the 2-D FFT of every sample
 // and channel over the spatial axes, log(|F| + LogEps), the mean over batch

@@ -79,7 +79,7 @@ func newAlterNet(a alterArch, cfg Config, dev gotch.Device, name string) (Model,
 	}
 	s := newStore(dev)
 	m := &alternet{}
-	m.spec = Spec{Name: name, Config: cfg}
+	m.spec = presetSpec(name, cfg)
 	m.stem = s.conv("conv1", int64(cfg.InChannels), a.stem, 3, 1, 1, false)
 	m.stemL = m.addLayer("conv1", KindStem, false, false)
 	total := 0

@@ -41,7 +41,7 @@ func newResNet(a resnetArch, cfg Config, dev gotch.Device, name string) (Model, 
 	}
 	s := newStore(dev)
 	m := &resnet{}
-	m.spec = Spec{Name: name, Config: cfg}
+	m.spec = presetSpec(name, cfg)
 	m.stem = s.conv("conv1", int64(cfg.InChannels), a.stem, 3, 1, 1, false)
 	m.stemBN = s.bn("bn1", a.stem)
 	m.stemL = m.addLayer("conv1", KindStem, false, false)

@@ -1,10 +1,8 @@
 package models
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,214 +16,42 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/vitprobe/vitprobe/data"
+	"github.com/vitprobe/vitprobe/models/meta"
 	"github.com/vitprobe/vitprobe/torchx"
 )
 
 // TorchScriptFormat is the "format" field of the sidecar that
 // python/vitprobe_export.py writes beside a TorchScript module.
-const TorchScriptFormat = "vitprobe-torchscript"
+const TorchScriptFormat = meta.TorchScriptFormat
 
 // TorchScriptSidecar is the JSON file beside an exported TorchScript module
-// (model.pt -> model.json): what the module's outputs are and how its input
-// is made. docs/torchscript.md describes every field.
-type TorchScriptSidecar struct {
-	Format        string `json:"format"`
-	FormatVersion int    `json:"format_version"`
-	// Name is the model's name in tables and plots.
-	Name string `json:"name"`
-	// Module is the TorchScript file's name, relative to the sidecar, and
-	// ModuleSHA256 the hash of its bytes.
-	Module       string `json:"module"`
-	ModuleSHA256 string `json:"module_sha256"`
-	// Classes is the number of logits.
-	Classes int `json:"classes"`
-	// Params is the number of trainable parameters (elements).
-	Params int64 `json:"params"`
-	// Input is the image shape the module takes: Channels x Size x Size.
-	Input struct {
-		Channels int `json:"channels"`
-		Size     int `json:"size"`
-	} `json:"input"`
-	// Mean and Std normalise pixels per channel: (v/255 - Mean) / Std.
-	Mean []float64 `json:"mean"`
-	Std  []float64 `json:"std"`
-	// ParamPrefix is the prefix of every parameter name in the module (the
-	// exporter's wrapper attribute, "model."), removed from Params' names.
-	ParamPrefix string `json:"param_prefix"`
-	// TrainMethod names the method traced in training mode ("" when none).
-	TrainMethod string `json:"train_method"`
-	// Layers lists the observed layers in depth order; every layer but a
-	// final head is one tensor of the module's output tuple, in order.
-	Layers []TorchScriptLayer `json:"layers"`
-	// ParamKinds gives the kind of the parameters (names without the
-	// prefix) whose kind the default rule (TorchScriptParamKind) gets wrong.
-	ParamKinds map[string]string `json:"param_kinds,omitempty"`
-	// Torch is the exporting PyTorch's version.
-	Torch string `json:"torch,omitempty"`
-	// LayerChoice is "automatic" or "given".
-	LayerChoice string `json:"layer_choice,omitempty"`
-}
+// (see meta.TorchScriptSidecar and docs/torchscript.md).
+type TorchScriptSidecar = meta.TorchScriptSidecar
 
 // TorchScriptLayer is one observed layer of a sidecar.
-type TorchScriptLayer struct {
-	Index  int       `json:"index"`
-	Name   string    `json:"name"`
-	Kind   LayerKind `json:"kind"`
-	Tokens bool      `json:"tokens"`
-	CLS    bool      `json:"cls"`
-	// Module and At say where the exporter took the output: the output or
-	// the first input of that submodule (informative only).
-	Module string `json:"module,omitempty"`
-	At     string `json:"at,omitempty"`
-	// Shape is the output's shape without the batch dimension.
-	Shape []int64 `json:"shape"`
-}
+type TorchScriptLayer = meta.TorchScriptLayer
 
 // TorchScriptPaths returns the module and sidecar paths for path, which
-// names either (model.pt or model.json; a path with neither extension is the
-// module, its sidecar path + ".json").
-func TorchScriptPaths(path string) (module, sidecar string) {
-	switch filepath.Ext(path) {
-	case ".json":
-		return strings.TrimSuffix(path, ".json") + ".pt", path
-	case ".pt":
-		return path, strings.TrimSuffix(path, ".pt") + ".json"
-	}
-	return path, path + ".json"
-}
+// names either (see meta.TorchScriptPaths).
+func TorchScriptPaths(path string) (module, sidecar string) { return meta.TorchScriptPaths(path) }
 
 // IsTorchScript reports whether path names an exported TorchScript model
-// rather than a vitprobe checkpoint: a ".pt" file, or a ".json" sidecar
-// whose format is TorchScriptFormat.
-func IsTorchScript(path string) bool {
-	switch filepath.Ext(path) {
-	case ".pt":
-		return true
-	case ".json":
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return false
-		}
-		var head struct {
-			Format string `json:"format"`
-		}
-		return json.Unmarshal(b, &head) == nil && head.Format == TorchScriptFormat
-	}
-	return false
-}
+// rather than a vitprobe checkpoint (see meta.IsTorchScript).
+func IsTorchScript(path string) bool { return meta.IsTorchScript(path) }
 
 // ReadTorchScriptSidecar reads and validates the sidecar of the exported
-// model at path (the module or the sidecar).
+// model at path (see meta.ReadTorchScriptSidecar).
 func ReadTorchScriptSidecar(path string) (*TorchScriptSidecar, error) {
-	module, sidecar := TorchScriptPaths(path)
-	b, err := os.ReadFile(sidecar)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("models: %s has no sidecar %s (export the model with python/vitprobe_export.py, which writes both)", module, sidecar)
-	}
+	s, err := meta.ReadTorchScriptSidecar(path)
 	if err != nil {
 		return nil, fmt.Errorf("models: %w", err)
 	}
-	var s TorchScriptSidecar
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(&s); err != nil {
-		return nil, fmt.Errorf("models: %s: not a vitprobe TorchScript sidecar: %w", sidecar, err)
-	}
-	if err := s.validate(); err != nil {
-		return nil, fmt.Errorf("models: %s: %w", sidecar, err)
-	}
-	return &s, nil
-}
-
-func (s *TorchScriptSidecar) validate() error {
-	switch {
-	case s.Format != TorchScriptFormat:
-		return fmt.Errorf("format %q, want %q (not a file of python/vitprobe_export.py)", s.Format, TorchScriptFormat)
-	case s.FormatVersion != 1:
-		return fmt.Errorf("format version %d; this vitprobe reads version 1", s.FormatVersion)
-	case s.Name == "":
-		return errors.New("no model name")
-	case s.Classes < 2:
-		return fmt.Errorf("classes = %d, want at least 2", s.Classes)
-	case s.Params < 1:
-		return fmt.Errorf("params = %d, want the number of trainable parameters", s.Params)
-	case s.Input.Channels < 1 || s.Input.Size < 1:
-		return fmt.Errorf("input %d x %d x %d: want positive channels and size", s.Input.Channels, s.Input.Size, s.Input.Size)
-	case len(s.Mean) != s.Input.Channels || len(s.Std) != s.Input.Channels:
-		return fmt.Errorf("%d mean and %d std values for %d channels", len(s.Mean), len(s.Std), s.Input.Channels)
-	case len(s.Layers) == 0:
-		return errors.New("no layers")
-	}
-	for _, v := range s.Std {
-		if !(v > 0) {
-			return fmt.Errorf("std %v: want positive values", s.Std)
-		}
-	}
-	names := map[string]bool{}
-	for i, l := range s.Layers {
-		if l.Index != i {
-			return fmt.Errorf("layer %q has index %d at position %d", l.Name, l.Index, i)
-		}
-		if l.Name == "" || names[l.Name] {
-			return fmt.Errorf("layer %d: empty or repeated name %q", i, l.Name)
-		}
-		names[l.Name] = true
-		if l.Kind == KindHead && i != len(s.Layers)-1 {
-			return fmt.Errorf("layer %q: the head must be the last layer", l.Name)
-		}
-		if l.CLS && !l.Tokens {
-			return fmt.Errorf("layer %q: a class token without a token output", l.Name)
-		}
-		if l.Kind != KindHead {
-			want := 3
-			if l.Tokens {
-				want = 2
-			}
-			if len(l.Shape) != want {
-				return fmt.Errorf("layer %q: shape %v, want %d dimensions after the batch", l.Name, l.Shape, want)
-			}
-		}
-	}
-	for n, k := range s.ParamKinds {
-		if _, err := parseParamKind(k); err != nil || k == ParamBuffer.String() {
-			return fmt.Errorf("parameter %s: kind %q is not a parameter kind", n, k)
-		}
-	}
-	return nil
-}
-
-// TorchScriptCheckpoint reads the sidecar of the exported model at path and
-// returns the Checkpoint that stands for it where the commands take
-// checkpoints: its spec, the module's hash as the weights hash (checked when
-// the module is loaded), the parameter count, the module's path in
-// TorchScript and Weights; no phase, dataset or training state. The data of
-// such a model come from the user (data.LoadUserData with DataInput).
-func TorchScriptCheckpoint(path string) (Checkpoint, *TorchScriptSidecar, error) {
-	s, err := ReadTorchScriptSidecar(path)
-	if err != nil {
-		return Checkpoint{}, nil, err
-	}
-	module, sidecar := TorchScriptPaths(path)
-	if s.Module != "" {
-		module = filepath.Join(filepath.Dir(sidecar), s.Module)
-	}
-	return Checkpoint{Spec: s.spec(), Weights: filepath.Base(module), WeightsSHA256: s.ModuleSHA256, Params: s.Params,
-		TorchScript: module}, s, nil
-}
-
-// spec is the Spec of the sidecar's model.
-func (s *TorchScriptSidecar) spec() Spec {
-	return Spec{Name: s.Name, Config: Config{Classes: s.Classes, InChannels: s.Input.Channels, ImageSize: s.Input.Size}}
-}
-
-// DataInput is what the model takes, for data.LoadUserData.
-func (s *TorchScriptSidecar) DataInput() data.Input {
-	return data.Input{Side: s.Input.Size, Channels: s.Input.Channels, Classes: s.Classes,
-		Mean: slices.Clone(s.Mean), Std: slices.Clone(s.Std)}
+	return s, nil
 }
 
 // tapped returns the layers that are tensors of the module's output tuple
 // (all but a final head) and the head, if any.
-func (s *TorchScriptSidecar) tapped() (out []Layer, head *Layer) {
+func sidecarLayers(s *TorchScriptSidecar) (out []Layer, head *Layer) {
 	for _, l := range s.Layers {
 		ml := Layer{Index: l.Index, Name: l.Name, Kind: l.Kind, Tokens: l.Tokens, CLS: l.CLS}
 		if l.Kind == KindHead {
@@ -235,15 +61,6 @@ func (s *TorchScriptSidecar) tapped() (out []Layer, head *Layer) {
 		out = append(out, ml)
 	}
 	return out, head
-}
-
-func parseParamKind(s string) (ParamKind, error) {
-	for i, n := range paramKindNames {
-		if n == s {
-			return ParamKind(i), nil
-		}
-	}
-	return 0, fmt.Errorf("models: unknown parameter kind %q", s)
 }
 
 // TorchScriptParamKind is the kind a TorchScript model's parameter gets
@@ -345,8 +162,8 @@ func LoadTorchScript(path string, dev gotch.Device) (*TorchScript, error) {
 		}
 	}
 	mod.SetTraining(false)
-	m.spec = side.spec()
-	m.tapped, m.head = side.tapped()
+	m.spec = side.Spec()
+	m.tapped, m.head = sidecarLayers(side)
 	m.layers = append(m.layers, m.tapped...)
 	if m.head != nil {
 		m.layers = append(m.layers, *m.head)
@@ -446,7 +263,7 @@ func (m *TorchScript) loadParams() (params []Param, err error) {
 			t := types[owner]
 			kind = TorchScriptParamKind(nt.Name, len(shape), t[strings.LastIndex(t, ".")+1:])
 			if k, ok := m.side.ParamKinds[name]; ok {
-				if kind, err = parseParamKind(k); err != nil {
+				if kind, err = meta.ParseParamKind(k); err != nil {
 					return nil, err
 				}
 				kinds[name] = true

@@ -53,7 +53,7 @@ func newViT(a vitArch, cfg Config, dev gotch.Device, name string) (Model, error)
 	tokens := g * g
 	s := newStore(dev)
 	m := &vit{a: a, gap: cfg.GAPHead}
-	m.spec = Spec{Name: name, Config: cfg}
+	m.spec = presetSpec(name, cfg)
 	m.patch = s.convDefault("patch_embed.proj", int64(cfg.InChannels), a.dim, a.patch, a.patch, 0, true)
 	if !m.gap {
 		m.cls = s.tensor("cls_token", ParamToken, []int64{1, 1, a.dim}, normal(1e-6, false))

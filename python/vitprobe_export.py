@@ -315,8 +315,22 @@ def sidecar_path(path):
     return (base if ext == ".pt" else path) + ".json"
 
 
+FAMILIES = ("resnet", "vit", "alternet")
+
+
+def family_of(layers):
+    """The architecture family of an automatic layer choice: "vit" for token
+    layers, "alternet" for a ResNet layout with attention blocks, else
+    "resnet"."""
+    if any(l.tokens for l in layers):
+        return "vit"
+    if any(l.kind == "msa" for l in layers):
+        return "alternet"
+    return "resnet"
+
+
 def export(model, example, path, layers=None, mean=None, std=None, name=None, param_kinds=None,
-           train=True, verbose=True):
+           train=True, verbose=True, family=None):
     """Trace model on example (a (B, C, H, W) batch, B >= 2, H == W) and write
     the TorchScript file at path and its sidecar (path with .json).
 
@@ -328,7 +342,10 @@ def export(model, example, path, layers=None, mean=None, std=None, name=None, pa
     name:        the model's name in tables and plots (default: the class
                  name, lower case);
     param_kinds: {parameter name: kind} where vitprobe's rule guesses wrong;
-    train:       also trace a training-mode graph (forward_train).
+    train:       also trace a training-mode graph (forward_train);
+    family:      "resnet", "vit" or "alternet", the family the paper's
+                 comparisons put the model in (default: recognised from an
+                 automatic layer choice, else none).
 
     Returns the sidecar as a dict. The model's weights and buffers are left
     as they were."""
@@ -354,6 +371,10 @@ def export(model, example, path, layers=None, mean=None, std=None, name=None, pa
 
     auto = layers is None
     layers = choose_layers(model) if auto else [Layer.of(l) for l in layers]
+    if family is None and auto:
+        family = family_of(layers)
+    if family not in (None, "") + FAMILIES:
+        raise ExportError(f"family {family!r} is not one of {', '.join(FAMILIES)}")
     names = [l.name for l in layers]
     if len(set(names)) != len(names):
         raise ExportError(f"layer names repeat: {names}")
@@ -441,6 +462,7 @@ def export(model, example, path, layers=None, mean=None, std=None, name=None, pa
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "name": name or type(model).__name__.lower(),
+        "family": family or "",
         "module": os.path.basename(path),
         "module_sha256": _sha256(path),
         "classes": classes,
@@ -566,6 +588,7 @@ def main(argv=None):
     ap.add_argument("--layers", help="JSON file with the layer list [{name, module, kind, at, tokens, cls}, ...] (default: chosen)")
     ap.add_argument("--param-kinds", help="JSON file {parameter: kind} where vitprobe would guess wrong")
     ap.add_argument("--name", help="model name in tables and plots")
+    ap.add_argument("--family", choices=FAMILIES, help="architecture family for the paper's comparisons (default: recognised from the automatic layer choice)")
     ap.add_argument("--no-train", action="store_true", help="do not trace the training-mode graph")
     ap.add_argument("--out", required=True, help="TorchScript file to write (the sidecar gets .json)")
     a = ap.parse_args(argv)
@@ -591,7 +614,7 @@ def main(argv=None):
         torch.manual_seed(0)
         example = torch.randn(2, a.channels, a.size, a.size)
         export(model, example, a.out, layers=layers, mean=a.mean, std=a.std, name=a.name,
-               param_kinds=kinds, train=not a.no_train)
+               param_kinds=kinds, train=not a.no_train, family=a.family)
     except (ExportError, OSError) as e:
         print(f"vitprobe_export: {e}", file=sys.stderr)
         return 1

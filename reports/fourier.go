@@ -12,6 +12,8 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+
+	"github.com/vitprobe/vitprobe/results"
 )
 
 // FourierLayer is one analysed layer of a model as the Fourier report
@@ -366,4 +368,41 @@ var errFrNoData = errors.New("nothing finite to draw")
 
 func frFigureErr(fig string, err error) error {
 	return fmt.Errorf("reports: %s: %w", fig, err)
+}
+
+// FourierModelOf gathers one model's Fourier, variance and noise results
+// (any of them may be nil) into the plain data the reports package draws:
+// DLogAmpFigure, HighFreqFigure, VarianceFigure, NoiseFigure and
+// WriteFourierReport take a slice of these.
+func FourierModelOf(name string, fr *results.FourierResult, vr *results.VarianceResult, nr *results.NoiseResult) FourierModel {
+	m := FourierModel{Name: name, Clean: math.NaN()}
+	byIndex := map[int]int{}
+	add := func(info results.LayerInfo) int {
+		if j, ok := byIndex[info.Index]; ok {
+			return j
+		}
+		byIndex[info.Index] = len(m.Layers)
+		m.Layers = append(m.Layers, FourierLayer{Index: info.Index, Name: info.Name, Kind: info.Kind.String(),
+			Depth: info.Depth, Channels: info.Channels, Size: info.Height, Variance: math.NaN()})
+		return len(m.Layers) - 1
+	}
+	if fr != nil {
+		m.Nyquist = fr.Nyquist
+		for _, l := range fr.Layers {
+			j := add(l.LayerInfo)
+			m.Layers[j].PlotFreq, m.Layers[j].Freq, m.Layers[j].DLogAmp = l.PlotFreq, l.Freq, l.DLogAmp
+		}
+	}
+	if vr != nil {
+		for _, l := range vr.Layers {
+			m.Layers[add(l.LayerInfo)].Variance = l.Variance
+		}
+	}
+	if nr != nil {
+		m.Clean = nr.Clean
+		for _, b := range nr.Bands {
+			m.Noise = append(m.Noise, NoisePoint{Center: b.Center, Accuracy: b.Accuracy, Delta: b.Delta, StdErr: b.StdErr, RMS: b.RMS})
+		}
+	}
+	return m
 }

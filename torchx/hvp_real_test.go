@@ -9,6 +9,7 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/vitprobe/vitprobe/data"
+	"github.com/vitprobe/vitprobe/data/torchdata"
 	"github.com/vitprobe/vitprobe/torchx"
 )
 
@@ -30,7 +31,7 @@ func newRealNet(t testing.TB) *realNet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := d.Batch([]int{0, 1, 2, 3, 4, 5, 6, 7}, data.Augment{}, nil)
+	b, err := torchdata.NewBatch(d, []int{0, 1, 2, 3, 4, 5, 6, 7}, data.Augment{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,8 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/vitprobe/vitprobe/data"
+	"github.com/vitprobe/vitprobe/data/torchdata"
+	"github.com/vitprobe/vitprobe/errs"
 	"github.com/vitprobe/vitprobe/internal/atomicfile"
 	"github.com/vitprobe/vitprobe/internal/mem"
 	"github.com/vitprobe/vitprobe/internal/progress"
@@ -213,7 +215,7 @@ func Run(ctx context.Context, c Config, o Options) (*Result, error) {
 			loss, correct, err := trainStep(m, params, opt, trainSet, ep.Batch(k), ep.Rand(k), c, lr, step)
 			if err != nil {
 				bar.Finish("failed")
-				if errors.Is(err, errNonFinite) {
+				if nf := (*errs.NonFiniteError)(nil); errors.As(err, &nf) {
 					return nil, fmt.Errorf("train: %w at epoch %d, step %d (lr %.3g); weights not saved, the last good checkpoint is %s",
 						err, st.Epoch+1, step, lr, lastGood)
 				}
@@ -280,8 +282,6 @@ func Run(ctx context.Context, c Config, o Options) (*Result, error) {
 	return res, nil
 }
 
-var errNonFinite = errors.New("non-finite loss")
-
 // trainableParams returns m's trainable parameters in name order, as
 // tensors (for gradients) and as Params (for the optimiser's state).
 func trainableParams(m models.Model) ([]*ts.Tensor, []models.Param) {
@@ -299,11 +299,11 @@ func trainableParams(m models.Model) ([]*ts.Tensor, []models.Param) {
 // trainStep runs one optimisation step and returns the batch's loss and
 // number of correct predictions.
 func trainStep(m models.Model, params []*ts.Tensor, opt *optimizer, d *data.Dataset, idx []int,
-	r *rand.Rand, c Config, lr float64, step int64) (float64, int, error) {
+	r *rand.Rand, c Config, lr float64, step int64) (lossValue float64, ncorrect int, err error) {
 	// libtorch's generator (stochastic depth) is reseeded per step, so that
 	// a resumed run draws the same masks.
 	torchx.Seed(stepSeed(c.Seed, step))
-	b, err := d.Batch(idx, c.Augment, r)
+	b, err := torchdata.NewBatch(d, idx, c.Augment, r)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -312,18 +312,18 @@ func trainStep(m models.Model, params []*ts.Tensor, opt *optimizer, d *data.Data
 	if err != nil {
 		return 0, 0, err
 	}
-	defer logits.MustDrop()
+	defer torchx.DropTo(&err, logits)
 	loss, err := Loss(logits, b)
 	if err != nil {
 		return 0, 0, err
 	}
-	defer loss.MustDrop()
+	defer torchx.DropTo(&err, loss)
 	lv, err := Scalar(loss)
 	if err != nil {
 		return 0, 0, err
 	}
 	if math.IsNaN(lv) || math.IsInf(lv, 0) {
-		return lv, 0, fmt.Errorf("%w (%v)", errNonFinite, lv)
+		return lv, 0, &errs.NonFiniteError{What: "loss", Value: lv}
 	}
 	correct, err := Correct(logits, b)
 	if err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/vitprobe/vitprobe/internal/cli"
 	"github.com/vitprobe/vitprobe/internal/testdep"
 	"github.com/vitprobe/vitprobe/models"
+	"github.com/vitprobe/vitprobe/models/meta"
 	"github.com/vitprobe/vitprobe/torchx"
 )
 
@@ -361,6 +362,24 @@ func TestLandscapeBadInputIsOneLineAndWritesNothing(t *testing.T) {
 	}
 }
 
+// TestLabelCannotLeaveOut: a label names a folder inside --out; ".."
+// would have put a checkpoint's outputs beside --out (before issue 14 it
+// did), so it is refused, as a usage error, before anything is written.
+func TestLabelCannotLeaveOut(t *testing.T) {
+	parent := t.TempDir()
+	out := filepath.Join(parent, "out")
+	code, msg := runIn(t, "--grid", "-1:1:3", "--images", "20", "--batch", "10", "--threads", "1", "--plots=false", "--out", out,
+		"..="+ckpt("final"), "b="+ckpt("init"))
+	if code != 2 || !strings.Contains(msg, "outside the output folder") {
+		t.Errorf("status %d, message %q; want 2 and a refusal", code, msg)
+	}
+	for _, f := range []string{"landscape.csv", "landscape.json", "subset.json", "landscape.journal.jsonl"} {
+		if _, err := os.Stat(filepath.Join(parent, f)); err == nil {
+			t.Errorf("%s written outside --out", f)
+		}
+	}
+}
+
 func TestLandscapeJournalOfOtherSettingsIsRefused(t *testing.T) {
 	needMNIST(t)
 	dir := t.TempDir()
@@ -386,7 +405,7 @@ func TestLandscapeFiguresAndDirections(t *testing.T) {
 	needMNIST(t)
 	dir := t.TempDir()
 	// Two checkpoints side by side, 2-D, weight decay from the checkpoint
-	// (0.1) and the default (0.05).
+	// (0.1) and the default (meta.DefaultWeightDecay).
 	code, out := runIn(t, "--grid", "-1:1:5", "--images", "30", "--batch", "15", "--threads", "2", "--side-by-side", "--clip", "5",
 		"--out", dir, "a="+ckpt("final"), "b="+ckpt("init"))
 	if code != 0 {
@@ -422,8 +441,8 @@ func TestLandscapeFiguresAndDirections(t *testing.T) {
 		t.Errorf("a: weight decay %v (want the checkpoint's 0.1), inputs %v, %v", doc.Spec.WeightDecay, doc.Provenance.Inputs, err)
 	}
 	b, _ = os.ReadFile(filepath.Join(dir, "b", "landscape.json"))
-	if err := json.Unmarshal(b, &doc); err != nil || doc.Spec.WeightDecay != 0.05 {
-		t.Errorf("b: weight decay %v, want the default 0.05", doc.Spec.WeightDecay)
+	if err := json.Unmarshal(b, &doc); err != nil || doc.Spec.WeightDecay != meta.DefaultWeightDecay {
+		t.Errorf("b: weight decay %v, want the default %v", doc.Spec.WeightDecay, meta.DefaultWeightDecay)
 	}
 	if !strings.Contains(out, "records no training weight decay") {
 		t.Errorf("no note about the default weight decay:\n%s", out)

@@ -30,12 +30,13 @@ import (
 	"io"
 
 	"github.com/vitprobe/vitprobe/internal/cli"
+	"github.com/vitprobe/vitprobe/internal/torchcli"
 	"github.com/vitprobe/vitprobe/models"
 	"github.com/vitprobe/vitprobe/reports"
 	"github.com/vitprobe/vitprobe/train"
 )
 
-func main() { cli.Main("train", run) }
+func main() { torchcli.Main("train", run) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
@@ -125,7 +126,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := c.Validate(); err != nil {
 		return &cli.UsageError{Err: err}
 	}
-	n, dev, err := cli.Setup(*threads, *device)
+	n, dev, err := torchcli.Setup(*threads, *device)
 	if err != nil {
 		return err
 	}

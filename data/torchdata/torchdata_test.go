@@ -1,4 +1,4 @@
-package data
+package torchdata
 
 import (
 	"math"
@@ -9,8 +9,43 @@ import (
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 
+	"github.com/vitprobe/vitprobe/data"
 	"github.com/vitprobe/vitprobe/torchx"
 )
+
+const (
+	size        = data.Size
+	cifarPixels = 3 * data.Size * data.Size
+)
+
+// loadMNIST returns the MNIST training split from the default folder.
+func loadMNIST(t testing.TB) *data.Dataset {
+	t.Helper()
+	d, err := data.LoadMNIST("", data.Train)
+	if err != nil {
+		t.Fatalf("%v (run `make setup` to copy MNIST into datasets/mnist)", err)
+	}
+	return d
+}
+
+// noisy returns n CIFAR-10-shaped examples of random bytes in 1..255,
+// labelled i mod 10.
+func noisy(t testing.TB, n int) *data.Dataset {
+	t.Helper()
+	info, err := data.Describe("cifar10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(uint64(n), 77))
+	d := &data.Dataset{Info: info, Images: make([]uint8, n*cifarPixels), Labels: make([]uint8, n)}
+	for i := range d.Images {
+		d.Images[i] = uint8(1 + r.IntN(255))
+	}
+	for i := range d.Labels {
+		d.Labels[i] = uint8(i % 10)
+	}
+	return d
+}
 
 func checkTensor(t *testing.T, name string, x *ts.Tensor, kind gotch.DType, shape ...int64) {
 	t.Helper()
@@ -27,16 +62,16 @@ func checkTensor(t *testing.T, name string, x *ts.Tensor, kind gotch.DType, shap
 }
 
 func TestBatchMNIST(t *testing.T) {
-	train, _ := loadMNIST(t)
+	train := loadMNIST(t)
 	idx := []int{0, 1, 2}
-	b, err := train.Batch(idx, Augment{}, nil)
+	b, err := NewBatch(train, idx, data.Augment{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	checkTensor(t, "images", b.Images, gotch.Float, 3, 1, Size, Size)
+	checkTensor(t, "images", b.Images, gotch.Float, 3, 1, size, size)
 	checkTensor(t, "labels", b.Labels, gotch.Int64, 3)
-	if b.Targets != nil || b.Mixing.Kind != NoMix {
+	if b.Targets != nil || b.Mixing.Kind != data.NoMix {
 		t.Errorf("plain batch: targets %v, mixing %+v", b.Targets != nil, b.Mixing)
 	}
 	img, err := torchx.Values[float32](b.Images)
@@ -58,7 +93,7 @@ func TestBatchMNIST(t *testing.T) {
 		img, y, x int
 		want      float64
 	}{{0, 0, 0, -0.424213}, {2, 31, 31, -0.424213}, {0, 7, 23, 2.821487}, {0, 7, 14, -0.386028}} {
-		if got := img[c.img*Size*Size+c.y*Size+c.x]; math.Abs(float64(got)-c.want) > 1e-6 {
+		if got := img[c.img*size*size+c.y*size+c.x]; math.Abs(float64(got)-c.want) > 1e-6 {
 			t.Errorf("image %d (%d,%d) = %v, want %v", c.img, c.y, c.x, got, c.want)
 		}
 	}
@@ -70,18 +105,21 @@ func TestBatchMNIST(t *testing.T) {
 }
 
 func TestBatchCIFARSoft(t *testing.T) {
-	d := noisy(6)
-	aug := PaperAugment(d.Info)
-	b, err := d.Batch([]int{5, 1, 3, 0}, aug, rand.New(rand.NewPCG(2, 2)))
+	d := noisy(t, 6)
+	aug := data.PaperAugment(d.Info)
+	b, err := NewBatch(d, []int{5, 1, 3, 0}, aug, rand.New(rand.NewPCG(2, 2)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	checkTensor(t, "images", b.Images, gotch.Float, 4, 3, Size, Size)
+	checkTensor(t, "images", b.Images, gotch.Float, 4, 3, size, size)
 	checkTensor(t, "labels", b.Labels, gotch.Int64, 4)
 	checkTensor(t, "targets", b.Targets, gotch.Float, 4, 10)
 	// The tensors hold exactly the host batch made with the same generator.
-	h := fill(t, d, []int{5, 1, 3, 0}, aug, rand.New(rand.NewPCG(2, 2)))
+	h := new(data.HostBatch)
+	if err := d.Fill(h, []int{5, 1, 3, 0}, aug, rand.New(rand.NewPCG(2, 2))); err != nil {
+		t.Fatal(err)
+	}
 	img, _ := torchx.Values[float32](b.Images)
 	tgt, _ := torchx.Values[float32](b.Targets)
 	lbl, _ := torchx.Values[int64](b.Labels)
@@ -90,21 +128,21 @@ func TestBatchCIFARSoft(t *testing.T) {
 	}
 	// Unaugmented, a few pixels of each channel against the CIFAR-10
 	// constants.
-	plain, err := d.Batch([]int{4}, Augment{}, nil)
+	plain, err := NewBatch(d, []int{4}, data.Augment{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer plain.Close()
 	vals, _ := torchx.Values[float32](plain.Images)
 	src := d.Image(4)
-	for _, p := range []int{0, 777, Size * Size, 2*Size*Size + 1000, cifarPixels - 1} {
-		c := p / (Size * Size)
-		want := (float64(src[p])/255 - cifar10Info.Mean[c]) / cifar10Info.Std[c]
+	for _, p := range []int{0, 777, size * size, 2*size*size + 1000, cifarPixels - 1} {
+		c := p / (size * size)
+		want := (float64(src[p])/255 - d.Info.Mean[c]) / d.Info.Std[c]
 		if math.Abs(float64(vals[p])-want) > 1e-6 {
 			t.Errorf("value %d (channel %d): %v, want %v", p, c, vals[p], want)
 		}
 	}
-	if _, err := d.Batch([]int{9}, Augment{}, nil); err == nil {
+	if _, err := NewBatch(d, []int{9}, data.Augment{}, nil); err == nil {
 		t.Error("index 9 of 6 examples: no error")
 	}
 }
@@ -113,18 +151,18 @@ func TestBatchCIFARSoft(t *testing.T) {
 // the paper's augmentations (crop, mixup/CutMix, smoothing): "fill" builds
 // the batch in Go memory only, "tensors" also copies it into libtorch.
 func BenchmarkMNISTBatch(b *testing.B) {
-	train, _ := loadMNIST(b)
-	s, err := Shuffled(train.Indices(), 128, 1, true)
+	train := loadMNIST(b)
+	s, err := data.Shuffled(train.Indices(), 128, 1, true)
 	if err != nil {
 		b.Fatal(err)
 	}
 	for _, c := range []struct {
 		name string
-		aug  Augment
-	}{{"plain", Augment{}}, {"augmented", PaperAugment(train.Info)}} {
+		aug  data.Augment
+	}{{"plain", data.Augment{}}, {"augmented", data.PaperAugment(train.Info)}} {
 		ep := s.Epoch(0)
 		b.Run("fill/"+c.name, func(b *testing.B) {
-			var h HostBatch
+			var h data.HostBatch
 			k := 0
 			for b.Loop() {
 				if err := train.Fill(&h, ep.Batch(k), c.aug, ep.Rand(k)); err != nil {
@@ -137,7 +175,7 @@ func BenchmarkMNISTBatch(b *testing.B) {
 		b.Run("tensors/"+c.name, func(b *testing.B) {
 			k := 0
 			for b.Loop() {
-				batch, err := train.Batch(ep.Batch(k), c.aug, ep.Rand(k))
+				batch, err := NewBatch(train, ep.Batch(k), c.aug, ep.Rand(k))
 				if err != nil {
 					b.Fatal(err)
 				}

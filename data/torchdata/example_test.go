@@ -1,10 +1,11 @@
-package data_test
+package torchdata_test
 
 import (
 	"fmt"
 	"log"
 
 	"github.com/vitprobe/vitprobe/data"
+	"github.com/vitprobe/vitprobe/data/torchdata"
 )
 
 // A training epoch over a 2% subset of MNIST with the paper's augmentations:
@@ -30,7 +31,7 @@ func Example() {
 
 	ep := sampler.Epoch(0)
 	for k, idx := range ep.All() {
-		b, err := train.Batch(idx, aug, ep.Rand(k))
+		b, err := torchdata.NewBatch(train, idx, aug, ep.Rand(k))
 		if err != nil {
 			log.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package main
+package reports
 
 import (
 	"encoding/csv"
@@ -13,96 +13,48 @@ import (
 	"strings"
 
 	"github.com/vitprobe/vitprobe/findings"
+	"github.com/vitprobe/vitprobe/models/meta"
+	"github.com/vitprobe/vitprobe/results"
 )
 
-// demo is everything the page shows.
-type demo struct {
+// Demo is everything the demo's front page shows, read from the folder the
+// demo's commands wrote (scripts/demo.sh): training runs, Hessian spectra,
+// landscape and Fourier figures, stage times, and the findings decided on
+// those numbers.
+type Demo struct {
 	Out    string
-	Stages []stage
+	Stages []Stage
 	// FirstStages are the stage times of the first run into this folder
 	// (timings-first.tsv), the one that computed everything.
-	FirstStages []stage
-	Runs        []trainRun
-	Hessian     *hessianDoc
-	Fourier     *fourierDoc
+	FirstStages []Stage
+	Runs        []TrainRun
+	Hessian     *results.Hessian
+	Fourier     *results.Fourier
 	Pictures    map[string][]string // section -> PNG paths relative to Out
 	Links       map[string]string   // section -> its own report, relative to Out
 	Findings    []findings.Finding
 	Missing     []string
 }
 
-type stage struct {
+// Stage is one stage of the demo and its wall time.
+type Stage struct {
 	Name    string
 	Seconds float64
 }
 
-type trainRun struct {
+// TrainRun is one training run of the demo.
+type TrainRun struct {
 	Model   string
+	Family  meta.Family
 	Dir     string
 	Params  int64
-	Epochs  []map[string]float64
+	Epochs  []results.EpochMetrics
 	Curves  string
 	Final   bool
 	Seconds float64
 }
 
-// The parts of the other commands' JSON outputs the page reads.
-type hessianDoc struct {
-	Models []struct {
-		Label   string `json:"label"`
-		Model   string `json:"model"`
-		Phase   string `json:"phase"`
-		Summary struct {
-			N   int     `json:"n"`
-			NEP float64 `json:"nep"`
-			APE float64 `json:"ape"`
-			Min float64 `json:"min"`
-			Max float64 `json:"max"`
-		} `json:"summary"`
-		WeightDecay float64 `json:"weight_decay"`
-		Products    int     `json:"products"`
-		Batches     []struct {
-			Values []float64 `json:"values"`
-		} `json:"batches"`
-	} `json:"models"`
-}
-
-type fourierDoc struct {
-	Images int `json:"images"`
-	Models []struct {
-		Name  string `json:"name"`
-		Model struct {
-			Name string `json:"name"`
-		} `json:"model"`
-		Fourier *struct {
-			Layers []struct {
-				Name    string    `json:"name"`
-				Kind    string    `json:"kind"`
-				Depth   float64   `json:"depth"`
-				DLogAmp []float64 `json:"dlogamp"`
-			} `json:"layers"`
-		} `json:"fourier"`
-		Variance *struct {
-			Layers []struct {
-				Name     string  `json:"name"`
-				Kind     string  `json:"kind"`
-				Depth    float64 `json:"depth"`
-				Variance float64 `json:"variance"`
-			} `json:"layers"`
-		} `json:"variance"`
-		Noise *struct {
-			Images int     `json:"images"`
-			Clean  float64 `json:"clean_accuracy"`
-			Bands  []struct {
-				Center float64 `json:"center"`
-				Delta  float64 `json:"delta"`
-				SE     float64 `json:"stderr"`
-			} `json:"bands"`
-		} `json:"noise"`
-	} `json:"models"`
-}
-
-func readJSON(path string, v any) error {
+func readJSONFile(path string, v any) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -113,39 +65,62 @@ func readJSON(path string, v any) error {
 	return nil
 }
 
-// family names the architecture family of a preset.
-func family(model string) string {
-	switch {
-	case strings.HasPrefix(model, "vit"):
-		return "vit"
-	case strings.HasPrefix(model, "alternet"):
-		return "alternet"
-	case strings.HasPrefix(model, "resnet"):
-		return "resnet"
+// familyOrder is the order of the families on the page.
+var familyOrder = map[meta.Family]int{meta.ResNet: 0, meta.ViT: 1, meta.AlterNet: 2}
+
+// families maps weights hashes to the family their checkpoints' specs
+// record: every checkpoint of the training runs, and every model of the
+// Fourier results. Hessian results name their checkpoints by weights hash.
+func families(d *Demo) map[string]meta.Family {
+	fam := map[string]meta.Family{}
+	sidecars, _ := filepath.Glob(filepath.Join(d.Out, "train", "*", "*.json"))
+	for _, p := range sidecars {
+		if ck, err := meta.ReadCheckpoint(p); err == nil && ck.Spec.Family != "" {
+			fam[ck.WeightsSHA256] = ck.Spec.Family
+		}
 	}
-	return ""
+	if d.Fourier != nil {
+		for _, m := range d.Fourier.Models {
+			if m.Model.Family != "" {
+				fam[m.Weights] = m.Model.Family
+			}
+		}
+	}
+	if d.Hessian != nil {
+		for _, m := range d.Hessian.Models {
+			if _, ok := fam[m.WeightsSHA256]; !ok {
+				if ck, err := meta.ReadCheckpoint(m.Path); err == nil && ck.WeightsSHA256 == m.WeightsSHA256 {
+					fam[m.WeightsSHA256] = ck.Spec.Family
+				}
+			}
+		}
+	}
+	return fam
 }
 
-func collect(out string) (*demo, error) {
+// CollectDemo reads what the demo's commands wrote into out. Missing
+// parts are listed in Missing, never invented; the findings they would
+// decide are inconclusive.
+func CollectDemo(out string) (*Demo, error) {
 	st, err := os.Stat(out)
 	if err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("report: %s is not a folder (run the demo first: make demo)", out)
 	}
-	d := &demo{Out: out, Pictures: map[string][]string{}, Links: map[string]string{}}
+	d := &Demo{Out: out, Pictures: map[string][]string{}, Links: map[string]string{}}
 	d.Stages = readTimings(filepath.Join(out, "timings.tsv"))
 	d.FirstStages = readTimings(filepath.Join(out, "timings-first.tsv"))
 	d.Runs = readRuns(filepath.Join(out, "train"))
 	if len(d.Runs) == 0 {
 		d.Missing = append(d.Missing, "training runs (train/*/metrics.json)")
 	}
-	var h hessianDoc
-	if err := readJSON(filepath.Join(out, "hessian", "hessian.json"), &h); err == nil {
+	var h results.Hessian
+	if err := readJSONFile(filepath.Join(out, "hessian", "hessian.json"), &h); err == nil {
 		d.Hessian = &h
 	} else {
 		d.Missing = append(d.Missing, "Hessian spectra (hessian/hessian.json)")
 	}
-	var f fourierDoc
-	if err := readJSON(filepath.Join(out, "fourier", "results.json"), &f); err == nil {
+	var f results.Fourier
+	if err := readJSONFile(filepath.Join(out, "fourier", "results.json"), &f); err == nil {
 		d.Fourier = &f
 	} else {
 		d.Missing = append(d.Missing, "Fourier analysis (fourier/results.json)")
@@ -171,11 +146,11 @@ func collect(out string) (*demo, error) {
 			d.Links[sec] = page
 		}
 	}
-	d.Findings = decide(d)
+	d.Findings = findings.Decide(d.Hessian, d.Fourier, families(d))
 	return d, nil
 }
 
-func readTimings(path string) []stage {
+func readTimings(path string) []Stage {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil
@@ -187,7 +162,7 @@ func readTimings(path string) []stage {
 	if err != nil {
 		return nil
 	}
-	var out []stage
+	var out []Stage
 	for _, row := range rows {
 		if len(row) < 2 {
 			continue
@@ -196,44 +171,39 @@ func readTimings(path string) []stage {
 		if err != nil {
 			continue
 		}
-		out = append(out, stage{Name: row[0], Seconds: s})
+		out = append(out, Stage{Name: row[0], Seconds: s})
 	}
 	return out
 }
 
-func readRuns(dir string) []trainRun {
+func readRuns(dir string) []TrainRun {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil
 	}
-	var runs []trainRun
+	var runs []TrainRun
 	for _, e := range ents {
 		if !e.IsDir() {
 			continue
 		}
 		rd := filepath.Join(dir, e.Name())
-		var ms []map[string]float64
-		if err := readJSON(filepath.Join(rd, "metrics.json"), &ms); err != nil || len(ms) == 0 {
+		var ms []results.EpochMetrics
+		if err := readJSONFile(filepath.Join(rd, "metrics.json"), &ms); err != nil || len(ms) == 0 {
 			continue
 		}
-		run := trainRun{Model: e.Name(), Dir: filepath.Join("train", e.Name()), Epochs: ms}
-		var side struct {
-			Params int64  `json:"params"`
-			Phase  string `json:"phase"`
-		}
-		if err := readJSON(filepath.Join(rd, "final.json"), &side); err == nil {
-			run.Params, run.Final = side.Params, side.Phase == "final"
+		run := TrainRun{Model: e.Name(), Dir: filepath.Join("train", e.Name()), Epochs: ms}
+		if ck, err := meta.ReadCheckpoint(filepath.Join(rd, "final.json")); err == nil {
+			run.Params, run.Final, run.Family = ck.Params, ck.Phase == "final", ck.Spec.Family
 		}
 		for _, m := range ms {
-			run.Seconds += m["seconds"]
+			run.Seconds += m.Seconds
 		}
 		if _, err := os.Stat(filepath.Join(rd, "curves.png")); err == nil {
 			run.Curves = filepath.Join("train", e.Name(), "curves.png")
 		}
 		runs = append(runs, run)
 	}
-	order := map[string]int{"resnet": 0, "vit": 1, "alternet": 2}
-	sort.SliceStable(runs, func(i, j int) bool { return order[family(runs[i].Model)] < order[family(runs[j].Model)] })
+	sort.SliceStable(runs, func(i, j int) bool { return familyOrder[runs[i].Family] < familyOrder[runs[j].Family] })
 	return runs
 }
 

@@ -1,11 +1,10 @@
-package main
+package reports
 
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"html/template"
-	"math"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -16,11 +15,15 @@ import (
 	"github.com/vitprobe/vitprobe/internal/prov"
 )
 
-func nan() float64 { return math.NaN() }
-
-// write renders index.html and findings.json into out and returns a short
-// tally of the verdicts.
-func write(out string, d *demo) (string, error) {
+// Write renders index.html and then findings.json (the findings the page
+// shows, with the provenance) into d.Out, and returns a short tally of the
+// verdicts.
+func (d *Demo) Write() (string, error) {
+	out := d.Out
+	var buf bytes.Buffer
+	if err := demoPage.Execute(&buf, d.view()); err != nil {
+		return "", fmt.Errorf("report: render: %w", err)
+	}
 	js, err := json.MarshalIndent(struct {
 		Provenance prov.Provenance    `json:"provenance"`
 		Findings   []findings.Finding `json:"findings"`
@@ -28,14 +31,11 @@ func write(out string, d *demo) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := atomicfile.WriteFile(filepath.Join(out, "findings.json"), append(js, '\n')); err != nil {
+	// The page first, the findings it shows last.
+	if err := atomicfile.WriteFile(filepath.Join(out, "index.html"), buf.Bytes()); err != nil {
 		return "", fmt.Errorf("report: %w", err)
 	}
-	var buf bytes.Buffer
-	if err := page.Execute(&buf, view(d)); err != nil {
-		return "", fmt.Errorf("report: render: %w", err)
-	}
-	if err := atomicfile.WriteFile(filepath.Join(out, "index.html"), buf.Bytes()); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(out, "findings.json"), append(js, '\n')); err != nil {
 		return "", fmt.Errorf("report: %w", err)
 	}
 	tally := map[findings.Verdict]int{}
@@ -82,7 +82,7 @@ type pageView struct {
 const subStage = "· "
 
 // stagesTotal sums the stages that are not parts of another (subStage).
-func stagesTotal(stages []stage) float64 {
+func stagesTotal(stages []Stage) float64 {
 	var t float64
 	for _, s := range stages {
 		if !strings.HasPrefix(s.Name, subStage) {
@@ -92,7 +92,7 @@ func stagesTotal(stages []stage) float64 {
 	return t
 }
 
-func view(d *demo) pageView {
+func (d *Demo) view() pageView {
 	v := pageView{Generated: time.Now().UTC().Format("2006-01-02 15:04 UTC"), Findings: d.Findings,
 		Pictures: d.Pictures, Links: d.Links, Missing: d.Missing}
 	first := map[string]float64{}
@@ -115,12 +115,12 @@ func view(d *demo) pageView {
 	for _, r := range d.Runs {
 		last := r.Epochs[len(r.Epochs)-1]
 		rv := runView{Model: r.Model, Curves: r.Curves, Params: commas(r.Params), Epochs: len(r.Epochs),
-			TestAcc: fmt.Sprintf("%.2f%%", 100*last["test_acc"]), TestLoss: fmt.Sprintf("%.4f", last["test_loss"]),
+			TestAcc: fmt.Sprintf("%.2f%%", 100*last.TestAcc), TestLoss: fmt.Sprintf("%.4f", last.TestLoss),
 			Seconds: dur(r.Seconds)}
 		if r.Seconds > 0 {
 			var n float64
 			for _, e := range r.Epochs {
-				n += e["img_per_s"] * e["seconds"]
+				n += e.ImgPerSec * e.Seconds
 			}
 			rv.ImgPerSec = fmt.Sprintf("%.0f", n/r.Seconds)
 		}
@@ -158,7 +158,7 @@ func commas(n int64) string {
 	return b.String()
 }
 
-var page = template.Must(template.New("index").Funcs(template.FuncMap{
+var demoPage = template.Must(template.New("index").Funcs(template.FuncMap{
 	"verdictClass": func(v findings.Verdict) string { return strings.ReplaceAll(string(v), " ", "-") },
 	"base":         filepath.Base,
 	// wide: figures of several panels take the page's width.
