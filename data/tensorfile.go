@@ -167,7 +167,7 @@ func LoadUserData(path string, split Split, in Input) (*Dataset, error) {
 		return d, nil
 	}
 	if strings.HasSuffix(path, ".safetensors") {
-		return LoadTensorFile(path, split, TensorFileOptions{Side: in.Side, Channels: in.Channels, Classes: in.Classes, Mean: in.Mean, Std: in.Std})
+		return LoadTensorFile(path, split, TensorFileOptions(in))
 	}
 	return nil, fmt.Errorf("data: %s is neither an image folder (one sub-folder per class) nor a .safetensors file with x and y", path)
 }
