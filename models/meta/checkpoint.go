@@ -51,7 +51,10 @@ func Paths(path string) (sidecar, weights string) {
 // an exported TorchScript module (model.pt) its sidecar (model.json).
 func SidecarPath(path string) (string, error) {
 	if IsTorchScript(path) {
-		_, s := TorchScriptPaths(path)
+		module, s := TorchScriptPaths(path)
+		if _, err := os.Stat(s); errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("%s has no sidecar %s (export the model with python/vitprobe_export.py, which writes both)", module, s)
+		}
 		return s, nil
 	}
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
