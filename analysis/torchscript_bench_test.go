@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -16,33 +17,74 @@ import (
 // preset and on its PyTorch twin exported as TorchScript with the same
 // weights (docs/benchmarks.md):
 //
-//	VITPROBE_THREADS=1 go test ./analysis -run '^$' -bench TorchScriptVsPreset -benchtime 20x -count 5
+//	VITPROBE_THREADS=1 go test ./analysis -run '^$' -bench TorchScriptVsPreset -benchtime 20x
 //
-// per model, for impl=preset and impl=torchscript, one after the other:
-//   - hvp: a Hessian-vector product at batch 16 on a kept graph (hvp/s);
+// per model, one operation of each kind:
+//   - hvp: a Hessian-vector product at batch 16 on a kept graph;
 //   - point: a landscape grid point on 256 MNIST test images in batches
-//     of 128, one worker (points/s);
+//     of 128, one worker;
 //   - fourier: the Fourier and variance pass (MeasureFeatures) over 256
-//     images in batches of 64 (images/s).
+//     images in batches of 64.
 //
-// Each also reports CPU seconds per operation (all threads of the
-// process), which other processes' load changes less than wall time.
+// Every iteration runs the operation once on each model, alternating
+// which goes first, so that both see the same load on a shared machine.
+// Reported: the median milliseconds of each (preset-ms, torchscript-ms),
+// the rates (hvp/s, points/s or images/s of each), and speed, the median
+// over iterations of the preset's time over the TorchScript model's (1:
+// as fast; above 1: the TorchScript model is faster).
 func BenchmarkTorchScriptVsPreset(b *testing.B) {
 	for _, name := range benchNames() {
 		for _, what := range []string{"hvp", "point", "fourier"} {
-			for _, impl := range []string{"preset", "torchscript"} {
-				b.Run(name+"/"+what+"/"+impl, func(b *testing.B) {
-					m := tsBenchModel(b, name, impl)
+			b.Run(name+"/"+what, func(b *testing.B) {
+				preset, script := tsBenchModels(b, name)
+				var ops [2]func() error
+				var unit string
+				var per float64 // operations per call, for the rate
+				for k, m := range []models.Model{preset, script} {
 					switch what {
 					case "hvp":
-						benchHVPOn(b, m)
+						ops[k], unit, per = benchHVPOp(b, m), "hvp/s", 1
 					case "point":
-						benchPointOn(b, m)
+						ops[k], unit, per = benchPointOp(b, m), "points/s", 1
 					case "fourier":
-						benchFourierOn(b, m)
+						ops[k], unit, per = benchFourierOp(b, m), "images/s", 256
 					}
-				})
-			}
+				}
+				for _, op := range ops { // warm-up
+					if err := op(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				var times [2][]time.Duration
+				var ratios []float64
+				b.ResetTimer()
+				for i := range b.N {
+					var t [2]time.Duration
+					for j := range 2 {
+						k := (i + j) % 2
+						t0 := time.Now()
+						if err := ops[k](); err != nil {
+							b.Fatal(err)
+						}
+						t[k] = time.Since(t0)
+						times[k] = append(times[k], t[k])
+					}
+					ratios = append(ratios, t[0].Seconds()/t[1].Seconds())
+				}
+				b.StopTimer()
+				med := func(ts []time.Duration) time.Duration {
+					ts = slices.Clone(ts)
+					slices.Sort(ts)
+					return ts[len(ts)/2]
+				}
+				slices.Sort(ratios)
+				for k, impl := range []string{"preset", "torchscript"} {
+					m := med(times[k])
+					b.ReportMetric(float64(m.Microseconds())/1e3, impl+"-ms")
+					b.ReportMetric(per/m.Seconds(), impl+"-"+unit)
+				}
+				b.ReportMetric(ratios[len(ratios)/2], "speed")
+			})
 		}
 	}
 }
@@ -52,9 +94,9 @@ var tsBench struct {
 	models map[string][2]models.Model
 }
 
-// tsBenchModel returns the preset name (seed 1) or its TorchScript twin,
+// tsBenchModels returns the preset name (seed 1) and its TorchScript twin,
 // exporting once per process.
-func tsBenchModel(b *testing.B, name, impl string) models.Model {
+func tsBenchModels(b *testing.B, name string) (models.Model, models.Model) {
 	b.Helper()
 	lockThread(b)
 	if _, err := torchx.SetThreads(0); err != nil {
@@ -72,41 +114,26 @@ func tsBenchModel(b *testing.B, name, impl string) models.Model {
 		pair = [2]models.Model{preset, script}
 		tsBench.models[name] = pair
 	}
-	if impl == "preset" {
-		return pair[0]
-	}
-	return pair[1]
+	return pair[0], pair[1]
 }
 
-func benchHVPOn(b *testing.B, m models.Model) {
+// benchHVPOp returns one Hessian-vector product at batch 16 on m (the
+// graph is built once and kept until the benchmark ends).
+func benchHVPOp(b *testing.B, m models.Model) func() error {
 	batch := batchOf(b, 0, 16, data.Augment{})
 	h, err := NewBatchHessian(m, batch, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer h.Close()
+	b.Cleanup(h.Close)
 	v := randVec(h.Dim(), 1)
 	dst := make([]float64, h.Dim())
-	if err := h.MulVec(dst, v); err != nil { // warm-up
-		b.Fatal(err)
-	}
-	var ts []time.Duration
-	cpu := lsCPUSeconds()
-	b.ResetTimer()
-	for range b.N {
-		t0 := time.Now()
-		if err := h.MulVec(dst, v); err != nil {
-			b.Fatal(err)
-		}
-		ts = append(ts, time.Since(t0))
-	}
-	b.StopTimer()
-	reportMedian(b, ts)
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "hvp/s")
-	b.ReportMetric((lsCPUSeconds()-cpu)/float64(b.N), "cpu-s/op")
+	return func() error { return h.MulVec(dst, v) }
 }
 
-func benchPointOn(b *testing.B, m models.Model) {
+// benchPointOp returns the evaluation of one landscape point on 256 images
+// (points vary, as on a grid).
+func benchPointOp(b *testing.B, m models.Model) func() error {
 	d := mnist(b)
 	idx := d.Indices()[:256]
 	params, err := LandscapeParams(m)
@@ -122,49 +149,25 @@ func benchPointOn(b *testing.B, m models.Model) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer func() {
+	b.Cleanup(func() {
 		if err := ev.Close(); err != nil {
-			b.Fatal(err)
+			b.Error(err)
 		}
-	}()
-	if _, err := ev.Evaluate(context.Background(), 0.1, 0.1); err != nil { // warm-up
-		b.Fatal(err)
+	})
+	i := 0
+	return func() error {
+		i++
+		_, err := ev.Evaluate(context.Background(), 0.01*float64(i%7), -0.01*float64(i%5))
+		return err
 	}
-	cpu := lsCPUSeconds()
-	var ts []time.Duration
-	b.ResetTimer()
-	for i := range b.N {
-		t0 := time.Now()
-		if _, err := ev.Evaluate(context.Background(), 0.01*float64(i%7), -0.01*float64(i%5)); err != nil {
-			b.Fatal(err)
-		}
-		ts = append(ts, time.Since(t0))
-	}
-	b.StopTimer()
-	reportMedian(b, ts)
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "points/s")
-	b.ReportMetric((lsCPUSeconds()-cpu)/float64(b.N), "cpu-s/op")
 }
 
-func benchFourierOn(b *testing.B, m models.Model) {
+// benchFourierOp returns the Fourier and variance pass over 256 images.
+func benchFourierOp(b *testing.B, m models.Model) func() error {
 	d := mnist(b)
 	idx := d.Indices()[:256]
-	opt := FeatureOptions{Batch: 64}
-	if _, err := MeasureFeatures(context.Background(), m, d, idx[:64], opt); err != nil { // warm-up
-		b.Fatal(err)
+	return func() error {
+		_, err := MeasureFeatures(context.Background(), m, d, idx, FeatureOptions{Batch: 64})
+		return err
 	}
-	cpu := lsCPUSeconds()
-	var ts []time.Duration
-	b.ResetTimer()
-	for range b.N {
-		t0 := time.Now()
-		if _, err := MeasureFeatures(context.Background(), m, d, idx, opt); err != nil {
-			b.Fatal(err)
-		}
-		ts = append(ts, time.Since(t0))
-	}
-	b.StopTimer()
-	reportMedian(b, ts)
-	b.ReportMetric(float64(b.N*len(idx))/b.Elapsed().Seconds(), "images/s")
-	b.ReportMetric((lsCPUSeconds()-cpu)/float64(b.N), "cpu-s/op")
 }
