@@ -120,7 +120,7 @@ type BatchResult struct {
 }
 
 // MaxEigenSpectrum computes the minibatch max-eigenvalue spectrum of m
-// (paper.md §2) with hessian.Spectrum: for every batch of mb not skipped,
+// (docs/methods.md §2) with hessian.Spectrum: for every batch of mb not skipped,
 // in order, it builds the batch's Hessian (BatchHessian, eval mode),
 // computes its top K eigenvalues, releases the graph and hands the result
 // to done (which may journal it) before the next batch starts. Cancelling

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 
 	"github.com/sugarme/gotch/ts"
@@ -48,17 +49,12 @@ func LandscapeParams(m models.Model) ([]landscape.Param, error) {
 // system of every direction).
 func sortedParams(m models.Model) []models.Param {
 	ps := m.Params()
-	slices.SortStableFunc(ps, func(a, b models.Param) int {
-		switch {
-		case a.Name < b.Name:
-			return -1
-		case a.Name > b.Name:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(ps, byName)
 	return ps
 }
+
+// byName orders parameters by name.
+func byName(a, b models.Param) int { return strings.Compare(a.Name, b.Name) }
 
 // positionPatterns are the entries of landscape.DefaultZeroPatterns that
 // name position tables (the rest name class tokens).

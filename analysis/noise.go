@@ -150,7 +150,7 @@ func noiseRand(seed uint64, idx int) *rand.Rand {
 }
 
 // NoiseRobustness measures how band-limited noise changes m's accuracy on
-// the images of d at indices (paper.md §5): for every band f it adds
+// the images of d at indices (docs/methods.md §5): for every band f it adds
 // x + scale · IFFT2(FFT2(δ) · M_f) to each normalised input image
 // (fourier.AddBandNoise; δ standard Gaussian, drawn independently for each
 // channel of each image, as torch.randn_like(x) would) and compares the

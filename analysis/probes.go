@@ -50,7 +50,7 @@ type Features struct {
 }
 
 // FeatureProbe is a models.Probe that accumulates, for every spatial layer
-// of the forward passes it observes, the relative log amplitude (paper.md
+// of the forward passes it observes, the relative log amplitude (docs/methods.md
 // §4) and the feature-map variance (§5). It keeps only per-layer sums, so
 // any number of images can pass through it in batches; the results equal
 // those of one batch holding all the images.

@@ -6,7 +6,7 @@ import (
 	"math/rand/v2"
 )
 
-// Augment selects the training augmentations of paper.md §1 that a batch
+// Augment selects the training augmentations of docs/methods.md §1 that a batch
 // gets. The zero value is no augmentation (evaluation). RandAugment is not
 // implemented. It is plain data, with JSON names, for run configurations.
 type Augment struct {

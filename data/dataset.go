@@ -80,7 +80,7 @@ var (
 		Mean: [3]float64{0.1307}, Std: [3]float64{0.3081}}
 	cifar10Info = Info{Name: "cifar10", Classes: 10, Channels: 3,
 		Mean: [3]float64{0.4914, 0.4822, 0.4465}, Std: [3]float64{0.2470, 0.2435, 0.2616}, Flip: true}
-	// The paper's CIFAR-100 constants (paper.md §1).
+	// The paper's CIFAR-100 constants (docs/methods.md §1).
 	cifar100Info = Info{Name: "cifar100", Classes: 100, Channels: 3,
 		Mean: [3]float64{0.5071, 0.4867, 0.4408}, Std: [3]float64{0.2675, 0.2565, 0.2761}, Flip: true}
 	// The same images with their 20 superclass labels.

@@ -189,7 +189,7 @@ func (s *Spectrum) HalfDiagonal(nyquist bool) (*Profile, error) {
 }
 
 // RelativeLogAmplitude returns the paper's relative log amplitude
-// (paper.md §4) of square feature maps: dLogAmp(k) = mean over batch and
+// (docs/methods.md §4) of square feature maps: dLogAmp(k) = mean over batch and
 // channels of log(|F(k,k)| + LogEps), minus the same at k = 0, for the half
 // diagonal k = 0, ..., ⌈n/2⌉-1 (see Spectrum.HalfDiagonal and
 // Options.IncludeNyquist). It equals MeanLogAmplitude followed by

@@ -19,7 +19,9 @@
 // locked journal whose first line fixes the settings. Cancelling ctx, a
 // kill or a crash loses at most the piece under way; running the same job
 // again skips what the journal holds; a journal of other settings is
-// refused with an *errs.JournalMismatchError naming what differs. With
+// refused with an *errs.JournalMismatchError naming what differs (the
+// Fourier job, whose journals hold one checkpoint's few minutes of work
+// each, starts that checkpoint afresh instead, saying what changed). With
 // Env.Shard a process does one share of the work into its own journal,
 // and Merge writes the outputs from every shard's journal, the same bytes
 // as one process would.

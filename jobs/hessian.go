@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 
@@ -48,6 +49,35 @@ type HessianOptions struct {
 	Retain bool
 	// Dataset overrides the data set each checkpoint was trained on.
 	Dataset string
+}
+
+// Validate checks the options, as *errs.OptionError naming the flag.
+func (o HessianOptions) Validate() error {
+	switch {
+	case o.Batches < 1:
+		return errs.Optionf("--batches %d: want at least 1", o.Batches)
+	case o.BatchSize < 1:
+		return errs.Optionf("--batch-size %d: want at least 1", o.BatchSize)
+	case o.K < 1:
+		return errs.Optionf("--k %d: want at least 1", o.K)
+	case o.Method != "power" && o.Method != "lanczos":
+		return errs.Optionf("--method %q: want power or lanczos", o.Method)
+	case math.IsNaN(o.Tol) || math.IsInf(o.Tol, 0) || o.Tol < 0:
+		return errs.Optionf("--tol %v: want a finite number >= 0 (0: the method's default)", o.Tol)
+	case o.MaxIter < 0:
+		return errs.Optionf("--max-iter %d: want >= 0 (0: the method's default)", o.MaxIter)
+	case o.Method == "lanczos" && o.MaxIter > 0 && o.MaxIter < o.K:
+		return errs.Optionf("--max-iter %d: Lanczos needs at least --k = %d steps", o.MaxIter, o.K)
+	case o.WeightDecay != nil && (math.IsNaN(*o.WeightDecay) || math.IsInf(*o.WeightDecay, 0) || *o.WeightDecay < 0):
+		return errs.Optionf("--wd %v: want a finite number >= 0", *o.WeightDecay)
+	case o.FullBatches < 0 || o.FullBatches > o.Batches:
+		return errs.Optionf("--full-batches %d: want 0 (all) to --batches = %d", o.FullBatches, o.Batches)
+	case o.Trace && o.TraceSamples < 2:
+		return errs.Optionf("--trace-samples %d: want at least 2", o.TraceSamples)
+	case o.Density && (o.SLQSteps < 1 || o.SLQVectors < 1):
+		return errs.Optionf("--slq-steps %d, --slq-vectors %d: want at least 1 each", o.SLQSteps, o.SLQVectors)
+	}
+	return nil
 }
 
 // Hessian computes minibatch Hessian spectra (and on request trace,
@@ -129,6 +159,9 @@ func (j *Hessian) Journal() string { return hessianJournals.Path(j.Out, j.shard(
 // error for which Interrupted is true; the finished minibatches are in the
 // journal.
 func (j *Hessian) Run(ctx context.Context, refs []meta.Ref, opt HessianOptions) (*results.Hessian, error) {
+	if err := opt.Validate(); err != nil {
+		return nil, err
+	}
 	inputs, hdr, err := j.prepare(refs, opt)
 	if err != nil {
 		return nil, err

@@ -156,8 +156,11 @@ func hessianFigures(dir string, hdr results.HessianSettings, ms []results.Hessia
 		}
 		series[i].Label = m.Label
 	}
-	if err := reports.HessianSpectrum(series, &reports.HessianSpectrumOptions{
-		Title: "Hessian max-eigenvalue spectra", Note: protocol(hdr, ms)}, filepath.Join(dir, "spectrum.png")); err != nil {
+	fig, err := reports.HessianSpectrum(series, &reports.HessianSpectrumOptions{Title: "Hessian max-eigenvalue spectra", Note: protocol(hdr, ms)})
+	if err != nil {
+		return nil, err
+	}
+	if err := fig.Save(filepath.Join(dir, "spectrum.png")); err != nil {
 		return nil, err
 	}
 	if !hdr.Density {
@@ -169,7 +172,11 @@ func hessianFigures(dir string, hdr results.HessianSettings, ms []results.Hessia
 	}
 	note := fmt.Sprintf("stochastic Lanczos quadrature, %d steps \u00d7 %d vector(s), Hessian of the mean loss over %d minibatches of %d%s",
 		hdr.SLQSteps, hdr.SLQVectors, hdr.FullBatches, hdr.BatchSize, wdNote(ms))
-	if err := reports.HessianDensity(ds, &reports.HessianDensityOptions{Note: note}, filepath.Join(dir, "density.png")); err != nil {
+	fig, err = reports.HessianDensity(ds, &reports.HessianDensityOptions{Note: note})
+	if err != nil {
+		return nil, err
+	}
+	if err := fig.Save(filepath.Join(dir, "density.png")); err != nil {
 		return nil, err
 	}
 	return append(files, "density.png"), nil

@@ -32,12 +32,12 @@ func (j *Landscape) write(res *landscape.Result, label, dir string, pv prov.Prov
 // own renders one checkpoint's PNGs into dir.
 func (f LandscapeFigures) own(r *landscape.Result, label, dir string) ([]string, error) {
 	var paths []string
-	save := func(fig *reports.LandscapeFigure, err error, name string) error {
+	save := func(fig *reports.Figure, err error, name string) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		p := filepath.Join(dir, name)
-		if err := fig.Save(p, 0, 0); err != nil {
+		if err := fig.Save(p); err != nil {
 			return err
 		}
 		paths = append(paths, p)
@@ -106,7 +106,7 @@ func (j *Landscape) sideBySide(done []LandscapeResult) ([]string, error) {
 				return nil, fmt.Errorf("side-by-side curves: %w", err)
 			}
 			p := filepath.Join(j.Out, "side-by-side-"+qq.prefix+"-curves.png")
-			if err := fig.Save(p, 0, 0); err != nil {
+			if err := fig.Save(p); err != nil {
 				return nil, err
 			}
 			paths = append(paths, p)
@@ -122,7 +122,7 @@ func (j *Landscape) sideBySide(done []LandscapeResult) ([]string, error) {
 				return nil, fmt.Errorf("side-by-side %s: %w", k, err)
 			}
 			p := filepath.Join(j.Out, fmt.Sprintf("side-by-side-%s-%s.png", qq.prefix, k))
-			if err := fig.Save(p, 0, 0); err != nil {
+			if err := fig.Save(p); err != nil {
 				return nil, err
 			}
 			paths = append(paths, p)

@@ -43,6 +43,19 @@ func (f *fwd) ok(xs ...*ts.Tensor) bool {
 	return true
 }
 
+// size returns x's shape, false once an error occurred (recorded).
+func (f *fwd) size(x *ts.Tensor) ([]int64, bool) {
+	if !f.ok(x) {
+		return nil, false
+	}
+	shape, err := x.Size()
+	if err != nil {
+		f.err = err
+		return nil, false
+	}
+	return shape, true
+}
+
 func orNone(t *ts.Tensor) *ts.Tensor {
 	if t == nil {
 		return ts.None

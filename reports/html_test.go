@@ -49,9 +49,9 @@ func TestWritePageAndCheck(t *testing.T) {
 	htmlTestPNG(t, filepath.Join(dir, "fig.png"))
 	htmlTestPNG(t, filepath.Join(dir, "sub dir", "g.png"))
 	p := Page{Title: "T <&>", Subtitle: "s", Footer: "f", Sections: []Section{
-		{Heading: "One & two", Blocks: []Block{{Text: "a < b"}, {Figure: &Figure{Src: "fig.png", Alt: "a", Caption: "c"}},
+		{Heading: "One & two", Blocks: []Block{{Text: "a < b"}, {Image: &Image{Src: "fig.png", Alt: "a", Caption: "c"}},
 			{List: []string{"i", "j"}}, {Pre: "cmd --x"}}},
-		{Heading: "One & two", Blocks: []Block{{Figure: &Figure{Src: "sub%20dir/g.png"}},
+		{Heading: "One & two", Blocks: []Block{{Image: &Image{Src: "sub%20dir/g.png"}},
 			{Table: &Table{Caption: "t", Header: []string{"a", "b"}, Rows: [][]string{{"x", "−1.5"}, {"y", "2%"}}, Collapsed: true}},
 			{Links: []Link{{Href: "r.json", Text: "r"}, {Href: "s.csv", Text: "s"}}}}},
 	}}
@@ -80,7 +80,7 @@ func TestWritePageAndCheck(t *testing.T) {
 
 	// Missing, absolute and remote figures are refused before writing.
 	for _, src := range []string{"missing.png", filepath.Join(dir, "fig.png"), "http://example.com/x.png"} {
-		q := Page{Title: "x", Sections: []Section{{Heading: "h", Blocks: []Block{{Figure: &Figure{Src: src}}}}}}
+		q := Page{Title: "x", Sections: []Section{{Heading: "h", Blocks: []Block{{Image: &Image{Src: src}}}}}}
 		if err := WritePage(filepath.Join(dir, "bad.html"), q); err == nil {
 			t.Errorf("figure %q accepted", src)
 		}

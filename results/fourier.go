@@ -60,7 +60,7 @@ type LayerInfo struct {
 }
 
 // FourierResult is the relative log amplitude of every spatial layer of a
-// model (paper.md §4), averaged over all the images seen.
+// model (docs/methods.md §4), averaged over all the images seen.
 type FourierResult struct {
 	// Images is the number of images the averages are over.
 	Images int `json:"images"`
@@ -99,7 +99,7 @@ func (l FourierLayer) HighFreq() float64 {
 }
 
 // VarianceResult is the feature-map variance of every spatial layer of a
-// model (paper.md §5), averaged over all the images seen.
+// model (docs/methods.md §5), averaged over all the images seen.
 type VarianceResult struct {
 	// Images is the number of images the averages are over.
 	Images int `json:"images"`
@@ -116,7 +116,7 @@ type VarianceLayer struct {
 }
 
 // NoiseResult is a model's robustness to frequency-band noise
-// (paper.md §5): its accuracy on images with noise of each band, against
+// (docs/methods.md §5): its accuracy on images with noise of each band, against
 // its accuracy on the clean images.
 type NoiseResult struct {
 	// Images is the number of images evaluated.

@@ -28,7 +28,7 @@
 // measured (docs/torchscript.md). One report compares models measured on
 // the same images.
 //
-// What is measured (paper.md §4-5; the analysis package documents the
+// What is measured (docs/methods.md §4-5; the analysis package documents the
 // details):
 //
 //   - Relative log amplitude: for each spatial layer (feature maps, or
@@ -95,6 +95,7 @@ import (
 	"github.com/vitprobe/vitprobe/internal/torchcli"
 	"github.com/vitprobe/vitprobe/jobs"
 	"github.com/vitprobe/vitprobe/models"
+	"github.com/vitprobe/vitprobe/models/meta"
 	"github.com/vitprobe/vitprobe/reports"
 	"github.com/vitprobe/vitprobe/results"
 )
@@ -152,9 +153,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	job.Log, job.Command = stderr, append([]string{"fourier"}, args...)
 	var res *results.Fourier
 	if c.merge {
-		labels := make([]string, len(c.refs))
-		for i, r := range c.refs {
-			labels[i] = r.Label
+		var labels []string
+		if labels, err = refLabels(c.refs); err != nil {
+			return err
 		}
 		res, err = job.Merge(job.Out, labels...)
 	} else {
@@ -163,12 +164,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		res, err = job.Run(ctx, c.refs, c.job)
 	}
-	switch {
-	case jobs.Interrupted(err):
-		return cli.ErrInterrupted
-	case err != nil:
-		return err
-	case res == nil:
+	if err != nil {
+		return cli.Stopped(err)
+	}
+	if res == nil {
 		fmt.Fprintf(stdout, "shard %v done; once every shard is done: fourier --merge --out %s\n", job.Shard, job.Out)
 		return nil
 	}
@@ -239,4 +238,18 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 		return nil, &cli.UsageError{Err: err}
 	}
 	return c, nil
+}
+
+// refLabels are the labels the checkpoints of refs get (read from their
+// sidecars, as the run named them).
+func refLabels(refs []models.Ref) ([]string, error) {
+	rs, err := meta.Resolve(refs)
+	if err != nil {
+		return nil, err
+	}
+	labels := make([]string, len(rs))
+	for i, r := range rs {
+		labels[i] = r.Label
+	}
+	return labels, nil
 }

@@ -294,3 +294,36 @@ func TestBadInput(t *testing.T) {
 		t.Error("a failed run wrote a report")
 	}
 }
+
+// TestShardsMerge: two shards, each measuring one of two checkpoints, then
+// --merge, write the tables of one process byte for byte.
+func TestShardsMerge(t *testing.T) {
+	dir := t.TempDir()
+	a, b := saveInit(t, dir, "resnet-mini"), saveInit(t, dir, "vit-mini")
+	common := []string{"--images", "20", "--batch", "10", "--bands", "0.3,0.7", "--threads", "1"}
+	one := filepath.Join(dir, "one")
+	if code, _, stderr := runCmd(context.Background(), append(common, "--out", one, a, b)...); code != 0 {
+		t.Fatalf("one process: exit %d: %s", code, stderr)
+	}
+	sharded := filepath.Join(dir, "sharded")
+	for i := range 2 {
+		args := append(common, "--out", sharded, "--shard", fmt.Sprintf("%d/2", i), a, b)
+		code, stdout, stderr := runCmd(context.Background(), args...)
+		if code != 0 || !strings.Contains(stdout, "--merge") {
+			t.Fatalf("shard %d: exit %d: %s%s", i, code, stdout, stderr)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(sharded, "results.json")); err == nil {
+		t.Fatal("a shard wrote results.json")
+	}
+	if code, _, stderr := runCmd(context.Background(), "--merge", "--out", sharded, a, b); code != 0 {
+		t.Fatalf("merge: exit %d: %s", code, stderr)
+	}
+	for _, f := range []string{"layers.csv", "profiles.csv", "noise.csv", "kinds.csv"} {
+		x, err1 := os.ReadFile(filepath.Join(one, f))
+		y, err2 := os.ReadFile(filepath.Join(sharded, f))
+		if err1 != nil || err2 != nil || !bytes.Equal(x, y) {
+			t.Errorf("%s differs between one process and the merged shards (%v, %v)", f, err1, err2)
+		}
+	}
+}

@@ -118,8 +118,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
-	"os"
 	"strings"
 
 	"github.com/vitprobe/vitprobe/internal/cli"
@@ -171,12 +169,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		res, err = job.Run(ctx, refs, o.job)
 	}
-	switch {
-	case jobs.Interrupted(err):
-		return cli.ErrInterrupted
-	case err != nil:
-		return err
-	case res == nil:
+	if err != nil {
+		return cli.Stopped(err)
+	}
+	if res == nil {
 		fmt.Fprintf(stdout, "shard %v done: %s\nonce every shard is done: hessian --merge --out %s\n", o.shard, job.Journal(), o.out)
 		return nil
 	}
@@ -230,16 +226,9 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	}
 	// Flags may follow the checkpoints: parse, take a positional
 	// argument, parse the rest, until none are left.
-	var positional []string
-	for rest := args; ; {
-		if err := cli.ParseFlags(fs, rest, true); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		positional = append(positional, fs.Arg(0))
-		rest = fs.Args()[1:]
+	positional, err := cli.ParseArgs(fs, args)
+	if err != nil {
+		return nil, err
 	}
 	fs.Visit(func(f *flag.Flag) {
 		if f.Name == "wd" {
@@ -247,50 +236,21 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		}
 	})
 	o.args = append([]string(ck), positional...)
-	if o.out == "" {
-		return nil, cli.Usagef("--out is required (the output folder)")
-	}
-	if o.merge {
-		if len(ck) > 0 {
-			return nil, cli.Usagef("--merge takes journals, not --ckpt")
-		}
-		return o, nil
-	}
 	switch {
+	case o.out == "":
+		return nil, cli.Usagef("--out is required (the output folder)")
+	case o.merge && len(ck) > 0:
+		return nil, cli.Usagef("--merge takes journals, not --ckpt")
+	case o.merge:
+		return o, nil
 	case len(o.args) == 0:
 		return nil, cli.Usagef("no checkpoint given (arguments or --ckpt)")
-	case j.Batches < 1:
-		return nil, cli.Usagef("--batches %d: want at least 1", j.Batches)
-	case j.BatchSize < 1:
-		return nil, cli.Usagef("--batch-size %d: want at least 1", j.BatchSize)
-	case j.K < 1:
-		return nil, cli.Usagef("--k %d: want at least 1", j.K)
-	case j.Method != "power" && j.Method != "lanczos":
-		return nil, cli.Usagef("--method %q: want power or lanczos", j.Method)
-	case math.IsNaN(j.Tol) || math.IsInf(j.Tol, 0) || j.Tol < 0:
-		return nil, cli.Usagef("--tol %v: want a finite number >= 0 (0: the method's default)", j.Tol)
-	case j.MaxIter < 0:
-		return nil, cli.Usagef("--max-iter %d: want >= 0 (0: the method's default)", j.MaxIter)
-	case j.Method == "lanczos" && j.MaxIter > 0 && j.MaxIter < j.K:
-		return nil, cli.Usagef("--max-iter %d: Lanczos needs at least --k = %d steps", j.MaxIter, j.K)
-	case math.IsNaN(wd) || math.IsInf(wd, 0) || wd < 0:
-		return nil, cli.Usagef("--wd %v: want a finite number >= 0", wd)
-	case j.FullBatches < 0 || j.FullBatches > j.Batches:
-		return nil, cli.Usagef("--full-batches %d: want 0 (all) to --batches = %d", j.FullBatches, j.Batches)
-	case j.TraceSamples < 2:
-		return nil, cli.Usagef("--trace-samples %d: want at least 2", j.TraceSamples)
-	case j.SLQSteps < 1 || j.SLQVectors < 1:
-		return nil, cli.Usagef("--slq-steps %d, --slq-vectors %d: want at least 1 each", j.SLQSteps, j.SLQVectors)
 	case o.threads < 0:
 		return nil, cli.Usagef("--threads %d: want 0 (all cores) or a positive count", o.threads)
 	}
-	s, err := shard.Resolve(*shardFlag, os.Getenv)
-	if err != nil {
-		if *shardFlag != "" {
-			return nil, &cli.UsageError{Err: fmt.Errorf("--shard: %w", err)}
-		}
-		return nil, err
+	if err := j.Validate(); err != nil {
+		return nil, &cli.UsageError{Err: err}
 	}
-	o.shard = s
-	return o, nil
+	o.shard, err = cli.ResolveShard(*shardFlag)
+	return o, err
 }

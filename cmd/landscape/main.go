@@ -111,18 +111,14 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"runtime"
-	"strconv"
 	"strings"
-
-	"github.com/sugarme/gotch"
 
 	"github.com/vitprobe/vitprobe/internal/cli"
 	"github.com/vitprobe/vitprobe/internal/torchcli"
 	"github.com/vitprobe/vitprobe/jobs"
 	"github.com/vitprobe/vitprobe/landscape"
 	"github.com/vitprobe/vitprobe/models"
+	"github.com/vitprobe/vitprobe/models/meta"
 )
 
 func main() { torchcli.Main("landscape", run) }
@@ -147,26 +143,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	job.Log, job.Command = stderr, append([]string{"landscape"}, args...)
 	var res *jobs.LandscapeOutputs
 	if o.merge {
-		labels := make([]string, len(o.refs))
-		for i, r := range o.refs {
-			if labels[i] = r.Label; labels[i] == "" && len(o.refs) > 1 {
-				return cli.Usagef("--merge of several checkpoints: label them NAME=CHECKPOINT as the run did")
-			}
+		rs, err := meta.Resolve(o.refs) // the labels the run gave them
+		if err != nil {
+			return trimmed{err}
 		}
-		res, err = job.Merge(job.Out, labels...)
+		labels := make([]string, len(rs))
+		for i, r := range rs {
+			labels[i] = r.Label
+		}
+		if res, err = job.Merge(job.Out, labels...); err != nil {
+			return trimmed{cli.Stopped(err)}
+		}
 	} else {
 		if _, job.Device, err = torchcli.Setup(1, o.device); err != nil {
 			return err
 		}
-		if job.Workers, err = workers(o.threads, job.Device); err != nil {
+		if job.Workers, err = torchcli.Workers(o.threads, job.Device); err != nil {
 			return err
 		}
 		res, err = job.Run(ctx, o.refs, o.job)
 	}
-	if jobs.Interrupted(err) {
-		return cli.ErrInterrupted
-	}
-	if err != nil {
+	if err := cli.Stopped(err); err != nil {
 		return trimmed{err}
 	}
 	if res == nil {
@@ -179,25 +176,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "wrote %s\n", p)
 	}
 	return nil
-}
-
-// workers is --threads parallel workers, every core or $VITPROBE_THREADS
-// by default; one on a GPU.
-func workers(threads int, dev gotch.Device) (int, error) {
-	s := os.Getenv("VITPROBE_THREADS")
-	switch {
-	case dev != gotch.CPU:
-		return 1, nil
-	case threads > 0:
-		return threads, nil
-	case s == "":
-		return max(1, runtime.NumCPU()), nil
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 {
-		return 0, cli.Usagef("VITPROBE_THREADS=%q is not a positive integer", s)
-	}
-	return n, nil
 }
 
 // trimmed drops the "landscape: " prefix of the landscape package's

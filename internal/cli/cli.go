@@ -161,3 +161,13 @@ func ResolveShard(flag string) (shard.Shard, error) {
 	}
 	return s, nil
 }
+
+// Stopped returns ErrInterrupted for an error that wraps a cancelled or
+// expired context (the work stopped on Ctrl-C, after saving what it
+// finished), err itself otherwise.
+func Stopped(err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return ErrInterrupted
+	}
+	return err
+}

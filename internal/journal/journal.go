@@ -23,8 +23,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/vitprobe/vitprobe/errs"
+	"github.com/vitprobe/vitprobe/internal/atomicfile"
 )
 
 // Writer appends records to a journal file. It is not safe for concurrent
@@ -68,15 +70,19 @@ func Open[R any](path string, header any) (*Writer, []R, error) {
 }
 
 // start cuts a torn tail (the file is append-only, so writes then go to the
-// new end) and writes the header of a new journal.
+// new end) and writes the header of a new journal, syncing its folder.
 func (w *Writer) start(good int64, hdr []byte) error {
 	if err := w.f.Truncate(good); err != nil {
 		return fmt.Errorf("journal: %s: %w", w.path, err)
 	}
-	if good == 0 {
-		return w.writeLine(hdr)
+	if good > 0 {
+		return nil
 	}
-	return nil
+	if err := w.writeLine(hdr); err != nil {
+		return err
+	}
+	// A new journal: make its name durable too, not only its lines.
+	return atomicfile.SyncDir(filepath.Dir(w.path))
 }
 
 // read parses the header and records of f, returning the records and the

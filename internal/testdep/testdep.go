@@ -100,7 +100,7 @@ func checkPython(py string, mods []string) error {
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("%s cannot import %s: %v: %s", py, strings.Join(mods, ", "), err, lastLine(stderr.String()))
+		return fmt.Errorf("%s cannot import %s: %w: %s", py, strings.Join(mods, ", "), err, lastLine(stderr.String()))
 	}
 	return nil
 }

@@ -9,7 +9,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
+	"strconv"
 	"strings"
 
 	"github.com/sugarme/gotch"
@@ -64,4 +66,24 @@ func ParseDevice(s string) (gotch.Device, error) {
 		return gotch.CudaBuilder(uint(i)), nil
 	}
 	return gotch.CPU, cli.Usagef("device %q: want cpu, cuda or cuda:N", s)
+}
+
+// Workers is the number of parallel workers of one libtorch thread each
+// for --threads: the flag when positive, else $VITPROBE_THREADS, else
+// every core; one on a GPU.
+func Workers(threads int, dev gotch.Device) (int, error) {
+	s := os.Getenv("VITPROBE_THREADS")
+	switch {
+	case dev != gotch.CPU:
+		return 1, nil
+	case threads > 0:
+		return threads, nil
+	case s == "":
+		return max(1, runtime.NumCPU()), nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return 0, cli.Usagef("VITPROBE_THREADS=%q is not a positive integer", s)
+	}
+	return n, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"strings"
 )
@@ -36,12 +37,12 @@ func newParser() *parser {
 func (p *parser) line(b []byte, w io.Writer) {
 	var e event
 	if len(b) == 0 || b[0] != '{' || json.Unmarshal(b, &e) != nil {
-		io.WriteString(w, string(b)+"\n")
+		fmt.Fprint(w, string(b)+"\n")
 		return
 	}
 	switch e.Action {
 	case "build-output":
-		io.WriteString(w, e.Output)
+		fmt.Fprint(w, e.Output)
 		return
 	case "build-fail":
 		p.failed = true
@@ -55,7 +56,7 @@ func (p *parser) line(b []byte, w io.Writer) {
 	case "output":
 		if e.Test == "" {
 			if o := e.Output; o != "PASS\n" && !strings.HasPrefix(o, "=== ") {
-				io.WriteString(w, o)
+				fmt.Fprint(w, o)
 			}
 			return
 		}
@@ -68,7 +69,7 @@ func (p *parser) line(b []byte, w io.Writer) {
 		}
 		for _, o := range p.out[key] {
 			if !strings.HasPrefix(o, "=== ") {
-				io.WriteString(w, o)
+				fmt.Fprint(w, o)
 			}
 		}
 		delete(p.out, key)
