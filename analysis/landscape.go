@@ -192,9 +192,9 @@ type LandscapeOptions struct {
 	// for directions that are zero on buffers (random ones).
 	ClampBuffers bool
 	// Replica makes a model of the same architecture for each worker after
-	// the first (the adapter copies the weights into it). The default
-	// rebuilds m from its Spec (models.FromSpec) on m's device, which works
-	// for every preset of package models.
+	// the first (the adapter copies the weights into it). The default,
+	// models.Rebuild on m's device, works for every preset of package
+	// models and for TorchScript models.
 	Replica func() (models.Model, error)
 }
 
@@ -411,7 +411,7 @@ func (e *LandscapeEvaluator) replica(m models.Model, ps []models.Param) (models.
 		if derr != nil {
 			return nil, fmt.Errorf("analysis: landscape: %w", derr)
 		}
-		r, err = models.FromSpec(m.Spec(), dev)
+		r, err = models.Rebuild(m, dev)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("analysis: landscape: replica of %s for a second worker: %w", m.Spec().Name, err)

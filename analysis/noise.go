@@ -79,8 +79,8 @@ type noiseBandSpec struct {
 	rms   float64
 }
 
-// noiseBands validates opt and returns its bands for Size×Size images.
-func noiseBands(opt NoiseOptions) ([]noiseBandSpec, float64, error) {
+// noiseBands validates opt and returns its bands for n×n images.
+func noiseBands(opt NoiseOptions, n int) ([]noiseBandSpec, float64, error) {
 	if math.IsNaN(opt.Level) || math.IsInf(opt.Level, 0) || opt.Level < 0 {
 		return nil, 0, fmt.Errorf("analysis: noise level %v: want a finite number ≥ 0", opt.Level)
 	}
@@ -98,7 +98,6 @@ func noiseBands(opt NoiseOptions) ([]noiseBandSpec, float64, error) {
 	if len(centres) == 0 {
 		return nil, 0, errors.New("analysis: no noise bands")
 	}
-	const n = data.Size
 	out := make([]noiseBandSpec, len(centres))
 	for i, c := range centres {
 		if math.IsNaN(c) || c <= 0 || c >= 1 {
@@ -132,7 +131,7 @@ func ValidateNoise(opt NoiseOptions) error {
 	if opt.Batch < 1 {
 		return fmt.Errorf("analysis: batch size %d: want at least 1 image per batch", opt.Batch)
 	}
-	_, _, err := noiseBands(opt)
+	_, _, err := noiseBands(opt, data.Size)
 	return err
 }
 
@@ -162,7 +161,7 @@ func NoiseRobustness(ctx context.Context, m models.Model, d *data.Dataset, indic
 	if err := checkProbeInputs(m, d, indices, opt.Batch); err != nil {
 		return nil, err
 	}
-	bands, width, err := noiseBands(opt)
+	bands, width, err := noiseBands(opt, d.Info.ImageSide())
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +198,7 @@ func NoiseRobustness(ctx context.Context, m models.Model, d *data.Dataset, indic
 				return fmt.Errorf("analysis: %w", err)
 			}
 			b := len(idx)
-			if err := predictInto(m, hb.Images, b, hb.Channels, hb.Labels, clean[pos:pos+b]); err != nil {
+			if err := predictInto(m, hb.Images, b, hb.Channels, hb.Side, hb.Labels, clean[pos:pos+b]); err != nil {
 				return err
 			}
 			step()
@@ -209,10 +208,10 @@ func NoiseRobustness(ctx context.Context, m models.Model, d *data.Dataset, indic
 					return err
 				}
 				copy(work, hb.Images)
-				if err := addNoise(work, idx, hb.Channels, s, opt.Seed, workers); err != nil {
+				if err := addNoise(work, idx, hb.Channels, hb.Side, s, opt.Seed, workers); err != nil {
 					return err
 				}
-				if err := predictInto(m, work, b, hb.Channels, hb.Labels, noisy[bi][pos:pos+b]); err != nil {
+				if err := predictInto(m, work, b, hb.Channels, hb.Side, hb.Labels, noisy[bi][pos:pos+b]); err != nil {
 					return err
 				}
 				step()
@@ -236,8 +235,7 @@ func NoiseRobustness(ctx context.Context, m models.Model, d *data.Dataset, indic
 
 // addNoise adds band noise to the images of one batch, in parallel over
 // images; image j of the batch is dataset image idx[j].
-func addNoise(images []float32, idx []int, channels int, s noiseBandSpec, seed uint64, workers int) error {
-	const n = data.Size
+func addNoise(images []float32, idx []int, channels, n int, s noiseBandSpec, seed uint64, workers int) error {
 	per := channels * n * n
 	workers = max(1, min(workers, len(idx)))
 	errs := make([]error, workers)
@@ -258,10 +256,10 @@ func addNoise(images []float32, idx []int, channels int, s noiseBandSpec, seed u
 	return errors.Join(errs...)
 }
 
-// predictInto runs m on b normalised images (b, channels, Size, Size) and
+// predictInto runs m on b normalised images (b, channels, side, side) and
 // records in right whether each image's largest logit is at its label.
-func predictInto(m models.Model, images []float32, b, channels int, labels []int64, right []bool) error {
-	x, err := torchx.FromSlice(images, []int64{int64(b), int64(channels), data.Size, data.Size}, gotch.Float)
+func predictInto(m models.Model, images []float32, b, channels, side int, labels []int64, right []bool) error {
+	x, err := torchx.FromSlice(images, []int64{int64(b), int64(channels), int64(side), int64(side)}, gotch.Float)
 	if err != nil {
 		return fmt.Errorf("analysis: %w", err)
 	}

@@ -10,9 +10,9 @@ import (
 // makes and torchdata.FromHost copies. Its slices are reused by the next Fill.
 type HostBatch struct {
 	// Size is the number of examples B; Channels and Classes are the
-	// dataset's.
-	Size, Channels, Classes int
-	// Images holds B x Channels x Size x Size normalised values.
+	// dataset's, Side its images' height and width.
+	Size, Channels, Classes, Side int
+	// Images holds B x Channels x Side x Side normalised values.
 	Images []float32
 	// Labels holds the B dataset labels (the image's own, before mixing).
 	Labels []int64
@@ -22,8 +22,9 @@ type HostBatch struct {
 	// Mixing records how the batch was mixed.
 	Mixing Mixing
 
-	scratch []uint8         // one image, for crop and flip
-	lut     [3][256]float32 // per channel: the normalised value of each byte
+	scratch  []uint8         // one image, for crop and flip
+	fscratch []float32       // the same for datasets of float values
+	lut      [3][256]float32 // per channel: the normalised value of each byte
 }
 
 // Fill makes dst the batch of the examples at indices, augmented as aug
@@ -49,34 +50,59 @@ func (d *Dataset) Fill(dst *HostBatch, indices []int, aug Augment, r *rand.Rand)
 		}
 	}
 	b, c, k := len(indices), d.Info.Channels, d.Info.Classes
-	n := c * Size * Size
-	dst.Size, dst.Channels, dst.Classes = b, c, k
+	side := d.Info.ImageSide()
+	plane := side * side
+	n := c * plane
+	if d.Values == nil && len(d.Images) < d.Len()*n || d.Values != nil && len(d.Values) < d.Len()*n {
+		return fmt.Errorf("data: %s holds fewer values than %d images of %dx%dx%d", d.Info.Name, d.Len(), c, side, side)
+	}
+	dst.Size, dst.Channels, dst.Classes, dst.Side = b, c, k, side
 	dst.Images = resize(dst.Images, b*n)
 	dst.Labels = resize(dst.Labels, b)
-	dst.scratch = resize(dst.scratch, n)
-	dst.setLUT(d.Info)
+	if d.Values == nil {
+		dst.scratch = resize(dst.scratch, n)
+		dst.setLUT(d.Info)
+	} else {
+		dst.fscratch = resize(dst.fscratch, n)
+	}
 	for j, i := range indices {
-		img := d.Image(i)
-		if aug.CropPad > 0 || aug.Flip {
-			dy, dx := 0, 0
-			if aug.CropPad > 0 {
-				dy = r.IntN(2*aug.CropPad+1) - aug.CropPad
-				dx = r.IntN(2*aug.CropPad+1) - aug.CropPad
-			}
-			crop(dst.scratch, img, c, dy, dx)
-			if aug.Flip && r.IntN(2) == 1 {
-				flip(dst.scratch, c)
-			}
-			img = dst.scratch
+		var dy, dx int
+		doFlip := false
+		if aug.CropPad > 0 {
+			dy = r.IntN(2*aug.CropPad+1) - aug.CropPad
+			dx = r.IntN(2*aug.CropPad+1) - aug.CropPad
+		}
+		if aug.Flip && r.IntN(2) == 1 {
+			doFlip = true
 		}
 		out := dst.Images[j*n : (j+1)*n]
-		for ch := 0; ch < c; ch++ {
-			o := ch * Size * Size
-			normalise(out[o:o+Size*Size], img[o:o+Size*Size], &dst.lut[ch])
+		if d.Values != nil {
+			img := d.ImageValues(i)
+			if aug.CropPad > 0 || doFlip {
+				crop(dst.fscratch, img, c, side, dy, dx)
+				if doFlip {
+					flip(dst.fscratch, c, side)
+				}
+				img = dst.fscratch
+			}
+			copy(out, img)
+		} else {
+			img := d.Image(i)
+			if aug.CropPad > 0 || doFlip {
+				crop(dst.scratch, img, c, side, dy, dx)
+				if doFlip {
+					flip(dst.scratch, c, side)
+				}
+				img = dst.scratch
+			}
+			for ch := 0; ch < c; ch++ {
+				o := ch * plane
+				normalise(out[o:o+plane], img[o:o+plane], &dst.lut[ch])
+			}
 		}
 		dst.Labels[j] = int64(d.Labels[i])
 	}
-	dst.Mixing = mix(r, aug, dst.Images, b, c)
+	dst.Mixing = mix(r, aug, dst.Images, b, c, side)
 	if !aug.Soft() {
 		dst.Targets = nil
 		return nil

@@ -9,13 +9,16 @@ import (
 
 	"github.com/sugarme/gotch"
 
+	"github.com/vitprobe/vitprobe/analysis"
 	"github.com/vitprobe/vitprobe/data"
+	"github.com/vitprobe/vitprobe/data/torchdata"
 	"github.com/vitprobe/vitprobe/errs"
 	"github.com/vitprobe/vitprobe/internal/atomicfile"
 	"github.com/vitprobe/vitprobe/internal/prov"
 	"github.com/vitprobe/vitprobe/internal/shard"
 	"github.com/vitprobe/vitprobe/models"
 	"github.com/vitprobe/vitprobe/models/meta"
+	"github.com/vitprobe/vitprobe/torchx"
 )
 
 // Env is where and how a job runs: nothing in it changes the job's
@@ -125,8 +128,78 @@ func datasetOf(r meta.Resolved, given string) (string, error) {
 	return "", errs.Optionf("checkpoint %s records no dataset: give --dataset", r.Sidecar)
 }
 
-// knownModel checks that a checkpoint's model can be built.
+// dataOf returns the data a checkpoint is analysed on and the data set's
+// name: for a preset, the data set given, or the one it was trained on
+// (loaded once per job); for an exported TorchScript model, the user's
+// images in Env.DataDir (an image folder or a tensor file), sized and
+// normalised as its sidecar says (decoded once per process).
+func (d *datasets) dataOf(r meta.Resolved, given string, split data.Split) (*data.Dataset, string, error) {
+	if r.TorchScript == "" {
+		name, err := datasetOf(r, given)
+		if err != nil {
+			return nil, "", err
+		}
+		s, err := d.get(name, split)
+		return s, name, err
+	}
+	if given != "" {
+		return nil, "", errs.Optionf("--dataset %s: %s is an exported TorchScript model; its images come from --data (an image folder or a .safetensors file)", given, r.Sidecar)
+	}
+	s, err := models.TorchScriptData(r.Checkpoint, d.dir, split)
+	if errors.Is(err, models.ErrNoUserData) {
+		return nil, "", &errs.OptionError{Err: err}
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	return s, s.Info.Name, nil
+}
+
+// checkTorchScript loads every exported TorchScript model of rs once, so
+// that a module that is not TorchScript, a sidecar of another export or one
+// that does not match the module stops the job before it writes anything.
+// With hessian set it also takes one Hessian-vector product on two of the
+// model's images (d), so that an operation without a second derivative
+// stops it too.
+func checkTorchScript(r meta.Resolved, dev gotch.Device, d *data.Dataset, hessian bool) error {
+	if r.TorchScript == "" {
+		return nil
+	}
+	m, err := models.LoadTorchScript(r.Sidecar, dev)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if !hessian || d == nil || d.Len() == 0 {
+		return nil
+	}
+	return torchx.OnLockedThread(func() error {
+		idx := []int{0, min(1, d.Len()-1)}
+		b, err := torchdata.NewBatch(d, idx, data.Augment{}, nil)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		h, err := analysis.NewBatchHessian(m, b, &analysis.HessianOptions{Label: "a check of " + r.Label})
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		v := make([]float64, h.Dim())
+		v[0] = 1
+		if err := h.MulVec(make([]float64, h.Dim()), v); err != nil {
+			return fmt.Errorf("%s: %w", r.Sidecar, err)
+		}
+		return nil
+	})
+}
+
+// knownModel checks that a checkpoint's model can be built: a preset, or
+// an exported TorchScript model (checked when loaded).
 func knownModel(r meta.Resolved) error {
+	if r.TorchScript != "" {
+		return nil
+	}
 	if _, err := models.Describe(r.Spec.Name); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", r.Sidecar, err)
 	}

@@ -182,21 +182,53 @@ func (j *Fourier) Run(ctx context.Context, refs []meta.Ref, opt FourierOptions) 
 	if err != nil {
 		return nil, err
 	}
+	var presets []meta.Resolved
 	for _, r := range rs {
 		if err := knownModel(r); err != nil {
 			return nil, err
 		}
+		if r.TorchScript == "" {
+			presets = append(presets, r)
+		}
 	}
-	dataset, err := fourierDataset(rs, opt.Dataset)
-	if err != nil {
-		return nil, err
+	// The presets share one test set, the one given or the one they were
+	// trained on; an exported TorchScript model has the user's images,
+	// sized and normalised for it. Models that do not load stop the job
+	// before it writes anything.
+	dataset := ""
+	if len(presets) > 0 {
+		if dataset, err = fourierDataset(presets, opt.Dataset); err != nil {
+			return nil, err
+		}
 	}
-	ds, err := data.Load(dataset, j.DataDir, data.Test)
-	if err != nil {
-		return nil, err
-	}
-	if opt.Images > ds.Len() {
-		return nil, errs.Optionf("--images %d: the %s test split has %d images", opt.Images, dataset, ds.Len())
+	sets := &datasets{dir: j.DataDir}
+	m := &fourierMeasure{j: j, opt: opt, data: map[string]fourierData{}}
+	for _, r := range rs {
+		var fd fourierData
+		if r.TorchScript == "" {
+			fd.ds, err = sets.get(dataset, data.Test)
+			fd.dataset = dataset
+		} else {
+			fd.ds, fd.dataset, err = sets.dataOf(r, opt.Dataset, data.Test)
+			if err == nil {
+				fd.dataset += "@" + fd.ds.Info.Source
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+		if opt.Images > fd.ds.Len() {
+			return nil, errs.Optionf("--images %d: the %s test split has %d images", opt.Images, fd.ds.Info.Name, fd.ds.Len())
+		}
+		if err := checkTorchScript(r, j.Device, nil, false); err != nil {
+			return nil, err
+		}
+		fd.idx = fd.ds.Indices()[:opt.Images]
+		m.data[r.Label] = fd
+		if first := m.data[rs[0].Label]; fd.dataset != first.dataset {
+			return nil, errs.Optionf("%s is measured on %s, %s on %s: one report compares models on the same images; run them separately",
+				rs[0].Label, first.dataset, r.Label, fd.dataset)
+		}
 	}
 	if err := prepareOut(filepath.Join(j.Out, "models")); err != nil {
 		return nil, err
@@ -204,7 +236,6 @@ func (j *Fourier) Run(ctx context.Context, refs []meta.Ref, opt FourierOptions) 
 	if err := prepareOut(j.Out); err != nil {
 		return nil, err
 	}
-	m := &fourierMeasure{j: j, opt: opt, dataset: dataset, ds: ds, idx: ds.Indices()[:opt.Images]}
 	for i, r := range rs {
 		if !j.shard().Owns(i) {
 			continue
@@ -270,10 +301,17 @@ func (j *Fourier) Merge(dir string, labels ...string) (*results.Fourier, error) 
 
 // fourierMeasure is a run under way.
 type fourierMeasure struct {
-	j       *Fourier
-	opt     FourierOptions
-	dataset string
+	j    *Fourier
+	opt  FourierOptions
+	data map[string]fourierData // by label
+}
+
+// fourierData is what a checkpoint is measured on: the data set, its name
+// in the journal header (with the source of a user's folder or file), and
+// the images.
+type fourierData struct {
 	ds      *data.Dataset
+	dataset string
 	idx     []int
 }
 
@@ -281,7 +319,7 @@ type fourierMeasure struct {
 // it was written with other settings or weights (saying what changed).
 func (m *fourierMeasure) open(r meta.Resolved) (*journal.Writer, []fourierRecord, error) {
 	path := fourierJournal(m.j.Out, r.Label)
-	hdr := m.opt.header(r, m.dataset)
+	hdr := m.opt.header(r, m.data[r.Label].dataset)
 	if m.j.Fresh {
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, nil, err

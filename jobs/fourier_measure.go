@@ -29,7 +29,8 @@ func (m *fourierMeasure) checkpoint(ctx context.Context, r meta.Resolved) error 
 	if err != nil {
 		return err
 	}
-	entry := &results.FourierEntry{Key: m.opt.key(r, m.dataset), Name: r.Label, Checkpoint: r.Sidecar, Model: r.Spec,
+	fd := m.data[r.Label]
+	entry := &results.FourierEntry{Key: m.opt.key(r, fd.dataset), Name: r.Label, Checkpoint: r.Sidecar, Model: r.Spec,
 		Phase: r.Phase, Epoch: r.Epoch, Weights: r.WeightsSHA256, Sidecar: sidecarSHA}
 	if last := lastEntry(recs); last == nil || *last != *entry {
 		if err := w.Append(fourierRecord{Kind: kindCheckpoint, Entry: entry}); err != nil {
@@ -51,11 +52,11 @@ func (m *fourierMeasure) checkpoint(ctx context.Context, r meta.Resolved) error 
 		return err
 	}
 	defer model.Close()
-	batches := (len(m.idx) + m.opt.Batch - 1) / m.opt.Batch
+	batches := (len(fd.idx) + m.opt.Batch - 1) / m.opt.Batch
 	if todoFeatures {
 		t0 := time.Now()
 		bar := progress.New(m.j.log(), r.Label+" features", "batches", batches, 0)
-		f, err := analysis.MeasureFeatures(ctx, model, m.ds, m.idx, analysis.FeatureOptions{Batch: m.opt.Batch, Nyquist: m.opt.Nyquist,
+		f, err := analysis.MeasureFeatures(ctx, model, fd.ds, fd.idx, analysis.FeatureOptions{Batch: m.opt.Batch, Nyquist: m.opt.Nyquist,
 			SkipFourier: m.opt.NoFourier, SkipVariance: m.opt.NoVariance, Progress: func(int, int) { bar.Add(1, "") }})
 		bar.Finish("")
 		if err != nil {
@@ -71,7 +72,7 @@ func (m *fourierMeasure) checkpoint(ctx context.Context, r meta.Resolved) error 
 		bar := progress.New(m.j.log(), r.Label+" noise", "passes", batches*(1+len(m.opt.Noise.Bands)), 0)
 		opt := m.opt.Noise
 		opt.Batch, opt.Progress = m.opt.Batch, func(int, int) { bar.Add(1, "") }
-		nr, err := analysis.NoiseRobustness(ctx, model, m.ds, m.idx, opt)
+		nr, err := analysis.NoiseRobustness(ctx, model, fd.ds, fd.idx, opt)
 		bar.Finish("")
 		if err != nil {
 			return err

@@ -277,6 +277,9 @@ func (j *Hessian) prepare(refs []meta.Ref, o HessianOptions) ([]*hessianInput, r
 		if inputs[i], err = hessianCheckpoint(r, o, sets); err != nil {
 			return nil, hdr, err
 		}
+		if err := checkTorchScript(r, j.Device, inputs[i].d, true); err != nil {
+			return nil, hdr, err
+		}
 		hdr.Checkpoints = append(hdr.Checkpoints, inputs[i].hdr)
 	}
 	return inputs, hdr, nil
@@ -307,7 +310,7 @@ func hessianCheckpoint(r meta.Resolved, o HessianOptions, sets *datasets) (*hess
 		h.WeightDecay, h.WeightDecaySource = meta.DefaultWeightDecay, "none recorded"
 	}
 	var err error
-	if h.Dataset, err = datasetOf(r, o.Dataset); err != nil {
+	if in.d, h.Dataset, err = sets.dataOf(r, o.Dataset, data.Train); err != nil {
 		return nil, err
 	}
 	if o.Augment {
@@ -315,9 +318,6 @@ func hessianCheckpoint(r meta.Resolved, o HessianOptions, sets *datasets) (*hess
 			return nil, fmt.Errorf("--augment: checkpoint %s records no training recipe to take the augmentation from", r.Sidecar)
 		}
 		h.Augment = *tr.Augment
-	}
-	if in.d, err = sets.get(h.Dataset, data.Train); err != nil {
-		return nil, err
 	}
 	in.pool = in.d.Indices()
 	if tr.Dataset == h.Dataset && tr.Fraction > 0 && tr.Fraction < 1 {

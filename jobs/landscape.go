@@ -153,6 +153,21 @@ func (j *Landscape) Run(ctx context.Context, refs []meta.Ref, opt LandscapeOptio
 	if err != nil {
 		return nil, err
 	}
+	// Models that do not load and data that do not read stop the job
+	// before it writes anything.
+	sets := &datasets{dir: j.DataDir}
+	split, err := data.ParseSplit(opt.Split)
+	if err != nil {
+		return nil, &errs.OptionError{Err: err}
+	}
+	for _, r := range rs {
+		if _, _, err := sets.dataOf(r, opt.Dataset, split); err != nil {
+			return nil, err
+		}
+		if err := checkTorchScript(r, j.Device, nil, false); err != nil {
+			return nil, err
+		}
+	}
 	if err := prepareOut(j.Out); err != nil {
 		return nil, err
 	}
@@ -161,7 +176,6 @@ func (j *Landscape) Run(ctx context.Context, refs []meta.Ref, opt LandscapeOptio
 		labels[i] = r.Label
 	}
 	dirs := j.dirs(j.Out, labels)
-	sets := &datasets{dir: j.DataDir}
 	var done []LandscapeResult
 	for i, r := range rs {
 		res, err := j.one(ctx, r, dirs[i], opt, sets)
@@ -280,6 +294,8 @@ type landscapeInput struct {
 	aug     data.Augment
 	wd      float64
 	dataset string
+	// loaded is the hash of the weights as loaded (weightsHash).
+	loaded string
 }
 
 // one computes the landscape of one checkpoint into dir and writes its
@@ -323,7 +339,11 @@ func (j *Landscape) one(ctx context.Context, r meta.Resolved, dir string, opt La
 		return nil, nil
 	}
 	pv := j.provenance("landscape", opt.Seed)
-	for _, p := range []string{r.Sidecar, sidecarOf(opt.DirFrom), opt.Eigvecs} {
+	module := ""
+	if r.TorchScript != "" {
+		module = r.TorchScript
+	}
+	for _, p := range []string{r.Sidecar, module, sidecarOf(opt.DirFrom), opt.Eigvecs} {
 		if p == "" {
 			continue
 		}
@@ -340,7 +360,7 @@ func sidecarOf(p string) string {
 	if p == "" {
 		return ""
 	}
-	s, _ := meta.Paths(p)
+	s, _ := meta.SidecarPath(p)
 	return s
 }
 
@@ -354,9 +374,9 @@ func restored(ev *analysis.LandscapeEvaluator, in *landscapeInput) error {
 	if err != nil {
 		return err
 	}
-	if h != in.r.WeightsSHA256 {
+	if h != in.loaded {
 		return fmt.Errorf("BUG: after the grid the weights hash to %.12s, the checkpoint's to %.12s: the restore is broken; outputs not written",
-			h, in.r.WeightsSHA256)
+			h, in.loaded)
 	}
 	return nil
 }

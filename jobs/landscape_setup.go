@@ -30,11 +30,17 @@ func (j *Landscape) load(r meta.Resolved, opt LandscapeOptions, sets *datasets) 
 
 func (j *Landscape) fill(in *landscapeInput, opt LandscapeOptions, sets *datasets) error {
 	r := in.r
-	if h, err := weightsHash(in.m); err != nil {
+	// The weights as loaded, which the grid must leave bit for bit: a
+	// checkpoint's sidecar records their hash; an exported TorchScript
+	// model's records the module file's (checked by its loader).
+	h, err := weightsHash(in.m)
+	if err != nil {
 		return err
-	} else if h != r.WeightsSHA256 {
+	}
+	if r.TorchScript == "" && h != r.WeightsSHA256 {
 		return fmt.Errorf("%s: the loaded weights hash to %.12s, the sidecar says %.12s", r.Sidecar, h, r.WeightsSHA256)
 	}
+	in.loaded = h
 	tr := r.Training()
 	switch {
 	case opt.WeightDecay != nil:
@@ -46,15 +52,11 @@ func (j *Landscape) fill(in *landscapeInput, opt LandscapeOptions, sets *dataset
 		fmt.Fprintf(j.log(), "%s: the checkpoint records no training weight decay; the plotted loss uses wd = %g (no L2 term); set --wd to change it\n",
 			r.Label, meta.DefaultWeightDecay)
 	}
-	var err error
-	if in.dataset, err = datasetOf(r, opt.Dataset); err != nil {
-		return err
-	}
 	split, err := data.ParseSplit(opt.Split)
 	if err != nil {
 		return &errs.OptionError{Err: err}
 	}
-	if in.d, err = sets.get(in.dataset, split); err != nil {
+	if in.d, in.dataset, err = sets.dataOf(r, opt.Dataset, split); err != nil {
 		return err
 	}
 	c := in.m.Spec().Config
@@ -109,6 +111,9 @@ func (j *Landscape) evaluator(in *landscapeInput, opt LandscapeOptions) (landsca
 	inputs["model_config"] = string(cfg)
 	inputs["weights_sha256"] = in.r.WeightsSHA256
 	inputs["dataset"] = in.dataset
+	if src := in.d.Info.Source; src != "" {
+		inputs["data_source"] = src
+	}
 	inputs["split"] = opt.Split
 	inputs["subset"] = fmt.Sprintf("stratified n=%d seed=%d", len(in.indices), opt.SubsetSeed)
 	inputs["subset_sha256"] = indicesHash(in.indices)

@@ -90,11 +90,19 @@ func ReadCheckpoint(path string) (Checkpoint, error) {
 }
 
 // Load rebuilds the model a checkpoint describes on dev and loads its
-// weights, checking their hash against the sidecar.
+// weights, checking their hash against the sidecar. An exported
+// TorchScript model (meta.IsTorchScript) is loaded with LoadTorchScript.
 func Load(path string, dev gotch.Device) (Model, Checkpoint, error) {
 	ck, err := ReadCheckpoint(path)
 	if err != nil {
 		return nil, ck, err
+	}
+	if ck.TorchScript != "" {
+		m, err := LoadTorchScript(path, dev)
+		if err != nil {
+			return nil, ck, err
+		}
+		return m, ck, nil
 	}
 	sidecar, _ := paths(path)
 	wpath := filepath.Join(filepath.Dir(sidecar), ck.Weights)

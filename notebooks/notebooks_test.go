@@ -48,6 +48,10 @@ func TestNotebooks(t *testing.T) {
 	}
 	for _, path := range paths {
 		t.Run(strings.TrimSuffix(path, ".ipynb"), func(t *testing.T) {
+			if strings.Contains(path, "pytorch") {
+				// Trains and exports a model with PyTorch.
+				testdep.Python(t, "torchvision", "PIL")
+			}
 			t.Parallel()
 			execute(t, env, path)
 		})

@@ -28,7 +28,7 @@
 #                        several minutes more)
 #   BENCH_SECTIONS=LIST  the sections to run, of: train blas models hvp
 #                        landscape lanczos hessian fourier probes data torchx
-#                        rss
+#                        torchscript rss
 #                        (default all; BENCH_QUICK leaves out rss)
 #   BENCH_MODELS=LIST    the mini presets (default resnet-mini vit-mini
 #                        alternet-mini; the checkpoint-based sections use
@@ -58,7 +58,7 @@ else
   train_steps=3 fb_steps=5 hvp_reps=5 ls_points=2 go_time=0.5s
 fi
 big_steps=2
-sections=${BENCH_SECTIONS:-train blas models hvp landscape lanczos hessian fourier probes data torchx rss}
+sections=${BENCH_SECTIONS:-train blas models hvp landscape lanczos hessian fourier probes data torchx torchscript rss}
 out=${BENCH_OUT:-bench-out}
 py=${BENCH_PYTHON:-/usr/bin/python3}
 threads=${VITPROBE_THREADS:-$(nproc)}
@@ -78,7 +78,7 @@ say() { printf 'bench: [%02d:%02d] %s\n' $(((SECONDS - start) / 60)) $(((SECONDS
 want() { [[ " $sections " == *" $1 "* ]]; }
 
 case "$repeats" in '' | *[!0-9]* | 0) die "BENCH_REPEATS=$repeats is not a positive integer" ;; esac
-all_sections=" train blas models hvp landscape lanczos hessian fourier probes data torchx rss "
+all_sections=" train blas models hvp landscape lanczos hessian fourier probes data torchx torchscript rss "
 for s in $sections; do
   [[ "$all_sections" == *" $s "* ]] || die "BENCH_SECTIONS: unknown section $s (known:$all_sections)"
 done
@@ -306,6 +306,12 @@ fi
 if want torchx; then
   say "torchx: HVP, forward+backward and set-up on the 568-parameter network"
   gotest torchx torchx-realnet -test.run '^$' -test.bench '^BenchmarkRealNet$' -test.benchtime "$go_time"
+fi
+
+if want torchscript && [ "$pytorch" = 1 ]; then
+  say "torchscript: HVPs, landscape points and the Fourier pass on each mini preset and on its PyTorch twin exported as TorchScript (same weights), alternating"
+  VITPROBE_PYTHON="$py" gotest analysis torchscript -test.run '^$' -test.bench '^BenchmarkTorchScriptVsPreset$' \
+    -hessian.models "$(IFS=,; echo "${minis[*]}")" -test.benchtime "$((2 * hvp_reps))x" -test.count "$repeats"
 fi
 
 # --- resident memory over epochs ---------------------------------------------------

@@ -18,6 +18,14 @@
 
 namespace {
 
+// what returns an exception's message without libtorch's C++ backtrace.
+const char *what(const std::exception &e) {
+  if (auto c = dynamic_cast<const c10::Error *>(&e)) {
+    return c->what_without_backtrace();
+  }
+  return e.what();
+}
+
 char *dup_error(const char *what) {
   char *s = static_cast<char *>(std::malloc(std::strlen(what) + 1));
   std::strcpy(s, what);
@@ -69,7 +77,7 @@ extern "C" char *vp_from_buffer(const void *data, int src_dtype, const long long
     *out = new at::Tensor(t);
     return nullptr;
   } catch (const std::exception &e) {
-    return dup_error(e.what());
+    return dup_error(what(e));
   }
 }
 
@@ -84,7 +92,7 @@ extern "C" char *vp_copy_out(vp_tensor t, void *dst, int dst_dtype, long long n)
     std::memcpy(dst, c.data_ptr(), static_cast<size_t>(n) * c.element_size());
     return nullptr;
   } catch (const std::exception &e) {
-    return dup_error(e.what());
+    return dup_error(what(e));
   }
 }
 
@@ -100,7 +108,7 @@ extern "C" char *vp_copy_in(vp_tensor t, const void *src, int src_dtype, long lo
     x.copy_(s);
     return nullptr;
   } catch (const std::exception &e) {
-    return dup_error(e.what());
+    return dup_error(what(e));
   }
 }
 
@@ -117,7 +125,7 @@ extern "C" char *vp_grad(vp_tensor loss, vp_tensor *params, int n, int create_gr
     fill(res, ps, out);
     return nullptr;
   } catch (const std::exception &e) {
-    return dup_error(e.what());
+    return dup_error(what(e));
   }
 }
 
@@ -148,7 +156,7 @@ extern "C" char *vp_hvp(vp_tensor *grads, vp_tensor *params, vp_tensor *v, int n
     fill(res, ps, out);
     return nullptr;
   } catch (const std::exception &e) {
-    return dup_error(e.what());
+    return dup_error(what(e));
   }
 }
 
@@ -245,7 +253,7 @@ extern "C" char *vp_adamw_step(vp_tensor *params, vp_tensor *grads, vp_tensor *m
     }
     return nullptr;
   } catch (const std::exception &e) {
-    return dup_error(e.what());
+    return dup_error(what(e));
   }
 }
 
@@ -265,7 +273,7 @@ extern "C" char *vp_clip_grad_norm(vp_tensor *grads, int n, double max_norm, dou
     }
     return nullptr;
   } catch (const std::exception &e) {
-    return dup_error(e.what());
+    return dup_error(what(e));
   }
 }
 

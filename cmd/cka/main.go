@@ -42,7 +42,6 @@ import (
 
 	"github.com/vitprobe/vitprobe/analysis"
 	"github.com/vitprobe/vitprobe/cka"
-	"github.com/vitprobe/vitprobe/data"
 	"github.com/vitprobe/vitprobe/internal/atomicfile"
 	"github.com/vitprobe/vitprobe/internal/ckptarg"
 	"github.com/vitprobe/vitprobe/internal/cli"
@@ -56,41 +55,25 @@ import (
 func main() { torchcli.Main("cka", run) }
 
 type config struct {
-	out, estimator, dataset, dataDir, device string
-	images, batch, threads                   int
-	noHead                                   bool
-	args                                     []string
+	ckptarg.Common
+	estimator string
+	noHead    bool
 }
 
 func parse(args []string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("cka", flag.ContinueOnError)
 	c := &config{}
-	fs.StringVar(&c.out, "out", "", "output folder (required)")
-	fs.IntVar(&c.images, "images", 2000, "test images: the first N of the test split")
-	fs.IntVar(&c.batch, "batch", 100, "images per minibatch (at least 4)")
+	c.Register(fs, 2000, 100, "images per minibatch (at least 4)")
 	fs.StringVar(&c.estimator, "estimator", "unbiased", "HSIC estimator: unbiased (Song et al. 2012) or biased")
 	fs.BoolVar(&c.noHead, "no-head", false, "leave the logits out")
-	fs.StringVar(&c.dataset, "dataset", "", "dataset (default: the checkpoints')")
-	fs.StringVar(&c.dataDir, "data", "", "dataset folder (MNIST: found by itself)")
-	fs.IntVar(&c.threads, "threads", 0, "libtorch threads (0: all cores, or $VITPROBE_THREADS)")
-	fs.StringVar(&c.device, "device", "cpu", "device: cpu, cuda, cuda:N")
-	fs.Usage = func() {}
-	if err := cli.ParseFlags(fs, args, true); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			cli.Usage(stderr, fs, "usage: cka --out DIR [flags] CHECKPOINT...\n\nSee `go doc github.com/vitprobe/vitprobe/cmd/cka` for the manual.")
-		}
+	if err := c.Parse(fs, args, stderr); err != nil {
 		return nil, err
 	}
-	c.args = fs.Args()
 	switch {
-	case c.out == "":
-		return nil, cli.Usagef("--out is required (the output folder)")
-	case len(c.args) == 0:
-		return nil, cli.Usagef("no checkpoint given (usage: cka --out DIR [flags] CHECKPOINT...)")
-	case c.batch < cka.MinBatch:
-		return nil, cli.Usagef("--batch %d: want at least %d images per minibatch (the unbiased HSIC needs 4)", c.batch, cka.MinBatch)
-	case c.images < c.batch:
-		return nil, cli.Usagef("--images %d: want at least one minibatch of --batch %d", c.images, c.batch)
+	case c.Batch < cka.MinBatch:
+		return nil, cli.Usagef("--batch %d: want at least %d images per minibatch (the unbiased HSIC needs 4)", c.Batch, cka.MinBatch)
+	case c.Images < c.Batch:
+		return nil, cli.Usagef("--images %d: want at least one minibatch of --batch %d", c.Images, c.Batch)
 	}
 	if _, err := cka.ParseEstimator(c.estimator); err != nil {
 		return nil, &cli.UsageError{Err: err}
@@ -112,31 +95,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cks, err := ckptarg.Resolve(c.args)
-	if err != nil {
-		return &cli.UsageError{Err: err}
-	}
-	dataset, err := ckptarg.Dataset(cks, c.dataset)
-	if err != nil {
-		return &cli.UsageError{Err: err}
-	}
-	threads, dev, err := torchcli.Setup(c.threads, c.device)
+	in, err := c.Open()
 	if err != nil {
 		return err
 	}
-	ds, err := data.Load(dataset, c.dataDir, data.Test)
-	if err != nil {
-		return err
-	}
-	if c.images > ds.Len() {
-		return cli.Usagef("--images %d: the %s test split has %d images", c.images, dataset, ds.Len())
-	}
-	if err := os.MkdirAll(c.out, 0o755); err != nil {
+	cks, dataset, ds, threads, dev := in.Checkpoints, in.Dataset, in.Test, in.Threads, in.Device
+	if err := os.MkdirAll(c.Out, 0o755); err != nil {
 		return err
 	}
 	pv := prov.New("cka", append([]string{"cka"}, args...), 0, threads)
 	est, _ := cka.ParseEstimator(c.estimator)
-	opt := analysis.CKAOptions{Batch: c.batch, Estimator: est, NoHead: c.noHead, Journal: filepath.Join(c.out, "cka.journal.jsonl"),
+	opt := analysis.CKAOptions{Batch: c.Batch, Estimator: est, NoHead: c.noHead, Journal: filepath.Join(c.Out, "cka.journal.jsonl"),
 		Inputs: map[string]string{"dataset": dataset}}
 	var ms []analysis.CKAModel
 	for _, ck := range cks {
@@ -156,7 +125,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		bar.Add(1, "")
 	}
-	res, err := analysis.CKA(ctx, ms, ds, ds.Indices()[:c.images], opt)
+	res, err := analysis.CKA(ctx, ms, ds, ds.Indices()[:c.Images], opt)
 	if bar != nil {
 		bar.Finish("")
 	}
@@ -171,14 +140,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("cka.json: %w", err)
 	}
-	if err := atomicfile.WriteFile(filepath.Join(c.out, "cka.json"), append(js, '\n')); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(c.Out, "cka.json"), append(js, '\n')); err != nil {
 		return err
 	}
-	if err := atomicfile.WriteFile(filepath.Join(c.out, "cka.csv"), res.CSV()); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(c.Out, "cka.csv"), res.CSV()); err != nil {
 		return err
 	}
 	for _, m := range jobs.CKAHeatMaps(res) {
-		path := filepath.Join(c.out, fmt.Sprintf("cka-%s-%s.png", ckptarg.FileName(m.A), ckptarg.FileName(m.B)))
+		path := filepath.Join(c.Out, fmt.Sprintf("cka-%s-%s.png", ckptarg.FileName(m.A), ckptarg.FileName(m.B)))
 		fig, err := reports.CKAHeatmap(m)
 		if err == nil {
 			err = fig.Save(path)
@@ -189,6 +158,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "%s\n", path)
 	}
 	fmt.Fprintf(stdout, "cka: %d pairs of models, %d images in %d minibatches, in %s (%s)\n", len(res.Pairs), res.Images, res.Batches,
-		c.out, time.Since(start).Round(time.Second/10))
+		c.Out, time.Since(start).Round(time.Second/10))
 	return nil
 }

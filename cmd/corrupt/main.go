@@ -62,20 +62,18 @@ import (
 func main() { torchcli.Main("corrupt", run) }
 
 type config struct {
-	out, dataset, dataDir, device, baseline string
-	images, batch, threads, workers, sheet  int
-	seed                                    uint64
-	shard                                   shard.Shard
-	conds                                   []data.Corruption
-	args                                    []string
+	ckptarg.Common
+	baseline       string
+	workers, sheet int
+	seed           uint64
+	shard          shard.Shard
+	conds          []data.Corruption
 }
 
 func parse(args []string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("corrupt", flag.ContinueOnError)
 	c := &config{}
-	fs.StringVar(&c.out, "out", "", "output folder (required)")
-	fs.IntVar(&c.images, "images", 10000, "test images: the first N of the test split")
-	fs.IntVar(&c.batch, "batch", 250, "images per forward pass")
+	c.Register(fs, 10000, 250, "images per forward pass")
 	fs.Uint64Var(&c.seed, "seed", 0, "seed of the corruptions")
 	names := fs.String("corruptions", strings.Join(data.CorruptionNames(), ","), "corruptions, comma-separated")
 	sevs := fs.String("severities", "1,2,3,4,5", "severities, comma-separated")
@@ -83,25 +81,8 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.sheet, "sheet", 0, "test image of the contact sheet (-1: none)")
 	shardFlag := fs.String("shard", "", "evaluate shard i/n of the (corruption, severity) conditions only (also from Slurm/Kubernetes variables); a run without it assembles the shards' journals")
 	fs.IntVar(&c.workers, "workers", 0, "goroutines that corrupt the images (0: all cores)")
-	fs.StringVar(&c.dataset, "dataset", "", "dataset (default: the checkpoints')")
-	fs.StringVar(&c.dataDir, "data", "", "dataset folder (MNIST: found by itself)")
-	fs.IntVar(&c.threads, "threads", 0, "libtorch threads (0: all cores, or $VITPROBE_THREADS)")
-	fs.StringVar(&c.device, "device", "cpu", "device: cpu, cuda, cuda:N")
-	fs.Usage = func() {}
-	if err := cli.ParseFlags(fs, args, true); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			cli.Usage(stderr, fs, "usage: corrupt --out DIR [flags] CHECKPOINT...\n\nSee `go doc github.com/vitprobe/vitprobe/cmd/corrupt` for the manual.")
-		}
+	if err := c.Parse(fs, args, stderr); err != nil {
 		return nil, err
-	}
-	c.args = fs.Args()
-	switch {
-	case c.out == "":
-		return nil, cli.Usagef("--out is required (the output folder)")
-	case len(c.args) == 0:
-		return nil, cli.Usagef("no checkpoint given (usage: corrupt --out DIR [flags] CHECKPOINT...)")
-	case c.images < 1 || c.batch < 1:
-		return nil, cli.Usagef("--images %d, --batch %d: want at least 1", c.images, c.batch)
 	}
 	var err error
 	if c.shard, err = shard.Resolve(*shardFlag, os.Getenv); err != nil {
@@ -141,30 +122,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cks, err := ckptarg.Resolve(c.args)
+	in, err := c.Open()
 	if err != nil {
-		return &cli.UsageError{Err: err}
+		return err
 	}
-	dataset, err := ckptarg.Dataset(cks, c.dataset)
-	if err != nil {
-		return &cli.UsageError{Err: err}
-	}
+	cks, dataset, ds, threads, dev := in.Checkpoints, in.Dataset, in.Test, in.Threads, in.Device
 	base, alter := pick(cks, c.baseline)
 	if base == "" {
 		return cli.Usagef("--baseline %q is not the name of a checkpoint", c.baseline)
 	}
-	threads, dev, err := torchcli.Setup(c.threads, c.device)
-	if err != nil {
-		return err
+	if c.Images > ds.Len() || c.sheet >= ds.Len() {
+		return cli.Usagef("--images %d, --sheet %d: the %s test split has %d images", c.Images, c.sheet, dataset, ds.Len())
 	}
-	ds, err := data.Load(dataset, c.dataDir, data.Test)
-	if err != nil {
-		return err
-	}
-	if c.images > ds.Len() || c.sheet >= ds.Len() {
-		return cli.Usagef("--images %d, --sheet %d: the %s test split has %d images", c.images, c.sheet, dataset, ds.Len())
-	}
-	if err := os.MkdirAll(filepath.Join(c.out, "journals"), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(c.Out, "journals"), 0o755); err != nil {
 		return err
 	}
 	out := output{Provenance: prov.New("corrupt", append([]string{"corrupt"}, args...), c.seed, threads), Dataset: dataset}
@@ -175,7 +145,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		t0 := time.Now()
 		r, err := c.evalModel(ctx, ck, ds, dataset, dev, stderr)
 		if errors.Is(err, context.Canceled) {
-			fmt.Fprintf(stderr, "corrupt: interrupted; finished conditions are kept in %s\n", filepath.Join(c.out, "journals"))
+			fmt.Fprintf(stderr, "corrupt: interrupted; finished conditions are kept in %s\n", filepath.Join(c.Out, "journals"))
 			return cli.ErrInterrupted
 		}
 		if err != nil {
@@ -204,6 +174,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	printSummary(stdout, out.Summary, found)
-	fmt.Fprintf(stdout, "corrupt: corrupt.json, corrupt.csv, mce.csv, corrupt.png, findings.json in %s (%s)\n", c.out, time.Since(start).Round(time.Second/10))
+	fmt.Fprintf(stdout, "corrupt: corrupt.json, corrupt.csv, mce.csv, corrupt.png, findings.json in %s (%s)\n", c.Out, time.Since(start).Round(time.Second/10))
 	return nil
 }

@@ -28,8 +28,8 @@ func (c *config) evalModel(ctx context.Context, ck *ckptarg.Checkpoint, ds *data
 			bar.Finish("")
 		}
 	}()
-	base := filepath.Join(c.out, "journals", ckptarg.FileName(ck.Name))
-	opt := analysis.CorruptionOptions{Corruptions: c.conds, Seed: c.seed, Batch: c.batch, Workers: c.workers, Inputs: ck.Inputs(dataset),
+	base := filepath.Join(c.Out, "journals", ckptarg.FileName(ck.Name))
+	opt := analysis.CorruptionOptions{Corruptions: c.conds, Seed: c.seed, Batch: c.Batch, Workers: c.workers, Inputs: ck.Inputs(dataset),
 		Journal: base + ".jsonl",
 		Progress: func(done, total int) {
 			if bar == nil {
@@ -37,7 +37,7 @@ func (c *config) evalModel(ctx context.Context, ck *ckptarg.Checkpoint, ds *data
 			}
 			bar.Add(1, "")
 		}}
-	idx := ds.Indices()[:c.images]
+	idx := ds.Indices()[:c.Images]
 	if c.shard.Count > 1 {
 		opt.Journal = fmt.Sprintf("%s.shard-%d-of-%d.jsonl", base, c.shard.Index, c.shard.Count)
 		return nil, analysis.CorruptionShard(ctx, m, ds, idx, opt, c.shard)

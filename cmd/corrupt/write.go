@@ -66,7 +66,7 @@ func write(c *config, out output, found []findings.Finding, names []string, rs [
 		files[name] = append(js, '\n')
 	}
 	for name, b := range files {
-		if err := atomicfile.WriteFile(filepath.Join(c.out, name), b); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(c.Out, name), b); err != nil {
 			return err
 		}
 	}
@@ -77,7 +77,7 @@ func write(c *config, out output, found []findings.Finding, names []string, rs [
 	}
 	fig, err := reports.CorruptionFigure(corr, curves)
 	if err == nil {
-		err = fig.Save(filepath.Join(c.out, "corrupt.png"))
+		err = fig.Save(filepath.Join(c.Out, "corrupt.png"))
 	}
 	if err != nil {
 		return err
@@ -92,7 +92,7 @@ func write(c *config, out output, found []findings.Finding, names []string, rs [
 	if fig, err = reports.ContactSheet(sheet); err != nil {
 		return err
 	}
-	return fig.Save(filepath.Join(c.out, "sheet.png"))
+	return fig.Save(filepath.Join(c.Out, "sheet.png"))
 }
 
 // mceCSV returns the CE table: model, corruption, ce, relative_ce (empty

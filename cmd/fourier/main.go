@@ -20,6 +20,14 @@
 // for others), normalised as in training, without augmentation. The model
 // runs in eval mode.
 //
+// An exported PyTorch model, the .pt file that python/vitprobe_export.py
+// writes, is accepted as a CHECKPOINT; its images come from --data, an
+// image folder (one sub-folder per class; its val/ or test/ part when it
+// has train/ and one of those) or a safetensors file with x and y, resized
+// and normalised as its sidecar says, and every layer the sidecar lists is
+// measured (docs/torchscript.md). One report compares models measured on
+// the same images.
+//
 // What is measured (docs/methods.md §4-5; the analysis package documents the
 // details):
 //

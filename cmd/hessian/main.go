@@ -18,6 +18,13 @@
 // argument or with --ckpt; "label=path" names its curve (default: the
 // model's name, made unique with the training phase).
 //
+// An exported PyTorch model, the .pt file that python/vitprobe_export.py
+// writes (or its .json sidecar), is accepted wherever a checkpoint is, as
+// "path.pt" or "label=path.pt"; its minibatches come from --data, an image
+// folder (one sub-folder per class; its train/ part when it has train/ and
+// val/) or a safetensors file with x and y, resized and normalised as the
+// sidecar says (docs/torchscript.md).
+//
 // # What is computed
 //
 // For every checkpoint, N minibatches (--batches) of --batch-size training

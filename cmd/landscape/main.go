@@ -8,6 +8,12 @@
 //
 // A checkpoint is the .json sidecar written by cmd/train (or its path
 // without extension); NAME= gives it a label for titles and folders.
+// An exported PyTorch model, the .pt file that python/vitprobe_export.py
+// writes, is accepted as a checkpoint; it is evaluated on --data, an image
+// folder (one sub-folder per class; its train/ or val/ part by --split when
+// it has both) or a safetensors file with x and y, resized and normalised
+// as its sidecar says, and the grid moves the module's own parameters in
+// place and restores them bit for bit (docs/torchscript.md).
 //
 // # What it computes
 //

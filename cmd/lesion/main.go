@@ -45,7 +45,6 @@ import (
 	"time"
 
 	"github.com/vitprobe/vitprobe/analysis"
-	"github.com/vitprobe/vitprobe/data"
 	"github.com/vitprobe/vitprobe/findings"
 	"github.com/vitprobe/vitprobe/internal/atomicfile"
 	"github.com/vitprobe/vitprobe/internal/ckptarg"
@@ -60,38 +59,17 @@ import (
 func main() { torchcli.Main("lesion", run) }
 
 type config struct {
-	out, dataset, dataDir, device string
-	images, batch, threads        int
-	projection                    bool
-	args                          []string
+	ckptarg.Common
+	projection bool
 }
 
 func parse(args []string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("lesion", flag.ContinueOnError)
 	c := &config{}
-	fs.StringVar(&c.out, "out", "", "output folder (required)")
-	fs.IntVar(&c.images, "images", 10000, "test images: the first N of the test split")
-	fs.IntVar(&c.batch, "batch", 250, "images per forward pass")
+	c.Register(fs, 10000, 250, "images per forward pass")
 	fs.BoolVar(&c.projection, "projection", false, "also lesion blocks whose shortcut is a projection")
-	fs.StringVar(&c.dataset, "dataset", "", "dataset (default: the checkpoints')")
-	fs.StringVar(&c.dataDir, "data", "", "dataset folder (MNIST: found by itself)")
-	fs.IntVar(&c.threads, "threads", 0, "libtorch threads (0: all cores, or $VITPROBE_THREADS)")
-	fs.StringVar(&c.device, "device", "cpu", "device: cpu, cuda, cuda:N")
-	fs.Usage = func() {}
-	if err := cli.ParseFlags(fs, args, true); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			cli.Usage(stderr, fs, "usage: lesion --out DIR [flags] CHECKPOINT...\n\nSee `go doc github.com/vitprobe/vitprobe/cmd/lesion` for the manual.")
-		}
+	if err := c.Parse(fs, args, stderr); err != nil {
 		return nil, err
-	}
-	c.args = fs.Args()
-	switch {
-	case c.out == "":
-		return nil, cli.Usagef("--out is required (the output folder)")
-	case len(c.args) == 0:
-		return nil, cli.Usagef("no checkpoint given (usage: lesion --out DIR [flags] CHECKPOINT...)")
-	case c.images < 1 || c.batch < 1:
-		return nil, cli.Usagef("--images %d, --batch %d: want at least 1", c.images, c.batch)
 	}
 	return c, nil
 }
@@ -117,26 +95,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cks, err := ckptarg.Resolve(c.args)
-	if err != nil {
-		return &cli.UsageError{Err: err}
-	}
-	dataset, err := ckptarg.Dataset(cks, c.dataset)
-	if err != nil {
-		return &cli.UsageError{Err: err}
-	}
-	threads, dev, err := torchcli.Setup(c.threads, c.device)
+	in, err := c.Open()
 	if err != nil {
 		return err
 	}
-	ds, err := data.Load(dataset, c.dataDir, data.Test)
-	if err != nil {
-		return err
-	}
-	if c.images > ds.Len() {
-		return cli.Usagef("--images %d: the %s test split has %d images", c.images, dataset, ds.Len())
-	}
-	if err := os.MkdirAll(filepath.Join(c.out, "journals"), 0o755); err != nil {
+	cks, dataset, ds, threads, dev := in.Checkpoints, in.Dataset, in.Test, in.Threads, in.Device
+	if err := os.MkdirAll(filepath.Join(c.Out, "journals"), 0o755); err != nil {
 		return err
 	}
 	out := output{Provenance: prov.New("lesion", append([]string{"lesion"}, args...), 0, threads), Dataset: dataset}
@@ -150,22 +114,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		var bar *progress.Bar
-		opt := analysis.LesionOptions{Batch: c.batch, Projection: c.projection, Inputs: ck.Inputs(dataset),
-			Journal: filepath.Join(c.out, "journals", ckptarg.FileName(ck.Name)+".jsonl"),
+		opt := analysis.LesionOptions{Batch: c.Batch, Projection: c.projection, Inputs: ck.Inputs(dataset),
+			Journal: filepath.Join(c.Out, "journals", ckptarg.FileName(ck.Name)+".jsonl"),
 			Progress: func(done, total int) {
 				if bar == nil {
 					bar = progress.New(stderr, ck.Name, "passes", total, 0)
 				}
 				bar.Add(1, "")
 			}}
-		r, err := analysis.Lesion(ctx, m, ds, ds.Indices()[:c.images], opt)
+		r, err := analysis.Lesion(ctx, m, ds, ds.Indices()[:c.Images], opt)
 		m.Close()
 		if bar != nil {
 			bar.Finish("")
 		}
 		if err != nil {
 			if errors.Is(err, context.Canceled) {
-				fmt.Fprintf(stderr, "lesion: interrupted; finished evaluations are kept in %s\n", filepath.Join(c.out, "journals"))
+				fmt.Fprintf(stderr, "lesion: interrupted; finished evaluations are kept in %s\n", filepath.Join(c.Out, "journals"))
 				return cli.ErrInterrupted
 			}
 			return fmt.Errorf("%s: %w", ck.Name, err)
@@ -184,7 +148,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		if err := atomicfile.WriteFile(filepath.Join(c.out, name), append(js, '\n')); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(c.Out, name), append(js, '\n')); err != nil {
 			return err
 		}
 	}
@@ -193,16 +157,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for i, m := range out.Models {
 		names[i], rs[i] = m.Name, m.LesionResult
 	}
-	if err := atomicfile.WriteFile(filepath.Join(c.out, "lesion.csv"), analysis.LesionCSV(names, rs)); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(c.Out, "lesion.csv"), analysis.LesionCSV(names, rs)); err != nil {
 		return err
 	}
 	fig, err := reports.LesionFigure(figs)
 	if err == nil {
-		err = fig.Save(filepath.Join(c.out, "lesion.png"))
+		err = fig.Save(filepath.Join(c.Out, "lesion.png"))
 	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "lesion: lesion.json, lesion.csv, lesion.png and findings.json in %s (%s)\n", c.out, time.Since(start).Round(time.Second/10))
+	fmt.Fprintf(stdout, "lesion: lesion.json, lesion.csv, lesion.png and findings.json in %s (%s)\n", c.Out, time.Since(start).Round(time.Second/10))
 	return nil
 }

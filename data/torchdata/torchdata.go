@@ -16,7 +16,8 @@ import (
 
 // Batch is a batch as tensors, owned by the caller: Close drops them.
 type Batch struct {
-	// Images is float32 (B, C, Size, Size), normalised.
+	// Images is float32 (B, C, side, side), normalised (side: the
+	// dataset's Info.ImageSide).
 	Images *ts.Tensor
 	// Labels is int64 (B): each image's own label.
 	Labels *ts.Tensor
@@ -32,7 +33,11 @@ func FromHost(h *data.HostBatch) (*Batch, error) {
 	b := int64(h.Size)
 	out := &Batch{Mixing: h.Mixing}
 	var err error
-	if out.Images, err = torchx.FromSlice(h.Images, []int64{b, int64(h.Channels), data.Size, data.Size}, gotch.Float); err != nil {
+	side := int64(h.Side)
+	if side == 0 {
+		side = data.Size
+	}
+	if out.Images, err = torchx.FromSlice(h.Images, []int64{b, int64(h.Channels), side, side}, gotch.Float); err != nil {
 		return nil, fmt.Errorf("data: batch images: %w", err)
 	}
 	if out.Labels, err = torchx.FromSlice(h.Labels, []int64{b}, gotch.Int64); err != nil {

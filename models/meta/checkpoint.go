@@ -33,6 +33,10 @@ type Checkpoint struct {
 	// Train holds the trainer's own state (configuration, metrics so far,
 	// optimiser file); Training reads what the analyses need of it.
 	Train json.RawMessage `json:"train,omitempty"`
+	// TorchScript is set, to the module's path, on the checkpoint that
+	// ReadCheckpoint makes for an exported TorchScript model
+	// (TorchScriptCheckpoint); it is never written to a file.
+	TorchScript string `json:"-"`
 }
 
 // Paths returns the sidecar and weights paths for a checkpoint path given
@@ -43,8 +47,16 @@ func Paths(path string) (sidecar, weights string) {
 }
 
 // SidecarPath resolves a checkpoint argument to its sidecar: a run folder
-// gives its final.json, a weights file or base path the .json beside it.
+// gives its final.json, a weights file or base path the .json beside it,
+// an exported TorchScript module (model.pt) its sidecar (model.json).
 func SidecarPath(path string) (string, error) {
+	if IsTorchScript(path) {
+		module, s := TorchScriptPaths(path)
+		if _, err := os.Stat(s); errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("%s has no sidecar %s (export the model with python/vitprobe_export.py, which writes both)", module, s)
+		}
+		return s, nil
+	}
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		f := filepath.Join(path, "final.json")
 		if _, err := os.Stat(f); err != nil {
@@ -57,8 +69,14 @@ func SidecarPath(path string) (string, error) {
 }
 
 // ReadCheckpoint reads a checkpoint's sidecar (path with or without
-// extension). A spec without a family gets its preset's.
+// extension). A spec without a family gets its preset's. For an exported
+// TorchScript model (IsTorchScript: model.pt or its sidecar) it returns
+// TorchScriptCheckpoint's stand-in.
 func ReadCheckpoint(path string) (Checkpoint, error) {
+	if IsTorchScript(path) {
+		ck, _, err := TorchScriptCheckpoint(path)
+		return ck, err
+	}
 	sidecar, _ := Paths(path)
 	b, err := os.ReadFile(sidecar)
 	if err != nil {
