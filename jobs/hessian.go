@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"regexp"
 	"slices"
 
 	"github.com/vitprobe/vitprobe/analysis"
@@ -49,6 +50,13 @@ type HessianOptions struct {
 	Retain bool
 	// Dataset overrides the data set each checkpoint was trained on.
 	Dataset string
+	// Curvature is the matrix of the minibatch spectra: "hessian" (or ""),
+	// "ggn" or "fisher" (analysis.ParseCurvature).
+	Curvature string
+	// Params, when not empty, restricts the matrix to the parameters whose
+	// names match this regular expression (analysis.GroupByPattern), the
+	// others held fixed: e.g. "blocks\.3\.attn" or "^layer4\.".
+	Params string
 }
 
 // Validate checks the options, as *errs.OptionError naming the flag.
@@ -76,6 +84,18 @@ func (o HessianOptions) Validate() error {
 		return errs.Optionf("--trace-samples %d: want at least 2", o.TraceSamples)
 	case o.Density && (o.SLQSteps < 1 || o.SLQVectors < 1):
 		return errs.Optionf("--slq-steps %d, --slq-vectors %d: want at least 1 each", o.SLQSteps, o.SLQVectors)
+	}
+	c, err := analysis.ParseCurvature(o.Curvature)
+	if err != nil && o.Curvature != "" {
+		return errs.Optionf("--curvature %q: want hessian, ggn or fisher", o.Curvature)
+	}
+	if o.Params != "" {
+		if _, err := regexp.Compile(o.Params); err != nil {
+			return errs.Optionf("--params %q: %v", o.Params, err)
+		}
+	}
+	if (o.Trace || o.Density || o.Full) && (c != analysis.CurvatureHessian || o.Params != "") {
+		return errs.Optionf("--trace, --density and --full take the whole Hessian: not with --curvature %s or --params", o.Curvature)
 	}
 	return nil
 }
@@ -254,7 +274,11 @@ func (j *Hessian) Merge(dir string, journals ...string) (*results.Hessian, error
 // and returns them with the run's settings.
 func (j *Hessian) prepare(refs []meta.Ref, o HessianOptions) ([]*hessianInput, results.HessianSettings, error) {
 	hdr := results.HessianSettings{Tool: results.HessianTool, Format: results.HessianFormat, Batches: o.Batches,
-		BatchSize: o.BatchSize, K: o.K, Method: o.Method, Tol: o.Tol, MaxIter: o.MaxIter, Seed: o.Seed, Augment: o.Augment}
+		BatchSize: o.BatchSize, K: o.K, Method: o.Method, Tol: o.Tol, MaxIter: o.MaxIter, Seed: o.Seed, Augment: o.Augment,
+		Params: o.Params}
+	if c, _ := analysis.ParseCurvature(o.Curvature); c != analysis.CurvatureHessian {
+		hdr.Curvature = c.String()
+	}
 	if o.FullBatches == 0 {
 		o.FullBatches = o.Batches
 	}

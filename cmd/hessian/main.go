@@ -212,6 +212,8 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&j.TraceSamples, "trace-samples", 100, "Hutchinson: maximum number of Rademacher vectors (tolerance 1e-3 as PyHessian)")
 	fs.IntVar(&j.SLQSteps, "slq-steps", 100, "SLQ: Lanczos steps per vector")
 	fs.IntVar(&j.SLQVectors, "slq-vectors", 1, "SLQ: number of start vectors")
+	fs.StringVar(&j.Curvature, "curvature", "hessian", "matrix of the minibatch spectra: hessian, ggn (generalised Gauss-Newton) or fisher (empirical Fisher)")
+	fs.StringVar(&j.Params, "params", "", "restrict the matrix to the parameters whose names match this regular expression (e.g. 'blocks\\.3\\.attn'), the others fixed")
 	fs.Uint64Var(&j.Seed, "seed", 0, "random seed (minibatches, augmentation, start vectors)")
 	fs.IntVar(&o.threads, "threads", 0, "libtorch threads (0: all cores, or $VITPROBE_THREADS)")
 	fs.StringVar(&o.device, "device", "cpu", "device: cpu, cuda, cuda:N")
