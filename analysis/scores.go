@@ -10,8 +10,6 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/sugarme/gotch"
-
 	"github.com/vitprobe/vitprobe/data"
 	"github.com/vitprobe/vitprobe/models"
 	"github.com/vitprobe/vitprobe/torchx"
@@ -127,7 +125,7 @@ func evaluate(ctx context.Context, m models.Model, d *data.Dataset, indices []in
 				return fmt.Errorf("analysis: %w", err)
 			}
 			b := len(idx)
-			if err := scoreInto(m, hb.Images, b, hb.Channels, hb.Labels, s.correct[pos:pos+b], s.nll[pos:pos+b]); err != nil {
+			if err := scoreInto(m, hb.Images, b, hb.Channels, hb.Side, hb.Labels, s.correct[pos:pos+b], s.nll[pos:pos+b]); err != nil {
 				return err
 			}
 			pos += b
@@ -143,31 +141,13 @@ func evaluate(ctx context.Context, m models.Model, d *data.Dataset, indices []in
 	return s, nil
 }
 
-// scoreInto runs m on b normalised images (b, channels, Size, Size) and
+// scoreInto runs m on b normalised images (b, channels, side, side) and
 // records for each whether its largest logit is at its label and its
 // cross-entropy −log softmax(logits)[label], computed in float64.
-func scoreInto(m models.Model, images []float32, b, channels int, labels []int64, right []bool, nll []float64) error {
-	x, err := torchx.FromSlice(images, []int64{int64(b), int64(channels), data.Size, data.Size}, gotch.Float)
-	if err != nil {
-		return fmt.Errorf("analysis: %w", err)
-	}
-	logits, err := m.Forward(x, models.Eval, nil)
-	_ = x.Drop()
+func scoreInto(m models.Model, images []float32, b, channels, side int, labels []int64, right []bool, nll []float64) error {
+	v, k, err := batchLogits(m, images, b, channels, side)
 	if err != nil {
 		return err
-	}
-	defer func() { _ = logits.Drop() }()
-	shape, err := logits.Size()
-	if err != nil {
-		return fmt.Errorf("analysis: logits: %w", err)
-	}
-	if len(shape) != 2 || shape[0] != int64(b) || shape[1] < 1 {
-		return fmt.Errorf("analysis: logits of shape %v for a batch of %d, want (%d, classes)", shape, b, b)
-	}
-	k := int(shape[1])
-	v := make([]float32, b*k)
-	if err := torchx.CopyOut(v, logits); err != nil {
-		return fmt.Errorf("analysis: logits: %w", err)
 	}
 	for i := range b {
 		row := v[i*k : (i+1)*k]

@@ -75,22 +75,8 @@ func (g Group) Rise() Interval {
 // meanSE returns the mean over seeds and its standard error (NaN with one
 // seed).
 func meanSE(v []float64) (float64, float64) {
-	if len(v) == 0 {
-		return math.NaN(), math.NaN()
-	}
-	var s float64
-	for _, x := range v {
-		s += x
-	}
-	m := s / float64(len(v))
-	if len(v) < 2 {
-		return m, math.NaN()
-	}
-	var ss float64
-	for _, x := range v {
-		ss += (x - m) * (x - m)
-	}
-	return m, math.Sqrt(ss / float64(len(v)-1) / float64(len(v)))
+	m, sd := findings.MeanSD(v)
+	return m, sd / math.Sqrt(float64(len(v)))
 }
 
 func fmtMeanSE(v []float64, scale float64, digits int) string {

@@ -19,9 +19,9 @@ import (
 // distinguishable from the noise.
 const seTimes = 2
 
-// meanSD returns the mean and the standard deviation (n-1) of v; the
-// deviation is NaN with fewer than two values.
-func meanSD(v []float64) (float64, float64) {
+// MeanSD returns the mean and the standard deviation (n-1) of v; the
+// deviation is NaN with fewer than two values, both are NaN for none.
+func MeanSD(v []float64) (float64, float64) {
 	if len(v) == 0 {
 		return math.NaN(), math.NaN()
 	}
@@ -50,7 +50,7 @@ func PooledSD(groups ...[]float64) float64 {
 		if len(g) < 2 {
 			continue
 		}
-		m, _ := meanSD(g)
+		m, _ := MeanSD(g)
 		for _, x := range g {
 			ss += (x - m) * (x - m)
 		}
@@ -65,8 +65,8 @@ func PooledSD(groups ...[]float64) float64 {
 // diffSE returns mean(a) − mean(b) and its standard error, each group's
 // deviation taken from its own seeds, or sd when it has fewer than two.
 func diffSE(a, b []float64, sd float64) (float64, float64) {
-	ma, sa := meanSD(a)
-	mb, sb := meanSD(b)
+	ma, sa := MeanSD(a)
+	mb, sb := MeanSD(b)
 	if math.IsNaN(sa) {
 		sa = sd
 	}
@@ -240,8 +240,8 @@ func AlterNetVsCNN(alter, cnn []SeedRuns) Finding {
 	sides := map[string]int{}
 	for _, i := range []int{0, len(alter) - 1} {
 		a, c := alter[i], cnn[i]
-		ma, sa := meanSD(a.TestAcc)
-		mc, sc := meanSD(c.TestAcc)
+		ma, sa := MeanSD(a.TestAcc)
+		mc, sc := MeanSD(c.TestAcc)
 		if math.IsNaN(sa) {
 			sa = sdA
 		}
@@ -292,13 +292,13 @@ func LocalVsGlobal(global []float64, local map[int][]float64) Finding {
 	best, bestW := math.Inf(-1), 0
 	for _, w := range slices.Sorted(maps.Keys(local)) {
 		groups = append(groups, local[w])
-		m, _ := meanSD(local[w])
+		m, _ := MeanSD(local[w])
 		f.Measured = append(f.Measured, fmt.Sprintf("window %dx%d: %.2f%% (seeds %s)", w, w, 100*m, seedList(local[w], 100)))
 		if m > best {
 			best, bestW = m, w
 		}
 	}
-	mg, _ := meanSD(global)
+	mg, _ := MeanSD(global)
 	f.Measured = append(f.Measured, fmt.Sprintf("global: %.2f%% (seeds %s)", 100*mg, seedList(global, 100)))
 	sd := PooledSD(groups...)
 	if bestW == 0 || math.IsNaN(sd) {
@@ -395,8 +395,8 @@ func Trajectories(a, b TrajectoryEnd) Finding {
 	}
 	dd, sd := diffSE(a.RelDistance, b.RelDistance, math.NaN())
 	da, sa := diffSE(a.Angle, b.Angle, math.NaN())
-	md, _ := meanSD(append(append([]float64(nil), a.RelDistance...), b.RelDistance...))
-	ma, _ := meanSD(append(append([]float64(nil), a.Angle...), b.Angle...))
+	md, _ := MeanSD(append(append([]float64(nil), a.RelDistance...), b.RelDistance...))
+	ma, _ := MeanSD(append(append([]float64(nil), a.Angle...), b.Angle...))
 	rd, ra := math.Abs(dd)/md, math.Abs(da)/ma
 	f.Measured = []string{
 		fmt.Sprintf("%s: relative distance %s, angle %s°", a.Model, seedList(a.RelDistance, 1), seedList(a.Angle, 1)),
