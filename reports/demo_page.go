@@ -191,7 +191,8 @@ var demoPage = template.Must(template.New("index").Funcs(template.FuncMap{
 	"base":         filepath.Base,
 	// wide: figures of several panels take the page's width.
 	"wide": func(p string) bool {
-		return strings.Contains(p, "side-by-side") || strings.Contains(p, "dlogamp") || strings.Contains(p, "spectrum")
+		return strings.Contains(p, "side-by-side") || strings.Contains(p, "dlogamp") || strings.Contains(p, "spectrum") ||
+			p == "lesion/lesion.png" || p == "corrupt/corrupt.png"
 	},
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -257,17 +258,17 @@ The numbers with their standard errors: <code>cka/cka.csv</code>.</p>
 <p>Each residual block's branch removed in turn (the block's input passes through unchanged): the loss of test accuracy and the increase of NLL
 against the block's depth{{if .LesionImg}}, on {{.LesionImg}} test images{{end}} (paper Fig. 10b). Blocks whose shortcut is a projection are
 skipped. Per block: <code>lesion/lesion.csv</code>.</p>
-<div class="figs">{{range index .Pictures "lesion"}}<figure class="wide"><img src="{{.}}" alt="{{.}}"><figcaption>{{.}}</figcaption></figure>{{else}}<p class="missing">No lesion figure found.</p>{{end}}</div>
+<div class="figs">{{range index .Pictures "lesion"}}<figure{{if wide .}} class="wide"{{end}}><img src="{{.}}" alt="{{.}}"><figcaption>{{.}}</figcaption></figure>{{else}}<p class="missing">No lesion figure found.</p>{{end}}</div>
 
 <h2>Robustness to common corruptions</h2>
 <p>Accuracy on test images corrupted by noise, blur, brightness, contrast, an elastic transform and pixelation, each at severities 1 to 5
-{{- if .CorruptImg}} ({{.CorruptImg}} test images){{end}} (paper Fig. 12b, after ImageNet-C). mCE: the mean over corruptions of the model's
+{{- if .CorruptImg}}, on {{.CorruptImg}} test images{{end}} (paper Fig. 12b, after ImageNet-C). mCE: the mean over corruptions of the model's
 errors summed over severities over the baseline's{{if .Baseline}} ({{.Baseline}}){{end}}; below 100%: more robust than the baseline.
 Per corruption: <code>corrupt/corrupt.csv</code>, <code>corrupt/mce.csv</code>.</p>
 {{if .Corruption}}<table><tr><th>Model</th><th>Clean accuracy</th><th>Mean accuracy, corrupted</th><th>mCE</th></tr>
 {{range .Corruption}}<tr><td>{{.Model}}</td><td class="num">{{.Clean}}</td><td class="num">{{.Mean}}</td><td class="num">{{.MCE}}</td></tr>
 {{end}}</table>{{end}}
-<div class="figs">{{range index .Pictures "corrupt"}}<figure><img src="{{.}}" alt="{{.}}"><figcaption>{{.}}</figcaption></figure>{{else}}<p class="missing">No corruption figures found.</p>{{end}}</div>
+<div class="figs">{{range index .Pictures "corrupt"}}<figure{{if wide .}} class="wide"{{end}}><img src="{{.}}" alt="{{.}}"><figcaption>{{.}}</figcaption></figure>{{else}}<p class="missing">No corruption figures found.</p>{{end}}</div>
 
 <h2>Run time</h2>
 {{if .Stages}}{{if .FirstTotal}}<p>The first run computed everything; later runs reuse the finished checkpoints, journals and results.</p>{{end}}

@@ -181,8 +181,8 @@ func TestRepresentationSections(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"<h2>Representation similarity (CKA)</h2>", `src="cka/cka-alternet-mini-resnet-mini.png"`,
-		"<h2>Lesion study</h2>", `src="lesion/lesion.png"`, "on 400 test images",
-		"<h2>Robustness to common corruptions</h2>", `src="corrupt/corrupt.png"`, `src="corrupt/sheet.png"`,
+		"<h2>Lesion study</h2>", `<figure class="wide"><img src="lesion/lesion.png"`, "on 400 test images",
+		"<h2>Robustness to common corruptions</h2>", `<figure class="wide"><img src="corrupt/corrupt.png"`, `<figure><img src="corrupt/sheet.png"`,
 		`<td>alternet-mini</td><td class="num">100.00%</td><td class="num">95.00%</td><td class="num">25.0%</td>`} {
 		if !strings.Contains(string(page), want) {
 			t.Errorf("index.html lacks %q", want)
