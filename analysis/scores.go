@@ -12,60 +12,13 @@ import (
 
 	"github.com/vitprobe/vitprobe/data"
 	"github.com/vitprobe/vitprobe/models"
+	"github.com/vitprobe/vitprobe/results"
 	"github.com/vitprobe/vitprobe/torchx"
 )
 
-// Outcomes records, per image, whether a model classified it correctly.
-// Its JSON form packs 8 images per byte, base64-encoded, after the count
-// ({"n": 10000, "packed": "..."}), so that a journal record of 10,000
-// images takes 1.7 kB. The lesion and corruption results keep them so
-// that comparisons can resample images (findings' bootstrap).
-type Outcomes []bool
-
-type outcomesJSON struct {
-	N      int    `json:"n"`
-	Packed string `json:"packed"`
-}
-
-// MarshalJSON implements json.Marshaler.
-func (o Outcomes) MarshalJSON() ([]byte, error) {
-	b := make([]byte, (len(o)+7)/8)
-	for i, v := range o {
-		if v {
-			b[i/8] |= 1 << (i % 8)
-		}
-	}
-	return json.Marshal(outcomesJSON{N: len(o), Packed: base64.StdEncoding.EncodeToString(b)})
-}
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (o *Outcomes) UnmarshalJSON(js []byte) error {
-	var p outcomesJSON
-	if err := json.Unmarshal(js, &p); err != nil {
-		return err
-	}
-	b, err := base64.StdEncoding.DecodeString(p.Packed)
-	if err != nil {
-		return fmt.Errorf("analysis: outcomes: %w", err)
-	}
-	if p.N < 0 || len(b) != (p.N+7)/8 {
-		return fmt.Errorf("analysis: outcomes: %d packed bytes for %d images", len(b), p.N)
-	}
-	out := make(Outcomes, p.N)
-	for i := range out {
-		out[i] = b[i/8]&(1<<(i%8)) != 0
-	}
-	*o = out
-	return nil
-}
-
-// Accuracy returns the share of true values (NaN for none).
-func (o Outcomes) Accuracy() float64 {
-	if len(o) == 0 {
-		return math.NaN()
-	}
-	return accuracyOf(o)
-}
+// Outcomes records, per image, whether a model classified it correctly
+// (results.Outcomes: packed in JSON).
+type Outcomes = results.Outcomes
 
 // PackedFloats is a list of float32 values whose JSON form is their
 // little-endian bytes, base64-encoded: per-image losses in journals.
