@@ -6,7 +6,6 @@ import (
 	"math"
 	"os"
 	"regexp"
-	"slices"
 
 	"github.com/vitprobe/vitprobe/analysis"
 	"github.com/vitprobe/vitprobe/errs"
@@ -91,6 +90,9 @@ type Blocks struct {
 // job's, so both can share a folder).
 var blocksJournals = journal.Names{Single: "blocks-journal.jsonl", Shard: "blocks-journal-shard-%d-of-%d.jsonl"}
 
+// blocksJob describes the Blocks job's journals for finishing and merging.
+var blocksJob = journaledJob{tool: "blocks", what: "the blocks job", header: results.BlocksTool, format: results.BlocksFormat, names: blocksJournals}
+
 // blocksRecord is one journal line: one block's estimates on one
 // minibatch.
 type blocksRecord struct {
@@ -159,17 +161,9 @@ func (j *Blocks) Run(ctx context.Context, refs []meta.Ref, opt BlocksOptions) (*
 	if j.sharded() {
 		return nil, nil
 	}
-	recs, err := journal.Read[blocksRecord](jpath, hdr)
+	recs, p, err := finishRun[blocksRecord](&j.Env, blocksJob, jpath, hdr, hdr.Seed, inputs)
 	if err != nil {
 		return nil, err
-	}
-	p := j.provenance("blocks", hdr.Seed)
-	for _, in := range inputs {
-		for _, f := range []string{in.path, in.weights} {
-			if err := p.AddInput(f); err != nil {
-				return nil, err
-			}
-		}
 	}
 	return writeBlocks(j.Out, hdr, recs, p)
 }
@@ -178,36 +172,10 @@ func (j *Blocks) Run(ctx context.Context, refs []meta.Ref, opt BlocksOptions) (*
 // journals given) into the outputs of a single run, number for number,
 // written into dir.
 func (j *Blocks) Merge(dir string, journals ...string) (*results.Blocks, error) {
-	paths := journals
-	if len(paths) == 0 {
-		var err error
-		if paths, err = blocksJournals.Shards(dir); err != nil {
-			return nil, fmt.Errorf("merge: %w (copy the shards' journals there, or name them)", err)
-		}
-	}
-	paths = slices.Clone(paths)
-	slices.Sort(paths)
 	var hdr results.BlocksSettings
-	if err := journal.ReadHeader(paths[0], &hdr); err != nil || hdr.Tool != results.BlocksTool {
-		return nil, errs.Optionf("merge: %s is not a journal of the blocks job", paths[0])
-	}
-	if hdr.Format != results.BlocksFormat {
-		return nil, fmt.Errorf("merge: %s: journal format %d, this version writes %d", paths[0], hdr.Format, results.BlocksFormat)
-	}
-	var recs []blocksRecord
-	p := j.provenance("blocks", hdr.Seed)
-	p.Threads = 0
-	for _, path := range paths {
-		r, err := journal.Read[blocksRecord](path, hdr)
-		if err != nil {
-			return nil, fmt.Errorf("merge: %w", err)
-		}
-		recs = append(recs, r...)
-		if err := p.AddInput(path); err != nil {
-			return nil, err
-		}
-	}
-	if err := prepareOut(dir); err != nil {
+	recs, p, err := mergeShards[blocksRecord](&j.Env, blocksJob, dir, journals, &hdr,
+		func() (string, int, uint64) { return hdr.Tool, hdr.Format, hdr.Seed })
+	if err != nil {
 		return nil, err
 	}
 	return writeBlocks(dir, hdr, recs, p)

@@ -6,7 +6,6 @@ import (
 	"math"
 	"os"
 	"regexp"
-	"slices"
 
 	"github.com/vitprobe/vitprobe/analysis"
 	"github.com/vitprobe/vitprobe/data"
@@ -115,6 +114,9 @@ type Hessian struct {
 // hessianJournals names the Hessian job's journals.
 var hessianJournals = journal.Names{Single: "journal.jsonl", Shard: "journal-shard-%d-of-%d.jsonl"}
 
+// hessianJob describes the Hessian job's journals for finishing and merging.
+var hessianJob = journaledJob{tool: "hessian", what: "the Hessian job", header: results.HessianTool, format: results.HessianFormat, names: hessianJournals}
+
 // Kinds of journal records.
 const (
 	kindBatch   = "batch"
@@ -216,17 +218,9 @@ func (j *Hessian) Run(ctx context.Context, refs []meta.Ref, opt HessianOptions) 
 	if j.sharded() {
 		return nil, nil
 	}
-	recs, err := journal.Read[hessianRecord](jpath, hdr)
+	recs, p, err := finishRun[hessianRecord](&j.Env, hessianJob, jpath, hdr, hdr.Seed, inputs)
 	if err != nil {
 		return nil, err
-	}
-	p := j.provenance("hessian", hdr.Seed)
-	for _, in := range inputs {
-		for _, f := range []string{in.path, in.weights} {
-			if err := p.AddInput(f); err != nil {
-				return nil, err
-			}
-		}
 	}
 	return writeHessian(j.Out, hdr, recs, p)
 }
@@ -235,36 +229,10 @@ func (j *Hessian) Run(ctx context.Context, refs []meta.Ref, opt HessianOptions) 
 // journals given) into the outputs of a single run, number for number,
 // written into dir.
 func (j *Hessian) Merge(dir string, journals ...string) (*results.Hessian, error) {
-	paths := journals
-	if len(paths) == 0 {
-		var err error
-		if paths, err = hessianJournals.Shards(dir); err != nil {
-			return nil, fmt.Errorf("merge: %w (copy the shards' journals there, or name them)", err)
-		}
-	}
-	paths = slices.Clone(paths)
-	slices.Sort(paths)
 	var hdr results.HessianSettings
-	if err := journal.ReadHeader(paths[0], &hdr); err != nil || hdr.Tool != results.HessianTool {
-		return nil, errs.Optionf("merge: %s is not a journal of the Hessian job", paths[0])
-	}
-	if hdr.Format != results.HessianFormat {
-		return nil, fmt.Errorf("merge: %s: journal format %d, this version writes %d", paths[0], hdr.Format, results.HessianFormat)
-	}
-	var recs []hessianRecord
-	p := j.provenance("hessian", hdr.Seed)
-	p.Threads = 0
-	for _, path := range paths {
-		r, err := journal.Read[hessianRecord](path, hdr)
-		if err != nil {
-			return nil, fmt.Errorf("merge: %w", err)
-		}
-		recs = append(recs, r...)
-		if err := p.AddInput(path); err != nil {
-			return nil, err
-		}
-	}
-	if err := prepareOut(dir); err != nil {
+	recs, p, err := mergeShards[hessianRecord](&j.Env, hessianJob, dir, journals, &hdr,
+		func() (string, int, uint64) { return hdr.Tool, hdr.Format, hdr.Seed })
+	if err != nil {
 		return nil, err
 	}
 	return writeHessian(dir, hdr, recs, p)
@@ -397,3 +365,7 @@ func (w *hessianWork) all(ctx context.Context, inputs []*hessianInput) error {
 	bar.Finish("done")
 	return nil
 }
+
+// files returns the checkpoint's files, as its outputs' provenance names
+// them.
+func (in *hessianInput) files() []string { return []string{in.path, in.weights} }

@@ -76,8 +76,6 @@ import (
 	"github.com/vitprobe/vitprobe/internal/shard"
 	"github.com/vitprobe/vitprobe/internal/torchcli"
 	"github.com/vitprobe/vitprobe/jobs"
-	"github.com/vitprobe/vitprobe/models"
-	"github.com/vitprobe/vitprobe/results"
 )
 
 func main() { torchcli.Main("blocks", run) }
@@ -102,25 +100,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	job := &jobs.Blocks{Env: jobs.Env{Out: o.out, Shard: o.shard, DataDir: o.dataDir, Log: stderr,
 		Command: append([]string{"blocks"}, args...)}, NoResume: !o.resume}
-	var res *results.Blocks
-	if o.merge {
-		res, err = job.Merge(o.out, o.args...)
-	} else {
-		if job.Threads, job.Device, err = torchcli.Setup(o.threads, o.device); err != nil {
-			return err
-		}
-		refs, perr := models.ParseRefs(o.args)
-		if perr != nil {
-			return &cli.UsageError{Err: perr}
-		}
-		res, err = job.Run(ctx, refs, o.job)
-	}
-	if err != nil {
-		return cli.Stopped(err)
-	}
-	if res == nil {
-		fmt.Fprintf(stdout, "shard %v done: %s\nonce every shard is done: blocks --merge --out %s\n", o.shard, job.Journal(), o.out)
-		return nil
+	res, err := torchcli.RunSharded(ctx, "blocks", job, &job.Env, o.job, o.merge, o.args, o.threads, o.device, stdout)
+	if err != nil || res == nil {
+		return err
 	}
 	for _, m := range res.Models {
 		fmt.Fprintf(stdout, "%s: %d blocks, %d products, wd %g from %s\n", m.Label, len(m.Blocks), m.Products, m.WeightDecay, m.WeightDecaySource)

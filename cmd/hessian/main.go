@@ -124,8 +124,6 @@ import (
 	"github.com/vitprobe/vitprobe/internal/shard"
 	"github.com/vitprobe/vitprobe/internal/torchcli"
 	"github.com/vitprobe/vitprobe/jobs"
-	"github.com/vitprobe/vitprobe/models"
-	"github.com/vitprobe/vitprobe/results"
 )
 
 func main() { torchcli.Main("hessian", run) }
@@ -156,25 +154,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	job := &jobs.Hessian{Env: jobs.Env{Out: o.out, Shard: o.shard, DataDir: o.dataDir, Log: stderr,
 		Command: append([]string{"hessian"}, args...)}, NoResume: !o.resume}
-	var res *results.Hessian
-	if o.merge {
-		res, err = job.Merge(o.out, o.args...)
-	} else {
-		if job.Threads, job.Device, err = torchcli.Setup(o.threads, o.device); err != nil {
-			return err
-		}
-		refs, perr := models.ParseRefs(o.args)
-		if perr != nil {
-			return &cli.UsageError{Err: perr}
-		}
-		res, err = job.Run(ctx, refs, o.job)
-	}
-	if err != nil {
-		return cli.Stopped(err)
-	}
-	if res == nil {
-		fmt.Fprintf(stdout, "shard %v done: %s\nonce every shard is done: hessian --merge --out %s\n", o.shard, job.Journal(), o.out)
-		return nil
+	res, err := torchcli.RunSharded(ctx, "hessian", job, &job.Env, o.job, o.merge, o.args, o.threads, o.device, stdout)
+	if err != nil || res == nil {
+		return err
 	}
 	for _, m := range res.Models {
 		fmt.Fprintf(stdout, "%s: NEP %.1f%%, APE %s over %d eigenvalues (%d minibatches, %d products, wd %g from %s)\n",
