@@ -34,8 +34,9 @@ type HostBatch struct {
 
 // Fill makes dst the batch of the examples at indices, augmented as aug
 // says with the random numbers of r (which may be nil when aug draws none).
-// Each image is cropped, then flipped, then normalised; the batch is then
-// mixed; then the targets are built. The same r state gives the same batch.
+// Each image is cropped, then flipped, then RandAugmented, then
+// normalised; the batch is then mixed; then the targets are built. The
+// same r state gives the same batch.
 func (d *Dataset) Fill(dst *HostBatch, indices []int, aug Augment, r *rand.Rand) error {
 	if err := aug.Validate(); err != nil {
 		return err
@@ -63,7 +64,7 @@ func (d *Dataset) Fill(dst *HostBatch, indices []int, aug Augment, r *rand.Rand)
 	dst.setLUT(d.Info)
 	for j, i := range indices {
 		img := d.Image(i)
-		if aug.CropPad > 0 || aug.Flip {
+		if aug.CropPad > 0 || aug.Flip || aug.RandAugment.Enabled() {
 			dy, dx := 0, 0
 			if aug.CropPad > 0 {
 				dy = r.IntN(2*aug.CropPad+1) - aug.CropPad
@@ -73,6 +74,7 @@ func (d *Dataset) Fill(dst *HostBatch, indices []int, aug Augment, r *rand.Rand)
 			if aug.Flip && r.IntN(2) == 1 {
 				flip(dst.scratch, c)
 			}
+			aug.RandAugment.applyTo(r, dst.scratch, c, d.Info)
 			img = dst.scratch
 		}
 		out := dst.Images[j*n : (j+1)*n]
