@@ -61,6 +61,10 @@ type NoiseOptions struct {
 	// Progress, if not nil, is called after every forward pass with the
 	// number done and their total.
 	Progress func(done, total int)
+	// PerImage also keeps, per image, whether it is classified right
+	// without noise and with each band's (NoiseResult.CleanCorrect,
+	// NoiseBand.Correct), for paired intervals over images.
+	PerImage bool
 }
 
 // NoiseResult is a model's robustness to frequency-band noise
@@ -82,6 +86,10 @@ type NoiseResult struct {
 	Clean float64 `json:"clean_accuracy"`
 	// Bands are in the order of NoiseOptions.Bands.
 	Bands []NoiseBand `json:"bands"`
+	// CleanCorrect holds, with NoiseOptions.PerImage, one character per
+	// image in order: '1' if it is classified right without noise, '0'
+	// if not.
+	CleanCorrect string `json:"clean_correct,omitempty"`
 }
 
 // NoiseBand is the effect of one band of noise.
@@ -105,6 +113,9 @@ type NoiseBand struct {
 	// to wrong and from wrong to right.
 	Broken int `json:"broken"`
 	Fixed  int `json:"fixed"`
+	// Correct is, with NoiseOptions.PerImage, CleanCorrect's record for
+	// the noisy images of this band.
+	Correct string `json:"correct,omitempty"`
 }
 
 // noiseBandSpec is a validated band with its noise scale.
@@ -265,7 +276,13 @@ func NoiseRobustness(ctx context.Context, m models.Model, d *data.Dataset, indic
 	for bi, s := range bands {
 		nb := NoiseBand{Center: s.band.Center / math.Pi, Bins: s.bins, RMS: s.rms, Accuracy: accuracyOf(noisy[bi])}
 		nb.Delta, nb.StdErr, nb.Broken, nb.Fixed = pairedDelta(clean, noisy[bi])
+		if opt.PerImage {
+			nb.Correct = bits(noisy[bi])
+		}
 		r.Bands[bi] = nb
+	}
+	if opt.PerImage {
+		r.CleanCorrect = bits(clean)
 	}
 	return r, nil
 }
@@ -361,4 +378,16 @@ func pairedDelta(clean, noisy []bool) (delta, stderr float64, broken, fixed int)
 		stderr = math.Sqrt(max(v, 0) / float64(n))
 	}
 	return delta, stderr, broken, fixed
+}
+
+// bits writes a record of booleans as '1' and '0' characters.
+func bits(v []bool) string {
+	b := make([]byte, len(v))
+	for i, x := range v {
+		b[i] = '0'
+		if x {
+			b[i] = '1'
+		}
+	}
+	return string(b)
 }
