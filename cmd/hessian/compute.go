@@ -60,7 +60,8 @@ type ckptHeader struct {
 	// Params is the number of trainable parameters, the Hessian's order.
 	Params int64 `json:"params"`
 	// WeightDecay is the L2 coefficient used; WeightDecaySource says
-	// where it came from: "flag", "checkpoint" or "none recorded".
+	// where it came from: "flag", "checkpoint" or "none recorded: the
+	// paper's 0.05" (the fallback cmd/landscape uses too).
 	WeightDecay       float64 `json:"weight_decay"`
 	WeightDecaySource string  `json:"weight_decay_source"`
 	Dataset           string  `json:"dataset"`
@@ -266,7 +267,7 @@ func prepare(o *options) ([]*input, header, error) {
 		case tc != nil:
 			h.WeightDecay, h.WeightDecaySource = tc.WeightDecay, "checkpoint"
 		default:
-			h.WeightDecay, h.WeightDecaySource = 0, "none recorded"
+			h.WeightDecay, h.WeightDecaySource = 0.05, "none recorded: the paper's 0.05"
 		}
 		h.Dataset = o.dataset
 		if h.Dataset == "" {

@@ -310,10 +310,10 @@ func sideTitle(done []outcome, q landscape.Quantity) string {
 	wd := done[0].result.Spec.WeightDecay
 	for _, x := range done[1:] {
 		if x.result.Spec.WeightDecay != wd {
-			return "NLL + wd·l2"
+			return "NLL + (wd/2)·Σ‖w‖²"
 		}
 	}
-	return fmt.Sprintf("NLL + %g·l2", wd)
+	return fmt.Sprintf("NLL + %g·Σ‖w‖²", wd/2)
 }
 
 // riseAt returns the NLL at distance t along each axis minus the centre's,

@@ -243,6 +243,7 @@ func one(ctx context.Context, o *options, path, label, dir string, workers int, 
 	cfg, _ := json.Marshal(m.Spec().Config)
 	inputs["model_config"] = string(cfg)
 	inputs["weights_sha256"] = ck.WeightsSHA256
+	inputs["phase"] = ck.Phase // the checkpoint's training phase, for reports
 	inputs["dataset"] = dsName
 	inputs["split"] = o.split
 	inputs["subset"] = fmt.Sprintf("stratified n=%d seed=%d", len(indices), o.subsetSeed)
