@@ -55,7 +55,7 @@ type SeedEstimate struct {
 // Primary reports whether the finding is a primary analysis.
 func (f Finding) Primary() bool { return f.Analysis == "primary" }
 
-// SeedFindings are the primary claims decided within one seed.
+// SeedFindings are the claims decided within one seed.
 type SeedFindings struct {
 	Seed     string    `json:"seed"`
 	Findings []Finding `json:"findings"`
@@ -112,9 +112,22 @@ func Decide(in Inputs) (*Report, error) {
 // analyses, and within each seed.
 func (c *Criteria) Decide(in Inputs) *Report {
 	r := &Report{CriteriaVersion: c.Version, CriteriaSHA256: c.sha, MinSeeds: c.MinSeeds, Seeds: seedsOf(in)}
+	r.Findings = c.all(in, "")
+	for _, s := range r.Seeds {
+		r.PerSeed = append(r.PerSeed, SeedFindings{Seed: s, Findings: c.all(in, s)})
+	}
+	r.Tables = c.tables(in)
+	r.Inputs = inputsTable(in)
+	return r
+}
+
+// all decides every claim under its protocol and, as secondary analyses,
+// under its other protocols, pooled (seed "") or within one seed: primary
+// findings first.
+func (c *Criteria) all(in Inputs, seed string) []Finding {
 	var primary, secondary []Finding
 	for _, cl := range c.Claims {
-		f := c.check(in, cl, Protocol{cl.Phase, cl.Data}, "")
+		f := c.check(in, cl, Protocol{cl.Phase, cl.Data}, seed)
 		if cl.Secondary != "" {
 			f.Analysis = "secondary: " + cl.Secondary
 			secondary = append(secondary, f)
@@ -122,25 +135,12 @@ func (c *Criteria) Decide(in Inputs) *Report {
 			primary = append(primary, f)
 		}
 		for _, p := range cl.OtherProtocols {
-			g := c.check(in, cl, p, "")
+			g := c.check(in, cl, p, seed)
 			g.Analysis = "secondary: not the paper's protocol (" + protocolText(cl, Protocol{cl.Phase, cl.Data}) + ")"
 			secondary = append(secondary, g)
 		}
 	}
-	r.Findings = append(primary, secondary...)
-	for _, s := range r.Seeds {
-		sf := SeedFindings{Seed: s}
-		for _, cl := range c.Claims {
-			if cl.Secondary != "" {
-				continue
-			}
-			sf.Findings = append(sf.Findings, c.check(in, cl, Protocol{cl.Phase, cl.Data}, s))
-		}
-		r.PerSeed = append(r.PerSeed, sf)
-	}
-	r.Tables = c.tables(in)
-	r.Inputs = inputsTable(in)
-	return r
+	return append(primary, secondary...)
 }
 
 // seedsOf returns every seed label of the inputs, sorted.

@@ -28,6 +28,9 @@ func (r *Report) Markdown() string {
 		}
 		b.WriteString("\n")
 		for i, f := range r.PerSeed[0].Findings {
+			if !f.Primary() {
+				continue
+			}
 			fmt.Fprintf(&b, "| %s |", cell(f.ID))
 			for _, s := range r.PerSeed {
 				if i < len(s.Findings) {

@@ -27,8 +27,12 @@ type demo struct {
 	Fourier     *fourierDoc
 	Pictures    map[string][]string // section -> PNG paths relative to Out
 	Links       map[string]string   // section -> its own report, relative to Out
-	Findings    []findings.Finding
-	Missing     []string
+	// Report is what package findings decided; Study is set for a
+	// study's folder (seed-N folders inside), Seeds then lists them.
+	Report  *findings.Report
+	Study   bool
+	Seeds   []string
+	Missing []string
 }
 
 type stage struct {
@@ -134,6 +138,18 @@ func collect(out string) (*demo, error) {
 	d := &demo{Out: out, Pictures: map[string][]string{}, Links: map[string]string{}}
 	d.Stages = readTimings(filepath.Join(out, "timings.tsv"))
 	d.FirstStages = readTimings(filepath.Join(out, "timings-first.tsv"))
+	if d.Report, err = decide(out); err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	if isStudy(out) {
+		// A study's page: the findings, their tables and each seed's
+		// folder (whose own page `report --out SEED-FOLDER` writes).
+		d.Study = true
+		for _, sd := range seedDirs(out) {
+			d.Seeds = append(d.Seeds, filepath.Base(sd.dir))
+		}
+		return d, nil
+	}
 	d.Runs = readRuns(filepath.Join(out, "train"))
 	if len(d.Runs) == 0 {
 		d.Missing = append(d.Missing, "training runs (train/*/metrics.json)")
@@ -171,7 +187,6 @@ func collect(out string) (*demo, error) {
 			d.Links[sec] = page
 		}
 	}
-	d.Findings = decide(d)
 	return d, nil
 }
 

@@ -1,9 +1,16 @@
-// Command report writes the demo's front page: OUT/index.html, which opens
-// with a findings table (each claim of Park & Kim (ICLR 2022), the numbers
-// measured in this run, and a verdict decided by package findings with its
-// criterion printed beside it), then summarises training, Hessian spectra,
-// loss landscapes and the Fourier analysis, and links every plot and
-// report the other commands wrote.
+// Command report writes the front page of a demo or study folder:
+// OUT/index.html, which opens with a findings table (each claim of Park &
+// Kim (ICLR 2022) as the paper states it, the numbers measured with their
+// intervals, and a verdict decided by package findings with its criterion
+// printed beside it; the criteria file's SHA-256 above it), then, for a
+// demo, summarises training, Hessian spectra, loss landscapes and the
+// Fourier analysis and links every plot and report the other commands
+// wrote.
+//
+// A study folder (make study) holds one demo-like folder per training seed,
+// seed-N/; its page gives the findings pooled over the seeds with a
+// hierarchical bootstrap, the per-seed table and every number's interval.
+// A demo folder is one seed: its table is that seed's own.
 //
 // Usage:
 //
@@ -11,10 +18,13 @@
 //
 // DIR is the demo's output folder (scripts/demo.sh): train/MODEL/ (cmd/train
 // runs), hessian/ (cmd/hessian), landscape/ (cmd/landscape), fourier/
-// (cmd/fourier) and timings.tsv (stage times). Missing parts are reported
-// as missing, never invented; the findings they would decide are
-// "inconclusive" with the reason. The page is written atomically, with
-// findings.json beside it (every verdict and number).
+// (cmd/fourier) and timings.tsv (stage times); every hessian*/hessian.json,
+// fourier*/results.json and landscape*/[NAME/]landscape.json is read for
+// the findings (the Fourier and noise claims need cmd/fourier --per-image).
+// Missing parts are reported as missing, never invented; the findings they
+// would decide are "inconclusive" with the reason. The page is written
+// atomically, with findings.json (every verdict and number) and
+// findings.md (the same as Markdown tables) beside it.
 //
 // Example:
 //
@@ -51,6 +61,6 @@ func run(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "report: %s (%d findings: %s)\n", filepath.Join(*out, "index.html"), len(d.Findings), page)
+	fmt.Fprintf(stdout, "report: %s (%s; criteria SHA-256 %s)\n", filepath.Join(*out, "index.html"), page, d.Report.CriteriaSHA256)
 	return nil
 }
