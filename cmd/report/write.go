@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
-	"math"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,8 +14,6 @@ import (
 	"github.com/vitprobe/vitprobe/internal/atomicfile"
 	"github.com/vitprobe/vitprobe/internal/prov"
 )
-
-func nan() float64 { return math.NaN() }
 
 // write renders index.html, findings.json (the whole findings.Report) and
 // findings.md (its Markdown) into out and returns a short tally of the
@@ -79,15 +76,15 @@ type pageView struct {
 	Report             *findings.Report
 	Study              bool
 	Seeds              []string
-	Stages     []stageView
-	Total      string
-	FirstTotal string // of the first run, when it is not this one
-	Runs       []runView
-	Hessian    []hessianView
-	Pictures   map[string][]string
-	Links      map[string]string
-	Missing    []string
-	FourierImg int
+	Stages             []stageView
+	Total              string
+	FirstTotal         string // of the first run, when it is not this one
+	Runs               []runView
+	Hessian            []hessianView
+	Pictures           map[string][]string
+	Links              map[string]string
+	Missing            []string
+	FourierImg         int
 }
 
 // subStage starts the name of a stage that ran inside another one (the
