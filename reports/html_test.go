@@ -12,6 +12,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/vitprobe/vitprobe/internal/testdep"
 )
 
 // htmlTestPNG writes a small valid PNG at path.
@@ -138,15 +140,7 @@ func TestScreenshotScript(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Chromium")
 	}
-	found := false
-	for _, b := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if _, err := exec.LookPath(b); err == nil {
-			found = true
-		}
-	}
-	if !found {
-		t.Skip("no Chromium installed")
-	}
+	testdep.Chromium(t)
 	script, err := filepath.Abs("../scripts/screenshot.sh")
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"github.com/sugarme/gotch"
 
 	"github.com/vitprobe/vitprobe/internal/cli"
+	"github.com/vitprobe/vitprobe/internal/testdep"
 	"github.com/vitprobe/vitprobe/models"
 	"github.com/vitprobe/vitprobe/reports"
 	"github.com/vitprobe/vitprobe/torchx"
@@ -77,6 +78,10 @@ func TestReport(t *testing.T) {
 	}
 	if n, err := reports.CheckPageImages(filepath.Join(out, "report.html")); err != nil || n != 4 {
 		t.Errorf("page images: %d, %v", n, err)
+	}
+	// The browser's view: every image decodes (natural size > 0).
+	if n, _ := testdep.RenderPage(t, filepath.Join(out, "report.html")); n != 4 {
+		t.Errorf("Chromium found %d images in report.html, want 4", n)
 	}
 	var r results
 	b, err := os.ReadFile(filepath.Join(out, "results.json"))

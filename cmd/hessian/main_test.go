@@ -23,6 +23,7 @@ import (
 	"github.com/sugarme/gotch"
 
 	"github.com/vitprobe/vitprobe/internal/cli"
+	"github.com/vitprobe/vitprobe/internal/testdep"
 	"github.com/vitprobe/vitprobe/models"
 	"github.com/vitprobe/vitprobe/torchx"
 	"github.com/vitprobe/vitprobe/train"
@@ -251,6 +252,10 @@ func TestEndToEnd(t *testing.T) {
 	}
 	if n := len(journalRecords(t, filepath.Join(out, "journal.jsonl"))); n != 12 {
 		t.Errorf("journal has %d records after a rerun, want 12", n)
+	}
+	// The browser's view of the summary page: its one figure decodes.
+	if n, _ := testdep.RenderPage(t, filepath.Join(out, "summary.html")); n != 1 {
+		t.Errorf("Chromium found %d images in summary.html, want 1 (spectrum.png)", n)
 	}
 }
 

@@ -80,7 +80,7 @@
 // with VITPROBE_SHARD_COUNT) evaluates only the points with index mod n = i
 // into landscape.shard-i-of-n.jsonl; rerun the same command with --merge
 // once every shard is done to write the outputs. They are byte-identical to
-// a single process's. scripts/landscape-slurm.sh and
+// a single process's. scripts/slurm-submit.sh (Slurm, tested on a real cluster) and
 // scripts/landscape-k8s.yaml do this on a cluster.
 //
 // Usage errors exit with status 2, run-time errors with 1, an interrupt
