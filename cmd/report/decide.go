@@ -29,7 +29,8 @@ type seedDir struct {
 }
 
 // seedDirs returns the study's seed-N folders in seed order, or out itself
-// as the only seed (labelled "demo") when there are none.
+// as the only seed when there are none: labelled N when out is a study's
+// seed-N folder, else "demo".
 func seedDirs(out string) []seedDir {
 	ents, _ := os.ReadDir(out)
 	var ds []seedDir
@@ -39,7 +40,11 @@ func seedDirs(out string) []seedDir {
 		}
 	}
 	if len(ds) == 0 {
-		return []seedDir{{label: "demo", dir: out}}
+		label := "demo"
+		if s, ok := strings.CutPrefix(filepath.Base(filepath.Clean(out)), "seed-"); ok && s != "" {
+			label = s
+		}
+		return []seedDir{{label: label, dir: out}}
 	}
 	sort.Slice(ds, func(i, j int) bool {
 		a, ea := strconv.Atoi(ds[i].label)
