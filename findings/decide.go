@@ -440,6 +440,10 @@ func (c *Criteria) gatherSpectra(in Inputs, cl Claim, p Protocol, seed string) e
 				found[fmt.Sprintf("%s %s, %s data", s.Model, s.Phase, s.Data)] = true
 				continue
 			}
+			if _, dup := ps.stats[s.Seed]; dup {
+				ps.lines = append(ps.lines, fmt.Sprintf("%s seed %s: a second spectrum at this phase and data is left out (the first one counts)", s.Model, s.Seed))
+				continue
+			}
 			u := newSpectrumUnits(s)
 			a.model = s.Model
 			a.excluded += u.excluded
@@ -525,6 +529,10 @@ func (c *Criteria) gatherProfiles(in Inputs, cl Claim, p Protocol, seed string) 
 		}
 		if pr.Phase != p.Phase {
 			found[pr.Model+" "+pr.Phase] = true
+			continue
+		}
+		if _, dup := ps.stats[pr.Seed]; dup {
+			ps.lines = append(ps.lines, fmt.Sprintf("%s seed %s: a second profile is left out (the first one counts)", pr.Model, pr.Seed))
 			continue
 		}
 		u, err := newProfileUnits(pr, cl.Quantity)
@@ -615,6 +623,10 @@ func (c *Criteria) gatherNoise(in Inputs, cl Claim, p Protocol, seed string) evi
 		}
 		if nz.Phase != p.Phase || nz.Variant != cl.Variant {
 			found[fmt.Sprintf("%s %s, %s noise", nz.Model, nz.Phase, nz.Variant)] = true
+			continue
+		}
+		if _, dup := ps.stats[nz.Seed]; dup {
+			ps.lines = append(ps.lines, fmt.Sprintf("%s seed %s: a second noise record is left out (the first one counts)", nz.Model, nz.Seed))
 			continue
 		}
 		u, err := newNoiseUnits(nz)

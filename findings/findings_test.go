@@ -403,3 +403,17 @@ func TestEmpty(t *testing.T) {
 		}
 	}
 }
+
+// TestDuplicateInput: a second spectrum of the same model, seed, phase and
+// data is left out and said so; the first one decides.
+func TestDuplicateInput(t *testing.T) {
+	c := criteria(t)
+	cl := c.Claims[0]
+	in := synthSpectra(cl, 1, testSeeds, "warmup", "augmented")
+	reversed := synthSpectra(cl, -1, []string{"0"}, "warmup", "augmented")
+	in.Spectra = append(in.Spectra, reversed.Spectra...)
+	f := c.check(in, cl, Protocol{cl.Phase, cl.Data}, "")
+	if f.Verdict != Holds || !strings.Contains(strings.Join(f.Measured, "\n"), "vit-mini seed 0: a second spectrum at this phase and data is left out") {
+		t.Errorf("%s (%s)\n%s", f.Verdict, f.Why, strings.Join(f.Measured, "\n"))
+	}
+}
