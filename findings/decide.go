@@ -136,7 +136,7 @@ func (c *Criteria) all(in Inputs, seed string) []Finding {
 		}
 		for _, p := range cl.OtherProtocols {
 			g := c.check(in, cl, p, seed)
-			g.Analysis = "secondary: not the paper's protocol (" + protocolText(cl, Protocol{cl.Phase, cl.Data}) + ")"
+			g.Analysis = "secondary: not the paper's protocol (the paper's: " + protocolText(cl, Protocol{cl.Phase, cl.Data}) + ")"
 			secondary = append(secondary, g)
 		}
 	}
@@ -200,7 +200,11 @@ func protocolText(cl Claim, p Protocol) string {
 	case "spectrum":
 		return fmt.Sprintf("%s checkpoints, %s training data", phaseName(p.Phase), p.Data)
 	case "noise_shape":
-		return fmt.Sprintf("%s checkpoints, clean test images with noise by the %s formula", phaseName(p.Phase), cl.Variant)
+		noise := "the paper's band noise"
+		if cl.Variant == "equal-energy" {
+			noise = "band noise of equal energy in every band"
+		}
+		return fmt.Sprintf("%s checkpoints, clean test images with %s", phaseName(p.Phase), noise)
 	}
 	return fmt.Sprintf("%s checkpoints, clean test images", phaseName(p.Phase))
 }
@@ -514,7 +518,7 @@ func (c *Criteria) gatherProfiles(in Inputs, cl Claim, p Protocol, seed string) 
 	switch cl.Kind {
 	case "layer_change":
 		ev.stat = fmt.Sprintf("mean change of the %s at %s's %s blocks (each block minus the layer before it)",
-			quantityName(cl.Quantity), familyName[cl.Family], strings.Join(cl.Layers, "/"))
+			quantityName(cl.Quantity), familyName[cl.Family], kindNames(cl.Layers))
 	default:
 		ev.stat = fmt.Sprintf("least-squares slope of %s's %s over normalised depth", familyName[cl.Family], quantityName(cl.Quantity))
 	}
@@ -548,7 +552,7 @@ func (c *Criteria) gatherProfiles(in Inputs, cl Claim, p Protocol, seed string) 
 		if cl.Kind == "layer_change" {
 			st, nLayers = u.changeStat(cl.Layers)
 			if nLayers == 0 {
-				ps.lines = append(ps.lines, fmt.Sprintf("%s has no %s layer after another layer", pr.Model, strings.Join(cl.Layers, "/")))
+				ps.lines = append(ps.lines, fmt.Sprintf("%s has no %s block after another layer", pr.Model, kindNames(cl.Layers)))
 				continue
 			}
 		} else {
@@ -589,7 +593,7 @@ func (c *Criteria) gatherProfiles(in Inputs, cl Claim, p Protocol, seed string) 
 						}
 					}
 				}
-				line += fmt.Sprintf("; %d of %d %s blocks lower it (layer means pooled over seeds)", down, n, strings.Join(cl.Layers, "/"))
+				line += fmt.Sprintf("; %d of %d %s blocks lower it (layer means pooled over seeds)", down, n, kindNames(cl.Layers))
 			} else {
 				line += fmt.Sprintf("; from %s (first layer) to %s (last), over %d layers", g(q[0]), g(q[len(q)-1]), len(q))
 			}
@@ -599,6 +603,23 @@ func (c *Criteria) gatherProfiles(in Inputs, cl Claim, p Protocol, seed string) 
 	c.finish(&ev, []perSeed{ps}, seed)
 	ev.measured = ps.lines
 	return ev
+}
+
+// kindNames names layer kinds as the paper does: "MSA", "Conv (stride 1
+// or down-sampling)".
+func kindNames(kinds []string) string {
+	if len(kinds) == 2 && contains(kinds, "conv") && contains(kinds, "down") {
+		return "Conv (stride 1 or down-sampling)"
+	}
+	names := map[string]string{"msa": "MSA", "mlp": "MLP", "conv": "Conv", "down": "down-sampling", "stem": "stem"}
+	out := make([]string, len(kinds))
+	for i, k := range kinds {
+		out[i] = names[k]
+		if out[i] == "" {
+			out[i] = k
+		}
+	}
+	return strings.Join(out, "/")
 }
 
 func contains(list []string, s string) bool {
