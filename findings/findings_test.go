@@ -332,7 +332,7 @@ func TestTables(t *testing.T) {
 			t.Errorf("row without intervals: %v", row)
 		}
 	}
-	nt, ok := titles["Accuracy drop under band noise (paper formula): vit-mini, final checkpoints, 3 seed(s)"]
+	nt, ok := titles["Accuracy drop under band noise (the paper's formula): vit-mini, final checkpoints, 3 seed(s)"]
 	if !ok || len(nt.Rows) != 9 {
 		t.Fatalf("noise table: %v", titles)
 	}

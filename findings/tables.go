@@ -206,7 +206,11 @@ func (c *Criteria) noiseTables(in Inputs) []Table {
 		}
 		ivs := bootstrapVec(c, fmt.Sprintf("noise/%s/%s/%s/%s", k.fam, k.model, k.phase, k.variant), gs)
 		nb := len(us[0].bands)
-		t := Table{Title: fmt.Sprintf("Accuracy drop under band noise (%s formula): %s, %s checkpoints, %d seed(s)", k.variant, k.model, k.phase, len(us)),
+		variant := "the paper's formula"
+		if k.variant == "equal-energy" {
+			variant = "equal energy per band"
+		}
+		t := Table{Title: fmt.Sprintf("Accuracy drop under band noise (%s): %s, %s checkpoints, %d seed(s)", variant, k.model, k.phase, len(us)),
 			Note: fmt.Sprintf("Clean accuracy minus noisy accuracy, percentage points, mean over seeds, with the %s hierarchical bootstrap interval (seeds, then images; the same images for the clean and noisy runs: paired). Clean accuracy %s %%.",
 				c.conf(), ivCell(ivs[nb], 100)),
 			Columns: []string{"band centre (×π)", "accuracy drop (pp)"}}

@@ -262,7 +262,7 @@ decided by code (package <code>findings</code>) with the criterion printed besid
 not the variation between training runs (pooled verdicts need {{.Report.MinSeeds}} seeds: <code>make study</code>).{{end}}</p>
 <table><tr><th style="width:24%">Claim</th><th>Measured</th><th style="width:11%">Verdict</th><th style="width:28%">Criterion</th></tr>
 {{range .Primary}}<tr><td>{{.Claim}} <span class="crit">({{.Source}}; {{.Protocol}})</span></td><td><ul class="meas">{{range .Measured}}<li>{{.}}</li>{{end}}</ul><div class="crit">{{.Why}}</div></td>
-<td class="{{verdictClass .Verdict}}">{{.Verdict}}{{with estimate .}}<div class="crit">{{.}}</div>{{end}}</td><td class="crit">{{.Statistic}}. {{.Criterion}}</td></tr>
+<td class="{{verdictClass .Verdict}}">{{.Verdict}}{{with estimate .}}<div class="crit">{{.}}</div>{{end}}</td><td class="crit">{{.Criterion}}</td></tr>
 {{end}}</table>
 {{if .Secondary}}<h3>Secondary analyses</h3>
 <p>Other phases and data than the paper's, variants added after the first results, and extensions: shown for what they say, labelled, not the verdicts above.</p>
