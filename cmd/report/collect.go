@@ -58,8 +58,6 @@ type hessianDoc struct {
 		Phase   string `json:"phase"`
 		Summary struct {
 			N   int     `json:"n"`
-			NEP float64 `json:"nep"`
-			APE float64 `json:"ape"`
 			Min float64 `json:"min"`
 			Max float64 `json:"max"`
 		} `json:"summary"`

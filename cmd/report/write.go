@@ -58,8 +58,8 @@ type runView struct {
 }
 
 type hessianView struct {
-	Label, NEP, APE, Min, Max, WD string
-	N, Batches, Products          int
+	Label, Min, Max, WD  string
+	N, Batches, Products int
 }
 
 type stageView struct {
@@ -151,8 +151,7 @@ func view(d *demo) pageView {
 	}
 	if d.Hessian != nil {
 		for _, m := range d.Hessian.Models {
-			v.Hessian = append(v.Hessian, hessianView{Label: m.Label, NEP: fmt.Sprintf("%.3f", m.Summary.NEP),
-				APE: fmt.Sprintf("%.4g", m.Summary.APE), Min: fmt.Sprintf("%.4g", m.Summary.Min), Max: fmt.Sprintf("%.4g", m.Summary.Max),
+			v.Hessian = append(v.Hessian, hessianView{Label: m.Label, Min: fmt.Sprintf("%.4g", m.Summary.Min), Max: fmt.Sprintf("%.4g", m.Summary.Max),
 				WD: fmt.Sprintf("%g", m.WeightDecay), N: m.Summary.N, Batches: len(m.Batches), Products: m.Products})
 		}
 	}
@@ -288,10 +287,10 @@ not the variation between training runs (pooled verdicts need {{.Report.MinSeeds
 {{else}}<p class="missing">No training runs found.</p>{{end}}
 
 <h2>Hessian max-eigenvalue spectra</h2>
-{{if .Hessian}}<p>Top eigenvalues of the Hessian of each minibatch (NLL + the weight-decay L2 term), pooled per model.
-NEP: share of negative eigenvalues; APE: mean of the positive ones.{{with index .Links "hessian"}} Full tables: <a href="{{.}}">{{.}}</a>.{{end}}</p>
-<table><tr><th>Model</th><th>Eigenvalues</th><th>Minibatches</th><th>NEP</th><th>APE</th><th>Min</th><th>Max</th><th>wd</th><th>Hessian-vector products</th></tr>
-{{range .Hessian}}<tr><td>{{.Label}}</td><td class="num">{{.N}}</td><td class="num">{{.Batches}}</td><td class="num">{{.NEP}}</td><td class="num">{{.APE}}</td><td class="num">{{.Min}}</td><td class="num">{{.Max}}</td><td class="num">{{.WD}}</td><td class="num">{{.Products}}</td></tr>
+{{if .Hessian}}<p>Top eigenvalues of the Hessian of each minibatch of NLL + (wd/2)·Σ‖w‖², pooled per model: what was computed.
+NEP and APE with their intervals are in the findings' spectra table above.{{with index .Links "hessian"}} Full tables: <a href="{{.}}">{{.}}</a>.{{end}}</p>
+<table><tr><th>Model</th><th>Eigenvalues</th><th>Minibatches</th><th>Smallest</th><th>Largest</th><th>wd</th><th>Hessian-vector products</th></tr>
+{{range .Hessian}}<tr><td>{{.Label}}</td><td class="num">{{.N}}</td><td class="num">{{.Batches}}</td><td class="num">{{.Min}}</td><td class="num">{{.Max}}</td><td class="num">{{.WD}}</td><td class="num">{{.Products}}</td></tr>
 {{end}}</table>{{end}}
 <div class="figs">{{range index .Pictures "hessian"}}<figure{{if wide .}} class="wide"{{end}}><img src="{{.}}" alt="{{.}}"><figcaption>{{.}}</figcaption></figure>{{end}}</div>
 
