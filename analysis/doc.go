@@ -15,6 +15,14 @@
 //     amplitude (fourier.RelativeLogAmplitude) and feature-map variance in
 //     depth order, with the layer kinds that plots shade.
 //   - Robustness: accuracy under noise confined to a frequency band.
+//   - Representations: minibatch CKA between every pair of layers of one or
+//     several models (CKA, on package cka's accumulators); the lesion study
+//     (Lesion: each residual branch removed in turn, through
+//     models.Lesioner); accuracy under common corruptions and ImageNet-C's
+//     corruption error against a baseline (CorruptionRobustness,
+//     CorruptionShard, SummarizeCorruptions). Their long loops journal
+//     every finished unit (minibatch, lesion, corruption and severity) and
+//     resume from the journal.
 //
 // Everything works with any models.Model: the presets of package models or
 // a user's own gotch model implementing the interface.

@@ -54,4 +54,14 @@
 // smoothing 0.1. RandAugment is out of scope and not implemented. All draws
 // come from the *rand.Rand passed in; λ is Beta-distributed, drawn from two
 // Gamma variates.
+//
+// # Common corruptions
+//
+// Corruption{Name, Severity}.Apply corrupts one image given as float
+// intensities in [0, 1] with nine of ImageNet-C's corruptions (Gaussian,
+// shot and impulse noise, defocus and motion blur, brightness, contrast,
+// elastic transform, pixelate) at severities 1 to 5, with CIFAR-10-C's
+// parameters where its severities are ordered (docs/representation.md).
+// Dataset.Corrupted makes a corrupted copy of a set of images, each one's
+// random draws keyed by a seed and its index (CorruptionRand).
 package data

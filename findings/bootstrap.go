@@ -63,25 +63,25 @@ func (g group) draw(r *rand.Rand, buf *[]float64) float64 {
 	return s / float64(len(g))
 }
 
-// interval is a point estimate with its bootstrap percentile interval.
-type interval struct {
+// span is a point estimate with its bootstrap percentile interval.
+type span struct {
 	Est, Lo, Hi float64
 }
 
 // ok reports whether the interval is defined.
-func (iv interval) ok() bool { return !math.IsNaN(iv.Lo) && !math.IsNaN(iv.Hi) }
+func (iv span) ok() bool { return !math.IsNaN(iv.Lo) && !math.IsNaN(iv.Hi) }
 
 // bootstrap returns the estimate f(estimates of groups) and the percentile
 // interval of f over resamples in which every group is redrawn
 // independently (different families are different trainings). Replicates
 // where f is NaN (e.g. no positive eigenvalue drawn) are dropped; with
 // more than half dropped the interval is undefined.
-func bootstrap(c *Criteria, key string, groups []group, f func(v []float64) float64) interval {
+func bootstrap(c *Criteria, key string, groups []group, f func(v []float64) float64) span {
 	est := make([]float64, len(groups))
 	for i, g := range groups {
 		est[i] = g.estimate()
 	}
-	iv := interval{Est: f(est), Lo: math.NaN(), Hi: math.NaN()}
+	iv := span{Est: f(est), Lo: math.NaN(), Hi: math.NaN()}
 	for _, g := range groups {
 		if len(g) == 0 {
 			return iv
@@ -151,12 +151,12 @@ type vecStat struct {
 // bootstrapVec returns, for each component of a vector statistic, the
 // mean over seeds and its hierarchical bootstrap interval (seeds, then
 // units), as bootstrap does for one group and a scalar.
-func bootstrapVec(c *Criteria, key string, g []vecStat) []interval {
+func bootstrapVec(c *Criteria, key string, g []vecStat) []span {
 	if len(g) == 0 {
 		return nil
 	}
 	dim := g[0].dim
-	out := make([]interval, dim)
+	out := make([]span, dim)
 	v := make([]float64, dim)
 	sum := make([]float64, dim)
 	for _, u := range g {
@@ -166,7 +166,7 @@ func bootstrapVec(c *Criteria, key string, g []vecStat) []interval {
 		}
 	}
 	for k := range out {
-		out[k] = interval{Est: sum[k], Lo: math.NaN(), Hi: math.NaN()}
+		out[k] = span{Est: sum[k], Lo: math.NaN(), Hi: math.NaN()}
 	}
 	r := rand.New(rand.NewPCG(c.Bootstrap.Seed, keySeed(key)))
 	n := c.Bootstrap.Resamples

@@ -285,7 +285,7 @@ func sign(x float64) int {
 }
 
 // verdict applies the criteria to an interval and the seeds' estimates.
-func (c *Criteria) verdict(cl Claim, iv interval, own []float64, pooled bool) (Verdict, string) {
+func (c *Criteria) verdict(cl Claim, iv span, own []float64, pooled bool) (Verdict, string) {
 	if !iv.ok() {
 		return Inconclusive, "the interval is undefined (too few usable resamples)"
 	}

@@ -417,3 +417,11 @@ func TestDuplicateInput(t *testing.T) {
 		t.Errorf("%s (%s)\n%s", f.Verdict, f.Why, strings.Join(f.Measured, "\n"))
 	}
 }
+
+// TestRepresentationLevel: the lesion and corruption claims use the
+// criteria's confidence level.
+func TestRepresentationLevel(t *testing.T) {
+	if c := criteria(t); c.Bootstrap.Confidence != confidence {
+		t.Errorf("criteria.json's confidence %v, the lesion and corruption claims' %v", c.Bootstrap.Confidence, confidence)
+	}
+}

@@ -27,7 +27,7 @@ func (c *Criteria) tables(in Inputs) []Table {
 }
 
 // ivCell formats an interval as "est [lo, hi]", scaled by k.
-func ivCell(iv interval, k float64) string {
+func ivCell(iv span, k float64) string {
 	if math.IsNaN(iv.Est) {
 		return "n/a"
 	}

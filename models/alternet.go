@@ -118,6 +118,7 @@ func newAlterNet(a alterArch, cfg Config, dev gotch.Device, name string) (Model,
 					kind = KindDown
 				}
 				b.layer = m.addLayer(name, kind, false, false)
+				m.addResidual(b.layer, pb.down == nil)
 			case 'M':
 				if stride != 1 || in != out {
 					return nil, fmt.Errorf("models: %s: an MSA block cannot start stage %d (it keeps the shape)", name, si+1)
@@ -144,6 +145,7 @@ func newAlterNet(a alterArch, cfg Config, dev gotch.Device, name string) (Model,
 				m.consts = append(m.consts, idx)
 				b.msa = mb
 				b.layer = m.addLayer(name, KindMSA, false, false)
+				m.addResidual(b.layer, true)
 			default:
 				return nil, fmt.Errorf("models: %s: unknown block letter %q", name, c)
 			}
@@ -200,11 +202,15 @@ func (m *alternet) Forward(x *ts.Tensor, mode Mode, probe Probe) (*ts.Tensor, er
 	f.observe(m.stemL, h)
 	for i, b := range m.blocks {
 		mark, in := f.s.Mark(), h
-		if b.conv != nil {
+		off := m.lesioned(b.layer.Index)
+		switch {
+		case b.conv != nil && off:
+			h = b.conv.shortcut(f, h)
+		case b.conv != nil:
 			h = b.conv.forward(f, h, m.dropRate[i])
-		} else {
+		case !off:
 			h = b.msa.forward(f, h, m.dropRate[i])
-		}
+		} // a lesioned MSA block passes h on
 		f.observe(b.layer, h)
 		f.endBlock(mark, in, h)
 	}
@@ -212,6 +218,15 @@ func (m *alternet) Forward(x *ts.Tensor, mode Mode, probe Probe) (*ts.Tensor, er
 	out := f.linear(f.mean(h, 2, 3), m.fc)
 	f.observe(m.headL, out)
 	return f.finish(out)
+}
+
+// shortcut is the block's output with its residual branch removed: the
+// input, or its projection when the block changes the shape.
+func (b *preactBlock) shortcut(f *fwd, x *ts.Tensor) *ts.Tensor {
+	if b.down == nil {
+		return x
+	}
+	return f.conv(f.relu(f.bn(x, b.bn1)), b.down)
 }
 
 func (b *preactBlock) forward(f *fwd, x *ts.Tensor, drop float64) *ts.Tensor {

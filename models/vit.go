@@ -74,6 +74,8 @@ func newViT(a vitArch, cfg Config, dev gotch.Device, name string) (Model, error)
 		}
 		b.msaL = m.addLayer(fmt.Sprintf("blocks.%d.attn", i), KindMSA, true, !m.gap)
 		b.mlpL = m.addLayer(fmt.Sprintf("blocks.%d.mlp", i), KindMLP, true, !m.gap)
+		m.addResidual(b.msaL, true)
+		m.addResidual(b.mlpL, true)
 		m.blocks = append(m.blocks, b)
 	}
 	m.norm = s.ln("norm", a.dim)
@@ -109,13 +111,17 @@ func (m *vit) Forward(x *ts.Tensor, mode Mode, probe Probe) (*ts.Tensor, error) 
 	f.observe(m.embedL, h)
 	for i, b := range m.blocks {
 		mark, in := f.s.Mark(), h
-		y := b.attention(f, f.layerNorm(h, b.norm1), m.a.heads)
-		h = f.add(h, f.dropPath(y, m.dropRate[i]))
+		if !m.lesioned(b.msaL.Index) { // a lesioned branch adds zeros
+			y := b.attention(f, f.layerNorm(h, b.norm1), m.a.heads)
+			h = f.add(h, f.dropPath(y, m.dropRate[i]))
+		}
 		f.observe(b.msaL, h)
 		f.endBlock(mark, in, h)
 		mark, in = f.s.Mark(), h
-		y = f.linear(f.gelu(f.linear(f.layerNorm(h, b.norm2), b.fc1)), b.fc2)
-		h = f.add(h, f.dropPath(y, m.dropRate[i]))
+		if !m.lesioned(b.mlpL.Index) {
+			y := f.linear(f.gelu(f.linear(f.layerNorm(h, b.norm2), b.fc1)), b.fc2)
+			h = f.add(h, f.dropPath(y, m.dropRate[i]))
+		}
 		f.observe(b.mlpL, h)
 		f.endBlock(mark, in, h)
 	}
