@@ -304,10 +304,14 @@ func DecideRepresentation(l *results.Lesion, c *results.Corruption, family func(
 		corrupt.Why = firstFailure(c == nil, "no corruption results (corrupt/corrupt.json)", alter == nil, "the corruption results have no AlterNet",
 			true, "the corruption results have no ResNet (the Conv baseline)")
 	}
-	lesion.ID, lesion.Source, lesion.Statistic = "lesion-msa-vs-conv", "Fig. 10b", "D (pp of accuracy)"
-	corrupt.ID, corrupt.Source, corrupt.Statistic = "alternet-corruption-robustness", "Fig. 12b", "mCE of AlterNet against ResNet"
+	lesion.ID, lesion.Statistic = "lesion-msa-vs-conv", "D (pp of accuracy)"
+	corrupt.ID, corrupt.Statistic = "alternet-corruption-robustness", "mCE of AlterNet against ResNet"
 	for _, f := range []*Finding{&lesion, &corrupt} {
 		f.Analysis, f.Protocol = "primary", "trained models, clean test images; one run"
+		// The claim's closing parenthesis names the figure: the Source.
+		if i := strings.LastIndex(f.Claim, " ("); i > 0 && strings.HasSuffix(f.Claim, ")") {
+			f.Claim, f.Source = f.Claim[:i], f.Claim[i+2:len(f.Claim)-1]
+		}
 	}
 	return []Finding{lesion, corrupt}
 }
