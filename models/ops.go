@@ -296,3 +296,44 @@ func dropRates(max float64, n int) []float64 {
 	}
 	return r
 }
+
+// fusedAttention selects torchx.Attention for the attention of the ViT and
+// AlterNet blocks on the CPU (the default); false selects the composite of
+// libtorch operators (matrix products, softmax) that it replaced, which
+// the tests compare it with.
+var fusedAttention = true
+
+// useFused reports whether the fused attention applies to x: CPU tensors
+// (the operator is CPU code), when selected.
+func useFused(x *ts.Tensor) bool {
+	if !fusedAttention || x == nil {
+		return false
+	}
+	dev, err := x.Device()
+	// Compared by name: gotch's Device.OfCInt returns CPU with another
+	// Value than gotch.CPU.
+	return err == nil && dev.Name == gotch.CPU.Name
+}
+
+// channelsLast selects the channels-last layout for the activations of the
+// convolutional presets on the CPU (the default): the input is converted
+// once (the stem's output: a one-channel image is both layouts at once,
+// and libtorch then picks the standard one), and every convolution, batch
+// norm and elementwise operation after it keeps the layout, so that oneDNN runs the convolutions without
+// converting to and from its blocked layout at every call. The weights
+// stay in the standard layout (they are small; oneDNN reorders them). The
+// numbers differ from the standard layout's by float32 rounding (other
+// summation orders inside the convolutions). false selects the standard
+// layout, which the tests compare it with.
+var channelsLast = true
+
+// layout converts a feature map to the activation layout in use.
+func (f *fwd) layout(x *ts.Tensor) *ts.Tensor {
+	if !channelsLast || !f.ok(x) {
+		return x
+	}
+	if dev, err := x.Device(); err != nil || dev.Name != gotch.CPU.Name {
+		return x
+	}
+	return f.t(torchx.ChannelsLast(x))
+}
