@@ -63,7 +63,7 @@ func benchTrainStep(b *testing.B, d *data.Dataset, name string, threads int) {
 			b.Fatal(err)
 		}
 		defer m.Close()
-		params, trainable := trainableParams(m)
+		_, trainable := trainableParams(m)
 		opt, err := newOptimizer(trainable)
 		if err != nil {
 			b.Fatal(err)
@@ -75,7 +75,7 @@ func benchTrainStep(b *testing.B, d *data.Dataset, name string, threads int) {
 		}
 		ep := smp.Epoch(0)
 		step := func(i int) {
-			if _, _, err := trainStep(m, params, opt, d, ep.Batch(i%ep.Len()), ep.Rand(i), c, 1e-3, int64(i+1)); err != nil {
+			if _, _, err := trainStep(m, opt, d, ep.Batch(i%ep.Len()), ep.Rand(i), c, 1e-3, int64(i+1)); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -136,7 +136,7 @@ func Run(ctx context.Context, c Config, o Options) (*Result, error) {
 		return nil, err
 	}
 	defer m.Close()
-	params, trainable := trainableParams(m)
+	_, trainable := trainableParams(m)
 	opt, err := newOptimizer(trainable)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
@@ -210,7 +210,7 @@ func Run(ctx context.Context, c Config, o Options) (*Result, error) {
 			t0 := time.Now()
 			step := st.Step + 1
 			lr := Schedule(c.LR, step, warmup, total)
-			loss, correct, err := trainStep(m, params, opt, trainSet, ep.Batch(k), ep.Rand(k), c, lr, step)
+			loss, correct, err := trainStep(m, opt, trainSet, ep.Batch(k), ep.Rand(k), c, lr, step)
 			if err != nil {
 				bar.Finish("failed")
 				if errors.Is(err, errNonFinite) {
@@ -298,7 +298,7 @@ func trainableParams(m models.Model) ([]*ts.Tensor, []models.Param) {
 
 // trainStep runs one optimisation step and returns the batch's loss and
 // number of correct predictions.
-func trainStep(m models.Model, params []*ts.Tensor, opt *optimizer, d *data.Dataset, idx []int,
+func trainStep(m models.Model, opt *optimizer, d *data.Dataset, idx []int,
 	r *rand.Rand, c Config, lr float64, step int64) (float64, int, error) {
 	// libtorch's generator (stochastic depth) is reseeded per step, so that
 	// a resumed run draws the same masks.
@@ -329,17 +329,7 @@ func trainStep(m models.Model, params []*ts.Tensor, opt *optimizer, d *data.Data
 	if err != nil {
 		return 0, 0, err
 	}
-	grads, err := torchx.Grad(loss, params)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer torchx.DropAll(grads)
-	if c.Clip > 0 {
-		if _, err := torchx.ClipGradNorm(grads, c.Clip); err != nil {
-			return 0, 0, err
-		}
-	}
-	if err := torchx.AdamWStep(params, grads, opt.m, opt.v, lr, c.Beta1, c.Beta2, c.Eps, c.WeightDecay, step); err != nil {
+	if err := opt.step(loss, c, lr, step); err != nil {
 		return 0, 0, err
 	}
 	return lv, correct, nil
