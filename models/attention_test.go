@@ -46,6 +46,19 @@ func TestChannelsLastMatchesStandard(t *testing.T) {
 	}
 }
 
+// TestFastDerivativesMatchLibtorch compares torchx.Conv2d and the affine
+// batch norm of differentiated evaluation passes with libtorch's conv2d and
+// batch_norm, as above (the logits differ by the rounding of the affine
+// form, the products by the other order of the double backward's sums).
+func TestFastDerivativesMatchLibtorch(t *testing.T) {
+	defer func(was bool) { *models.FastDerivatives = was }(*models.FastDerivatives)
+	for _, name := range []string{"resnet-mini", "alternet-mini"} {
+		t.Run(name, func(t *testing.T) {
+			compareImpl(t, name, func(on bool) { *models.FastDerivatives = on }, 1e-5, 1e-4)
+		})
+	}
+}
+
 // compareImpl runs preset name with set(true) and set(false) on the same
 // weights and images and compares logits, gradients (relative tolerance
 // tol) and a Hessian-vector product (tolHV).

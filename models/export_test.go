@@ -6,3 +6,7 @@ var FusedAttention = &fusedAttention
 
 // ChannelsLast lets the external tests switch the activation layout.
 var ChannelsLast = &channelsLast
+
+// FastDerivatives lets the external tests switch torchx.Conv2d and the
+// affine batch norm off.
+var FastDerivatives = &fastDerivatives

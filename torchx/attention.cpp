@@ -51,7 +51,9 @@
 #include <cstring>
 #include <vector>
 
-#pragma GCC optimize("O3", "fp-contract=fast")
+// no-trapping-math lets the float-to-int conversion of exp vectorise (libtorch
+// itself is built with it).
+#pragma GCC optimize("O3", "fp-contract=fast", "no-trapping-math")
 
 namespace vp_attention_kernels {
 
@@ -175,7 +177,54 @@ VP_INLINE void gemm_nn(int64_t M, int64_t Nc, int64_t K, const float *__restrict
         return gemm_rows<64>(M, K, A, lda, B, C, ldc, acc);
     }
   }
-  for (int64_t i = 0; i < M; i++) {
+  // Blocks of 4 rows by 16 columns held in registers over the whole
+  // contraction; the columns past the last full block one by one.
+  int64_t i = 0;
+  for (; i + 4 <= M; i += 4) {
+    const float *a0 = A + i * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
+    int64_t j = 0;
+    for (; j + 16 <= Nc; j += 16) {
+      float c0[16], c1[16], c2[16], c3[16];
+      for (int l = 0; l < 16; l++) {
+        c0[l] = acc ? C[i * ldc + j + l] : 0.0f;
+        c1[l] = acc ? C[(i + 1) * ldc + j + l] : 0.0f;
+        c2[l] = acc ? C[(i + 2) * ldc + j + l] : 0.0f;
+        c3[l] = acc ? C[(i + 3) * ldc + j + l] : 0.0f;
+      }
+      for (int64_t k = 0; k < K; k++) {
+        const float *__restrict b = B + k * ldb + j;
+        const float x0 = a0[k], x1 = a1[k], x2 = a2[k], x3 = a3[k];
+        for (int l = 0; l < 16; l++) {
+          c0[l] += x0 * b[l];
+          c1[l] += x1 * b[l];
+          c2[l] += x2 * b[l];
+          c3[l] += x3 * b[l];
+        }
+      }
+      for (int l = 0; l < 16; l++) {
+        C[i * ldc + j + l] = c0[l];
+        C[(i + 1) * ldc + j + l] = c1[l];
+        C[(i + 2) * ldc + j + l] = c2[l];
+        C[(i + 3) * ldc + j + l] = c3[l];
+      }
+    }
+    for (; j < Nc; j++) {
+      float c0 = acc ? C[i * ldc + j] : 0.0f, c1 = acc ? C[(i + 1) * ldc + j] : 0.0f;
+      float c2 = acc ? C[(i + 2) * ldc + j] : 0.0f, c3 = acc ? C[(i + 3) * ldc + j] : 0.0f;
+      for (int64_t k = 0; k < K; k++) {
+        const float b = B[k * ldb + j];
+        c0 += a0[k] * b;
+        c1 += a1[k] * b;
+        c2 += a2[k] * b;
+        c3 += a3[k] * b;
+      }
+      C[i * ldc + j] = c0;
+      C[(i + 1) * ldc + j] = c1;
+      C[(i + 2) * ldc + j] = c2;
+      C[(i + 3) * ldc + j] = c3;
+    }
+  }
+  for (; i < M; i++) {
     float *__restrict c = C + i * ldc;
     if (!acc) {
       for (int64_t j = 0; j < Nc; j++) c[j] = 0;
@@ -269,10 +318,35 @@ VP_INLINE float exp_poly(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  float two_n;
-  std::memcpy(&two_n, &bits, sizeof two_n);
-  return tiny ? 0.0f : p * two_n;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  return tiny ? 0.0f : p * __builtin_bit_cast(float, bits);
+}
+
+// row_max returns the largest of x[0..n-1] (n >= 1), in 16 lanes.
+VP_INLINE float row_max(int64_t n, const float *__restrict x) {
+  float mx[kLanes];
+  for (int l = 0; l < kLanes; l++) mx[l] = x[0];
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes) {
+    for (int l = 0; l < kLanes; l++) mx[l] = x[j + l] > mx[l] ? x[j + l] : mx[l];
+  }
+  for (int l = 0; j < n; j++, l++) mx[l] = x[j] > mx[l] ? x[j] : mx[l];
+  float m = mx[0];
+  for (int l = 1; l < kLanes; l++) m = mx[l] > m ? mx[l] : m;
+  return m;
+}
+
+// row_sum returns Σ x[0..n-1] in 16 lanes, combined in lane order.
+VP_INLINE float row_sum(int64_t n, const float *__restrict x) {
+  float acc[kLanes] = {0};
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes) {
+    for (int l = 0; l < kLanes; l++) acc[l] += x[j + l];
+  }
+  for (int l = 0; j < n; j++, l++) acc[l] += x[j];
+  float s = 0;
+  for (int l = 0; l < kLanes; l++) s += acc[l];
+  return s;
 }
 
 // softmax_rows turns each row of S (N×N) into softmax(s·S + B) in place.
@@ -285,33 +359,10 @@ VP_INLINE void softmax_rows(int64_t N, float s, const float *__restrict bias, fl
     } else {
       for (int64_t j = 0; j < N; j++) x[j] *= s;
     }
-    float mx[kLanes];
-    for (int l = 0; l < kLanes; l++) mx[l] = x[0];
-    int64_t j = 0;
-    for (; j + kLanes <= N; j += kLanes) {
-      for (int l = 0; l < kLanes; l++) mx[l] = x[j + l] > mx[l] ? x[j + l] : mx[l];
-    }
-    for (int l = 0; j < N; j++, l++) mx[l] = x[j] > mx[l] ? x[j] : mx[l];
-    float m = mx[0];
-    for (int l = 1; l < kLanes; l++) m = mx[l] > m ? mx[l] : m;
-    float acc[kLanes] = {0};
-    j = 0;
-    for (; j + kLanes <= N; j += kLanes) {
-      for (int l = 0; l < kLanes; l++) {
-        const float e = exp_poly(x[j + l] - m);
-        x[j + l] = e;
-        acc[l] += e;
-      }
-    }
-    for (int l = 0; j < N; j++, l++) {
-      const float e = exp_poly(x[j] - m);
-      x[j] = e;
-      acc[l] += e;
-    }
-    float sum = 0;
-    for (int l = 0; l < kLanes; l++) sum += acc[l];
-    const float inv = 1.0f / sum;
-    for (int64_t k = 0; k < N; k++) x[k] *= inv;
+    const float m = row_max(N, x);
+    for (int64_t j = 0; j < N; j++) x[j] = exp_poly(x[j] - m);
+    const float inv = 1.0f / row_sum(N, x);
+    for (int64_t j = 0; j < N; j++) x[j] *= inv;
   }
 }
 

@@ -27,6 +27,13 @@ char *vp_hvp(vp_tensor *grads, vp_tensor *params, vp_tensor *v, int n,
 char *vp_attention(vp_tensor qkv, vp_tensor bias, long long heads, double scale,
                    vp_tensor *out);
 
+// vp_conv2d is conv2d (square stride and padding, dilation 1) with
+// libtorch's forward and backward passes and a double backward made of
+// convolutions and convolution backward passes only (conv.cpp). b may be
+// NULL.
+char *vp_conv2d(vp_tensor x, vp_tensor w, vp_tensor b, long long stride, long long pad,
+                long long groups, vp_tensor *out);
+
 // Element types of Go buffers passed to the copy functions.
 enum { VP_F32 = 0, VP_F64 = 1, VP_I64 = 2, VP_U8 = 3 };
 
