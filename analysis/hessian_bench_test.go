@@ -93,6 +93,7 @@ func BenchmarkHVP(b *testing.B) {
 				b.Fatal(err)
 			}
 			var ts []time.Duration
+			c0 := lsCPUSeconds()
 			b.ResetTimer()
 			for range b.N {
 				t0 := time.Now()
@@ -101,8 +102,10 @@ func BenchmarkHVP(b *testing.B) {
 				}
 				ts = append(ts, time.Since(t0))
 			}
+			b.StopTimer()
 			reportMedian(b, ts)
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "hvp/s")
+			reportFLOPs(b, m, 16, "hvp", ts, lsCPUSeconds()-c0)
 		})
 		b.Run(name+"/fwd+bwd", func(b *testing.B) {
 			m, batch := benchSetup(b, name)
@@ -125,13 +128,16 @@ func BenchmarkHVP(b *testing.B) {
 			}
 			step()
 			var ts []time.Duration
+			c0 := lsCPUSeconds()
 			b.ResetTimer()
 			for range b.N {
 				t0 := time.Now()
 				step()
 				ts = append(ts, time.Since(t0))
 			}
+			b.StopTimer()
 			reportMedian(b, ts)
+			reportFLOPs(b, m, 16, "fwd+bwd", ts, lsCPUSeconds()-c0)
 		})
 		b.Run(name+"/setup", func(b *testing.B) {
 			m, batch := benchSetup(b, name)
@@ -148,6 +154,32 @@ func BenchmarkHVP(b *testing.B) {
 			}
 			reportMedian(b, ts)
 		})
+	}
+}
+
+// reportFLOPs adds the CPU milliseconds per call (all threads: a measure
+// of the work that other processes' load hardly changes) and the achieved
+// rates of the pass (models.CountFLOPs in evaluation mode: "hvp" or
+// "fwd+bwd"): MFLOP per call, GFLOP/s at the median call's wall time and
+// GFLOP per CPU second.
+func reportFLOPs(b *testing.B, m models.Model, batch int, pass string, ts []time.Duration, cpu float64) {
+	b.Helper()
+	n := float64(len(ts))
+	b.ReportMetric(1e3*cpu/n, "cpu-ms")
+	fl, err := models.CountFLOPs(m, batch, models.Eval)
+	if err != nil {
+		return // a model CountFLOPs does not know: no rates
+	}
+	f := fl.Forward.Total() + fl.Backward.Total()
+	if pass == "hvp" {
+		f = fl.HVP.Total()
+	}
+	sorted := slices.Clone(ts)
+	slices.Sort(sorted)
+	b.ReportMetric(f/1e6, "MFLOP")
+	b.ReportMetric(f/sorted[len(sorted)/2].Seconds()/1e9, "GFLOP/s")
+	if cpu > 0 {
+		b.ReportMetric(f*n/cpu/1e9, "GFLOP/cpu-s")
 	}
 }
 
