@@ -1,19 +1,40 @@
 # vitprobe: thin targets over go and scripts/. `make demo` and `make test`
-# run the set-up first, so these two commands are the whole set-up.
+# do their own set-up first, so each is the whole set-up for what it runs:
+# `make demo` installs only what the demo needs (scripts/setup.sh demo),
+# `make test` every test dependency too (scripts/setup.sh test).
+SHELL   := /bin/bash
 GO      ?= go
 GOLANGCI ?= $(shell $(GO) env GOPATH)/bin/golangci-lint
 OUT     ?= demo-out
+# PURE: the packages that need no libtorch. `make test` builds and tests
+# them with CGO_ENABLED=0 (they must never import gotch or torchx) and
+# under the race detector.
+PURE    ?= ./cka ./data ./hessian/... ./fourier/... ./landscape/... ./findings/... ./reports/... ./safetensors/... \
+           ./results/... ./errs/... ./models/meta ./internal/atomicfile ./internal/cli ./internal/journal \
+           ./internal/mem ./internal/progress ./internal/prov ./internal/shard ./internal/testdep ./cmd/report
 
-.PHONY: setup demo test lint vet bench clean
+.PHONY: setup setup-demo demo test gotest lint vet bench clean
 
 setup:
-	@bash scripts/setup.sh
+	@bash scripts/setup.sh test
 
-demo: setup
+setup-demo:
+	@bash scripts/setup.sh demo
+
+demo: setup-demo
 	@bash scripts/demo.sh $(OUT)
 
-test: setup vet lint
-	$(GO) test -count=1 -timeout 40m ./...
+# The tests print as `go test` does and end with one line per skipped test
+# and its reason (scripts/testreport). Under CI=true (or
+# VITPROBE_REQUIRE_ALL=1) a test that misses a dependency fails instead.
+# The pure packages are first built and tested without cgo and under the
+# race detector.
+test: setup vet lint gotest
+
+gotest:
+	CGO_ENABLED=0 $(GO) test -count=1 $(PURE)
+	$(GO) test -race -count=1 $(PURE)
+	set -o pipefail; $(GO) test -count=1 -timeout 40m -json ./... | $(GO) run ./scripts/testreport
 
 vet:
 	$(GO) vet ./...

@@ -178,12 +178,18 @@ func Example_checkpointToPlot() {
 	if err != nil {
 		panic(err)
 	}
-	fm := analysis.FourierModel(ck.Spec.Name, f.Fourier, f.Variance, nil)
-	if _, err := reports.DLogAmpFigure([]reports.FourierModel{fm}, filepath.Join(dir, "dlogamp.png")); err != nil {
-		panic(err)
-	}
-	if _, err := reports.VarianceFigure([]reports.FourierModel{fm}, false, filepath.Join(dir, "variance.png")); err != nil {
-		panic(err)
+	fm := reports.FourierModelOf(ck.Spec.Name, f.Fourier, f.Variance, nil)
+	for name, draw := range map[string]func([]reports.FourierModel) (*reports.Figure, error){
+		"dlogamp.png":  reports.DLogAmpFigure,
+		"variance.png": func(ms []reports.FourierModel) (*reports.Figure, error) { return reports.VarianceFigure(ms, false) },
+	} {
+		fig, err := draw([]reports.FourierModel{fm})
+		if err != nil {
+			panic(err)
+		}
+		if err := fig.Save(filepath.Join(dir, name)); err != nil {
+			panic(err)
+		}
 	}
 	for _, name := range []string{"dlogamp.png", "variance.png"} {
 		st, err := os.Stat(filepath.Join(dir, name))

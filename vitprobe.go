@@ -7,8 +7,10 @@
 //
 // # The packages
 //
+//	jobs       the three analyses as resumable, shardable jobs (Run, Merge)
 //	models     ResNet, pre-activation ResNet, ViT and AlterNet presets (gotch),
 //	           the Model interface, probes, checkpoints (safetensors + JSON)
+//	models/meta  specs and families, checkpoint sidecars and label=path references
 //	data       MNIST, CIFAR-10/100, subsets, samplers, augmentations
 //	train      the paper's training recipe with exact resume
 //	analysis   model + data -> Hessian operators, landscape evaluators,
@@ -16,9 +18,14 @@
 //	hessian    power iteration, Lanczos, Hutchinson, SLQ, minibatch spectra
 //	landscape  directions, filter normalisation, grids, journals, shards
 //	fourier    FFTs, relative log amplitude, band masks
+//	results    the JSON schemas of the jobs' outputs
 //	reports    gonum/plot figures and HTML pages
 //	findings   the paper's claims decided by code from measured numbers
+//	errs       the error types callers tell apart with errors.As
 //	torchx     exact gradients and Hessian-vector products, threads, seeds
+//
+// The definitions they follow are in docs/methods.md, their layers in
+// docs/architecture.md.
 //
 // # From a checkpoint to a plot
 //
@@ -36,9 +43,9 @@
 //
 //	f, err := analysis.MeasureFeatures(ctx, m, test, idx, analysis.FeatureOptions{Batch: 100})
 //	nr, err := analysis.NoiseRobustness(ctx, m, test, idx, analysis.NoiseOptions{Level: 1, Batch: 100})
-//	fm := analysis.FourierModel("my model", f.Fourier, f.Variance, nr)
-//	reports.DLogAmpFigure([]reports.FourierModel{fm}, "dlogamp.png")
-//	reports.HighFreqFigure([]reports.FourierModel{fm}, "highfreq.png")
+//	fm := reports.FourierModelOf("my model", f.Fourier, f.Variance, nr)
+//	fig, err := reports.DLogAmpFigure([]reports.FourierModel{fm})
+//	err = fig.Save("dlogamp.png")
 //
 // The minibatch max-eigenvalue spectrum (paper §2; Lanczos finds PyHessian's
 // eigenvalues with 1.6 to 2.5 times fewer Hessian-vector products):
@@ -49,7 +56,8 @@
 //	err = analysis.MaxEigenSpectrum(ctx, m, mb, &analysis.SpectrumOptions{Solver: &hessian.LanczosSettings{}},
 //		func(r analysis.BatchResult) error { vals = append(vals, r.Values...); return nil })
 //	s, err := hessian.Summarize(vals) // s.NEP, s.APE
-//	reports.HessianSpectrum([]reports.HessianSpectrumSeries{{Label: "my model", Values: vals}}, nil, "spectrum.png")
+//	fig, err := reports.HessianSpectrum([]reports.HessianSpectrumSeries{{Label: "my model", Values: vals}}, nil)
+//	err = fig.Save("spectrum.png")
 //
 // A filter-normalised loss-landscape slice (paper §3), evaluated by moving
 // the weights in place and restoring them bit for bit:

@@ -6,46 +6,16 @@ import (
 	"math"
 
 	"github.com/vitprobe/vitprobe/fourier"
+	"github.com/vitprobe/vitprobe/results"
 )
 
 // FourierResult is the relative log amplitude of every spatial layer of a
-// model (paper.md §4), averaged over all the images seen.
-type FourierResult struct {
-	// Images is the number of images the averages are over.
-	Images int `json:"images"`
-	// Nyquist reports whether the profiles include, for even map sizes,
-	// the point at frequency exactly π (fourier.Options.IncludeNyquist).
-	Nyquist bool `json:"nyquist"`
-	// Layers are in depth order.
-	Layers []FourierLayer `json:"layers"`
-}
+// model, averaged over all the images seen (see results.FourierResult).
+type FourierResult = results.FourierResult
 
-// FourierLayer is one layer's relative log-amplitude profile along the
-// half diagonal of its mean log-amplitude spectrum.
-type FourierLayer struct {
-	LayerInfo
-	// K holds each point's diagonal index k: the frequency (k, k).
-	K []int `json:"k"`
-	// Freq is each point's true per-axis angular frequency 2πk/n, in
-	// radians (the last point is π − 2π/n for even n without Nyquist).
-	Freq []float64 `json:"freq"`
-	// PlotFreq is the paper's plotting axis in units of π: the points
-	// spread evenly over [0, 1] whatever their true frequencies.
-	PlotFreq []float64 `json:"plot_freq"`
-	// LogAmp is the mean over images and channels of log(|F(k,k)| + 1e-6).
-	LogAmp []float64 `json:"log_amp"`
-	// DLogAmp is LogAmp minus LogAmp[0], the paper's Δ log amplitude.
-	DLogAmp []float64 `json:"dlogamp"`
-}
-
-// HighFreq returns the relative log amplitude at the layer's highest
-// frequency point, the quantity the paper plots against depth (Fig. 8).
-func (l FourierLayer) HighFreq() float64 {
-	if len(l.DLogAmp) == 0 {
-		return math.NaN()
-	}
-	return l.DLogAmp[len(l.DLogAmp)-1]
-}
+// FourierLayer is one layer's relative log-amplitude profile (see
+// results.FourierLayer).
+type FourierLayer = results.FourierLayer
 
 // fourierAcc accumulates one layer's sum of log amplitudes along the half
 // diagonal over batches. Because the paper's quantity is a mean over

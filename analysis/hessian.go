@@ -10,7 +10,8 @@ import (
 	"github.com/sugarme/gotch/ts"
 	"gonum.org/v1/gonum/mat"
 
-	"github.com/vitprobe/vitprobe/data"
+	"github.com/vitprobe/vitprobe/data/torchdata"
+	"github.com/vitprobe/vitprobe/errs"
 	"github.com/vitprobe/vitprobe/hessian"
 	"github.com/vitprobe/vitprobe/models"
 	"github.com/vitprobe/vitprobe/torchx"
@@ -22,12 +23,18 @@ import (
 type HessianOptions struct {
 	// WeightDecay is the coefficient wd of the L2 term (wd/2)·|w|² over
 	// every trainable parameter, the paper's reading of weight decay
-	// (paper.md §2): every product gains wd·v, every eigenvalue +wd. The
+	// (docs/methods.md §2): every product gains wd·v, every eigenvalue +wd. The
 	// term is added exactly, in float64, outside libtorch.
 	WeightDecay float64
 	// Label names the batch in error messages, e.g. "batch 17"; empty
 	// means "batch".
 	Label string
+	// Params, when not nil, restricts the operator to these trainable
+	// parameters (a ParamGroup's), every other parameter held fixed: the
+	// Hessian of the loss with respect to them alone, differentiated with
+	// respect to them alone. Vectors then have the group's size, its
+	// parameters in name order. nil means every trainable parameter.
+	Params []string
 }
 
 func (o *HessianOptions) values() (HessianOptions, error) {
@@ -54,15 +61,7 @@ func TrainableParams(m models.Model) []models.Param {
 			out = append(out, p)
 		}
 	}
-	slices.SortStableFunc(out, func(a, b models.Param) int {
-		switch {
-		case a.Name < b.Name:
-			return -1
-		case a.Name > b.Name:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(out, byName)
 	return out
 }
 
@@ -110,7 +109,7 @@ type BatchHessian struct {
 // NewBatchHessian returns. Grad mode is switched on for the duration of the
 // call on the calling OS thread. A non-finite loss is an error naming the
 // batch.
-func NewBatchHessian(m models.Model, b *data.Batch, o *HessianOptions) (*BatchHessian, error) {
+func NewBatchHessian(m models.Model, b *torchdata.Batch, o *HessianOptions) (*BatchHessian, error) {
 	opt, err := o.values()
 	if err != nil {
 		return nil, err
@@ -118,9 +117,9 @@ func NewBatchHessian(m models.Model, b *data.Batch, o *HessianOptions) (*BatchHe
 	if m == nil || b == nil || b.Images == nil || b.Labels == nil {
 		return nil, fmt.Errorf("analysis: %s: Hessian needs a model and a batch", opt.Label)
 	}
-	params := TrainableParams(m)
-	if len(params) == 0 {
-		return nil, fmt.Errorf("analysis: %s: model %s has no trainable parameters", opt.Label, m.Spec().Name)
+	params, err := operatorParams(m, opt.Params)
+	if err != nil {
+		return nil, fmt.Errorf("analysis: %s: %w", opt.Label, err)
 	}
 	tensors, n := paramTensors(params)
 	h := &BatchHessian{label: opt.Label, wd: opt.WeightDecay, n: n, shapes: make([]int, len(params))}
@@ -142,7 +141,7 @@ func NewBatchHessian(m models.Model, b *data.Batch, o *HessianOptions) (*BatchHe
 	}
 	batch := b
 	if dev != gotch.CPU {
-		moved := &data.Batch{Mixing: b.Mixing}
+		moved := &torchdata.Batch{Mixing: b.Mixing}
 		for _, pair := range []struct{ dst, src **ts.Tensor }{{&moved.Images, &b.Images}, {&moved.Labels, &b.Labels}, {&moved.Targets, &b.Targets}} {
 			if *pair.src == nil {
 				continue
@@ -170,7 +169,7 @@ func NewBatchHessian(m models.Model, b *data.Batch, o *HessianOptions) (*BatchHe
 		return nil, fmt.Errorf("analysis: %s: %w", opt.Label, err)
 	}
 	if math.IsNaN(lv) || math.IsInf(lv, 0) {
-		return nil, fmt.Errorf("analysis: %s: non-finite loss %v (diverged model?)", opt.Label, lv)
+		return nil, fmt.Errorf("analysis: %w", &errs.NonFiniteError{What: "loss", Where: opt.Label, Value: lv})
 	}
 	h.loss = lv
 	if h.hvp, err = torchx.NewHVP(loss, tensors); err != nil {
@@ -272,13 +271,14 @@ func (h *BatchHessian) Close() {
 // built it.
 type DataHessian struct {
 	m        models.Model
-	batches  []*data.Batch
+	batches  []*torchdata.Batch
 	weights  []float64
 	label    string
 	wd       float64
 	n        int
 	retained []*BatchHessian
 	tmp      []float64
+	params   []string
 	products int
 }
 
@@ -291,7 +291,7 @@ type DataHessianOptions struct {
 
 // NewDataHessian returns the Hessian of m's mean loss over batches, which
 // are borrowed and must stay open until Close.
-func NewDataHessian(m models.Model, batches []*data.Batch, o *DataHessianOptions) (*DataHessian, error) {
+func NewDataHessian(m models.Model, batches []*torchdata.Batch, o *DataHessianOptions) (*DataHessian, error) {
 	var opt DataHessianOptions
 	if o != nil {
 		opt = *o
@@ -306,11 +306,12 @@ func NewDataHessian(m models.Model, batches []*data.Batch, o *DataHessianOptions
 	if m == nil || len(batches) == 0 {
 		return nil, fmt.Errorf("analysis: %s: Hessian of no batches", base.Label)
 	}
-	_, n := paramTensors(TrainableParams(m))
-	if n == 0 {
-		return nil, fmt.Errorf("analysis: %s: model %s has no trainable parameters", base.Label, m.Spec().Name)
+	ps, err := operatorParams(m, base.Params)
+	if err != nil {
+		return nil, fmt.Errorf("analysis: %s: %w", base.Label, err)
 	}
-	h := &DataHessian{m: m, batches: batches, label: base.Label, wd: base.WeightDecay, n: n, tmp: make([]float64, n)}
+	_, n := paramTensors(ps)
+	h := &DataHessian{m: m, batches: batches, label: base.Label, wd: base.WeightDecay, n: n, tmp: make([]float64, n), params: base.Params}
 	total := 0
 	sizes := make([]int, len(batches))
 	for i, b := range batches {
@@ -330,7 +331,7 @@ func NewDataHessian(m models.Model, batches []*data.Batch, o *DataHessianOptions
 	}
 	if opt.Retain {
 		for i, b := range batches {
-			bh, err := NewBatchHessian(m, b, &HessianOptions{Label: fmt.Sprintf("%s, batch %d", base.Label, i)})
+			bh, err := NewBatchHessian(m, b, &HessianOptions{Label: fmt.Sprintf("%s, batch %d", base.Label, i), Params: base.Params})
 			if err != nil {
 				h.Close()
 				return nil, err
@@ -378,11 +379,11 @@ func (h *DataHessian) MulVec(dst, v []float64) error {
 }
 
 // batch returns batch i's operator and its release function.
-func (h *DataHessian) batch(i int, b *data.Batch) (*BatchHessian, func(), error) {
+func (h *DataHessian) batch(i int, b *torchdata.Batch) (*BatchHessian, func(), error) {
 	if h.retained != nil {
 		return h.retained[i], func() {}, nil
 	}
-	bh, err := NewBatchHessian(h.m, b, &HessianOptions{Label: fmt.Sprintf("%s, batch %d", h.label, i)})
+	bh, err := NewBatchHessian(h.m, b, &HessianOptions{Label: fmt.Sprintf("%s, batch %d", h.label, i), Params: h.params})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/vitprobe/vitprobe/data"
+	"github.com/vitprobe/vitprobe/data/torchdata"
 	"github.com/vitprobe/vitprobe/models"
 	"github.com/vitprobe/vitprobe/torchx"
 )
@@ -103,14 +104,14 @@ func mnist(t testing.TB) *data.Dataset {
 }
 
 // batchOf returns the batch of MNIST test examples lo..lo+size-1.
-func batchOf(t testing.TB, lo, size int, aug data.Augment) *data.Batch {
+func batchOf(t testing.TB, lo, size int, aug data.Augment) *torchdata.Batch {
 	t.Helper()
 	idx := make([]int, size)
 	for i := range idx {
 		idx[i] = lo + i
 	}
 	var r = torchx.Seed(uint64(lo))
-	b, err := mnist(t).Batch(idx, aug, r)
+	b, err := torchdata.NewBatch(mnist(t), idx, aug, r)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/vitprobe/vitprobe/data"
+	"github.com/vitprobe/vitprobe/data/torchdata"
 	"github.com/vitprobe/vitprobe/hessian"
 	"github.com/vitprobe/vitprobe/models"
 )
@@ -82,9 +83,9 @@ func (mb *Minibatches) Indices(b int) []int {
 
 // Batch returns batch b as tensors, augmented with the generator of its
 // own (seed, pass, position). The caller owns it and must Close it.
-func (mb *Minibatches) Batch(b int) (*data.Batch, error) {
+func (mb *Minibatches) Batch(b int) (*torchdata.Batch, error) {
 	ep, k := mb.epoch(b)
-	batch, err := mb.d.Batch(ep.Batch(k), mb.aug, ep.Rand(k))
+	batch, err := torchdata.NewBatch(mb.d, ep.Batch(k), mb.aug, ep.Rand(k))
 	if err != nil {
 		return nil, fmt.Errorf("analysis: batch %d: %w", b, err)
 	}
@@ -119,7 +120,7 @@ type BatchResult struct {
 }
 
 // MaxEigenSpectrum computes the minibatch max-eigenvalue spectrum of m
-// (paper.md §2) with hessian.Spectrum: for every batch of mb not skipped,
+// (docs/methods.md §2) with hessian.Spectrum: for every batch of mb not skipped,
 // in order, it builds the batch's Hessian (BatchHessian, eval mode),
 // computes its top K eigenvalues, releases the graph and hands the result
 // to done (which may journal it) before the next batch starts. Cancelling

@@ -15,6 +15,8 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/vitprobe/vitprobe/data"
+	"github.com/vitprobe/vitprobe/data/torchdata"
+	"github.com/vitprobe/vitprobe/errs"
 	"github.com/vitprobe/vitprobe/hessian"
 	"github.com/vitprobe/vitprobe/torchx"
 	"github.com/vitprobe/vitprobe/train"
@@ -79,7 +81,7 @@ func TestBatchHessianSymmetric(t *testing.T) {
 
 // gradAt returns the gradient of the batch loss of m (float64) at weights
 // w0 + s·v, computed with torchx.Grad, restoring w0 afterwards.
-func gradAt(t *testing.T, m *tinyNet, b *data.Batch, w0, v []float64, s float64) []float64 {
+func gradAt(t *testing.T, m *tinyNet, b *torchdata.Batch, w0, v []float64, s float64) []float64 {
 	t.Helper()
 	ps := m.tensors()
 	w := make([]float64, len(w0))
@@ -281,7 +283,7 @@ func TestDataHessianIsWeightedMean(t *testing.T) {
 	floats.AddScaled(want, 0.25, product(h2))
 	floats.AddScaled(want, wd, v)
 	for _, retain := range []bool{false, true} {
-		d := must(NewDataHessian(m, []*data.Batch{b1, b2}, &DataHessianOptions{HessianOptions: HessianOptions{WeightDecay: wd}, Retain: retain}))
+		d := must(NewDataHessian(m, []*torchdata.Batch{b1, b2}, &DataHessianOptions{HessianOptions: HessianOptions{WeightDecay: wd}, Retain: retain}))
 		got := product(d)
 		again := product(d)
 		d.Close()
@@ -307,13 +309,14 @@ func TestNonFiniteNamesTheBatch(t *testing.T) {
 	}
 	b := batchOf(t, 0, 4, data.Augment{})
 	_, err := NewBatchHessian(m, b, &HessianOptions{Label: "batch 17"})
-	if err == nil || !strings.Contains(err.Error(), "batch 17") || !strings.Contains(err.Error(), "non-finite") {
-		t.Fatalf("error %v, want a non-finite loss naming batch 17", err)
+	var nf *errs.NonFiniteError
+	if !errors.As(err, &nf) || nf.Where != "batch 17" || !strings.Contains(err.Error(), "non-finite loss") {
+		t.Fatalf("error %v, want an *errs.NonFiniteError of the loss naming batch 17", err)
 	}
 	// A non-finite product (checked apart from the loss).
 	dst := []float64{1, math.Inf(1)}
 	err = finish(dst, []float64{1, 1}, 0, "batch 4")
-	if !errors.Is(err, hessian.ErrNonFinite) || !strings.Contains(err.Error(), "batch 4") {
+	if !errors.Is(err, hessian.ErrNonFinite) || !errors.As(err, &nf) || !strings.Contains(err.Error(), "batch 4") {
 		t.Fatalf("error %v, want ErrNonFinite naming batch 4", err)
 	}
 }

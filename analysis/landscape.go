@@ -10,11 +10,13 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/vitprobe/vitprobe/data"
+	"github.com/vitprobe/vitprobe/data/torchdata"
 	"github.com/vitprobe/vitprobe/landscape"
 	"github.com/vitprobe/vitprobe/models"
 	"github.com/vitprobe/vitprobe/torchx"
@@ -47,17 +49,12 @@ func LandscapeParams(m models.Model) ([]landscape.Param, error) {
 // system of every direction).
 func sortedParams(m models.Model) []models.Param {
 	ps := m.Params()
-	slices.SortStableFunc(ps, func(a, b models.Param) int {
-		switch {
-		case a.Name < b.Name:
-			return -1
-		case a.Name > b.Name:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(ps, byName)
 	return ps
 }
+
+// byName orders parameters by name.
+func byName(a, b models.Param) int { return strings.Compare(a.Name, b.Name) }
 
 // positionPatterns are the entries of landscape.DefaultZeroPatterns that
 // name position tables (the rest name class tokens).
@@ -195,9 +192,9 @@ type LandscapeOptions struct {
 	// for directions that are zero on buffers (random ones).
 	ClampBuffers bool
 	// Replica makes a model of the same architecture for each worker after
-	// the first (the adapter copies the weights into it). The default
-	// rebuilds m from its Spec (models.FromSpec) on m's device, which works
-	// for every preset of package models.
+	// the first (the adapter copies the weights into it). The default,
+	// models.Rebuild on m's device, works for every preset of package
+	// models and for TorchScript models.
 	Replica func() (models.Model, error)
 }
 
@@ -246,7 +243,7 @@ type LandscapeEvaluator struct {
 	opt     LandscapeOptions
 	moving  []int // indices of the tensors whose directions are not all zero
 	n       int   // number of examples
-	batches []*data.Batch
+	batches []*torchdata.Batch
 	sizes   []int
 	workers []*lsWorker
 	buf     [][]float64
@@ -393,7 +390,7 @@ func (e *LandscapeEvaluator) makeBatches(d *data.Dataset, indices []int) error {
 		if e.opt.Augment != (data.Augment{}) {
 			r = rand.New(rand.NewPCG(e.opt.AugmentSeed, uint64(k)))
 		}
-		b, err := d.Batch(idx, e.opt.Augment, r)
+		b, err := torchdata.NewBatch(d, idx, e.opt.Augment, r)
 		if err != nil {
 			return fmt.Errorf("analysis: landscape: batch %d: %w", k, err)
 		}
@@ -414,7 +411,7 @@ func (e *LandscapeEvaluator) replica(m models.Model, ps []models.Param) (models.
 		if derr != nil {
 			return nil, fmt.Errorf("analysis: landscape: %w", derr)
 		}
-		r, err = models.FromSpec(m.Spec(), dev)
+		r, err = models.Rebuild(m, dev)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("analysis: landscape: replica of %s for a second worker: %w", m.Spec().Name, err)
@@ -442,7 +439,7 @@ func (e *LandscapeEvaluator) replica(m models.Model, ps []models.Param) (models.
 // run is a worker's goroutine: it locks an OS thread for good (it sets
 // that thread's grad mode and thread count; the thread ends with the
 // goroutine), then serves jobs until the channel closes.
-func (w *lsWorker) run(m models.Model, batches []*data.Batch, sizes []int, threads int, started chan<- error) {
+func (w *lsWorker) run(m models.Model, batches []*torchdata.Batch, sizes []int, threads int, started chan<- error) {
 	runtime.LockOSThread()
 	torchx.SetGradEnabled(false)
 	if _, err := torchx.SetThreads(threads); err != nil {
@@ -456,7 +453,7 @@ func (w *lsWorker) run(m models.Model, batches []*data.Batch, sizes []int, threa
 }
 
 // do runs one job.
-func (w *lsWorker) do(m models.Model, j lsJob, batches []*data.Batch) (err error) {
+func (w *lsWorker) do(m models.Model, j lsJob, batches []*torchdata.Batch) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("analysis: landscape: worker panicked: %v", r)
@@ -495,23 +492,23 @@ func (w *lsWorker) do(m models.Model, j lsJob, batches []*data.Batch) (err error
 
 // evalBatch returns a batch's mean NLL and number of correct predictions
 // (eval mode; the caller's thread has grad mode off).
-func evalBatch(m models.Model, b *data.Batch) (float64, int, error) {
+func evalBatch(m models.Model, b *torchdata.Batch) (nll float64, correct int, err error) {
 	logits, err := m.Forward(b.Images, models.Eval, nil)
 	if err != nil {
 		return 0, 0, err
 	}
-	defer logits.MustDrop()
+	defer torchx.DropTo(&err, logits)
 	l, err := train.Loss(logits, b)
 	if err != nil {
 		return 0, 0, err
 	}
-	nll, err := train.Scalar(l)
-	l.MustDrop()
+	nll, err = train.Scalar(l)
+	torchx.DropTo(&err, l)
 	if err != nil {
 		return 0, 0, err
 	}
-	c, err := train.Correct(logits, b)
-	return nll, c, err
+	correct, err = train.Correct(logits, b)
+	return nll, correct, err
 }
 
 // dispatch gives every worker a job and waits for all of them. weights or

@@ -1,7 +1,7 @@
 package analysis
 
 // The loss-landscape adapter of this package (landscape*.go) turns a model
-// and data into a landscape.Evaluator (paper.md §3):
+// and data into a landscape.Evaluator (docs/methods.md §3):
 //
 //   - LandscapeParams lists a model's tensors as landscape.Params (float64
 //     copies, sorted by name, Buffer on running statistics) and

@@ -22,6 +22,8 @@ import (
 	"github.com/vitprobe/vitprobe/safetensors"
 	"github.com/vitprobe/vitprobe/torchx"
 	"github.com/vitprobe/vitprobe/train"
+
+	"github.com/vitprobe/vitprobe/internal/testdep"
 )
 
 // lsMNIST is the MNIST training split, loaded once.
@@ -31,7 +33,7 @@ func lsData(t testing.TB) *data.Dataset {
 	t.Helper()
 	d, err := lsMNIST()
 	if err != nil {
-		t.Skipf("MNIST not available: %v", err)
+		testdep.Missing(t, "MNIST: %v (make setup copies it)", err)
 	}
 	return d
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/vitprobe/vitprobe/data"
 	"github.com/vitprobe/vitprobe/fourier"
 	"github.com/vitprobe/vitprobe/models"
+	"github.com/vitprobe/vitprobe/results"
 	"github.com/vitprobe/vitprobe/torchx"
 )
 
@@ -63,49 +64,12 @@ type NoiseOptions struct {
 	Progress func(done, total int)
 }
 
-// NoiseResult is a model's robustness to frequency-band noise
-// (paper.md §5): its accuracy on images with noise of each band, against
-// its accuracy on the clean images.
-type NoiseResult struct {
-	// Images is the number of images evaluated.
-	Images int `json:"images"`
-	// Level is NoiseOptions.Level.
-	Level float64 `json:"level"`
-	// Width is the band width in units of π.
-	Width float64 `json:"width"`
-	// Metric is the ring's radius: "chebyshev" or "euclidean".
-	Metric string `json:"metric"`
-	// EqualEnergy is NoiseOptions.EqualEnergy.
-	EqualEnergy bool   `json:"equal_energy"`
-	Seed        uint64 `json:"seed"`
-	// Clean is the accuracy on the clean images, in [0, 1].
-	Clean float64 `json:"clean_accuracy"`
-	// Bands are in the order of NoiseOptions.Bands.
-	Bands []NoiseBand `json:"bands"`
-}
+// NoiseResult is a model's robustness to frequency-band noise (see
+// results.NoiseResult).
+type NoiseResult = results.NoiseResult
 
-// NoiseBand is the effect of one band of noise.
-type NoiseBand struct {
-	// Center is the band's centre f in units of π.
-	Center float64 `json:"center"`
-	// Bins is the number of frequency bins of an image's spectrum in the
-	// band.
-	Bins int `json:"bins"`
-	// RMS is the per-pixel root-mean-square of the added noise: the scale
-	// of δ times √(Bins/(H·W)) (Parseval), in normalised input units.
-	RMS float64 `json:"noise_rms"`
-	// Accuracy is the accuracy on the noisy images, in [0, 1].
-	Accuracy float64 `json:"accuracy"`
-	// Delta is Accuracy − Clean: negative when the noise hurts.
-	Delta float64 `json:"delta"`
-	// StdErr is the standard error of Delta from the paired per-image
-	// differences (noisy correct − clean correct).
-	StdErr float64 `json:"stderr"`
-	// Broken and Fixed count the images that the noise turned from right
-	// to wrong and from wrong to right.
-	Broken int `json:"broken"`
-	Fixed  int `json:"fixed"`
-}
+// NoiseBand is the effect of one band of noise (see results.NoiseBand).
+type NoiseBand = results.NoiseBand
 
 // noiseBandSpec is a validated band with its noise scale.
 type noiseBandSpec struct {
@@ -115,8 +79,8 @@ type noiseBandSpec struct {
 	rms   float64
 }
 
-// noiseBands validates opt and returns its bands for Size×Size images.
-func noiseBands(opt NoiseOptions) ([]noiseBandSpec, float64, error) {
+// noiseBands validates opt and returns its bands for n×n images.
+func noiseBands(opt NoiseOptions, n int) ([]noiseBandSpec, float64, error) {
 	if math.IsNaN(opt.Level) || math.IsInf(opt.Level, 0) || opt.Level < 0 {
 		return nil, 0, fmt.Errorf("analysis: noise level %v: want a finite number ≥ 0", opt.Level)
 	}
@@ -134,7 +98,6 @@ func noiseBands(opt NoiseOptions) ([]noiseBandSpec, float64, error) {
 	if len(centres) == 0 {
 		return nil, 0, errors.New("analysis: no noise bands")
 	}
-	const n = data.Size
 	out := make([]noiseBandSpec, len(centres))
 	for i, c := range centres {
 		if math.IsNaN(c) || c <= 0 || c >= 1 {
@@ -168,7 +131,7 @@ func ValidateNoise(opt NoiseOptions) error {
 	if opt.Batch < 1 {
 		return fmt.Errorf("analysis: batch size %d: want at least 1 image per batch", opt.Batch)
 	}
-	_, _, err := noiseBands(opt)
+	_, _, err := noiseBands(opt, data.Size)
 	return err
 }
 
@@ -187,7 +150,7 @@ func noiseRand(seed uint64, idx int) *rand.Rand {
 }
 
 // NoiseRobustness measures how band-limited noise changes m's accuracy on
-// the images of d at indices (paper.md §5): for every band f it adds
+// the images of d at indices (docs/methods.md §5): for every band f it adds
 // x + scale · IFFT2(FFT2(δ) · M_f) to each normalised input image
 // (fourier.AddBandNoise; δ standard Gaussian, drawn independently for each
 // channel of each image, as torch.randn_like(x) would) and compares the
@@ -198,7 +161,7 @@ func NoiseRobustness(ctx context.Context, m models.Model, d *data.Dataset, indic
 	if err := checkProbeInputs(m, d, indices, opt.Batch); err != nil {
 		return nil, err
 	}
-	bands, width, err := noiseBands(opt)
+	bands, width, err := noiseBands(opt, d.Info.ImageSide())
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +198,7 @@ func NoiseRobustness(ctx context.Context, m models.Model, d *data.Dataset, indic
 				return fmt.Errorf("analysis: %w", err)
 			}
 			b := len(idx)
-			if err := predictInto(m, hb.Images, b, hb.Channels, hb.Labels, clean[pos:pos+b]); err != nil {
+			if err := predictInto(m, hb.Images, b, hb.Channels, hb.Side, hb.Labels, clean[pos:pos+b]); err != nil {
 				return err
 			}
 			step()
@@ -245,10 +208,10 @@ func NoiseRobustness(ctx context.Context, m models.Model, d *data.Dataset, indic
 					return err
 				}
 				copy(work, hb.Images)
-				if err := addNoise(work, idx, hb.Channels, s, opt.Seed, workers); err != nil {
+				if err := addNoise(work, idx, hb.Channels, hb.Side, s, opt.Seed, workers); err != nil {
 					return err
 				}
-				if err := predictInto(m, work, b, hb.Channels, hb.Labels, noisy[bi][pos:pos+b]); err != nil {
+				if err := predictInto(m, work, b, hb.Channels, hb.Side, hb.Labels, noisy[bi][pos:pos+b]); err != nil {
 					return err
 				}
 				step()
@@ -272,8 +235,7 @@ func NoiseRobustness(ctx context.Context, m models.Model, d *data.Dataset, indic
 
 // addNoise adds band noise to the images of one batch, in parallel over
 // images; image j of the batch is dataset image idx[j].
-func addNoise(images []float32, idx []int, channels int, s noiseBandSpec, seed uint64, workers int) error {
-	const n = data.Size
+func addNoise(images []float32, idx []int, channels, n int, s noiseBandSpec, seed uint64, workers int) error {
 	per := channels * n * n
 	workers = max(1, min(workers, len(idx)))
 	errs := make([]error, workers)
@@ -294,10 +256,10 @@ func addNoise(images []float32, idx []int, channels int, s noiseBandSpec, seed u
 	return errors.Join(errs...)
 }
 
-// predictInto runs m on b normalised images (b, channels, Size, Size) and
+// predictInto runs m on b normalised images (b, channels, side, side) and
 // records in right whether each image's largest logit is at its label.
-func predictInto(m models.Model, images []float32, b, channels int, labels []int64, right []bool) error {
-	x, err := torchx.FromSlice(images, []int64{int64(b), int64(channels), data.Size, data.Size}, gotch.Float)
+func predictInto(m models.Model, images []float32, b, channels, side int, labels []int64, right []bool) error {
+	x, err := torchx.FromSlice(images, []int64{int64(b), int64(channels), int64(side), int64(side)}, gotch.Float)
 	if err != nil {
 		return fmt.Errorf("analysis: %w", err)
 	}

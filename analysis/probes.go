@@ -8,33 +8,16 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/vitprobe/vitprobe/data"
+	"github.com/vitprobe/vitprobe/data/torchdata"
 	"github.com/vitprobe/vitprobe/fourier"
 	"github.com/vitprobe/vitprobe/models"
+	"github.com/vitprobe/vitprobe/results"
 	"github.com/vitprobe/vitprobe/torchx"
 )
 
-// LayerInfo identifies an analysed layer: the model's description of it
-// (models.Layer) and the shape of the maps the analyses saw.
-type LayerInfo struct {
-	// Index is the model's depth-order index of the layer (0: stem or
-	// embedding).
-	Index int `json:"index"`
-	// Name is the model's layer name, e.g. "layer2.0" or "blocks.3.attn".
-	Name string `json:"name"`
-	// Kind is the layer's kind; plots shade KindMSA grey and KindDown blue.
-	Kind models.LayerKind `json:"kind"`
-	// Depth is the normalised depth, Index divided by the largest Index
-	// among the analysed layers (the paper's x axis): 0 for the stem, 1
-	// for the last spatial layer.
-	Depth float64 `json:"depth"`
-	// Tokens reports a token layer, turned into maps by
-	// fourier.TokensToMaps with the class token (if any) dropped.
-	Tokens bool `json:"tokens,omitempty"`
-	// Channels, Height and Width are the shape of the layer's maps.
-	Channels int `json:"channels"`
-	Height   int `json:"height"`
-	Width    int `json:"width"`
-}
+// LayerInfo identifies an analysed layer and the shape of its maps (see
+// results.LayerInfo).
+type LayerInfo = results.LayerInfo
 
 // ErrNoSpatialLayers reports a model none of whose layers produced a
 // feature map (B, C, H, W) or a square token grid (B, N, C): nothing for
@@ -67,7 +50,7 @@ type Features struct {
 }
 
 // FeatureProbe is a models.Probe that accumulates, for every spatial layer
-// of the forward passes it observes, the relative log amplitude (paper.md
+// of the forward passes it observes, the relative log amplitude (docs/methods.md
 // §4) and the feature-map variance (§5). It keeps only per-layer sums, so
 // any number of images can pass through it in batches; the results equal
 // those of one batch holding all the images.
@@ -303,7 +286,7 @@ func MeasureFeatures(ctx context.Context, m models.Model, d *data.Dataset, indic
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			b, err := d.Batch(idx, data.Augment{}, nil)
+			b, err := torchdata.NewBatch(d, idx, data.Augment{}, nil)
 			if err != nil {
 				return fmt.Errorf("analysis: %w", err)
 			}

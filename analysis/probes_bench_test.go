@@ -7,6 +7,7 @@ import (
 	"github.com/sugarme/gotch"
 
 	"github.com/vitprobe/vitprobe/data"
+	"github.com/vitprobe/vitprobe/data/torchdata"
 	"github.com/vitprobe/vitprobe/models"
 	"github.com/vitprobe/vitprobe/torchx"
 )
@@ -40,7 +41,7 @@ func BenchmarkForward(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			m := fpBenchModel(b, name)
 			defer m.Close()
-			bt, err := d.Batch(d.Indices(), data.Augment{}, nil)
+			bt, err := torchdata.NewBatch(d, d.Indices(), data.Augment{}, nil)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -6,25 +6,18 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/vitprobe/vitprobe/errs"
 	"github.com/vitprobe/vitprobe/fourier"
+	"github.com/vitprobe/vitprobe/results"
 )
 
 // VarianceResult is the feature-map variance of every spatial layer of a
-// model (paper.md §5), averaged over all the images seen.
-type VarianceResult struct {
-	// Images is the number of images the averages are over.
-	Images int `json:"images"`
-	// Layers are in depth order.
-	Layers []VarianceLayer `json:"layers"`
-}
+// model (see results.VarianceResult).
+type VarianceResult = results.VarianceResult
 
-// VarianceLayer is one layer's feature-map variance: for every image and
-// channel, the unbiased variance of the map over its H·W spatial positions,
-// averaged over images and channels.
-type VarianceLayer struct {
-	LayerInfo
-	Variance float64 `json:"variance"`
-}
+// VarianceLayer is one layer's feature-map variance (see
+// results.VarianceLayer).
+type VarianceLayer = results.VarianceLayer
 
 // MapVariance returns the paper's feature-map variance of m: the unbiased
 // variance over the H·W positions of every (sample, channel) map, averaged
@@ -85,7 +78,7 @@ func addVariance[T fourier.Float](a *varianceAcc, m fourier.Maps[T], workers int
 		s += v
 	}
 	if math.IsNaN(s) || math.IsInf(s, 0) {
-		return fmt.Errorf("non-finite feature-map variance %v (NaN or Inf in the feature maps)", s)
+		return &errs.NonFiniteError{What: "feature-map variance (NaN or Inf in the feature maps)", Value: s}
 	}
 	a.h, a.w = m.H, m.W
 	a.sum += s

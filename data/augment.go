@@ -6,7 +6,7 @@ import (
 	"math/rand/v2"
 )
 
-// Augment selects the training augmentations of paper.md §1 that a batch
+// Augment selects the training augmentations of docs/methods.md §1 that a batch
 // gets. The zero value is no augmentation (evaluation). RandAugment is not
 // implemented. It is plain data, with JSON names, for run configurations.
 type Augment struct {
@@ -139,20 +139,20 @@ func beta(r *rand.Rand, a, b float64) float64 {
 	return x / (x + y)
 }
 
-// cutBox returns a box of about (1-lam)·Size² pixels with a uniform centre,
-// clipped to the image: side Size·sqrt(1-lam) before clipping.
-func cutBox(r *rand.Rand, lam float64) (y0, y1, x0, x1 int) {
-	side := int(Size * math.Sqrt(1-lam))
-	cy, cx := r.IntN(Size), r.IntN(Size)
+// cutBox returns a box of about (1-lam)·n² pixels with a uniform centre,
+// clipped to an n x n image: side n·sqrt(1-lam) before clipping.
+func cutBox(r *rand.Rand, lam float64, n int) (y0, y1, x0, x1 int) {
+	side := int(float64(n) * math.Sqrt(1-lam))
+	cy, cx := r.IntN(n), r.IntN(n)
 	y0, x0 = cy-side/2, cx-side/2
 	y1, x1 = y0+side, x0+side
-	clip := func(v int) int { return min(max(v, 0), Size) }
+	clip := func(v int) int { return min(max(v, 0), n) }
 	return clip(y0), clip(y1), clip(x0), clip(x1)
 }
 
 // mix applies mixup or CutMix, as a allows, to the b normalised images in
-// x (each of n floats, c channels), pairing image i with b-1-i.
-func mix(r *rand.Rand, a Augment, x []float32, b, c int) Mixing {
+// x (c channels of side x side floats each), pairing image i with b-1-i.
+func mix(r *rand.Rand, a Augment, x []float32, b, c, side int) Mixing {
 	kind := Mixup
 	switch {
 	case a.MixupAlpha > 0 && a.CutMixAlpha > 0:
@@ -164,7 +164,7 @@ func mix(r *rand.Rand, a Augment, x []float32, b, c int) Mixing {
 	case a.MixupAlpha <= 0:
 		return Mixing{Kind: NoMix, Lambda: 1}
 	}
-	n := c * Size * Size
+	n := c * side * side
 	if kind == Mixup {
 		lam := beta(r, a.MixupAlpha, a.MixupAlpha)
 		l, m := float32(lam), float32(1-lam)
@@ -177,46 +177,51 @@ func mix(r *rand.Rand, a Augment, x []float32, b, c int) Mixing {
 		return Mixing{Kind: Mixup, Lambda: lam}
 	}
 	lam := beta(r, a.CutMixAlpha, a.CutMixAlpha)
-	y0, y1, x0, x1 := cutBox(r, lam)
+	y0, y1, x0, x1 := cutBox(r, lam, side)
 	for i := 0; i < b/2; i++ {
 		p, q := x[i*n:(i+1)*n], x[(b-1-i)*n:(b-i)*n]
 		for ch := 0; ch < c; ch++ {
 			for y := y0; y < y1; y++ {
-				o := ch*Size*Size + y*Size
+				o := ch*side*side + y*side
 				for k := o + x0; k < o+x1; k++ {
 					p[k], q[k] = q[k], p[k]
 				}
 			}
 		}
 	}
-	exact := 1 - float64((y1-y0)*(x1-x0))/(Size*Size)
+	exact := 1 - float64((y1-y0)*(x1-x0))/float64(side*side)
 	return Mixing{Kind: CutMix, Lambda: exact, Y0: y0, Y1: y1, X0: x0, X1: x1}
 }
 
-// flip mirrors a c-channel Size x Size image horizontally in place.
-func flip(img []uint8, c int) {
-	for row := 0; row < c*Size; row++ {
-		line := img[row*Size : (row+1)*Size]
-		for i, j := 0, Size-1; i < j; i, j = i+1, j-1 {
+// pixel is the element type of stored images: bytes, or pre-normalised
+// floats (Dataset.Values).
+type pixel interface{ ~uint8 | ~float32 }
+
+// flip mirrors a c-channel n x n image horizontally in place.
+func flip[P pixel](img []P, c, n int) {
+	for row := 0; row < c*n; row++ {
+		line := img[row*n : (row+1)*n]
+		for i, j := 0, n-1; i < j; i, j = i+1, j-1 {
 			line[i], line[j] = line[j], line[i]
 		}
 	}
 }
 
-// crop writes into dst the c-channel Size x Size window of src shifted by
+// crop writes into dst the c-channel n x n window of src shifted by
 // (dy, dx): dst(y, x) = src(y+dy, x+dx), zero where that falls outside src.
 // It is the random crop of a zero-padded image at offset (pad+dy, pad+dx).
-func crop(dst, src []uint8, c, dy, dx int) {
-	clear(dst[:c*Size*Size])
-	// Columns x with 0 <= x+dx < Size.
-	xlo, xhi := max(0, -dx), min(Size, Size-dx)
+// For pre-normalised floats, zero is the mean colour rather than black.
+func crop[P pixel](dst, src []P, c, n, dy, dx int) {
+	clear(dst[:c*n*n])
+	// Columns x with 0 <= x+dx < n.
+	xlo, xhi := max(0, -dx), min(n, n-dx)
 	if xlo >= xhi {
 		return
 	}
 	for ch := 0; ch < c; ch++ {
-		for y := max(0, -dy); y < min(Size, Size-dy); y++ {
-			d := ch*Size*Size + y*Size
-			s := ch*Size*Size + (y+dy)*Size + dx
+		for y := max(0, -dy); y < min(n, n-dy); y++ {
+			d := ch*n*n + y*n
+			s := ch*n*n + (y+dy)*n + dx
 			copy(dst[d+xlo:d+xhi], src[s+xlo:s+xhi])
 		}
 	}

@@ -129,11 +129,11 @@ func TestFlipTwice(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 3))
 	img := randomBytes(r, cifarPixels, 256)
 	f := slices.Clone(img)
-	flip(f, 3)
+	flip(f, 3, Size)
 	if f[Size*Size+5*Size] != img[Size*Size+5*Size+Size-1] || slices.Equal(f, img) {
 		t.Error("flip does not mirror each row")
 	}
-	flip(f, 3)
+	flip(f, 3, Size)
 	if !slices.Equal(f, img) {
 		t.Error("flip twice is not the identity")
 	}
@@ -147,12 +147,12 @@ func TestCropEdges(t *testing.T) {
 	}
 	dst := make([]uint8, Size*Size)
 	for _, s := range [][2]int{{Size, 0}, {0, -Size}, {-Size, Size}} {
-		crop(dst, src, 1, s[0], s[1])
+		crop(dst, src, 1, Size, s[0], s[1])
 		if slices.ContainsFunc(dst, func(v uint8) bool { return v != 0 }) {
 			t.Errorf("shift %v kept pixels", s)
 		}
 	}
-	crop(dst, src, 1, 0, 0)
+	crop(dst, src, 1, Size, 0, 0)
 	if !slices.Equal(dst, src) {
 		t.Error("shift 0 changed the image")
 	}

@@ -4,21 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"sync"
-
-	"github.com/sugarme/gotch"
-	"github.com/sugarme/gotch/ts"
-
-	"github.com/vitprobe/vitprobe/torchx"
 )
 
 // HostBatch is a batch in Go memory, before it becomes tensors: what Fill
-// makes and Tensors copies. Its slices are reused by the next Fill.
+// makes and torchdata.FromHost copies. Its slices are reused by the next Fill.
 type HostBatch struct {
 	// Size is the number of examples B; Channels and Classes are the
-	// dataset's.
-	Size, Channels, Classes int
-	// Images holds B x Channels x Size x Size normalised values.
+	// dataset's, Side its images' height and width.
+	Size, Channels, Classes, Side int
+	// Images holds B x Channels x Side x Side normalised values.
 	Images []float32
 	// Labels holds the B dataset labels (the image's own, before mixing).
 	Labels []int64
@@ -28,8 +22,9 @@ type HostBatch struct {
 	// Mixing records how the batch was mixed.
 	Mixing Mixing
 
-	scratch []uint8         // one image, for crop and flip
-	lut     [3][256]float32 // per channel: the normalised value of each byte
+	scratch  []uint8         // one image, for crop and flip
+	fscratch []float32       // the same for datasets of float values
+	lut      [3][256]float32 // per channel: the normalised value of each byte
 }
 
 // Fill makes dst the batch of the examples at indices, augmented as aug
@@ -55,34 +50,59 @@ func (d *Dataset) Fill(dst *HostBatch, indices []int, aug Augment, r *rand.Rand)
 		}
 	}
 	b, c, k := len(indices), d.Info.Channels, d.Info.Classes
-	n := c * Size * Size
-	dst.Size, dst.Channels, dst.Classes = b, c, k
+	side := d.Info.ImageSide()
+	plane := side * side
+	n := c * plane
+	if d.Values == nil && len(d.Images) < d.Len()*n || d.Values != nil && len(d.Values) < d.Len()*n {
+		return fmt.Errorf("data: %s holds fewer values than %d images of %dx%dx%d", d.Info.Name, d.Len(), c, side, side)
+	}
+	dst.Size, dst.Channels, dst.Classes, dst.Side = b, c, k, side
 	dst.Images = resize(dst.Images, b*n)
 	dst.Labels = resize(dst.Labels, b)
-	dst.scratch = resize(dst.scratch, n)
-	dst.setLUT(d.Info)
+	if d.Values == nil {
+		dst.scratch = resize(dst.scratch, n)
+		dst.setLUT(d.Info)
+	} else {
+		dst.fscratch = resize(dst.fscratch, n)
+	}
 	for j, i := range indices {
-		img := d.Image(i)
-		if aug.CropPad > 0 || aug.Flip {
-			dy, dx := 0, 0
-			if aug.CropPad > 0 {
-				dy = r.IntN(2*aug.CropPad+1) - aug.CropPad
-				dx = r.IntN(2*aug.CropPad+1) - aug.CropPad
-			}
-			crop(dst.scratch, img, c, dy, dx)
-			if aug.Flip && r.IntN(2) == 1 {
-				flip(dst.scratch, c)
-			}
-			img = dst.scratch
+		var dy, dx int
+		doFlip := false
+		if aug.CropPad > 0 {
+			dy = r.IntN(2*aug.CropPad+1) - aug.CropPad
+			dx = r.IntN(2*aug.CropPad+1) - aug.CropPad
+		}
+		if aug.Flip && r.IntN(2) == 1 {
+			doFlip = true
 		}
 		out := dst.Images[j*n : (j+1)*n]
-		for ch := 0; ch < c; ch++ {
-			o := ch * Size * Size
-			normalise(out[o:o+Size*Size], img[o:o+Size*Size], &dst.lut[ch])
+		if d.Values != nil {
+			img := d.ImageValues(i)
+			if aug.CropPad > 0 || doFlip {
+				crop(dst.fscratch, img, c, side, dy, dx)
+				if doFlip {
+					flip(dst.fscratch, c, side)
+				}
+				img = dst.fscratch
+			}
+			copy(out, img)
+		} else {
+			img := d.Image(i)
+			if aug.CropPad > 0 || doFlip {
+				crop(dst.scratch, img, c, side, dy, dx)
+				if doFlip {
+					flip(dst.scratch, c, side)
+				}
+				img = dst.scratch
+			}
+			for ch := 0; ch < c; ch++ {
+				o := ch * plane
+				normalise(out[o:o+plane], img[o:o+plane], &dst.lut[ch])
+			}
 		}
 		dst.Labels[j] = int64(d.Labels[i])
 	}
-	dst.Mixing = mix(r, aug, dst.Images, b, c)
+	dst.Mixing = mix(r, aug, dst.Images, b, c, side)
 	if !aug.Soft() {
 		dst.Targets = nil
 		return nil
@@ -125,63 +145,4 @@ func (h *HostBatch) setLUT(info Info) {
 			h.lut[c][v] = float32((float64(v)/255 - info.Mean[c]) / info.Std[c])
 		}
 	}
-}
-
-// Batch is a batch as tensors, owned by the caller: Close drops them.
-type Batch struct {
-	// Images is float32 (B, C, Size, Size), normalised.
-	Images *ts.Tensor
-	// Labels is int64 (B): each image's own label.
-	Labels *ts.Tensor
-	// Targets is float32 (B, Classes) soft targets, or nil when the
-	// augmentation uses none (then train against Labels).
-	Targets *ts.Tensor
-	// Mixing records how the batch was mixed.
-	Mixing Mixing
-}
-
-// Tensors copies h into new tensors, one copy per tensor.
-func (h *HostBatch) Tensors() (*Batch, error) {
-	b := int64(h.Size)
-	out := &Batch{Mixing: h.Mixing}
-	var err error
-	if out.Images, err = torchx.FromSlice(h.Images, []int64{b, int64(h.Channels), Size, Size}, gotch.Float); err != nil {
-		return nil, fmt.Errorf("data: batch images: %w", err)
-	}
-	if out.Labels, err = torchx.FromSlice(h.Labels, []int64{b}, gotch.Int64); err != nil {
-		out.Close()
-		return nil, fmt.Errorf("data: batch labels: %w", err)
-	}
-	if h.Targets != nil {
-		if out.Targets, err = torchx.FromSlice(h.Targets, []int64{b, int64(h.Classes)}, gotch.Float); err != nil {
-			out.Close()
-			return nil, fmt.Errorf("data: batch targets: %w", err)
-		}
-	}
-	return out, nil
-}
-
-// Close drops the batch's tensors. It is safe to call more than once.
-func (b *Batch) Close() {
-	for _, t := range []**ts.Tensor{&b.Images, &b.Labels, &b.Targets} {
-		if *t != nil {
-			_ = (*t).Drop()
-			*t = nil
-		}
-	}
-}
-
-// hostPool recycles the Go-side buffers of Dataset.Batch.
-var hostPool = sync.Pool{New: func() any { return new(HostBatch) }}
-
-// Batch returns the tensors of the batch of the examples at indices,
-// augmented as aug says with r: Fill, then Tensors, through a reused
-// buffer. The caller owns the result and must Close it.
-func (d *Dataset) Batch(indices []int, aug Augment, r *rand.Rand) (*Batch, error) {
-	h := hostPool.Get().(*HostBatch)
-	defer hostPool.Put(h)
-	if err := d.Fill(h, indices, aug, r); err != nil {
-		return nil, err
-	}
-	return h.Tensors()
 }

@@ -2,8 +2,9 @@ package data
 
 import "fmt"
 
-// Size is the height and width of every image a Dataset holds: MNIST is
-// padded to it, CIFAR images have it already.
+// Size is the height and width of the images of the built-in datasets:
+// MNIST is padded to it, CIFAR images have it already. Image folders and
+// tensor files have the side their Info says (Info.Side).
 const Size = 32
 
 // Split selects the training or the test part of a dataset.
@@ -53,6 +54,21 @@ type Info struct {
 	// Flip reports whether a horizontal mirror image keeps the class, so
 	// that random flips are a valid augmentation (not for digits).
 	Flip bool
+	// Side is the height and width of the images in pixels; 0 means Size
+	// (the built-in datasets).
+	Side int
+	// Source is the file or folder the images came from, for provenance
+	// (empty for the built-in datasets).
+	Source string
+}
+
+// ImageSide returns the images' height and width: Side, or Size when Side
+// is 0.
+func (i Info) ImageSide() int {
+	if i.Side > 0 {
+		return i.Side
+	}
+	return Size
 }
 
 var (
@@ -64,7 +80,7 @@ var (
 		Mean: [3]float64{0.1307}, Std: [3]float64{0.3081}}
 	cifar10Info = Info{Name: "cifar10", Classes: 10, Channels: 3,
 		Mean: [3]float64{0.4914, 0.4822, 0.4465}, Std: [3]float64{0.2470, 0.2435, 0.2616}, Flip: true}
-	// The paper's CIFAR-100 constants (paper.md §1).
+	// The paper's CIFAR-100 constants (docs/methods.md §1).
 	cifar100Info = Info{Name: "cifar100", Classes: 100, Channels: 3,
 		Mean: [3]float64{0.5071, 0.4867, 0.4408}, Std: [3]float64{0.2675, 0.2565, 0.2761}, Flip: true}
 	// The same images with their 20 superclass labels.
@@ -81,9 +97,13 @@ var (
 type Dataset struct {
 	Info  Info
 	Split Split
-	// Images holds Len() images of Info.Channels x Size x Size bytes each,
-	// row-major (N, C, H, W).
+	// Images holds Len() images of Info.Channels x side x side bytes each
+	// (side = Info.ImageSide()), row-major (N, C, H, W).
 	Images []uint8
+	// Values, when not nil, holds the images instead of Images as
+	// already-normalised float32 values of the same layout (a tensor file
+	// of floats); Info.Mean and Info.Std are then not applied.
+	Values []float32
 	// Labels holds one label in 0..Info.Classes-1 per image.
 	Labels []uint8
 }
@@ -91,13 +111,30 @@ type Dataset struct {
 // Len returns the number of images.
 func (d *Dataset) Len() int { return len(d.Labels) }
 
-// imageLen returns the number of bytes of one image.
-func (d *Dataset) imageLen() int { return d.Info.Channels * Size * Size }
+// imageLen returns the number of values of one image.
+func (d *Dataset) imageLen() int {
+	n := d.Info.ImageSide()
+	return d.Info.Channels * n * n
+}
 
-// Image returns image i (C x Size x Size bytes), a view into Images.
+// Image returns image i (C x side x side bytes), a view into Images; nil
+// for a dataset of float values.
 func (d *Dataset) Image(i int) []uint8 {
+	if d.Values != nil {
+		return nil
+	}
 	n := d.imageLen()
 	return d.Images[i*n : (i+1)*n : (i+1)*n]
+}
+
+// ImageValues returns image i of a dataset of float values (Values), a view;
+// nil for a dataset of bytes.
+func (d *Dataset) ImageValues(i int) []float32 {
+	if d.Values == nil {
+		return nil
+	}
+	n := d.imageLen()
+	return d.Values[i*n : (i+1)*n : (i+1)*n]
 }
 
 // ClassCounts returns the number of images of each class.

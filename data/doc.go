@@ -36,10 +36,11 @@
 //
 // # Batches and augmentations
 //
-// Dataset.Fill builds a batch in Go memory (HostBatch), Dataset.Batch as
-// tensors: float32 images (B, C, 32, 32), int64 labels (B) and, when mixup,
-// CutMix or label smoothing is on, float32 soft targets (B, classes), each
-// made by one copy into libtorch. The caller owns a Batch and must Close it.
+// Dataset.Fill builds a batch in Go memory (HostBatch): float32 images
+// (B, C, 32, 32), int64 labels (B) and, when mixup, CutMix or label
+// smoothing is on, float32 soft targets (B, classes). Package
+// data/torchdata turns it into tensors, each by one copy into libtorch;
+// this package itself needs no libtorch (it builds with CGO_ENABLED=0).
 //
 // Pixels are normalised per channel as (v/255 - mean)/std with the usual
 // constants: MNIST 0.1307/0.3081 (measured on the unpadded digits and kept
@@ -54,4 +55,14 @@
 // smoothing 0.1. RandAugment is out of scope and not implemented. All draws
 // come from the *rand.Rand passed in; λ is Beta-distributed, drawn from two
 // Gamma variates.
+//
+// # Common corruptions
+//
+// Corruption{Name, Severity}.Apply corrupts one image given as float
+// intensities in [0, 1] with nine of ImageNet-C's corruptions (Gaussian,
+// shot and impulse noise, defocus and motion blur, brightness, contrast,
+// elastic transform, pixelate) at severities 1 to 5, with CIFAR-10-C's
+// parameters where its severities are ordered (docs/representation.md).
+// Dataset.Corrupted makes a corrupted copy of a set of images, each one's
+// random draws keyed by a seed and its index (CorruptionRand).
 package data

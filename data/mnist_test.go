@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/vitprobe/vitprobe/internal/testdep"
 )
 
 func TestMNIST(t *testing.T) {
@@ -124,7 +126,7 @@ func TestMNISTDir(t *testing.T) {
 			t.Fatal(err)
 		}
 		if _, err := os.Stat(filepath.Join(want, "train-images-idx3-ubyte.gz")); err != nil {
-			t.Skip("no datasets/mnist in the repository (make setup)")
+			testdep.Missing(t, "no datasets/mnist in the repository (make setup copies it)")
 		}
 		if d, err := MNISTDir(); err != nil || d != want {
 			t.Errorf("MNISTDir() = %q, %v; want %q", d, err, want)

@@ -47,7 +47,7 @@ func pooled(batches [][]float64) []float64 {
 }
 
 // NEP is the share of negative eigenvalues; APE the mean of the positive
-// ones (paper.md §2).
+// ones (docs/methods.md §2).
 func NEP(values []float64) float64 {
 	if len(values) == 0 {
 		return math.NaN()

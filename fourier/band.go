@@ -39,7 +39,7 @@ func (m Metric) String() string {
 	return fmt.Sprintf("Metric(%d)", int(m))
 }
 
-// Band is a ring of frequencies, paper.md §5's mask M_f: radius r in
+// Band is a ring of frequencies, docs/methods.md §5's mask M_f: radius r in
 // [Center − Width/2, Center + Width/2), in radians, per-axis angular
 // frequency (bin (k, l) of an h×w map has fy = 2πk'/h, fx = 2πl'/w with the
 // signed indices k' ∈ (−h/2, h/2]). A band whose upper edge is π also takes
@@ -198,7 +198,7 @@ func BandNoise(dst, delta []float64, h, w int, b Band) ([]float64, error) {
 // AddBandNoise adds, in place, scale · real(IFFT2(FFT2(δ) · M_f)) to every
 // H×W plane (sample, channel) of x, with δ a fresh standard Gaussian array
 // per plane drawn from rng (planes in order, values row-major), as in
-// paper.md §5: x_noisy = x + IFFT(FFT(δ) · M_f). The noise is not
+// docs/methods.md §5: x_noisy = x + IFFT(FFT(δ) · M_f). The noise is not
 // renormalised: its energy grows with the number of bins in the band
 // (the ring's area), as in the paper's formula.
 func AddBandNoise[T Float](x Maps[T], b Band, scale float64, rng *rand.Rand) error {

@@ -1,6 +1,6 @@
 // Package fourier implements the Fourier analysis of feature maps of Park &
 // Kim, "How Do Vision Transformers Work?" (ICLR 2022), §4 and §5 of
-// shared/paper.md, in pure Go over gonum's 1-D FFTs.
+// docs/methods.md, in pure Go over gonum's 1-D FFTs.
 //
 // # Transforms
 //
@@ -11,7 +11,7 @@
 // cached per size. FFTShift and IFFTShift move the zero frequency to the
 // centre, index (h/2, w/2) with integer division, and back.
 //
-// # Relative log amplitude (paper.md §4)
+// # Relative log amplitude (docs/methods.md §4)
 //
 // For feature maps x of shape (B, C, n, n), with F_bc the 2-D DFT of map
 // (b, c) over the spatial axes:
@@ -46,7 +46,7 @@
 // ViT token maps (B, N, C), with an optional class token at index 0, become
 // (B, C, h, w) maps through TokensToMaps (token n ↦ row n / w, column n % w).
 //
-// # Frequency-band noise (paper.md §5)
+// # Frequency-band noise (docs/methods.md §5)
 //
 // BandMask, BandFilter, BandNoise and AddBandNoise build and apply the ring
 // mask M_f: x_noisy = x + scale · real(IFFT2(FFT2(δ) · M_f)), δ standard

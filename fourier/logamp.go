@@ -1,11 +1,12 @@
 package fourier
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"runtime"
 	"sync"
+
+	"github.com/vitprobe/vitprobe/errs"
 )
 
 // LogEps is the floor added to amplitudes before the logarithm,
@@ -127,8 +128,8 @@ func newProfile(n int, logAmp []float64) (*Profile, error) {
 }
 
 // ErrNonFinite reports feature maps whose log amplitudes are not finite
-// (NaN or infinite values in the input).
-var ErrNonFinite = errors.New("non-finite values")
+// (NaN or infinite values in the input). It is an *errs.NonFiniteError.
+var ErrNonFinite error = &errs.NonFiniteError{What: "log amplitude (NaN or Inf in the feature maps)"}
 
 // MeanLogAmplitude returns the paper's h×w map: the 2-D FFT of every sample
 // and channel over the spatial axes, log(|F| + LogEps), the mean over batch
@@ -188,7 +189,7 @@ func (s *Spectrum) HalfDiagonal(nyquist bool) (*Profile, error) {
 }
 
 // RelativeLogAmplitude returns the paper's relative log amplitude
-// (paper.md §4) of square feature maps: dLogAmp(k) = mean over batch and
+// (docs/methods.md §4) of square feature maps: dLogAmp(k) = mean over batch and
 // channels of log(|F(k,k)| + LogEps), minus the same at k = 0, for the half
 // diagonal k = 0, ..., ⌈n/2⌉-1 (see Spectrum.HalfDiagonal and
 // Options.IncludeNyquist). It equals MeanLogAmplitude followed by

@@ -5,8 +5,9 @@ import (
 	"testing"
 )
 
-// BenchmarkTop5 compares Lanczos (default tolerance 1e-6 on the residual)
-// with power iteration at a tolerance that reaches the same 1e-6 accuracy
+// BenchmarkTop5 compares Lanczos (default tolerance 1e-6 on the residual,
+// and the eigenvalue rule at 1e-4 with bound residuals) with power
+// iteration at a tolerance that reaches the same 1e-6 accuracy, at 1e-5
 // and at PyHessian's defaults, on dense Hessian-like operators. The
 // products per run are reported as a metric; with a Hessian the product
 // dominates the cost.
@@ -18,7 +19,9 @@ func BenchmarkTop5(b *testing.B) {
 			solver Solver
 		}{
 			{"lanczos", &LanczosSettings{}},
+			{"lanczos-eigenvalue-1e-4", &LanczosSettings{Stop: StopEigenvalue, Tol: 1e-4, BoundResiduals: true}},
 			{"power-tol1e-8", &PowerSettings{Tol: 1e-8, MaxIter: 5000}},
+			{"power-tol1e-5", &PowerSettings{Tol: 1e-5, MaxIter: 5000}},
 			{"power-pyhessian", &PowerSettings{}},
 		}
 		for _, s := range solvers {

@@ -1,10 +1,12 @@
 // Package hessian computes spectral information of a large symmetric
 // operator known only through its matrix-vector products: the top
 // eigenvalues (power iteration with deflation as in PyHessian, and Lanczos
-// with full reorthogonalisation), the trace (Hutchinson), the eigenvalue
-// density (stochastic Lanczos quadrature), and the minibatch
-// max-eigenvalue spectrum of Park & Kim (ICLR 2022) with its summaries
-// (NEP, APE, kernel density).
+// with full reorthogonalisation and a choice of stopping rules), the trace
+// (Hutchinson, and Hutch++ with its low-rank sketch), the diagonal
+// (Hutchinson), the eigenvalue density (stochastic Lanczos quadrature),
+// and the minibatch max-eigenvalue spectrum of Park & Kim (ICLR 2022) with
+// its summaries (NEP, APE, kernel density). Restrict turns an operator into
+// its restriction to a subset of coordinates (one block's parameters).
 //
 // # Operators
 //
@@ -39,6 +41,18 @@
 // on a trained mini model, about 7 times on closer spectra), at the price of
 // storing its Krylov basis (one vector of n values per step). Hutchinson
 // uses one product per sample, SLQ one per Lanczos step and vector.
+// Lanczos's StopEigenvalue rule with BoundResiduals asks only what a
+// spectrum needs, the eigenvalues, and saves a third or more of the
+// products of the default rule.
+//
+// # Memory
+//
+// Every algorithm states before it runs what it will keep: the Memory
+// method of its settings counts the float64 vectors of the operator's
+// dimension and, for the Krylov methods, the basis, in bytes. Lanczos and
+// SLQ keep their basis in float32 or in a temporary file when the Basis
+// setting asks (half the memory, or almost none, for the same eigenvalues
+// to about 1e-7).
 //
 // # Settings and errors
 //

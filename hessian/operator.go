@@ -8,6 +8,8 @@ import (
 
 	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/vitprobe/vitprobe/errs"
 )
 
 // Operator is a symmetric linear operator H on R^n known only through its
@@ -23,8 +25,10 @@ type Operator interface {
 }
 
 // ErrNonFinite is wrapped by the errors the algorithms return when an
-// operator product contains a NaN or an infinity.
-var ErrNonFinite = errors.New("hessian: non-finite operator product")
+// operator product contains a NaN or an infinity. It is an
+// *errs.NonFiniteError, so errors.As finds it as every other non-finite
+// value of vitprobe.
+var ErrNonFinite error = &errs.NonFiniteError{What: "Hessian-vector product"}
 
 // Dense is an Operator backed by an explicit symmetric matrix. It is meant
 // for tests and for small problems checked against an exact

@@ -66,7 +66,8 @@ type PowerSettings struct {
 // non-nil for bad arguments, an operator error or a non-finite product
 // (wrapping ErrNonFinite); results are never NaN.
 //
-// Cost: at most k·MaxIter products; memory (k+3)·Dim values.
+// Cost: at most k·MaxIter products; memory (k+2)·Dim values
+// (PowerSettings.Memory).
 func PowerIteration(op Operator, k int, s *PowerSettings) (*Eigen, error) {
 	n, err := dimOf(op, k)
 	if err != nil {

@@ -13,8 +13,13 @@ type SLQSettings struct {
 	// Steps is the number of Lanczos steps per vector; 0 means 100. It is
 	// capped at the dimension.
 	Steps int
-	// Vectors is the number of random start vectors; 0 means 1.
+	// Vectors is the number of random start vectors; 0 means 1. Each
+	// gives its own quadrature, so their spread measures the sampling
+	// error of the density.
 	Vectors int
+	// Basis selects the storage of the Krylov basis of each vector; the
+	// zero value keeps it in memory in float64.
+	Basis Basis
 	// Seed seeds the Rademacher start vectors.
 	Seed uint64
 }
@@ -47,8 +52,8 @@ type Quadrature struct {
 // a random vector instead; the nodes this adds carry zero weight, so the
 // estimate is the same.)
 //
-// Cost: Steps products per vector, O(Steps·Dim) work per step, memory
-// (Steps + 2)·Dim values.
+// Cost: Steps products per vector, O(Steps·Dim) work per step; memory as
+// SLQSettings.Memory states.
 func SLQ(op Operator, s *SLQSettings) (*Quadrature, error) {
 	n, err := dimOf(op, 1)
 	if err != nil {
@@ -75,17 +80,17 @@ func SLQ(op Operator, s *SLQSettings) (*Quadrature, error) {
 	for vec := range nv {
 		rademacher(v, rng)
 		normalize(v)
-		l := newKrylov(c, n)
-		l.push(v, 0)
-		for {
-			b, err := l.extend()
-			if err != nil {
-				return nil, fmt.Errorf("hessian: SLQ: vector %d, step %d: %w", vec+1, l.dim(), err)
-			}
-			if l.dim() == steps || b <= breakdownTol*l.norm {
-				break
-			}
-			l.push(l.w, b)
+		l, err := newKrylov(c, n, set.Basis)
+		if err != nil {
+			return nil, fmt.Errorf("hessian: SLQ: %w", err)
+		}
+		err = slqRun(l, v, steps)
+		step := l.dim()
+		if cerr := l.close(); err == nil && cerr != nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, fmt.Errorf("hessian: SLQ: vector %d, step %d: %w", vec+1, step, err)
 		}
 		vals, vecs := eigenTridiag(l.tridiag(0))
 		w := make([]float64, len(vals))
@@ -98,6 +103,26 @@ func SLQ(op Operator, s *SLQSettings) (*Quadrature, error) {
 	}
 	q.Products = c.products
 	return q, nil
+}
+
+// slqRun grows the Krylov basis l from the unit vector v for up to steps
+// steps, stopping early on an invariant subspace.
+func slqRun(l *krylov, v []float64, steps int) error {
+	if err := l.push(v, 0); err != nil {
+		return err
+	}
+	for {
+		b, err := l.extend()
+		if err != nil {
+			return err
+		}
+		if l.dim() == steps || b <= breakdownTol*l.norm {
+			return nil
+		}
+		if err := l.push(l.w, b); err != nil {
+			return err
+		}
+	}
 }
 
 // Moment returns the quadrature estimate of (1/n)·trace(Hᵖ): the mean over

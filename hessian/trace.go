@@ -24,15 +24,19 @@ type TraceSettings struct {
 	Seed uint64
 }
 
-// Trace is a Hutchinson estimate of the trace of an operator.
+// Trace is a Hutchinson (or Hutch++) estimate of the trace of an operator.
 type Trace struct {
-	// Mean is the estimate: the mean of Values.
+	// Mean is the estimate: the mean of Values, plus LowRank.
 	Mean float64
 	// StdErr is the standard error of Mean: the sample standard deviation
 	// of Values (n-1 denominator) over sqrt(len(Values)).
 	StdErr float64
-	// Values are the samples vᵀHv, one per Rademacher vector v.
+	// Values are the samples vᵀHv, one per Rademacher vector v (for
+	// Hutch++, v projected off the sketch).
 	Values []float64
+	// LowRank is the exact trace of the operator on the sketched subspace
+	// (Hutch++); 0 for Hutchinson.
+	LowRank float64
 	// Products is the number of operator products, len(Values).
 	Products int
 	// Converged reports whether adaptive mode met Tol before MaxIter; it

@@ -1,8 +1,11 @@
 package landscape
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
 )
 
 // MaxPoints bounds the number of points of a grid (a 3163 x 3163 grid):
@@ -152,4 +155,21 @@ func (g Grid) Point(i int) (x, y float64) {
 		y = g.Y.Coord(iy)
 	}
 	return x, y
+}
+
+// ParseAxis reads "MIN:MAX:NUM" (the official code's notation, e.g.
+// "-1:1:21") into an axis. It does not validate the axis (Grid.Validate
+// does).
+func ParseAxis(s string) (Axis, error) {
+	parts := strings.Split(s, ":")
+	if len(parts) != 3 {
+		return Axis{}, errors.New("want MIN:MAX:NUM, e.g. -1:1:21")
+	}
+	lo, err1 := strconv.ParseFloat(strings.TrimSpace(parts[0]), 64)
+	hi, err2 := strconv.ParseFloat(strings.TrimSpace(parts[1]), 64)
+	n, err3 := strconv.Atoi(strings.TrimSpace(parts[2]))
+	if err1 != nil || err2 != nil || err3 != nil {
+		return Axis{}, errors.New("want MIN:MAX:NUM with numbers, e.g. -1:1:21")
+	}
+	return Axis{Min: lo, Max: hi, N: n}, nil
 }

@@ -81,7 +81,22 @@ type header struct {
 }
 
 func journalHeader(s Spec) header {
-	return header{Kind: "vitprobe landscape journal", Version: 1, Spec: s}
+	return header{Kind: journalKind, Version: 1, Spec: s}
+}
+
+const journalKind = "vitprobe landscape journal"
+
+// ReadSpec returns the spec a journal was written under (its header), for
+// a merge that has only the journals.
+func ReadSpec(path string) (Spec, error) {
+	var h header
+	if err := journal.ReadHeader(path, &h); err != nil {
+		return Spec{}, fmt.Errorf("landscape: %w", err)
+	}
+	if h.Kind != journalKind {
+		return Spec{}, fmt.Errorf("landscape: %s is not a landscape journal", path)
+	}
+	return h.Spec, nil
 }
 
 // Options control a run. The zero value runs every point in memory,

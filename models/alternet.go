@@ -11,7 +11,7 @@ import (
 )
 
 // alterArch describes a pre-activation bottleneck ResNet whose stages may end
-// in MSA blocks (AlterNet, paper.md §1). With no 'M' in the pattern it is a
+// in MSA blocks (AlterNet, docs/methods.md §1). With no 'M' in the pattern it is a
 // plain pre-activation ResNet.
 type alterArch struct {
 	stem    int64    // stem channels
@@ -81,7 +81,7 @@ func newAlterNet(a alterArch, cfg Config, dev gotch.Device, name string) (Model,
 	}
 	s := newStore(dev)
 	m := &alternet{}
-	m.spec = Spec{Name: name, Config: cfg}
+	m.spec = presetSpec(name, cfg)
 	m.stem = s.conv("conv1", int64(cfg.InChannels), a.stem, 3, 1, 1, false)
 	m.stemL = m.addLayer("conv1", KindStem, false, false)
 	total := 0
@@ -120,6 +120,7 @@ func newAlterNet(a alterArch, cfg Config, dev gotch.Device, name string) (Model,
 					kind = KindDown
 				}
 				b.layer = m.addLayer(name, kind, false, false)
+				m.addResidual(b.layer, pb.down == nil)
 			case 'M':
 				if stride != 1 || in != out {
 					return nil, fmt.Errorf("models: %s: an MSA block cannot start stage %d (it keeps the shape)", name, si+1)
@@ -146,6 +147,7 @@ func newAlterNet(a alterArch, cfg Config, dev gotch.Device, name string) (Model,
 				m.consts = append(m.consts, idx)
 				b.msa = mb
 				b.layer = m.addLayer(name, KindMSA, false, false)
+				m.addResidual(b.layer, true)
 			default:
 				return nil, fmt.Errorf("models: %s: unknown block letter %q", name, c)
 			}
@@ -202,11 +204,15 @@ func (m *alternet) Forward(x *ts.Tensor, mode Mode, probe Probe) (*ts.Tensor, er
 	f.observe(m.stemL, h)
 	for i, b := range m.blocks {
 		mark, in := f.s.Mark(), h
-		if b.conv != nil {
+		off := m.lesioned(b.layer.Index)
+		switch {
+		case b.conv != nil && off:
+			h = b.conv.shortcut(f, h)
+		case b.conv != nil:
 			h = b.conv.forward(f, h, m.dropRate[i])
-		} else {
+		case !off:
 			h = b.msa.forward(f, h, m.dropRate[i])
-		}
+		} // a lesioned MSA block passes h on
 		f.observe(b.layer, h)
 		f.endBlock(mark, in, h)
 	}
@@ -214,6 +220,15 @@ func (m *alternet) Forward(x *ts.Tensor, mode Mode, probe Probe) (*ts.Tensor, er
 	out := f.linear(f.mean(h, 2, 3), m.fc)
 	f.observe(m.headL, out)
 	return f.finish(out)
+}
+
+// shortcut is the block's output with its residual branch removed: the
+// input, or its projection when the block changes the shape.
+func (b *preactBlock) shortcut(f *fwd, x *ts.Tensor) *ts.Tensor {
+	if b.down == nil {
+		return x
+	}
+	return f.conv(f.relu(f.bn(x, b.bn1)), b.down)
 }
 
 func (b *preactBlock) forward(f *fwd, x *ts.Tensor, drop float64) *ts.Tensor {
@@ -237,12 +252,8 @@ func (b *msaBlock) forward(f *fwd, x *ts.Tensor, drop float64) *ts.Tensor {
 // attention computes multi-head self-attention inside non-overlapping p×p
 // windows of a (B, C, H, W) map, returning (B, heads·dimHead, H, W).
 func (b *msaBlock) attention(f *fwd, x *ts.Tensor) *ts.Tensor {
-	if !f.ok(x) {
-		return nil
-	}
-	shape, err := x.Size()
-	if err != nil {
-		f.err = err
+	shape, ok := f.size(x)
+	if !ok {
 		return nil
 	}
 	bs, hgt, wid := shape[0], shape[2], shape[3]

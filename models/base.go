@@ -13,6 +13,7 @@ type base struct {
 	layers []Layer
 	params []Param
 	consts []*ts.Tensor
+	les    lesion // residual branches and the switched-off ones (lesion.go)
 }
 
 // Spec implements Model.

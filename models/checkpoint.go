@@ -5,49 +5,31 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/sugarme/gotch"
 
+	"github.com/vitprobe/vitprobe/errs"
 	"github.com/vitprobe/vitprobe/internal/atomicfile"
 	"github.com/vitprobe/vitprobe/internal/prov"
+	"github.com/vitprobe/vitprobe/models/meta"
 	"github.com/vitprobe/vitprobe/safetensors"
 	"github.com/vitprobe/vitprobe/torchx"
 )
 
-// Checkpoint is the JSON sidecar of a checkpoint: everything needed to
-// rebuild the model and to say where its weights came from. The weights
-// themselves are a safetensors file beside it with the same base name.
-type Checkpoint struct {
-	Version string `json:"version"`
-	Spec    Spec   `json:"model"`
-	// Phase names the moment of training: "init", "warmup" (end of warm-up,
-	// the paper's early phase), "epoch-N", "final", "interrupt".
-	Phase    string  `json:"phase"`
-	Dataset  string  `json:"dataset,omitempty"`
-	Fraction float64 `json:"fraction,omitempty"`
-	Epoch    int     `json:"epoch"`
-	Step     int64   `json:"step"`
-	Seed     uint64  `json:"seed"`
-	// Weights is the weights file's name, relative to the sidecar.
-	Weights string `json:"weights"`
-	// WeightsSHA256 is the hash of the weights' data bytes (metadata
-	// excluded): equal hashes mean bit-identical weights.
-	WeightsSHA256 string `json:"weights_sha256"`
-	Params        int64  `json:"params"`
-	// Train holds the trainer's own state (configuration, metrics so far,
-	// optimiser file), opaque to this package.
-	Train json.RawMessage `json:"train,omitempty"`
-}
+// Checkpoint is the JSON sidecar of a checkpoint (see meta.Checkpoint):
+// everything needed to rebuild the model and to say where its weights came
+// from. The weights themselves are a safetensors file beside it with the
+// same base name.
+type Checkpoint = meta.Checkpoint
+
+// Ref names a checkpoint on a command line, "label=path" (see meta.Ref).
+type Ref = meta.Ref
 
 // paths returns the sidecar and weights paths for a checkpoint path given
 // with or without one of the two extensions.
-func paths(path string) (sidecar, weights string) {
-	base := strings.TrimSuffix(strings.TrimSuffix(path, ".json"), ".safetensors")
-	return base + ".json", base + ".safetensors"
-}
+func paths(path string) (sidecar, weights string) { return meta.Paths(path) }
 
 // StateTensors returns m's parameters and buffers as safetensors tensors.
 func StateTensors(m Model) ([]safetensors.Tensor, error) {
@@ -98,33 +80,29 @@ func Save(path string, m Model, ck Checkpoint) (Checkpoint, error) {
 }
 
 // ReadCheckpoint reads a checkpoint's sidecar (path with or without
-// extension).
+// extension; see meta.ReadCheckpoint).
 func ReadCheckpoint(path string) (Checkpoint, error) {
-	sidecar, _ := paths(path)
-	b, err := os.ReadFile(sidecar)
+	ck, err := meta.ReadCheckpoint(path)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return Checkpoint{}, fmt.Errorf("models: checkpoint %s does not exist", sidecar)
-		}
-		return Checkpoint{}, fmt.Errorf("models: %w", err)
-	}
-	var ck Checkpoint
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(&ck); err != nil {
-		return Checkpoint{}, fmt.Errorf("models: checkpoint %s: not a vitprobe checkpoint sidecar: %w", sidecar, err)
-	}
-	if ck.Spec.Name == "" || ck.Weights == "" {
-		return Checkpoint{}, fmt.Errorf("models: checkpoint %s: no model or weights recorded", sidecar)
+		return ck, fmt.Errorf("models: %w", err)
 	}
 	return ck, nil
 }
 
 // Load rebuilds the model a checkpoint describes on dev and loads its
-// weights, checking their hash against the sidecar.
+// weights, checking their hash against the sidecar. An exported
+// TorchScript model (meta.IsTorchScript) is loaded with LoadTorchScript.
 func Load(path string, dev gotch.Device) (Model, Checkpoint, error) {
 	ck, err := ReadCheckpoint(path)
 	if err != nil {
 		return nil, ck, err
+	}
+	if ck.TorchScript != "" {
+		m, err := LoadTorchScript(path, dev)
+		if err != nil {
+			return nil, ck, err
+		}
+		return m, ck, nil
 	}
 	sidecar, _ := paths(path)
 	wpath := filepath.Join(filepath.Dir(sidecar), ck.Weights)
@@ -141,6 +119,11 @@ func Load(path string, dev gotch.Device) (Model, Checkpoint, error) {
 	}
 	if err := LoadState(m, f); err != nil {
 		m.Close()
+		var inc *errs.IncompatibleError
+		if errors.As(err, &inc) {
+			inc.Checkpoint = wpath
+			return nil, ck, fmt.Errorf("models: %w", inc)
+		}
 		return nil, ck, fmt.Errorf("models: checkpoint %s: %w", wpath, err)
 	}
 	return m, ck, nil
@@ -181,7 +164,7 @@ func LoadState(m Model, f *safetensors.File) error {
 		}
 	}
 	if len(missing)+len(wrong)+len(extra) > 0 {
-		return fmt.Errorf("weights do not fit model %s: %s", m.Spec().Name, describeMismatch(missing, wrong, extra))
+		return &errs.IncompatibleError{Reason: fmt.Sprintf("weights do not fit model %s: %s", m.Spec().Name, describeMismatch(missing, wrong, extra))}
 	}
 	for _, p := range ps {
 		t, _ := f.Lookup(p.Name)
@@ -216,3 +199,7 @@ func describeMismatch(missing, wrong, extra []string) string {
 	}
 	return strings.Join(parts, "; ")
 }
+
+// ParseRefs reads checkpoint arguments, "path" or "label=path" (see
+// meta.ParseRef).
+func ParseRefs(args []string) ([]Ref, error) { return meta.ParseRefs(args) }

@@ -1,6 +1,7 @@
 package models_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/sugarme/gotch"
 
+	"github.com/vitprobe/vitprobe/errs"
 	"github.com/vitprobe/vitprobe/models"
 	"github.com/vitprobe/vitprobe/torchx"
 )
@@ -51,8 +53,9 @@ func TestCheckpointErrors(t *testing.T) {
 	// Weights of another architecture.
 	res := build(t, "resnet-mini", nil)
 	err := models.LoadWeightsFile(res, filepath.Join(dir, "vit.safetensors"))
-	if err == nil || !strings.Contains(err.Error(), "do not fit model resnet-mini") || strings.Contains(err.Error(), "\n") {
-		t.Errorf("other architecture: %v", err)
+	var inc *errs.IncompatibleError
+	if !errors.As(err, &inc) || !strings.Contains(err.Error(), "do not fit model resnet-mini") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("other architecture: %v, want an *errs.IncompatibleError", err)
 	}
 	// Truncated weights.
 	w := filepath.Join(dir, "vit.safetensors")

@@ -7,4 +7,8 @@
 // MSA, MLP, head): that is what the Fourier, variance and custom analyses
 // read. Params lists every tensor sorted by name, with its kind, so that
 // landscape directions and weight decay treat each as the paper does.
+//
+// The presets also implement Lesioner: their residual branches can be
+// switched off one by one (the block's shortcut alone passes), for lesion
+// studies; with none switched off a forward pass is unchanged.
 package models

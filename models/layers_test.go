@@ -46,7 +46,7 @@ func TestAlterNet50Layers(t *testing.T) {
 		t.Skip("paper-sized model")
 	}
 	m := build(t, "alternet50", nil)
-	// paper.md §1's table: stage 1 C C C; stage 2 C C C M; stage 3
+	// docs/methods.md §1's table: stage 1 C C C; stage 2 C C C M; stage 3
 	// C C C C C M; stage 4 C M C M. Stages 2-4 start with a down-sampling
 	// conv block.
 	if got, want := kinds(m.Layers()), "S"+"CCC"+"DCCM"+"DCCCCM"+"DMCM"+"H"; got != want {

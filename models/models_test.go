@@ -1,12 +1,14 @@
 package models_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 
+	"github.com/vitprobe/vitprobe/errs"
 	"github.com/vitprobe/vitprobe/models"
 	"github.com/vitprobe/vitprobe/torchx"
 )
@@ -130,8 +132,9 @@ func TestParamsSortedAndKinds(t *testing.T) {
 
 func TestBadInput(t *testing.T) {
 	_, err := models.New("vit-giant", models.Config{Classes: 10, InChannels: 1, ImageSize: 32}, gotch.CPU)
-	if err == nil || !strings.Contains(err.Error(), "resnet-mini") {
-		t.Errorf("unknown model: %v; want the known names listed", err)
+	var unknown *errs.UnknownModelError
+	if !errors.As(err, &unknown) || unknown.Name != "vit-giant" || !strings.Contains(err.Error(), "resnet-mini") {
+		t.Errorf("unknown model: %v; want an *errs.UnknownModelError listing the known names", err)
 	}
 	for _, c := range []struct {
 		name string
@@ -161,5 +164,22 @@ func TestBadInput(t *testing.T) {
 	defer x.MustDrop()
 	if _, err := m.Forward(x, models.Eval, nil); err == nil || !strings.Contains(err.Error(), "want (B, 1, 32, 32)") {
 		t.Errorf("wrong input channels: %v", err)
+	}
+}
+
+// TestTorchErrorIsAnError: an input of an element type gotch cannot name
+// (complex) made Tensor.DType log.Fatal inside Forward, ending the
+// caller's process; Forward returns an error instead.
+func TestTorchErrorIsAnError(t *testing.T) {
+	m := build(t, "resnet-mini", nil)
+	var s torchx.Scope
+	defer s.Close()
+	pairs := s.Add(must(ts.Zeros([]int64{2, 1, 32, 32, 2}, gotch.Double, gotch.CPU)))
+	x := s.Add(must(pairs.ViewAsComplex(false)))
+	if _, err := m.Forward(x, models.Eval, nil); err == nil || !strings.Contains(err.Error(), "element type") {
+		t.Errorf("complex input: %v, want an error about its element type", err)
+	}
+	if _, err := m.Forward(s.Add(ts.NewTensor()), models.Eval, nil); err == nil {
+		t.Error("undefined input: no error")
 	}
 }

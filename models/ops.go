@@ -43,6 +43,19 @@ func (f *fwd) ok(xs ...*ts.Tensor) bool {
 	return true
 }
 
+// size returns x's shape, false once an error occurred (recorded).
+func (f *fwd) size(x *ts.Tensor) ([]int64, bool) {
+	if !f.ok(x) {
+		return nil, false
+	}
+	shape, err := x.Size()
+	if err != nil {
+		f.err = err
+		return nil, false
+	}
+	return shape, true
+}
+
 func orNone(t *ts.Tensor) *ts.Tensor {
 	if t == nil {
 		return ts.None
@@ -164,8 +177,11 @@ func (f *fwd) mulScalar(x *ts.Tensor, v float64) *ts.Tensor {
 		return nil
 	}
 	sc := ts.FloatScalar(v)
-	defer sc.MustDrop()
-	return f.t(x.MulScalar(sc, false))
+	out := f.t(x.MulScalar(sc, false))
+	if err := sc.Drop(); err != nil && f.err == nil {
+		f.err = fmt.Errorf("models: drop a scalar: %w", err)
+	}
+	return out
 }
 
 func (f *fwd) reshape(x *ts.Tensor, shape ...int64) *ts.Tensor {
@@ -329,7 +345,11 @@ func checkInput(x *ts.Tensor, c Config) error {
 		shape[2] != int64(c.ImageSize) || shape[3] != int64(c.ImageSize) {
 		return fmt.Errorf("models: input of shape %v, want (B, %d, %d, %d)", shape, c.InChannels, c.ImageSize, c.ImageSize)
 	}
-	if k := x.DType(); k != gotch.Float {
+	k, err := torchx.Kind(x)
+	if err != nil {
+		return fmt.Errorf("models: input: %w", err)
+	}
+	if k != gotch.Float {
 		return fmt.Errorf("models: input of element type %v, want float32", k)
 	}
 	return nil

@@ -1,6 +1,10 @@
 package models
 
-import "github.com/sugarme/gotch"
+import (
+	"github.com/sugarme/gotch"
+
+	"github.com/vitprobe/vitprobe/models/meta"
+)
 
 // CIFAR-sized defaults of the paper's presets (CIFAR-100) and MNIST-sized
 // defaults of the mini presets.
@@ -32,10 +36,8 @@ func init() {
 
 	add := func(name, doc string, def Config, build func(Config, gotch.Device, string) (Model, error)) {
 		register(name, preset{doc: doc, defaults: def, build: func(c Config, d gotch.Device) (Model, error) {
-			if c.GAPHead {
-				if _, isViT := vitNames[name]; !isViT {
-					return nil, errGAP(name)
-				}
+			if f, _ := meta.PresetFamily(name); c.GAPHead && f != meta.ViT {
+				return nil, errGAP(name)
 			}
 			return build(c, d, name)
 		}})
@@ -62,5 +64,3 @@ func init() {
 		miniDefaults, alter(alterMini))
 	add("vit-mini", "small ViT for CPU: patch 4, dim 64, depth 6, 4 heads, MLP 128, no qkv bias, class token", miniDefaults, vitb(vitMini))
 }
-
-var vitNames = map[string]bool{"vit-ti": true, "vit-s": true, "vit-mini": true}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -23,6 +22,8 @@ import (
 	"github.com/vitprobe/vitprobe/models"
 	"github.com/vitprobe/vitprobe/safetensors"
 	"github.com/vitprobe/vitprobe/torchx"
+
+	"github.com/vitprobe/vitprobe/internal/testdep"
 )
 
 // The cross-checks in this file run the plain-PyTorch reference models of
@@ -30,26 +31,13 @@ import (
 // python3-torchvision). Set VITPROBE_PYTHON to use another interpreter. They
 // skip, saying why, when the interpreter or its torch is missing.
 
-// refPythonDefault is the interpreter with torch on the project's machines
-// (docs: ../shared/gotch-libtorch.md); the pyenv python3 on PATH has none.
-const refPythonDefault = "/usr/bin/python3"
-
-// refSkipStatus is the exit status reference/pytorch scripts use when torch
-// cannot be imported.
-const refSkipStatus = 77
-
 // runReference runs a script of reference/pytorch with args and returns its
-// standard output. It skips t when the interpreter or torch is missing and
-// fails it on any other error. One intra-op thread: the machine is shared.
+// standard output. A missing interpreter or torch is a missing dependency
+// (testdep: a skip on a developer's machine, a failure in CI); any other
+// error fails t. One intra-op thread: the machine is shared.
 func runReference(t *testing.T, timeout time.Duration, script string, args ...string) []byte {
 	t.Helper()
-	py := os.Getenv("VITPROBE_PYTHON")
-	if py == "" {
-		py = refPythonDefault
-	}
-	if _, err := os.Stat(py); err != nil {
-		t.Skipf("PyTorch cross-check skipped: no interpreter at %s (install Debian's python3-torch, or set VITPROBE_PYTHON)", py)
-	}
+	py := testdep.Python(t, "numpy")
 	path := filepath.Join("..", "reference", "pytorch", script)
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("reference script: %v", err)
@@ -61,10 +49,6 @@ func runReference(t *testing.T, timeout time.Duration, script string, args ...st
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
-	var exit *exec.ExitError
-	if errors.As(err, &exit) && exit.ExitCode() == refSkipStatus {
-		t.Skipf("PyTorch cross-check skipped: %s", strings.TrimSpace(stderr.String()))
-	}
 	if err != nil {
 		t.Fatalf("%s %s: %v\n%s", py, script, err, stderr.String())
 	}

@@ -3,36 +3,24 @@ package models
 import (
 	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/sugarme/gotch"
 
+	"github.com/vitprobe/vitprobe/errs"
+	"github.com/vitprobe/vitprobe/models/meta"
 	"github.com/vitprobe/vitprobe/torchx"
 )
 
-// Config is the part of a model's definition a user can change. Defaults
-// returns a preset's values; New validates them.
-type Config struct {
-	// Classes is the number of output classes.
-	Classes int `json:"classes"`
-	// InChannels is the number of input image channels.
-	InChannels int `json:"in_channels"`
-	// ImageSize is the side of the square input images.
-	ImageSize int `json:"image_size"`
-	// GAPHead replaces ViT's class token by global average pooling of the
-	// tokens (paper.md §1). Only ViT presets accept it.
-	GAPHead bool `json:"gap_head,omitempty"`
-	// DropPath is the largest stochastic-depth rate, reached by the last
-	// block (rates grow linearly with depth).
-	DropPath float64 `json:"drop_path"`
-}
+// Config is the part of a model's definition a user can change (see
+// meta.Config). Defaults returns a preset's values; New validates them.
+type Config = meta.Config
 
-// Spec identifies a model: the preset it was built from and its
-// configuration. It is what checkpoints record to rebuild the model.
-type Spec struct {
-	Name   string `json:"name"`
-	Config Config `json:"config"`
-}
+// Spec identifies a model: preset name, family and configuration (see
+// meta.Spec). It is what checkpoints record to rebuild the model.
+type Spec = meta.Spec
+
+// Family is a model's architecture family (see meta.Family).
+type Family = meta.Family
 
 // preset is one registered architecture.
 type preset struct {
@@ -47,7 +35,16 @@ func register(name string, p preset) {
 	if _, dup := registry[name]; dup {
 		panic("models: duplicate preset " + name)
 	}
+	if _, ok := meta.PresetFamily(name); !ok {
+		panic("models: preset " + name + " has no family in meta's preset table")
+	}
 	registry[name] = p
+}
+
+// presetSpec is the spec of preset name with configuration cfg.
+func presetSpec(name string, cfg Config) Spec {
+	f, _ := meta.PresetFamily(name)
+	return Spec{Name: name, Family: f, Config: cfg}
 }
 
 // Names returns the registered preset names, sorted.
@@ -72,7 +69,7 @@ func Describe(name string) (string, error) {
 func lookup(name string) (preset, error) {
 	p, ok := registry[name]
 	if !ok {
-		return preset{}, fmt.Errorf("models: unknown model %q (known: %s)", name, strings.Join(Names(), ", "))
+		return preset{}, fmt.Errorf("models: %w", &errs.UnknownModelError{Name: name, Known: Names()})
 	}
 	return p, nil
 }
@@ -94,7 +91,7 @@ func New(name string, cfg Config, dev gotch.Device) (Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := cfg.validate(); err != nil {
+	if err := validate(cfg); err != nil {
 		return nil, fmt.Errorf("models: %s: %w", name, err)
 	}
 	if dev.IsCuda() && !torchx.CUDAAvailable() {
@@ -106,7 +103,7 @@ func New(name string, cfg Config, dev gotch.Device) (Model, error) {
 // FromSpec builds the model a Spec describes.
 func FromSpec(s Spec, dev gotch.Device) (Model, error) { return New(s.Name, s.Config, dev) }
 
-func (c Config) validate() error {
+func validate(c Config) error {
 	switch {
 	case c.Classes < 2:
 		return fmt.Errorf("classes = %d, want at least 2", c.Classes)

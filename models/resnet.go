@@ -41,7 +41,7 @@ func newResNet(a resnetArch, cfg Config, dev gotch.Device, name string) (Model, 
 	}
 	s := newStore(dev)
 	m := &resnet{}
-	m.spec = Spec{Name: name, Config: cfg}
+	m.spec = presetSpec(name, cfg)
 	m.stem = s.conv("conv1", int64(cfg.InChannels), a.stem, 3, 1, 1, false)
 	m.stemBN = s.bn("bn1", a.stem)
 	m.stemL = m.addLayer("conv1", KindStem, false, false)
@@ -87,6 +87,7 @@ func newResNet(a resnetArch, cfg Config, dev gotch.Device, name string) (Model, 
 				kind = KindDown
 			}
 			b.layer = m.addLayer(name, kind, false, false)
+			m.addResidual(b.layer, b.down == nil)
 			m.blocks = append(m.blocks, b)
 			in = w * exp
 		}
@@ -115,13 +116,17 @@ func (m *resnet) Forward(x *ts.Tensor, mode Mode, probe Probe) (*ts.Tensor, erro
 		if b.down != nil {
 			skip = f.bn(f.conv(h, b.down), b.downBN)
 		}
-		y := f.relu(f.bn(f.conv(h, b.conv1), b.bn1))
-		y = f.bn(f.conv(y, b.conv2), b.bn2)
-		if b.conv3 != nil {
-			y = f.bn(f.conv(f.relu(y), b.conv3), b.bn3)
+		if m.lesioned(b.layer.Index) {
+			h = f.relu(skip) // the branch contributes zeros
+		} else {
+			y := f.relu(f.bn(f.conv(h, b.conv1), b.bn1))
+			y = f.bn(f.conv(y, b.conv2), b.bn2)
+			if b.conv3 != nil {
+				y = f.bn(f.conv(f.relu(y), b.conv3), b.bn3)
+			}
+			y = f.dropPath(y, m.dropRate[i])
+			h = f.relu(f.add(y, skip))
 		}
-		y = f.dropPath(y, m.dropRate[i])
-		h = f.relu(f.add(y, skip))
 		f.observe(b.layer, h)
 		f.endBlock(mark, in, h)
 	}

@@ -7,6 +7,8 @@ import (
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
+
+	"github.com/vitprobe/vitprobe/torchx"
 )
 
 // store creates a model's parameters under dotted names and remembers them
@@ -92,9 +94,9 @@ func (s *store) tensor(name string, kind ParamKind, shape []int64, init func(*ts
 // Initialisers. They run before requires_grad is set.
 
 func fill(v float64) func(*ts.Tensor) error {
-	return func(t *ts.Tensor) error {
+	return func(t *ts.Tensor) (err error) {
 		sc := ts.FloatScalar(v)
-		defer sc.MustDrop()
+		defer torchx.DropTo(&err, sc)
 		return t.Fill_(sc)
 	}
 }
@@ -102,7 +104,7 @@ func fill(v float64) func(*ts.Tensor) error {
 // normal fills with N(0, std²) truncated to ±2 std (timm's trunc_normal_
 // resamples; clamping differs only in the 4.6% tails' placement).
 func normal(std float64, truncate bool) func(*ts.Tensor) error {
-	return func(t *ts.Tensor) error {
+	return func(t *ts.Tensor) (err error) {
 		shape, err := t.Size()
 		if err != nil {
 			return err
@@ -111,32 +113,30 @@ func normal(std float64, truncate bool) func(*ts.Tensor) error {
 		if err != nil {
 			return err
 		}
-		defer r.MustDrop()
+		defer torchx.DropTo(&err, r)
 		sc := ts.FloatScalar(std)
-		defer sc.MustDrop()
+		defer torchx.DropTo(&err, sc)
 		if err := r.MulScalar_(sc); err != nil {
 			return err
 		}
-		if truncate {
-			lo, hi := ts.FloatScalar(-2*std), ts.FloatScalar(2*std)
-			defer lo.MustDrop()
-			defer hi.MustDrop()
-			c, err := r.Clamp(lo, hi, false)
-			if err != nil {
-				return err
-			}
-			defer c.MustDrop()
-			t.Copy_(c)
-			return nil
+		if !truncate {
+			return torchx.Copy(t, r)
 		}
-		t.Copy_(r)
-		return nil
+		lo, hi := ts.FloatScalar(-2*std), ts.FloatScalar(2*std)
+		defer torchx.DropTo(&err, lo)
+		defer torchx.DropTo(&err, hi)
+		c, err := r.Clamp(lo, hi, false)
+		if err != nil {
+			return err
+		}
+		defer torchx.DropTo(&err, c)
+		return torchx.Copy(t, c)
 	}
 }
 
 // uniform fills with U(-bound, bound).
 func uniform(bound float64) func(*ts.Tensor) error {
-	return func(t *ts.Tensor) error {
+	return func(t *ts.Tensor) (err error) {
 		shape, err := t.Size()
 		if err != nil {
 			return err
@@ -145,18 +145,17 @@ func uniform(bound float64) func(*ts.Tensor) error {
 		if err != nil {
 			return err
 		}
-		defer r.MustDrop()
+		defer torchx.DropTo(&err, r)
 		a, b := ts.FloatScalar(2*bound), ts.FloatScalar(-bound)
-		defer a.MustDrop()
-		defer b.MustDrop()
+		defer torchx.DropTo(&err, a)
+		defer torchx.DropTo(&err, b)
 		if err := r.MulScalar_(a); err != nil {
 			return err
 		}
 		if err := r.AddScalar_(b); err != nil {
 			return err
 		}
-		t.Copy_(r)
-		return nil
+		return torchx.Copy(t, r)
 	}
 }
 

@@ -55,7 +55,7 @@ func newViT(a vitArch, cfg Config, dev gotch.Device, name string) (Model, error)
 	tokens := g * g
 	s := newStore(dev)
 	m := &vit{a: a, gap: cfg.GAPHead}
-	m.spec = Spec{Name: name, Config: cfg}
+	m.spec = presetSpec(name, cfg)
 	m.patch = s.convDefault("patch_embed.proj", int64(cfg.InChannels), a.dim, a.patch, a.patch, 0, true)
 	if !m.gap {
 		m.cls = s.tensor("cls_token", ParamToken, []int64{1, 1, a.dim}, normal(1e-6, false))
@@ -76,6 +76,8 @@ func newViT(a vitArch, cfg Config, dev gotch.Device, name string) (Model, error)
 		}
 		b.msaL = m.addLayer(fmt.Sprintf("blocks.%d.attn", i), KindMSA, true, !m.gap)
 		b.mlpL = m.addLayer(fmt.Sprintf("blocks.%d.mlp", i), KindMLP, true, !m.gap)
+		m.addResidual(b.msaL, true)
+		m.addResidual(b.mlpL, true)
 		m.blocks = append(m.blocks, b)
 	}
 	m.norm = s.ln("norm", a.dim)
@@ -111,13 +113,17 @@ func (m *vit) Forward(x *ts.Tensor, mode Mode, probe Probe) (*ts.Tensor, error) 
 	f.observe(m.embedL, h)
 	for i, b := range m.blocks {
 		mark, in := f.s.Mark(), h
-		y := b.attention(f, f.layerNorm(h, b.norm1), m.a.heads)
-		h = f.add(h, f.dropPath(y, m.dropRate[i]))
+		if !m.lesioned(b.msaL.Index) { // a lesioned branch adds zeros
+			y := b.attention(f, f.layerNorm(h, b.norm1), m.a.heads)
+			h = f.add(h, f.dropPath(y, m.dropRate[i]))
+		}
 		f.observe(b.msaL, h)
 		f.endBlock(mark, in, h)
 		mark, in = f.s.Mark(), h
-		y = f.linear(f.gelu(f.linear(f.layerNorm(h, b.norm2), b.fc1)), b.fc2)
-		h = f.add(h, f.dropPath(y, m.dropRate[i]))
+		if !m.lesioned(b.mlpL.Index) {
+			y := f.linear(f.gelu(f.linear(f.layerNorm(h, b.norm2), b.fc1)), b.fc2)
+			h = f.add(h, f.dropPath(y, m.dropRate[i]))
+		}
 		f.observe(b.mlpL, h)
 		f.endBlock(mark, in, h)
 	}
@@ -136,12 +142,8 @@ func (m *vit) Forward(x *ts.Tensor, mode Mode, probe Probe) (*ts.Tensor, error) 
 // attention is timm's Attention: one qkv projection, scaled dot-product
 // attention per head, output projection.
 func (b *vitBlock) attention(f *fwd, x *ts.Tensor, heads int64) *ts.Tensor {
-	if !f.ok(x) {
-		return nil
-	}
-	shape, err := x.Size()
-	if err != nil {
-		f.err = err
+	shape, ok := f.size(x)
+	if !ok {
 		return nil
 	}
 	bs, n, dim := shape[0], shape[1], shape[2]

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vitprobe/vitprobe/internal/testdep"
 )
 
 // cellTimeout bounds each cell (nbconvert's ExecutePreprocessor.timeout).
@@ -38,10 +40,7 @@ func TestNotebooks(t *testing.T) {
 	}
 	env, err := notebookEnv()
 	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("the notebooks cannot run: %v (make setup installs Jupyter and GoNB)", err)
-		}
-		t.Skipf("the notebooks cannot run: %v (make setup installs Jupyter and GoNB)", err)
+		testdep.Missing(t, "the notebooks cannot run: %v (make test installs Jupyter and GoNB)", err)
 	}
 	paths, err := filepath.Glob("*.ipynb")
 	if err != nil || len(paths) == 0 {
@@ -49,6 +48,10 @@ func TestNotebooks(t *testing.T) {
 	}
 	for _, path := range paths {
 		t.Run(strings.TrimSuffix(path, ".ipynb"), func(t *testing.T) {
+			if strings.Contains(path, "pytorch") {
+				// Trains and exports a model with PyTorch.
+				testdep.Python(t, "torchvision", "PIL")
+			}
 			t.Parallel()
 			execute(t, env, path)
 		})

@@ -8,14 +8,15 @@ import (
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/palette"
-	"gonum.org/v1/plot/palette/moreland"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+
+	"github.com/vitprobe/vitprobe/results"
 )
 
 // FourierLayer is one analysed layer of a model as the Fourier report
-// draws it (paper.md §4-5). It is plain data: cmd/fourier fills it from
+// draws it (docs/methods.md §4-5). It is plain data: cmd/fourier fills it from
 // the analysis package's results, and other tools can fill it from
 // anywhere.
 type FourierLayer struct {
@@ -139,16 +140,9 @@ func frModelMarker(i int) draw.GlyphDrawer {
 // luminance (moreland.NewLuminance), stopping short of viridis' pale
 // yellow so that the deepest curves stay visible on white.
 func DepthPalette() palette.ColorMap {
-	cm, err := moreland.NewLuminance([]color.Color{
-		color.NRGBA{R: 68, G: 1, B: 84, A: 255},
-		color.NRGBA{R: 59, G: 82, B: 139, A: 255},
-		color.NRGBA{R: 33, G: 145, B: 140, A: 255},
-		color.NRGBA{R: 94, G: 201, B: 98, A: 255},
-		color.NRGBA{R: 189, G: 223, B: 38, A: 255},
-	})
-	if err != nil {
-		panic("reports: depth palette: " + err.Error()) // fixed controls of increasing luminance
-	}
+	cm := luminance("depth", color.NRGBA{R: 68, G: 1, B: 84, A: 255}, color.NRGBA{R: 59, G: 82, B: 139, A: 255},
+		color.NRGBA{R: 33, G: 145, B: 140, A: 255}, color.NRGBA{R: 94, G: 201, B: 98, A: 255},
+		color.NRGBA{R: 189, G: 223, B: 38, A: 255})
 	cm.SetMin(0)
 	cm.SetMax(1)
 	return cm
@@ -160,7 +154,7 @@ func frFiniteXY(xs, ys []float64) []plotter.XYs {
 	var out []plotter.XYs
 	var cur plotter.XYs
 	for i := range xs {
-		if i < len(ys) && frFinite(xs[i]) && frFinite(ys[i]) {
+		if i < len(ys) && finite(xs[i]) && finite(ys[i]) {
 			cur = append(cur, plotter.XY{X: xs[i], Y: ys[i]})
 			continue
 		}
@@ -174,8 +168,6 @@ func frFiniteXY(xs, ys []float64) []plotter.XYs {
 	}
 	return out
 }
-
-func frFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 // frAddSeries adds a line through the finite runs of (xs, ys) with markers
 // at every finite point, and returns what the legend shows; drawn reports
@@ -219,19 +211,24 @@ type kindSpan struct {
 	c      color.Color
 }
 
+// frKindColor is the shading of a block kind: msa for MSA blocks, down
+// for down-sampling ones, nil for the others.
+func frKindColor(kind string, msa, down color.Color) color.Color {
+	switch kind {
+	case "msa":
+		return msa
+	case "down":
+		return down
+	}
+	return nil
+}
+
 func frSpansOf(layers []FourierLayer) kindSpans {
 	var out kindSpans
 	for i := 1; i < len(layers); i++ {
-		var c color.Color
-		switch layers[i].Kind {
-		case "msa":
-			c = frMSAShade
-		case "down":
-			c = frDownShade
-		default:
-			continue
+		if c := frKindColor(layers[i].Kind, frMSAShade, frDownShade); c != nil {
+			out = append(out, kindSpan{x0: layers[i-1].Depth, x1: layers[i].Depth, c: c})
 		}
-		out = append(out, kindSpan{x0: layers[i-1].Depth, x1: layers[i].Depth, c: c})
 	}
 	return out
 }
@@ -240,7 +237,7 @@ func frSpansOf(layers []FourierLayer) kindSpans {
 func (k kindSpans) Plot(c draw.Canvas, p *plot.Plot) {
 	trX, _ := p.Transforms(&c)
 	for _, s := range k {
-		if !frFinite(s.x0) || !frFinite(s.x1) {
+		if !finite(s.x0) || !finite(s.x1) {
 			continue
 		}
 		// A hairline gap keeps adjacent blocks (three down-sampling blocks
@@ -268,18 +265,13 @@ type kindSegment struct {
 func frSegmentsOf(layers []FourierLayer, value func(FourierLayer) float64, logY bool) kindSegments {
 	var out kindSegments
 	for i := 1; i < len(layers); i++ {
-		var c color.Color
-		switch layers[i].Kind {
-		case "msa":
-			c = frMSASegment
-		case "down":
-			c = frDownSegment
-		default:
+		c := frKindColor(layers[i].Kind, frMSASegment, frDownSegment)
+		if c == nil {
 			continue
 		}
 		a, b := layers[i-1], layers[i]
 		ya, yb := value(a), value(b)
-		if !frFinite(a.Depth) || !frFinite(b.Depth) || !frFinite(ya) || !frFinite(yb) || logY && (ya <= 0 || yb <= 0) {
+		if !finite(a.Depth) || !finite(b.Depth) || !finite(ya) || !finite(yb) || logY && (ya <= 0 || yb <= 0) {
 			continue
 		}
 		out = append(out, kindSegment{x0: a.Depth, y0: ya, x1: b.Depth, y1: yb, c: c})
@@ -366,4 +358,41 @@ var errFrNoData = errors.New("nothing finite to draw")
 
 func frFigureErr(fig string, err error) error {
 	return fmt.Errorf("reports: %s: %w", fig, err)
+}
+
+// FourierModelOf gathers one model's Fourier, variance and noise results
+// (any of them may be nil) into the plain data the reports package draws:
+// DLogAmpFigure, HighFreqFigure, VarianceFigure, NoiseFigure and
+// WriteFourierReport take a slice of these.
+func FourierModelOf(name string, fr *results.FourierResult, vr *results.VarianceResult, nr *results.NoiseResult) FourierModel {
+	m := FourierModel{Name: name, Clean: math.NaN()}
+	byIndex := map[int]int{}
+	add := func(info results.LayerInfo) int {
+		if j, ok := byIndex[info.Index]; ok {
+			return j
+		}
+		byIndex[info.Index] = len(m.Layers)
+		m.Layers = append(m.Layers, FourierLayer{Index: info.Index, Name: info.Name, Kind: info.Kind.String(),
+			Depth: info.Depth, Channels: info.Channels, Size: info.Height, Variance: math.NaN()})
+		return len(m.Layers) - 1
+	}
+	if fr != nil {
+		m.Nyquist = fr.Nyquist
+		for _, l := range fr.Layers {
+			j := add(l.LayerInfo)
+			m.Layers[j].PlotFreq, m.Layers[j].Freq, m.Layers[j].DLogAmp = l.PlotFreq, l.Freq, l.DLogAmp
+		}
+	}
+	if vr != nil {
+		for _, l := range vr.Layers {
+			m.Layers[add(l.LayerInfo)].Variance = l.Variance
+		}
+	}
+	if nr != nil {
+		m.Clean = nr.Clean
+		for _, b := range nr.Bands {
+			m.Noise = append(m.Noise, NoisePoint{Center: b.Center, Accuracy: b.Accuracy, Delta: b.Delta, StdErr: b.StdErr, RMS: b.RMS})
+		}
+	}
+	return m
 }

@@ -16,7 +16,7 @@ type frTicks struct{ Target int }
 
 // Ticks implements plot.Ticker.
 func (t frTicks) Ticks(lo, hi float64) []plot.Tick {
-	if !frFinite(lo) || !frFinite(hi) {
+	if !finite(lo) || !finite(hi) {
 		return nil
 	}
 	if !(hi > lo) {
@@ -62,8 +62,8 @@ type frLogTicks struct{}
 
 // Ticks implements plot.Ticker.
 func (frLogTicks) Ticks(lo, hi float64) []plot.Tick {
-	if !(lo > 0) || !(hi > lo) || !frFinite(hi) {
-		if lo > 0 && frFinite(lo) {
+	if !(lo > 0) || !(hi > lo) || !finite(hi) {
+		if lo > 0 && finite(lo) {
 			return []plot.Tick{{Value: lo, Label: strconv.FormatFloat(lo, 'g', 4, 64)}}
 		}
 		return nil

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/palette"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
@@ -51,104 +52,127 @@ func frSolidLabel(kinds map[string]bool) string {
 	return strings.Join(append(names, other...), " / ")
 }
 
-// DLogAmpFigure draws the paper's Fig. 2a at path (PNG): for each model a
-// panel of relative log amplitude (Δ log amplitude) against normalised
-// frequency, one curve per layer coloured by normalised depth
-// (DepthPalette, colour bar below the panels), dashed for MSA and dotted
-// for down-sampling layers. The panels share their y range. Non-finite
-// points break the curves and are counted in skipped. Models without
-// profiles are left out; none with a profile is an error.
-func DLogAmpFigure(ms []FourierModel, path string) (skipped int, err error) {
+// DLogAmpFigure draws the paper's Fig. 2a: for each model a panel of
+// relative log amplitude (Δ log amplitude) against normalised frequency,
+// one curve per layer coloured by normalised depth (DepthPalette, colour
+// bar below the panels), dashed for MSA and dotted for down-sampling
+// layers. The panels share their y range. Non-finite points break the
+// curves and are counted in Skipped. Models without profiles are left out;
+// none with a profile is an error.
+func DLogAmpFigure(ms []FourierModel) (*Figure, error) {
 	var with []FourierModel
 	for _, m := range ms {
 		if m.hasProfiles() {
 			with = append(with, m)
 		}
 	}
-	if len(with) == 0 {
-		return 0, frFigureErr("relative log amplitude", errFrNoData)
-	}
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, m := range with {
 		for _, l := range m.Layers {
 			for _, v := range l.DLogAmp {
-				if frFinite(v) {
+				if finite(v) {
 					lo, hi = min(lo, v), max(hi, v)
 				}
 			}
 		}
 	}
-	if lo > hi {
-		return 0, frFigureErr("relative log amplitude", errFrNoData)
+	if len(with) == 0 || lo > hi {
+		return nil, frFigureErr("relative log amplitude", errFrNoData)
 	}
 	pad := 0.06 * max(hi-lo, 0.1)
 	cm := DepthPalette()
-	const panelH, barH = 3.4 * vg.Inch, 0.85 * vg.Inch
-	panelW := max(3.7*vg.Inch, 5.4*vg.Inch/vg.Length(len(with)))
-	titleH := 0.42 * vg.Inch
-	W := panelW * vg.Length(len(with))
-	H := titleH + panelH + barH
-	canvas := NewCanvas(W, H)
-	dc := draw.New(canvas)
-	body := drawTitle(dc, "Relative log amplitude of feature maps (Fig. 2a)")
+	f := &Figure{}
+	panels := make([]*plot.Plot, len(with))
 	for i, m := range with {
-		xlabel := "normalised frequency (1 = π − 2π/n)"
-		if m.Nyquist {
-			xlabel = "normalised frequency (1 = π)"
+		p, skipped, err := dlogampPanel(m, i == 0, lo-pad, hi+pad, cm)
+		if err != nil {
+			return nil, err
 		}
-		ylabel := ""
-		if i == 0 {
-			ylabel = "Δ log amplitude"
-		}
-		p := frNewPlot(m.Name, xlabel, ylabel)
-		p.X.Label.TextStyle.Font.Size = vg.Points(9.5)
-		p.X.Min, p.X.Max = 0, 1
-		p.Y.Min, p.Y.Max = lo-pad, hi+pad
-		p.X.Tick.Marker = frTicks{Target: 5}
-		p.Y.Tick.Marker = frTicks{Target: 6}
-		kinds := map[string]bool{}
-		solid := map[string]bool{}
-		for _, l := range m.Layers {
-			col, err := cm.At(min(max(l.Depth, 0), 1))
-			if err != nil || !frFinite(l.Depth) {
-				col = color.Gray{Y: 120}
-			}
-			_, drawn, err := frAddSeries(p, l.PlotFreq, l.DLogAmp, frKindLineStyle(l.Kind, col), nil)
-			if err != nil {
-				return 0, frFigureErr("relative log amplitude", err)
-			}
-			skipped += len(l.DLogAmp) - drawn
-			k := l.Kind
-			if k != "msa" && k != "down" {
-				solid[k] = true
-				k = "stem"
-			}
-			kinds[k] = true
-		}
-		// Curves start at (0, 0) and fall; with the y range shared across
-		// panels the lower left corner is the free one.
-		leg := frNewLegend()
-		leg.Top, leg.Left = false, true
-		leg.XOffs, leg.YOffs = vg.Points(6), vg.Points(4)
-		for _, e := range frKindLegendNames {
-			if kinds[e.kind] {
-				l, _ := plotter.NewLine(plotter.XYs{{X: 0, Y: 0}, {X: 1, Y: 0}})
-				l.LineStyle = frKindLineStyle(e.kind, color.Gray{Y: 60})
-				label := e.label
-				if e.kind == "stem" {
-					label = frSolidLabel(solid)
-				}
-				leg.Add(label, l)
-			}
-		}
-		p.Legend = leg
-		pc := body
-		pc.Min.X = body.Min.X + panelW*vg.Length(i)
-		pc.Max.X = pc.Min.X + panelW
-		pc.Min.Y = body.Min.Y + barH
-		p.Draw(pc)
+		panels[i] = p
+		f.Skipped += skipped
 	}
-	// The colour bar: normalised depth, centred under the panels.
+	const panelH, barH, titleH = 3.4 * vg.Inch, 0.85 * vg.Inch, 0.42 * vg.Inch
+	panelW := max(3.7*vg.Inch, 5.4*vg.Inch/vg.Length(len(with)))
+	f.Width, f.Height = panelW*vg.Length(len(with)), titleH+panelH+barH
+	f.body = func(dc draw.Canvas) {
+		body := drawTitle(dc, "Relative log amplitude of feature maps (Fig. 2a)")
+		for i, p := range panels {
+			pc := body
+			pc.Min.X = body.Min.X + panelW*vg.Length(i)
+			pc.Max.X = pc.Min.X + panelW
+			pc.Min.Y = body.Min.Y + barH
+			p.Draw(pc)
+		}
+		depthColorBar(body, cm, barH, f.Width)
+	}
+	return f, nil
+}
+
+// dlogampPanel is one model's panel of Fig. 2a on the y range [lo, hi]; it
+// returns the number of points left out.
+func dlogampPanel(m FourierModel, first bool, lo, hi float64, cm palette.ColorMap) (*plot.Plot, int, error) {
+	xlabel := "normalised frequency (1 = π − 2π/n)"
+	if m.Nyquist {
+		xlabel = "normalised frequency (1 = π)"
+	}
+	ylabel := ""
+	if first {
+		ylabel = "Δ log amplitude"
+	}
+	p := frNewPlot(m.Name, xlabel, ylabel)
+	p.X.Label.TextStyle.Font.Size = vg.Points(9.5)
+	p.X.Min, p.X.Max = 0, 1
+	p.Y.Min, p.Y.Max = lo, hi
+	p.X.Tick.Marker = frTicks{Target: 5}
+	p.Y.Tick.Marker = frTicks{Target: 6}
+	kinds := map[string]bool{}
+	solid := map[string]bool{}
+	skipped := 0
+	for _, l := range m.Layers {
+		col, err := cm.At(min(max(l.Depth, 0), 1))
+		if err != nil || !finite(l.Depth) {
+			col = color.Gray{Y: 120}
+		}
+		_, drawn, err := frAddSeries(p, l.PlotFreq, l.DLogAmp, frKindLineStyle(l.Kind, col), nil)
+		if err != nil {
+			return nil, 0, frFigureErr("relative log amplitude", err)
+		}
+		skipped += len(l.DLogAmp) - drawn
+		k := l.Kind
+		if k != "msa" && k != "down" {
+			solid[k] = true
+			k = "stem"
+		}
+		kinds[k] = true
+	}
+	p.Legend = dlogampLegend(kinds, solid)
+	return p, skipped, nil
+}
+
+// dlogampLegend is a Fig. 2a panel's legend of line styles. Curves start
+// at (0, 0) and fall; with the y range shared across panels the lower left
+// corner is the free one.
+func dlogampLegend(kinds, solid map[string]bool) plot.Legend {
+	leg := frNewLegend()
+	leg.Top, leg.Left = false, true
+	leg.XOffs, leg.YOffs = vg.Points(6), vg.Points(4)
+	for _, e := range frKindLegendNames {
+		if kinds[e.kind] {
+			l, _ := plotter.NewLine(plotter.XYs{{X: 0, Y: 0}, {X: 1, Y: 0}})
+			l.LineStyle = frKindLineStyle(e.kind, color.Gray{Y: 60})
+			label := e.label
+			if e.kind == "stem" {
+				label = frSolidLabel(solid)
+			}
+			leg.Add(label, l)
+		}
+	}
+	return leg
+}
+
+// depthColorBar draws the colour bar of normalised depth, centred under the
+// panels, in the lowest barH of body (of a figure w wide).
+func depthColorBar(body draw.Canvas, cm palette.ColorMap, barH, w vg.Length) {
 	bar := plot.New()
 	bar.HideY()
 	bar.Add(&plotter.ColorBar{ColorMap: cm})
@@ -159,11 +183,10 @@ func DLogAmpFigure(ms []FourierModel, path string) (skipped int, err error) {
 	bc := body
 	bc.Max.Y = body.Min.Y + barH - vg.Points(8)
 	bc.Min.Y += vg.Points(4)
-	bw := min(W*0.5, 4.5*vg.Inch)
+	bw := min(w*0.5, 4.5*vg.Inch)
 	bc.Min.X = (body.Min.X + body.Max.X - bw) / 2
 	bc.Max.X = bc.Min.X + bw
 	bar.Draw(bc)
-	return skipped, SaveCanvas(canvas, path)
 }
 
 // DepthValue picks the quantity of a depth figure from a layer.
@@ -175,7 +198,7 @@ type DepthValue func(FourierLayer) float64
 // curve across those blocks when several are. With logY the y axis is
 // logarithmic and values ≤ 0 are left out (counted in skipped, as
 // non-finite ones are).
-func depthFigure(ms []FourierModel, name, title, ylabel string, value DepthValue, logY bool, path string) (skipped int, err error) {
+func depthFigure(ms []FourierModel, name, title, ylabel string, value DepthValue, logY bool) (*Figure, error) {
 	p := frNewPlot(title, "normalised depth (layer index / last index)", ylabel)
 	p.X.Min, p.X.Max = 0, 1
 	p.X.Tick.Marker = frTicks{Target: 5}
@@ -197,7 +220,7 @@ func depthFigure(ms []FourierModel, name, title, ylabel string, value DepthValue
 		}
 	}
 	leg := frNewSideLegend()
-	total := 0
+	total, skipped := 0, 0
 	for i, m := range ms {
 		xs := make([]float64, len(m.Layers))
 		ys := make([]float64, len(m.Layers))
@@ -212,7 +235,7 @@ func depthFigure(ms []FourierModel, name, title, ylabel string, value DepthValue
 		gs := &draw.GlyphStyle{Color: col, Radius: vg.Points(2.6), Shape: frModelMarker(i)}
 		thumbs, drawn, err := frAddSeries(p, xs, ys, ls, gs)
 		if err != nil {
-			return 0, frFigureErr(name, err)
+			return nil, frFigureErr(name, err)
 		}
 		skipped += len(xs) - drawn
 		total += drawn
@@ -223,7 +246,7 @@ func depthFigure(ms []FourierModel, name, title, ylabel string, value DepthValue
 		}
 	}
 	if total == 0 {
-		return skipped, frFigureErr(name, errFrNoData)
+		return nil, frFigureErr(name, errFrNoData)
 	}
 	msaC, downC := color.Color(frMSAShade), color.Color(frDownShade)
 	if len(ms) > 1 {
@@ -235,19 +258,17 @@ func depthFigure(ms []FourierModel, name, title, ylabel string, value DepthValue
 	if down {
 		leg.add("down-sampling block", frSwatch{downC})
 	}
-	const w, h = 7.6 * vg.Inch, 4.2 * vg.Inch
-	c := NewCanvas(w, h)
-	frDrawWithSideLegend(draw.New(c), p, leg)
-	return skipped, SaveCanvas(c, path)
+	return &Figure{Skipped: skipped, Width: 7.6 * vg.Inch, Height: 4.2 * vg.Inch,
+		body: func(c draw.Canvas) { frDrawWithSideLegend(c, p, leg) }}, nil
 }
 
-// HighFreqFigure draws the paper's Fig. 8 at path: the relative log
-// amplitude at each layer's highest frequency against normalised depth,
-// every model on one axis, MSA blocks shaded grey and down-sampling blocks
-// blue. Non-finite values are left out and counted in skipped.
-func HighFreqFigure(ms []FourierModel, path string) (skipped int, err error) {
+// HighFreqFigure draws the paper's Fig. 8: the relative log amplitude at
+// each layer's highest frequency against normalised depth, every model on
+// one axis, MSA blocks shaded grey and down-sampling blocks blue.
+// Non-finite values are left out and counted in Skipped.
+func HighFreqFigure(ms []FourierModel) (*Figure, error) {
 	return depthFigure(ms, "high-frequency amplitude", "High-frequency Δ log amplitude vs depth (Fig. 8)",
-		"Δ log amplitude at the highest frequency", FourierLayer.HighFreq, false, path)
+		"Δ log amplitude at the highest frequency", FourierLayer.HighFreq, false)
 }
 
 // VarianceLogScale reports whether Fig. 9 reads better on a logarithmic
@@ -269,17 +290,17 @@ func VarianceLogScale(ms []FourierModel) bool {
 	return hi > 0 && hi/lo > 30
 }
 
-// VarianceFigure draws the paper's Fig. 9 at path: feature-map variance
-// against normalised depth, every model on one axis, with the same
-// shading as HighFreqFigure; logY draws it on a logarithmic axis (values
-// ≤ 0 are then left out and counted in skipped).
-func VarianceFigure(ms []FourierModel, logY bool, path string) (skipped int, err error) {
+// VarianceFigure draws the paper's Fig. 9: feature-map variance against
+// normalised depth, every model on one axis, with the same shading as
+// HighFreqFigure; logY draws it on a logarithmic axis (values ≤ 0 are then
+// left out and counted in Skipped).
+func VarianceFigure(ms []FourierModel, logY bool) (*Figure, error) {
 	ylabel := "feature-map variance"
 	if logY {
 		ylabel += " (log scale)"
 	}
 	return depthFigure(ms, "variance", "Feature-map variance vs depth (Fig. 9)", ylabel,
-		func(l FourierLayer) float64 { return l.Variance }, logY, path)
+		func(l FourierLayer) float64 { return l.Variance }, logY)
 }
 
 // frNoiseXY is one model's noise curve with its error bars, in percentage
@@ -307,77 +328,20 @@ func (frErrBarThumb) Thumbnail(c *draw.Canvas) {
 	c.StrokeLine2(ls, x-cw, r.Max.Y, x+cw, r.Max.Y)
 }
 
-// NoiseFigure draws the paper's Fig. 2b at path: the accuracy change
-// (noisy − clean, percentage points) against the noise band's centre, one
-// curve per model with ±1 standard-error bars. Models without noise
-// results are left out; non-finite points are skipped and counted.
-func NoiseFigure(ms []FourierModel, path string) (skipped int, err error) {
-	p := frNewPlot("Accuracy change under frequency-band noise (Fig. 2b)",
-		"noise frequency, band centre (×π)", "accuracy change (pp, noisy − clean)")
-	p.X.Min, p.X.Max = 0, 1
-	p.X.Tick.Marker = frTicks{Target: 10}
-	p.Y.Tick.Marker = frTicks{Target: 6}
-	zero := plotter.NewFunction(func(float64) float64 { return 0 })
-	zero.LineStyle = draw.LineStyle{Color: color.Gray{Y: 90}, Width: vg.Points(0.8)}
-	p.Add(zero)
-	leg := frNewSideLegend()
-	total := 0
-	for i, m := range ms {
-		if len(m.Noise) == 0 {
-			continue
-		}
-		var ok []NoisePoint
-		for _, q := range m.Noise {
-			if frFinite(q.Center) && frFinite(q.Delta) {
-				if !frFinite(q.StdErr) || q.StdErr < 0 {
-					q.StdErr = 0
-				}
-				ok = append(ok, q)
-			}
-		}
-		skipped += len(m.Noise) - len(ok)
-		col := frModelColor(i)
-		label := m.Name
-		if frFinite(m.Clean) {
-			label = fmt.Sprintf("%s (clean %.1f%%)", m.Name, 100*m.Clean)
-		}
-		if len(ok) == 0 {
-			leg.add(label+": no finite value", frSwatch{color.Transparent})
-			continue
-		}
-		total += len(ok)
-		xs := make([]float64, len(ok))
-		ys := make([]float64, len(ok))
-		for j, q := range ok {
-			xs[j], ys[j] = q.Center, 100*q.Delta
-		}
-		thumbs, _, err := frAddSeries(p, xs, ys, draw.LineStyle{Color: col, Width: vg.Points(1.6)},
-			&draw.GlyphStyle{Color: col, Radius: vg.Points(2.6), Shape: frModelMarker(i)})
-		if err != nil {
-			return 0, frFigureErr("noise", err)
-		}
-		eb, err := plotter.NewYErrorBars(frNoiseXY{ok})
-		if err != nil {
-			return 0, frFigureErr("noise", err)
-		}
-		eb.LineStyle = draw.LineStyle{Color: col, Width: vg.Points(1)}
-		eb.CapWidth = vg.Points(5)
-		p.Add(eb)
-		leg.add(label, thumbs...)
+// NoiseFigure draws the paper's Fig. 2b: the accuracy change (noisy −
+// clean, percentage points) against the noise band's centre, one curve per
+// model with ±1 standard-error bars, and, when the bands' noise differs in
+// energy, each band's noise RMS in a panel below. Models without noise
+// results are left out; non-finite points are counted in Skipped.
+func NoiseFigure(ms []FourierModel) (*Figure, error) {
+	p, leg, skipped, err := noisePlot(ms)
+	if err != nil {
+		return nil, err
 	}
-	if total == 0 {
-		return skipped, frFigureErr("noise", errFrNoData)
-	}
-	leg.add("±1 standard error", frErrBarThumb{})
-	// Keep "no change" in view.
-	p.Y.Max = max(p.Y.Max, 0.5)
-	p.Y.Min = min(p.Y.Min, -0.5)
 	rms := frNoiseRMS(ms)
 	if rms == nil {
-		const w, h = 7.6 * vg.Inch, 4.2 * vg.Inch
-		c := NewCanvas(w, h)
-		frDrawWithSideLegend(draw.New(c), p, leg)
-		return skipped, SaveCanvas(c, path)
+		return &Figure{Skipped: skipped, Width: 7.6 * vg.Inch, Height: 4.2 * vg.Inch,
+			body: func(c draw.Canvas) { frDrawWithSideLegend(c, p, leg) }}, nil
 	}
 	// The bands' noise differs in energy (the paper's formula on a small
 	// image, where a band holds one or two rings of bins): show how much
@@ -393,25 +357,100 @@ func NoiseFigure(ms []FourierModel, path string) (skipped int, err error) {
 	q.Y.Tick.Marker = frTicks{Target: 3}
 	q.Add(frBars{vals: rms, width: vg.Points(14), color: color.Gray{Y: 170}})
 	leg.add("noise RMS per pixel (lower panel)", frSwatch{color.Gray{Y: 170}})
-	const w, h, lowH = 7.6 * vg.Inch, 5.4 * vg.Inch, 1.45 * vg.Inch
-	c := NewCanvas(w, h)
-	dc := draw.New(c)
-	top, bottom := dc, dc
-	top.Min.Y += lowH
-	bottom.Max.Y = dc.Min.Y + lowH
-	bottom.Max.X -= leg.width()
-	// Align the two data areas: pad the plot whose y axis is narrower.
-	tc := top
-	tc.Max.X -= leg.width()
-	dt, db := p.DataCanvas(tc), q.DataCanvas(bottom)
-	if d := dt.Min.X - db.Min.X; d > 0 {
-		bottom.Min.X += d
-	} else {
-		top.Min.X -= d
+	const lowH = 1.45 * vg.Inch
+	return &Figure{Skipped: skipped, Width: 7.6 * vg.Inch, Height: 5.4 * vg.Inch, body: func(dc draw.Canvas) {
+		top, bottom := dc, dc
+		top.Min.Y += lowH
+		bottom.Max.Y = dc.Min.Y + lowH
+		bottom.Max.X -= leg.width()
+		// Align the two data areas: pad the plot whose y axis is narrower.
+		tc := top
+		tc.Max.X -= leg.width()
+		dt, db := p.DataCanvas(tc), q.DataCanvas(bottom)
+		if d := dt.Min.X - db.Min.X; d > 0 {
+			bottom.Min.X += d
+		} else {
+			top.Min.X -= d
+		}
+		frDrawWithSideLegend(top, p, leg)
+		q.Draw(bottom)
+	}}, nil
+}
+
+// noisePlot is Fig. 2b's plot of accuracy changes with its side legend,
+// and the number of points left out.
+func noisePlot(ms []FourierModel) (*plot.Plot, *frSideLegend, int, error) {
+	p := frNewPlot("Accuracy change under frequency-band noise (Fig. 2b)",
+		"noise frequency, band centre (×π)", "accuracy change (pp, noisy − clean)")
+	p.X.Min, p.X.Max = 0, 1
+	p.X.Tick.Marker = frTicks{Target: 10}
+	p.Y.Tick.Marker = frTicks{Target: 6}
+	zero := plotter.NewFunction(func(float64) float64 { return 0 })
+	zero.LineStyle = draw.LineStyle{Color: color.Gray{Y: 90}, Width: vg.Points(0.8)}
+	p.Add(zero)
+	leg := frNewSideLegend()
+	total, skipped := 0, 0
+	for i, m := range ms {
+		if len(m.Noise) == 0 {
+			continue
+		}
+		n, err := addNoiseCurve(p, leg, m, i)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		skipped += len(m.Noise) - n
+		total += n
 	}
-	frDrawWithSideLegend(top, p, leg)
-	q.Draw(bottom)
-	return skipped, SaveCanvas(c, path)
+	if total == 0 {
+		return nil, nil, 0, frFigureErr("noise", errFrNoData)
+	}
+	leg.add("±1 standard error", frErrBarThumb{})
+	// Keep "no change" in view.
+	p.Y.Max = max(p.Y.Max, 0.5)
+	p.Y.Min = min(p.Y.Min, -0.5)
+	return p, leg, skipped, nil
+}
+
+// addNoiseCurve adds model i's curve with its error bars and legend entry,
+// and returns how many of its points were finite.
+func addNoiseCurve(p *plot.Plot, leg *frSideLegend, m FourierModel, i int) (int, error) {
+	var ok []NoisePoint
+	for _, q := range m.Noise {
+		if finite(q.Center) && finite(q.Delta) {
+			if !finite(q.StdErr) || q.StdErr < 0 {
+				q.StdErr = 0
+			}
+			ok = append(ok, q)
+		}
+	}
+	col := frModelColor(i)
+	label := m.Name
+	if finite(m.Clean) {
+		label = fmt.Sprintf("%s (clean %.1f%%)", m.Name, 100*m.Clean)
+	}
+	if len(ok) == 0 {
+		leg.add(label+": no finite value", frSwatch{color.Transparent})
+		return 0, nil
+	}
+	xs := make([]float64, len(ok))
+	ys := make([]float64, len(ok))
+	for j, q := range ok {
+		xs[j], ys[j] = q.Center, 100*q.Delta
+	}
+	thumbs, _, err := frAddSeries(p, xs, ys, draw.LineStyle{Color: col, Width: vg.Points(1.6)},
+		&draw.GlyphStyle{Color: col, Radius: vg.Points(2.6), Shape: frModelMarker(i)})
+	if err != nil {
+		return 0, frFigureErr("noise", err)
+	}
+	eb, err := plotter.NewYErrorBars(frNoiseXY{ok})
+	if err != nil {
+		return 0, frFigureErr("noise", err)
+	}
+	eb.LineStyle = draw.LineStyle{Color: col, Width: vg.Points(1)}
+	eb.CapWidth = vg.Points(5)
+	p.Add(eb)
+	leg.add(label, thumbs...)
+	return len(ok), nil
 }
 
 // frNoiseRMS returns the noise RMS of each band as bar-chart values at the
@@ -425,7 +464,7 @@ func frNoiseRMS(ms []FourierModel) frBandValues {
 		var v frBandValues
 		lo, hi := math.Inf(1), math.Inf(-1)
 		for _, q := range m.Noise {
-			if frFinite(q.Center) && frFinite(q.RMS) && q.RMS >= 0 {
+			if finite(q.Center) && finite(q.RMS) && q.RMS >= 0 {
 				v = append(v, [2]float64{q.Center, q.RMS})
 				lo, hi = min(lo, q.RMS), max(hi, q.RMS)
 			}

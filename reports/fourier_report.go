@@ -193,7 +193,7 @@ type KindEffect struct {
 // KindEffects returns, per model and kind (in order of first
 // appearance), the effect of the blocks of that kind: the numbers behind
 // "MSAs are low-pass filters and reduce variance, convolutions do the
-// opposite" (paper.md §4-5).
+// opposite" (docs/methods.md §4-5).
 func KindEffects(ms []FourierModel) []KindEffect {
 	var out []KindEffect
 	for _, m := range ms {
@@ -215,21 +215,21 @@ func KindEffects(ms []FourierModel) []KindEffect {
 			}
 			e := accs[j]
 			e.n++
-			if d := b.HighFreq() - a.HighFreq(); frFinite(d) {
+			if d := b.HighFreq() - a.HighFreq(); finite(d) {
 				e.hf += d
 				e.nh++
 				if d < 0 {
 					e.low++
 				}
 			}
-			if d := b.AtFreq(math.Pi/2) - a.AtFreq(math.Pi/2); frFinite(d) {
+			if d := b.AtFreq(math.Pi/2) - a.AtFreq(math.Pi/2); finite(d) {
 				e.hp += d
 				e.np++
 				if d < 0 {
 					e.lhp++
 				}
 			}
-			if a.Variance > 0 && b.Variance > 0 && frFinite(a.Variance) && frFinite(b.Variance) {
+			if a.Variance > 0 && b.Variance > 0 && finite(a.Variance) && finite(b.Variance) {
 				e.lv += math.Log(b.Variance / a.Variance)
 				e.nv++
 				if b.Variance < a.Variance {
@@ -284,7 +284,7 @@ func FourierNoiseSummaryTable(ms []FourierModel, precise bool) Table {
 		var nl, nh int
 		worst := -1
 		for i, q := range m.Noise {
-			if !frFinite(q.Delta) {
+			if !finite(q.Delta) {
 				continue
 			}
 			if q.Center <= 0.3+1e-9 {
@@ -316,8 +316,9 @@ func FourierNoiseSummaryTable(ms []FourierModel, precise bool) Table {
 
 // WriteFourierReport renders r into dir: the figures (PNG), the tables of
 // every plotted number (CSV), and the page FourierPage linking them,
-// atomically file by file. Figures of analyses that were not run are left
-// out. It returns the names of the files written, relative to dir.
+// atomically file by file, the page last. Figures of analyses that were
+// not run are left out. It returns the names of the files written,
+// relative to dir.
 func WriteFourierReport(dir string, r FourierReport) ([]string, error) {
 	if len(r.Models) == 0 {
 		return nil, errors.New("reports: Fourier report of no model")
@@ -325,12 +326,11 @@ func WriteFourierReport(dir string, r FourierReport) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("reports: %w", err)
 	}
-	var files []string
-	var profiles, variance, noise bool
+	w := &fourierWriter{dir: dir, r: r}
 	for _, m := range r.Models {
-		profiles = profiles || m.hasProfiles()
-		variance = variance || m.hasVariance()
-		noise = noise || len(m.Noise) > 0
+		w.profiles = w.profiles || m.hasProfiles()
+		w.variance = w.variance || m.hasVariance()
+		w.noise = w.noise || len(m.Noise) > 0
 	}
 	title := r.Title
 	if title == "" {
@@ -340,170 +340,214 @@ func WriteFourierReport(dir string, r FourierReport) ([]string, error) {
 	for i, m := range r.Models {
 		names[i] = m.Name
 	}
-	page := Page{Title: title,
-		Subtitle: fmt.Sprintf("%s · %s", strings.Join(names, ", "), r.Dataset)}
-	skipNote := func(n int) string {
-		if n == 0 {
-			return ""
-		}
-		return fmt.Sprintf(" %d non-finite value(s) were left out of the plot.", n)
+	page := Page{Title: title, Subtitle: fmt.Sprintf("%s · %s", strings.Join(names, ", "), r.Dataset)}
+	page.Sections = append(page.Sections, w.summary())
+	figs, err := w.figures()
+	if err != nil {
+		return w.files, err
 	}
+	page.Sections = append(page.Sections, figs...)
+	data, err := w.data()
+	if err != nil {
+		return w.files, err
+	}
+	page.Sections = append(page.Sections, data, r.provenance())
+	page.Footer = "Made by vitprobe (github.com/vitprobe/vitprobe) after Park & Kim, “How Do Vision Transformers Work?” (ICLR 2022)."
+	if err := WritePage(filepath.Join(dir, FourierPage), page); err != nil {
+		return w.files, err
+	}
+	return append(w.files, FourierPage), nil
+}
 
-	summary := Section{Heading: "Summary", ID: "summary"}
-	if profiles || variance {
-		summary.Blocks = append(summary.Blocks, Block{Text: "What each kind of block does to its input, averaged over the " +
+// fourierWriter writes one Fourier report: which analyses it has, the
+// files written so far.
+type fourierWriter struct {
+	dir                       string
+	r                         FourierReport
+	profiles, variance, noise bool
+	files                     []string
+}
+
+// summary is the report's first section: the per-kind and noise tables.
+func (w *fourierWriter) summary() Section {
+	s := Section{Heading: "Summary", ID: "summary"}
+	if w.profiles || w.variance {
+		s.Blocks = append(s.Blocks, Block{Text: "What each kind of block does to its input, averaged over the " +
 			"blocks of that kind: the change of the highest-frequency Δ log amplitude (negative: the block removes high " +
 			"frequencies relative to low ones, a low-pass effect) and the factor by which it multiplies the feature-map " +
-			"variance. Paper.md §4-5 claims MSAs lower both and convolutions/MLPs raise both. Down-sampling blocks also " +
-			"change the map size, so their highest point moves (π − 2π/n changes with n): the change at π/2, a point of " +
-			"every map of even side from 4 up, compares a block's input and output at one frequency."})
-		kt := FourierKindsTable(r.Models, false)
-		summary.Blocks = append(summary.Blocks, Block{Table: &kt})
+			"variance. The paper claims MSAs lower both and convolutions/MLPs raise both (docs/methods.md). Down-sampling " +
+			"blocks also change the map size, so their highest point moves (π − 2π/n changes with n): the change at π/2, a " +
+			"point of every map of even side from 4 up, compares a block's input and output at one frequency."})
+		kt := FourierKindsTable(w.r.Models, false)
+		s.Blocks = append(s.Blocks, Block{Table: &kt})
 	}
-	if noise {
-		summary.Blocks = append(summary.Blocks, Block{Text: "Accuracy change under band noise, averaged over the low " +
-			"bands (centre ≤ 0.3π) and the high bands (centre ≥ 0.7π). Paper.md §5 reports ViT hurt most by low-frequency " +
-			"noise and ResNet by high-frequency noise."})
-		nt := FourierNoiseSummaryTable(r.Models, false)
-		summary.Blocks = append(summary.Blocks, Block{Table: &nt})
+	if w.noise {
+		s.Blocks = append(s.Blocks, Block{Text: "Accuracy change under band noise, averaged over the low " +
+			"bands (centre ≤ 0.3π) and the high bands (centre ≥ 0.7π). The paper reports ViT hurt most by low-frequency " +
+			"noise and ResNet by high-frequency noise (docs/methods.md)."})
+		nt := FourierNoiseSummaryTable(w.r.Models, false)
+		s.Blocks = append(s.Blocks, Block{Table: &nt})
 	}
-	page.Sections = append(page.Sections, summary)
+	return s
+}
 
-	if profiles {
-		skipped, err := DLogAmpFigure(r.Models, filepath.Join(dir, FourierDLogAmpPNG))
-		if err != nil {
-			return files, err
-		}
-		files = append(files, FourierDLogAmpPNG)
-		s := Section{Heading: "Relative log amplitude (Fig. 2a)", ID: "fig2a"}
-		s.Blocks = append(s.Blocks, Block{Figure: &Figure{Src: FourierDLogAmpPNG, Alt: "relative log amplitude against frequency",
-			Caption: "Δ log amplitude (log |F| at frequency (k, k) of the mean log-amplitude spectrum, minus its value at " +
-				"frequency 0) along the half diagonal, one curve per layer coloured by normalised depth; dashed: MSA layers, " +
-				"dotted: down-sampling blocks. The x axis is the paper's normalised frequency: its last point is the highest " +
-				"point on the half diagonal, which is π − 2π/n for maps of even side n (π itself only with --nyquist). " +
-				"White noise reads +0.35 (½ ln 2), not 0, because frequency 0 is a real-valued bin." + skipNote(skipped)}})
-		page.Sections = append(page.Sections, s)
-
-		skipped, err = HighFreqFigure(r.Models, filepath.Join(dir, FourierHighFreqPNG))
-		if err != nil {
-			return files, err
-		}
-		files = append(files, FourierHighFreqPNG)
-		s = Section{Heading: "High-frequency amplitude vs depth (Fig. 8)", ID: "fig8"}
-		s.Blocks = append(s.Blocks, Block{Figure: &Figure{Src: FourierHighFreqPNG, Alt: "high-frequency relative log amplitude against depth",
-			Caption: "The last point of each layer's Fig. 2a curve against the layer's normalised depth (layer index / " +
-				"last spatial layer index). Grey: MSA blocks, blue: down-sampling blocks, each shaded from its input's " +
-				"depth to its output's." + skipNote(skipped)}})
-		page.Sections = append(page.Sections, s)
+// figure saves a figure as file and returns the section that shows it,
+// its caption followed by the note of what it left out.
+func (w *fourierWriter) figure(fig *Figure, err error, file, heading, id, alt, caption string) (Section, error) {
+	if err != nil {
+		return Section{}, err
 	}
-	if variance {
-		logY := VarianceLogScale(r.Models)
-		switch r.VarianceLog {
+	if err := fig.Save(filepath.Join(w.dir, file)); err != nil {
+		return Section{}, err
+	}
+	w.files = append(w.files, file)
+	if fig.Skipped > 0 {
+		caption += fmt.Sprintf(" %d non-finite value(s) were left out of the plot.", fig.Skipped)
+	}
+	return Section{Heading: heading, ID: id, Blocks: []Block{{Image: &Image{Src: file, Alt: alt, Caption: caption}}}}, nil
+}
+
+// figures saves the figures of the analyses that were run and returns
+// their sections.
+func (w *fourierWriter) figures() ([]Section, error) {
+	var out []Section
+	add := func(s Section, err error) error {
+		if err == nil {
+			out = append(out, s)
+		}
+		return err
+	}
+	if w.profiles {
+		fig, err := DLogAmpFigure(w.r.Models)
+		if err := add(w.figure(fig, err, FourierDLogAmpPNG, "Relative log amplitude (Fig. 2a)", "fig2a",
+			"relative log amplitude against frequency", captionDLogAmp)); err != nil {
+			return nil, err
+		}
+		fig, err = HighFreqFigure(w.r.Models)
+		if err := add(w.figure(fig, err, FourierHighFreqPNG, "High-frequency amplitude vs depth (Fig. 8)", "fig8",
+			"high-frequency relative log amplitude against depth", captionHighFreq)); err != nil {
+			return nil, err
+		}
+	}
+	if w.variance {
+		logY := VarianceLogScale(w.r.Models)
+		switch w.r.VarianceLog {
 		case "log":
 			logY = true
 		case "linear":
 			logY = false
 		}
-		skipped, err := VarianceFigure(r.Models, logY, filepath.Join(dir, FourierVariancePNG))
-		if err != nil {
-			return files, err
-		}
-		files = append(files, FourierVariancePNG)
 		scale := "linear"
 		if logY {
 			scale = "logarithmic (the values span more than a factor 30)"
 		}
-		s := Section{Heading: "Feature-map variance vs depth (Fig. 9)", ID: "fig9"}
-		s.Blocks = append(s.Blocks, Block{Figure: &Figure{Src: FourierVariancePNG, Alt: "feature-map variance against depth",
-			Caption: "For every image and channel, the unbiased variance of the map over its spatial positions, averaged " +
-				"over images and channels (token layers: patch tokens only). y axis " + scale + ". Shading as in Fig. 8." +
-				skipNote(skipped)}})
-		page.Sections = append(page.Sections, s)
-	}
-	if noise {
-		skipped, err := NoiseFigure(r.Models, filepath.Join(dir, FourierNoisePNG))
-		if err != nil {
-			return files, err
+		fig, err := VarianceFigure(w.r.Models, logY)
+		if err := add(w.figure(fig, err, FourierVariancePNG, "Feature-map variance vs depth (Fig. 9)", "fig9",
+			"feature-map variance against depth", fmt.Sprintf(captionVariance, scale))); err != nil {
+			return nil, err
 		}
-		files = append(files, FourierNoisePNG)
-		energy := "δ has standard deviation %g before filtering, so the noise energy grows with the ring's area " +
-			"(the noise RMS of each band is in the table)"
-		if r.EqualEnergy {
-			energy = "each band's noise is scaled to a per-pixel RMS of %g (--equal-energy)"
-		}
-		s := Section{Heading: "Robustness to frequency-band noise (Fig. 2b)", ID: "fig2b"}
-		s.Blocks = append(s.Blocks, Block{Figure: &Figure{Src: FourierNoisePNG, Alt: "accuracy change against noise frequency",
-			Caption: fmt.Sprintf("Accuracy with band-limited noise minus clean accuracy, in percentage points, against the "+
-				"band's centre f: x + IFFT(FFT(δ)·M_f) on the normalised input, M_f a %s ring of width %gπ, δ Gaussian, drawn "+
-				"independently for each channel and image (seed %d; the same δ of an image serves every band). "+energy+
-				". Error bars: ±1 standard error of the paired per-image difference. When the bands' noise differs in "+
-				"energy, the lower panel shows each band's noise RMS: on 32×32 images a band 0.1π wide holds one or two "+
-				"rings of frequency bins, so neighbouring bands can differ by a factor 3 in energy (--equal-energy "+
-				"removes this).%s",
-				r.NoiseMetric, r.NoiseWidth, r.Seed, r.NoiseLevel, skipNote(skipped))}})
-		page.Sections = append(page.Sections, s)
 	}
+	if w.noise {
+		fig, err := NoiseFigure(w.r.Models)
+		if err := add(w.figure(fig, err, FourierNoisePNG, "Robustness to frequency-band noise (Fig. 2b)", "fig2b",
+			"accuracy change against noise frequency", w.r.noiseCaption())); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
 
-	// Tables of every plotted number, on the page and as CSV.
-	data := Section{Heading: "Data", ID: "data"}
-	type tbl struct {
+// Captions of the Fourier figures.
+const (
+	captionDLogAmp = "Δ log amplitude (log |F| at frequency (k, k) of the mean log-amplitude spectrum, minus its value at " +
+		"frequency 0) along the half diagonal, one curve per layer coloured by normalised depth; dashed: MSA layers, " +
+		"dotted: down-sampling blocks. The x axis is the paper's normalised frequency: its last point is the highest " +
+		"point on the half diagonal, which is π − 2π/n for maps of even side n (π itself only with --nyquist). " +
+		"White noise reads +0.35 (½ ln 2), not 0, because frequency 0 is a real-valued bin."
+	captionHighFreq = "The last point of each layer's Fig. 2a curve against the layer's normalised depth (layer index / " +
+		"last spatial layer index). Grey: MSA blocks, blue: down-sampling blocks, each shaded from its input's " +
+		"depth to its output's."
+	captionVariance = "For every image and channel, the unbiased variance of the map over its spatial positions, averaged " +
+		"over images and channels (token layers: patch tokens only). y axis %s. Shading as in Fig. 8."
+)
+
+// noiseCaption is Fig. 2b's caption, with the noise settings.
+func (r FourierReport) noiseCaption() string {
+	energy := "δ has standard deviation %g before filtering, so the noise energy grows with the ring's area " +
+		"(the noise RMS of each band is in the table)"
+	if r.EqualEnergy {
+		energy = "each band's noise is scaled to a per-pixel RMS of %g (--equal-energy)"
+	}
+	return fmt.Sprintf("Accuracy with band-limited noise minus clean accuracy, in percentage points, against the "+
+		"band's centre f: x + IFFT(FFT(δ)·M_f) on the normalised input, M_f a %s ring of width %gπ, δ Gaussian, drawn "+
+		"independently for each channel and image (seed %d; the same δ of an image serves every band). "+energy+
+		". Error bars: ±1 standard error of the paired per-image difference. When the bands' noise differs in "+
+		"energy, the lower panel shows each band's noise RMS: on 32×32 images a band 0.1π wide holds one or two "+
+		"rings of frequency bins, so neighbouring bands can differ by a factor 3 in energy (--equal-energy "+
+		"removes this).", r.NoiseMetric, r.NoiseWidth, r.Seed, r.NoiseLevel)
+}
+
+// data writes the tables of every plotted number as CSV and returns the
+// section that shows them, collapsed, with links to the files.
+func (w *fourierWriter) data() (Section, error) {
+	s := Section{Heading: "Data", ID: "data"}
+	for _, tb := range []struct {
 		file, caption string
 		make          func([]FourierModel, bool) Table
 		on            bool
-	}
-	for _, tb := range []tbl{
-		{FourierLayersCSV, "Per layer: Fig. 8 and Fig. 9", FourierLayersTable, profiles || variance},
-		{FourierProfilesCSV, "Per profile point: Fig. 2a", FourierProfilesTable, profiles},
-		{FourierNoiseCSV, "Per noise band: Fig. 2b", FourierNoiseTable, noise},
-		{FourierKindsCSV, "Per block kind: the summary", FourierKindsTable, profiles || variance},
+	}{
+		{FourierLayersCSV, "Per layer: Fig. 8 and Fig. 9", FourierLayersTable, w.profiles || w.variance},
+		{FourierProfilesCSV, "Per profile point: Fig. 2a", FourierProfilesTable, w.profiles},
+		{FourierNoiseCSV, "Per noise band: Fig. 2b", FourierNoiseTable, w.noise},
+		{FourierKindsCSV, "Per block kind: the summary", FourierKindsTable, w.profiles || w.variance},
 	} {
 		if !tb.on {
 			continue
 		}
-		if err := WriteCSV(filepath.Join(dir, tb.file), tb.make(r.Models, true)); err != nil {
-			return files, err
+		if err := WriteCSV(filepath.Join(w.dir, tb.file), tb.make(w.r.Models, true)); err != nil {
+			return s, err
 		}
-		files = append(files, tb.file)
-		t := tb.make(r.Models, false)
+		w.files = append(w.files, tb.file)
+		t := tb.make(w.r.Models, false)
 		t.Caption = fmt.Sprintf("%s (%d rows; %s)", tb.caption, len(t.Rows), tb.file)
 		t.Collapsed = true
-		data.Blocks = append(data.Blocks, Block{Table: &t})
+		s.Blocks = append(s.Blocks, Block{Table: &t})
 	}
-	links := append([]Link(nil), r.DataLinks...)
-	for _, f := range files {
+	links := append([]Link(nil), w.r.DataLinks...)
+	for _, f := range w.files {
 		if strings.HasSuffix(f, ".csv") {
 			links = append(links, Link{Href: f, Text: f})
 		}
 	}
-	data.Blocks = append(data.Blocks, Block{Links: links})
-	page.Sections = append(page.Sections, data)
+	s.Blocks = append(s.Blocks, Block{Links: links})
+	return s, nil
+}
 
-	prov := Section{Heading: "Provenance", ID: "provenance"}
+// provenance is the report's last section: the command line, the settings
+// and the checkpoints with their hashes.
+func (r FourierReport) provenance() Section {
+	s := Section{Heading: "Provenance", ID: "provenance"}
 	if r.Command != "" {
-		prov.Blocks = append(prov.Blocks, Block{Pre: r.Command})
+		s.Blocks = append(s.Blocks, Block{Pre: r.Command})
 	}
 	kv := Table{Header: []string{"item", "value"}}
 	kv.Rows = append(kv.Rows, []string{"images", fmt.Sprintf("%d (%s)", r.Images, r.Dataset)}, []string{"seed", strconv.FormatUint(r.Seed, 10)})
 	for _, p := range r.Provenance {
 		kv.Rows = append(kv.Rows, []string{p[0], p[1]})
 	}
-	prov.Blocks = append(prov.Blocks, Block{Table: &kv})
-	if len(r.Checkpoints) > 0 {
-		ct := Table{Caption: "Checkpoints", Header: []string{"name", "path", "model", "phase", "epoch", "weights SHA-256",
-			"sidecar SHA-256", "analysis time (s)"}}
-		for _, c := range r.Checkpoints {
-			t := frPageNum(c.Seconds, 1)
-			if c.Reused {
-				t += " (reused)"
-			}
-			ct.Rows = append(ct.Rows, []string{c.Name, c.Path, c.Model, c.Phase, strconv.Itoa(c.Epoch), c.WeightsSHA256, c.SidecarSHA256, t})
+	s.Blocks = append(s.Blocks, Block{Table: &kv})
+	if len(r.Checkpoints) == 0 {
+		return s
+	}
+	ct := Table{Caption: "Checkpoints", Header: []string{"name", "path", "model", "phase", "epoch", "weights SHA-256",
+		"sidecar SHA-256", "analysis time (s)"}}
+	for _, c := range r.Checkpoints {
+		t := frPageNum(c.Seconds, 1)
+		if c.Reused {
+			t += " (reused)"
 		}
-		prov.Blocks = append(prov.Blocks, Block{Table: &ct})
+		ct.Rows = append(ct.Rows, []string{c.Name, c.Path, c.Model, c.Phase, strconv.Itoa(c.Epoch), c.WeightsSHA256, c.SidecarSHA256, t})
 	}
-	page.Sections = append(page.Sections, prov)
-	page.Footer = "Made by vitprobe (github.com/vitprobe/vitprobe) after Park & Kim, “How Do Vision Transformers Work?” (ICLR 2022)."
-	if err := WritePage(filepath.Join(dir, FourierPage), page); err != nil {
-		return files, err
-	}
-	return append(files, FourierPage), nil
+	s.Blocks = append(s.Blocks, Block{Table: &ct})
+	return s
 }

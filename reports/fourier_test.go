@@ -192,17 +192,17 @@ func TestFiguresNonFinite(t *testing.T) {
 	ms[1].Noise[2].Delta = nan
 	ms[1].Noise[3].StdErr = inf
 	dir := fourierFigDir(t, "nonfinite")
-	if n, err := DLogAmpFigure(ms, filepath.Join(dir, "a.png")); err != nil || n != 2 {
+	if n, err := save(filepath.Join(dir, "a.png"))(DLogAmpFigure(ms)); err != nil || n != 2 {
 		t.Errorf("Fig. 2a: skipped %d, %v; want 2", n, err)
 	}
 	// Fig. 8: the Inf last point and the NaN depth.
-	if n, err := HighFreqFigure(ms, filepath.Join(dir, "b.png")); err != nil || n != 2 {
+	if n, err := save(filepath.Join(dir, "b.png"))(HighFreqFigure(ms)); err != nil || n != 2 {
 		t.Errorf("Fig. 8: skipped %d, %v; want 2", n, err)
 	}
-	if n, err := VarianceFigure(ms, true, filepath.Join(dir, "c.png")); err != nil || n != 2 {
+	if n, err := save(filepath.Join(dir, "c.png"))(VarianceFigure(ms, true)); err != nil || n != 2 {
 		t.Errorf("Fig. 9: skipped %d, %v; want 2", n, err)
 	}
-	if n, err := NoiseFigure(ms, filepath.Join(dir, "d.png")); err != nil || n != 1 {
+	if n, err := save(filepath.Join(dir, "d.png"))(NoiseFigure(ms)); err != nil || n != 1 {
 		t.Errorf("Fig. 2b: skipped %d, %v; want 1", n, err)
 	}
 	for _, m := range ms {
@@ -217,10 +217,10 @@ func TestFiguresNonFinite(t *testing.T) {
 		}
 	}
 	for name, f := range map[string]func() (int, error){
-		"2a": func() (int, error) { return DLogAmpFigure(ms, filepath.Join(dir, "e.png")) },
-		"8":  func() (int, error) { return HighFreqFigure(ms, filepath.Join(dir, "f.png")) },
-		"9":  func() (int, error) { return VarianceFigure(ms, false, filepath.Join(dir, "g.png")) },
-		"2b": func() (int, error) { return NoiseFigure(ms, filepath.Join(dir, "h.png")) },
+		"2a": func() (int, error) { return save(filepath.Join(dir, "e.png"))(DLogAmpFigure(ms)) },
+		"8":  func() (int, error) { return save(filepath.Join(dir, "f.png"))(HighFreqFigure(ms)) },
+		"9":  func() (int, error) { return save(filepath.Join(dir, "g.png"))(VarianceFigure(ms, false)) },
+		"2b": func() (int, error) { return save(filepath.Join(dir, "h.png"))(NoiseFigure(ms)) },
 	} {
 		if _, err := f(); !errors.Is(err, errFrNoData) {
 			t.Errorf("Fig. %s of nothing finite: error %v, want errFrNoData", name, err)

@@ -37,41 +37,76 @@ type HessianSpectrumOptions struct {
 }
 
 // HessianSpectrum draws the paper's Fig. 1c / Fig. 4 view of minibatch
-// max-eigenvalue spectra into a PNG at path: for each series a Gaussian
-// kernel density estimate of its eigenvalues, one curve per model, on a
-// symmetric-log eigenvalue axis (SymLog) so that negative and positive
-// eigenvalues across decades are both visible; NEP and APE (paper.md §2) in
-// the legend; a rug of the individual values under the curves; a dashed
-// line at zero.
+// max-eigenvalue spectra: for each series a Gaussian kernel density
+// estimate of its eigenvalues, one curve per model, on a symmetric-log
+// eigenvalue axis (SymLog) so that negative and positive eigenvalues
+// across decades are both visible; NEP and APE (docs/methods.md) in the
+// legend; a rug of the individual values under the curves; a dashed line
+// at zero.
 //
 // The density is estimated, and drawn, in the axis' own coordinate
 // t = sign(λ)·log10(1+|λ|/C) (Scott's bandwidth there): the area under a
 // curve between two ticks is the share of eigenvalues between them, as for
-// a histogram with logarithmic bins. It fails, before writing anything, on
-// no series, an empty series or non-finite values.
-func HessianSpectrum(series []HessianSpectrumSeries, opt *HessianSpectrumOptions, path string) error {
+// a histogram with logarithmic bins. It fails on no series, an empty
+// series or non-finite values.
+func HessianSpectrum(series []HessianSpectrumSeries, opt *HessianSpectrumOptions) (*Figure, error) {
 	var o HessianSpectrumOptions
 	if opt != nil {
 		o = *opt
 	}
 	if len(series) == 0 {
-		return errors.New("reports: spectrum of no series")
+		return nil, errors.New("reports: spectrum of no series")
 	}
+	k, err := newSpectrumKDE(series, o.C)
+	if err != nil {
+		return nil, err
+	}
+	p, err := k.plot(series)
+	if err != nil {
+		return nil, err
+	}
+	title := o.Title
+	if title == "" {
+		title = "Hessian max-eigenvalue spectra"
+	}
+	xlabel := fmt.Sprintf("eigenvalue \u03bb (symmetric log axis, linear within \u00b1%s)", SymLogLabel(k.c))
+	return &Figure{Width: 8 * vg.Inch, Height: 4.8 * vg.Inch, body: func(c draw.Canvas) {
+		top := titled(c, title, o.Note)
+		top.Max.X -= vg.Millimeter * 4
+		p.Draw(hsXLabel(top, xlabel))
+	}}, nil
+}
+
+// spectrumKDE is the kernel density of each series of a spectrum figure,
+// on a common grid of the symmetric-log coordinate t.
+type spectrumKDE struct {
+	c      float64
+	sl     SymLog
+	sums   []hessian.Summary
+	grid   []float64
+	dens   [][]float64
+	lo, hi float64
+	ymax   float64
+}
+
+// spectrumPoints is the number of grid points of the density curves.
+const spectrumPoints = 800
+
+func newSpectrumKDE(series []HessianSpectrumSeries, c float64) (*spectrumKDE, error) {
+	k := &spectrumKDE{sums: make([]hessian.Summary, len(series))}
 	var all []float64
-	sums := make([]hessian.Summary, len(series))
 	for i, s := range series {
 		sum, err := hessian.Summarize(s.Values)
 		if err != nil {
-			return fmt.Errorf("reports: spectrum of %q: %w", s.Label, err)
+			return nil, fmt.Errorf("reports: spectrum of %q: %w", s.Label, err)
 		}
-		sums[i] = sum
+		k.sums[i] = sum
 		all = append(all, s.Values...)
 	}
-	if !(o.C > 0) {
-		o.C = SymLogThreshold(all)
+	if k.c = c; !(k.c > 0) {
+		k.c = SymLogThreshold(all)
 	}
-	sl := SymLog{C: o.C}
-
+	k.sl = SymLog{C: k.c}
 	// Grid and densities in t.
 	tmin, tmax := math.Inf(1), math.Inf(-1)
 	ts := make([][]float64, len(series))
@@ -80,7 +115,7 @@ func HessianSpectrum(series []HessianSpectrumSeries, opt *HessianSpectrumOptions
 	for i, s := range series {
 		ts[i] = make([]float64, len(s.Values))
 		for j, v := range s.Values {
-			t := sl.Forward(v)
+			t := k.sl.Forward(v)
 			ts[i][j] = t
 			tmin, tmax = math.Min(tmin, t), math.Max(tmax, t)
 		}
@@ -90,97 +125,101 @@ func HessianSpectrum(series []HessianSpectrumSeries, opt *HessianSpectrumOptions
 		}
 		hmax = math.Max(hmax, hs[i])
 	}
-	lo, hi := tmin-3*hmax, tmax+3*hmax
-	const points = 800
-	grid := make([]float64, points)
-	for k := range grid {
-		grid[k] = lo + (hi-lo)*float64(k)/float64(points-1)
+	k.lo, k.hi = tmin-3*hmax, tmax+3*hmax
+	k.grid = make([]float64, spectrumPoints)
+	for j := range k.grid {
+		k.grid[j] = k.lo + (k.hi-k.lo)*float64(j)/float64(spectrumPoints-1)
 	}
+	k.dens = make([][]float64, len(series))
+	for i := range series {
+		d, err := hessian.KDE(nil, k.grid, ts[i], hs[i])
+		if err != nil {
+			return nil, fmt.Errorf("reports: spectrum of %q: %w", series[i].Label, err)
+		}
+		k.dens[i] = d
+		for _, y := range d {
+			k.ymax = math.Max(k.ymax, y)
+		}
+	}
+	return k, nil
+}
+
+// plot makes the spectrum's plot: the curves, their fills and rugs, the
+// zero line and the legend.
+func (k *spectrumKDE) plot(series []HessianSpectrumSeries) (*plot.Plot, error) {
 	p := plot.New()
-	p.X.Scale = sl
-	p.X.Tick.Marker = SymLogTicks{C: o.C}
-	xlabel := fmt.Sprintf("eigenvalue \u03bb (symmetric log axis, linear within \u00b1%s)", SymLogLabel(o.C))
-	p.Y.Label.Text = fmt.Sprintf("density per unit of sign(\u03bb)\u00b7log10(1 + |\u03bb|/%s)", SymLogLabel(o.C))
+	p.X.Scale = k.sl
+	p.X.Tick.Marker = SymLogTicks{C: k.c}
+	p.Y.Label.Text = fmt.Sprintf("density per unit of sign(\u03bb)\u00b7log10(1 + |\u03bb|/%s)", SymLogLabel(k.c))
 	p.Y.Tick.Marker = hsPositiveTicks{}
 	p.Add(plotter.NewGrid())
-	ymax := 0.0
-	dens := make([][]float64, len(series))
-	for i := range series {
-		d, err := hessian.KDE(nil, grid, ts[i], hs[i])
-		if err != nil {
-			return fmt.Errorf("reports: spectrum of %q: %w", series[i].Label, err)
-		}
-		dens[i] = d
-		for _, y := range d {
-			ymax = math.Max(ymax, y)
-		}
-	}
-	rugStep := 0.045 * ymax
+	rugStep := 0.045 * k.ymax
 	for i, s := range series {
-		xy := make(plotter.XYs, points)
-		for k, t := range grid {
-			xy[k] = plotter.XY{X: sl.Inverse(t), Y: dens[i][k]}
+		if err := k.addSeries(p, i, s, rugStep); err != nil {
+			return nil, err
 		}
-		l, err := plotter.NewLine(xy)
-		if err != nil {
-			return fmt.Errorf("reports: spectrum of %q: %w", s.Label, err)
-		}
-		l.Color = Palette(i)
-		l.Width = vg.Points(1.8)
-		l.Dashes = hsDashes(i)
-		area := append(plotter.XYs{{X: xy[0].X, Y: 0}}, xy...)
-		area = append(area, plotter.XY{X: xy[points-1].X, Y: 0})
-		poly, err := plotter.NewPolygon(area)
-		if err != nil {
-			return fmt.Errorf("reports: spectrum of %q: %w", s.Label, err)
-		}
-		poly.Color = hsTransparent(Palette(i), 0x26)
-		poly.Width = 0
-		p.Add(poly, l)
-		rug := make(plotter.XYs, len(s.Values))
-		for j, v := range s.Values {
-			rug[j] = plotter.XY{X: v, Y: -float64(i+1) * rugStep}
-		}
-		sc, err := plotter.NewScatter(rug)
-		if err != nil {
-			return fmt.Errorf("reports: spectrum of %q: %w", s.Label, err)
-		}
-		sc.GlyphStyle = draw.GlyphStyle{Color: Palette(i), Radius: vg.Points(3.2), Shape: hsBarGlyph{}}
-		p.Add(sc)
-		sum := sums[i]
-		p.Legend.Add(fmt.Sprintf("%s: NEP %.1f%%, APE %s (n = %d)", s.Label, 100*sum.NEP, hsNumber(sum.APE), sum.N), hsLegendLine{l})
 	}
-	zero, err := plotter.NewLine(plotter.XYs{{X: 0, Y: -float64(len(series)+1) * rugStep}, {X: 0, Y: 1.08 * ymax}})
+	zero, err := plotter.NewLine(plotter.XYs{{X: 0, Y: -float64(len(series)+1) * rugStep}, {X: 0, Y: 1.08 * k.ymax}})
 	if err != nil {
-		return fmt.Errorf("reports: spectrum: %w", err)
+		return nil, fmt.Errorf("reports: spectrum: %w", err)
 	}
 	zero.Color = color.Gray{Y: 110}
 	zero.Dashes = []vg.Length{vg.Points(3), vg.Points(3)}
 	zero.Width = vg.Points(0.8)
 	p.Add(zero)
-	p.X.Min, p.X.Max = sl.Inverse(lo), sl.Inverse(hi)
-	p.Y.Min, p.Y.Max = -float64(len(series))*rugStep-0.6*rugStep, 1.12*ymax
+	p.X.Min, p.X.Max = k.sl.Inverse(k.lo), k.sl.Inverse(k.hi)
+	p.Y.Min, p.Y.Max = -float64(len(series))*rugStep-0.6*rugStep, 1.12*k.ymax
+	hsLegend(p, hsLegendLeft(k.grid, k.dens))
+	return p, nil
+}
+
+// addSeries adds series i: its density curve over a light fill, its rug
+// of values under the axis, its legend entry with NEP and APE.
+func (k *spectrumKDE) addSeries(p *plot.Plot, i int, s HessianSpectrumSeries, rugStep float64) error {
+	xy := make(plotter.XYs, spectrumPoints)
+	for j, t := range k.grid {
+		xy[j] = plotter.XY{X: k.sl.Inverse(t), Y: k.dens[i][j]}
+	}
+	l, err := plotter.NewLine(xy)
+	if err != nil {
+		return fmt.Errorf("reports: spectrum of %q: %w", s.Label, err)
+	}
+	l.Color = Palette(i)
+	l.Width = vg.Points(1.8)
+	l.Dashes = hsDashes(i)
+	area := append(plotter.XYs{{X: xy[0].X, Y: 0}}, xy...)
+	area = append(area, plotter.XY{X: xy[spectrumPoints-1].X, Y: 0})
+	poly, err := plotter.NewPolygon(area)
+	if err != nil {
+		return fmt.Errorf("reports: spectrum of %q: %w", s.Label, err)
+	}
+	poly.Color = hsTransparent(Palette(i), 0x26)
+	poly.Width = 0
+	p.Add(poly, l)
+	rug := make(plotter.XYs, len(s.Values))
+	for j, v := range s.Values {
+		rug[j] = plotter.XY{X: v, Y: -float64(i+1) * rugStep}
+	}
+	sc, err := plotter.NewScatter(rug)
+	if err != nil {
+		return fmt.Errorf("reports: spectrum of %q: %w", s.Label, err)
+	}
+	sc.GlyphStyle = draw.GlyphStyle{Color: Palette(i), Radius: vg.Points(3.2), Shape: hsBarGlyph{}}
+	p.Add(sc)
+	sum := k.sums[i]
+	p.Legend.Add(fmt.Sprintf("%s: NEP %.1f%%, APE %s (n = %d)", s.Label, 100*sum.NEP, hsNumber(sum.APE), sum.N), hsLegendLine{l})
+	return nil
+}
+
+// hsLegend places and styles the legend of the Hessian figures: at the
+// top, on the side where the curves are lower.
+func hsLegend(p *plot.Plot, left bool) {
 	p.Legend.Top = true
-	p.Legend.Left = hsLegendLeft(grid, dens)
+	p.Legend.Left = left
 	p.Legend.XOffs, p.Legend.YOffs = vg.Millimeter*2, -vg.Millimeter*1
 	p.Legend.ThumbnailWidth = vg.Points(22)
 	p.Legend.TextStyle.Font.Size = vg.Points(10)
 	p.Legend.Padding = vg.Points(3)
-
-	title := o.Title
-	if title == "" {
-		title = "Hessian max-eigenvalue spectra"
-	}
-	c := NewCanvas(8*vg.Inch, 4.8*vg.Inch)
-	dc := draw.New(c)
-	hsFillWhite(dc)
-	top := drawTitle(dc, title)
-	if o.Note != "" {
-		top = hsDrawNote(top, o.Note)
-	}
-	top.Max.X -= vg.Millimeter * 4
-	p.Draw(hsXLabel(top, xlabel))
-	return SaveCanvas(c, path)
 }
 
 // HessianDensitySeries is one model's stochastic Lanczos quadrature: for
@@ -206,41 +245,31 @@ type HessianDensityOptions struct {
 	// Sigma is the Gaussian broadening of each node in axis units
 	// (decades far from zero); 0 means 1/150 of the axis span.
 	Sigma float64
+	// Band, for a series with several start vectors, shades the range
+	// between the smallest and the largest of the per-vector densities
+	// around the averaged curve: the spread of the estimate over its
+	// random start vectors.
+	Band bool
 }
 
 // HessianDensity draws eigenvalue densities estimated by stochastic Lanczos
-// quadrature (PyHessian's ESD) into a PNG at path: each node broadened by
-// a Gaussian in the coordinate t = sign(λ)·log10(1+|λ|/C) of a
-// symmetric-log eigenvalue axis, weights averaged over start vectors, on
-// a logarithmic density axis (the bulk near zero outweighs the outliers by
-// orders of magnitude). Densities below 10⁻⁶ of the peak are drawn at that
-// floor. It fails, before writing anything, on no series or an empty or
-// non-finite quadrature.
-func HessianDensity(series []HessianDensitySeries, opt *HessianDensityOptions, path string) error {
+// quadrature (PyHessian's ESD): each node broadened by a Gaussian in the
+// coordinate t = sign(λ)·log10(1+|λ|/C) of a symmetric-log eigenvalue
+// axis, weights averaged over start vectors, on a logarithmic density axis
+// (the bulk near zero outweighs the outliers by orders of magnitude).
+// Densities below 10⁻⁶ of the peak are drawn at that floor. It fails on no
+// series or an empty or non-finite quadrature.
+func HessianDensity(series []HessianDensitySeries, opt *HessianDensityOptions) (*Figure, error) {
 	var o HessianDensityOptions
 	if opt != nil {
 		o = *opt
 	}
 	if len(series) == 0 {
-		return errors.New("reports: density of no series")
+		return nil, errors.New("reports: density of no series")
 	}
-	amax := 0.0
-	for _, s := range series {
-		if len(s.Nodes) == 0 || len(s.Nodes) != len(s.Weights) {
-			return fmt.Errorf("reports: density of %q: %d node lists, %d weight lists", s.Label, len(s.Nodes), len(s.Weights))
-		}
-		for l, nodes := range s.Nodes {
-			if len(nodes) == 0 || len(nodes) != len(s.Weights[l]) {
-				return fmt.Errorf("reports: density of %q: vector %d has %d nodes and %d weights", s.Label, l, len(nodes), len(s.Weights[l]))
-			}
-			for j, x := range nodes {
-				w := s.Weights[l][j]
-				if !hsFinite(x) || !hsFinite(w) || w < 0 {
-					return fmt.Errorf("reports: density of %q: node %v with weight %v", s.Label, x, w)
-				}
-				amax = math.Max(amax, math.Abs(x))
-			}
-		}
+	amax, err := checkQuadratures(series)
+	if err != nil {
+		return nil, err
 	}
 	if !(o.C > 0) {
 		o.C = 1
@@ -248,7 +277,71 @@ func HessianDensity(series []HessianDensitySeries, opt *HessianDensityOptions, p
 			o.C = math.Pow(10, math.Floor(math.Log10(amax*1e-4)))
 		}
 	}
-	sl := SymLog{C: o.C}
+	d := broaden(series, SymLog{C: o.C}, o.Sigma, o.Band)
+	if !(d.peak > 0) {
+		return nil, errors.New("reports: density: all weights are zero")
+	}
+	p, err := d.plot(series, o.C)
+	if err != nil {
+		return nil, err
+	}
+	title := o.Title
+	if title == "" {
+		title = "Hessian eigenvalue density (stochastic Lanczos quadrature)"
+	}
+	xlabel := fmt.Sprintf("eigenvalue \u03bb (symmetric log axis, linear within \u00b1%s)", SymLogLabel(o.C))
+	const ylabel = "spectral density per unit of the x axis (log scale)"
+	return &Figure{Width: 8 * vg.Inch, Height: 4.8 * vg.Inch, body: func(c draw.Canvas) {
+		top := titled(c, title, o.Note)
+		top.Max.X -= vg.Millimeter * 4
+		p.Draw(hsYLabel(hsXLabel(top, xlabel), ylabel))
+	}}, nil
+}
+
+// checkQuadratures checks the series' nodes and weights and returns the
+// largest |node|.
+func checkQuadratures(series []HessianDensitySeries) (float64, error) {
+	amax := 0.0
+	for _, s := range series {
+		if len(s.Nodes) == 0 || len(s.Nodes) != len(s.Weights) {
+			return 0, fmt.Errorf("reports: density of %q: %d node lists, %d weight lists", s.Label, len(s.Nodes), len(s.Weights))
+		}
+		for l, nodes := range s.Nodes {
+			if len(nodes) == 0 || len(nodes) != len(s.Weights[l]) {
+				return 0, fmt.Errorf("reports: density of %q: vector %d has %d nodes and %d weights", s.Label, l, len(nodes), len(s.Weights[l]))
+			}
+			for j, x := range nodes {
+				w := s.Weights[l][j]
+				if !finite(x) || !finite(w) || w < 0 {
+					return 0, fmt.Errorf("reports: density of %q: node %v with weight %v", s.Label, x, w)
+				}
+				amax = math.Max(amax, math.Abs(x))
+			}
+		}
+	}
+	return amax, nil
+}
+
+// broadened is the Gaussian-broadened density of every series on a common
+// grid of t.
+type broadened struct {
+	sl     SymLog
+	grid   []float64
+	dens   [][]float64
+	lo, hi float64
+	peak   float64
+	// bandLo and bandHi, where not nil, are the smallest and largest of a
+	// series' per-vector densities.
+	bandLo, bandHi [][]float64
+}
+
+// densityPoints is the number of grid points of the density curves.
+const densityPoints = 1200
+
+// broaden broadens every node by a Gaussian of width sigma in t (0: 1/150
+// of the span of the nodes); with band, also each start vector's density
+// alone, keeping their pointwise range.
+func broaden(series []HessianDensitySeries, sl SymLog, sigma float64, band bool) *broadened {
 	tmin, tmax := math.Inf(1), math.Inf(-1)
 	for _, s := range series {
 		for _, nodes := range s.Nodes {
@@ -258,92 +351,106 @@ func HessianDensity(series []HessianDensitySeries, opt *HessianDensityOptions, p
 			}
 		}
 	}
-	span := math.Max(tmax-tmin, 1)
-	sigma := o.Sigma
 	if !(sigma > 0) {
-		sigma = span / 150
+		sigma = math.Max(tmax-tmin, 1) / 150
 	}
-	lo, hi := tmin-4*sigma, tmax+4*sigma
-	const points = 1200
-	grid := make([]float64, points)
-	for k := range grid {
-		grid[k] = lo + (hi-lo)*float64(k)/float64(points-1)
+	b := &broadened{sl: sl, lo: tmin - 4*sigma, hi: tmax + 4*sigma, grid: make([]float64, densityPoints), dens: make([][]float64, len(series)),
+		bandLo: make([][]float64, len(series)), bandHi: make([][]float64, len(series))}
+	for k := range b.grid {
+		b.grid[k] = b.lo + (b.hi-b.lo)*float64(k)/float64(densityPoints-1)
 	}
-	dens := make([][]float64, len(series))
-	peak := 0.0
 	for i, s := range series {
-		d := make([]float64, points)
 		norm := 1 / (sigma * math.Sqrt(2*math.Pi) * float64(len(s.Nodes)))
+		d := make([]float64, densityPoints)
+		one := make([]float64, densityPoints)
+		withBand := band && len(s.Nodes) > 1
+		if withBand {
+			b.bandLo[i], b.bandHi[i] = make([]float64, densityPoints), make([]float64, densityPoints)
+			for k := range b.bandLo[i] {
+				b.bandLo[i][k] = math.Inf(1)
+			}
+		}
 		for l, nodes := range s.Nodes {
+			// This vector's terms of the average; times the number of
+			// vectors, its density alone.
+			clear(one)
 			for j, x := range nodes {
 				t0, w := sl.Forward(x), s.Weights[l][j]
-				for k, t := range grid {
+				for k, t := range b.grid {
 					z := (t - t0) / sigma
 					if z > -9 && z < 9 {
-						d[k] += w * norm * math.Exp(-z*z/2)
+						one[k] += w * norm * math.Exp(-z*z/2)
 					}
+				}
+			}
+			for k, y := range one {
+				d[k] += y
+				if withBand {
+					alone := y * float64(len(s.Nodes))
+					b.bandLo[i][k] = math.Min(b.bandLo[i][k], alone)
+					b.bandHi[i][k] = math.Max(b.bandHi[i][k], alone)
+					b.peak = math.Max(b.peak, alone)
 				}
 			}
 		}
 		for _, y := range d {
-			peak = math.Max(peak, y)
+			b.peak = math.Max(b.peak, y)
 		}
-		dens[i] = d
+		b.dens[i] = d
 	}
-	if !(peak > 0) {
-		return errors.New("reports: density: all weights are zero")
-	}
-	floor := peak * 1e-6
+	return b
+}
+
+// plot draws the densities on a log density axis, floored at 10⁻⁶ of the
+// peak.
+func (b *broadened) plot(series []HessianDensitySeries, c float64) (*plot.Plot, error) {
+	floor := b.peak * 1e-6
 	p := plot.New()
-	p.X.Scale = sl
-	p.X.Tick.Marker = SymLogTicks{C: o.C}
-	xlabel := fmt.Sprintf("eigenvalue \u03bb (symmetric log axis, linear within \u00b1%s)", SymLogLabel(o.C))
+	p.X.Scale = b.sl
+	p.X.Tick.Marker = SymLogTicks{C: c}
 	p.Y.Scale = plot.LogScale{}
 	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
-	ylabel := "spectral density per unit of the x axis (log scale)"
 	p.Add(plotter.NewGrid())
 	for i, s := range series {
-		xy := make(plotter.XYs, points)
-		for k, t := range grid {
-			xy[k] = plotter.XY{X: sl.Inverse(t), Y: math.Max(dens[i][k], floor)}
+		if b.bandLo[i] != nil {
+			poly := make(plotter.XYs, 0, 2*densityPoints)
+			for k, t := range b.grid {
+				poly = append(poly, plotter.XY{X: b.sl.Inverse(t), Y: math.Max(b.bandHi[i][k], floor)})
+			}
+			for k := densityPoints - 1; k >= 0; k-- {
+				poly = append(poly, plotter.XY{X: b.sl.Inverse(b.grid[k]), Y: math.Max(b.bandLo[i][k], floor)})
+			}
+			pg, err := plotter.NewPolygon(poly)
+			if err != nil {
+				return nil, fmt.Errorf("reports: density of %q: %w", s.Label, err)
+			}
+			pg.Color = hsTransparent(Palette(i), 0x40)
+			pg.Width = 0
+			p.Add(pg)
+		}
+		xy := make(plotter.XYs, densityPoints)
+		for k, t := range b.grid {
+			xy[k] = plotter.XY{X: b.sl.Inverse(t), Y: math.Max(b.dens[i][k], floor)}
 		}
 		l, err := plotter.NewLine(xy)
 		if err != nil {
-			return fmt.Errorf("reports: density of %q: %w", s.Label, err)
+			return nil, fmt.Errorf("reports: density of %q: %w", s.Label, err)
 		}
 		l.Color = Palette(i)
 		l.Width = vg.Points(1.6)
 		l.Dashes = hsDashes(i)
 		p.Add(l)
-		p.Legend.Add(s.Label, l)
+		label := s.Label
+		if b.bandLo[i] != nil {
+			label += fmt.Sprintf(" (band: range of %d start vectors)", len(s.Nodes))
+		}
+		p.Legend.Add(label, l)
 	}
-	p.X.Min, p.X.Max = sl.Inverse(lo), sl.Inverse(hi)
-	p.Y.Min, p.Y.Max = floor, peak*3
-	p.Legend.Top = true
-	p.Legend.Left = hsLegendLeft(grid, dens)
-	p.Legend.XOffs, p.Legend.YOffs = vg.Millimeter*2, -vg.Millimeter*1
-	p.Legend.Padding = vg.Points(3)
-	p.Legend.TextStyle.Font.Size = vg.Points(10)
-	p.Legend.Padding = vg.Points(3)
-	p.Legend.ThumbnailWidth = vg.Points(22)
-
-	title := o.Title
-	if title == "" {
-		title = "Hessian eigenvalue density (stochastic Lanczos quadrature)"
-	}
-	c := NewCanvas(8*vg.Inch, 4.8*vg.Inch)
-	dc := draw.New(c)
-	hsFillWhite(dc)
-	top := drawTitle(dc, title)
-	if o.Note != "" {
-		top = hsDrawNote(top, o.Note)
-	}
-	top.Max.X -= vg.Millimeter * 4
-	p.Draw(hsYLabel(hsXLabel(top, xlabel), ylabel))
-	return SaveCanvas(c, path)
+	p.X.Min, p.X.Max = b.sl.Inverse(b.lo), b.sl.Inverse(b.hi)
+	p.Y.Min, p.Y.Max = floor, b.peak*3
+	hsLegend(p, hsLegendLeft(b.grid, b.dens))
+	return p, nil
 }
-
-func hsFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 // hsNumber formats a summary value with three significant digits.
 func hsNumber(v float64) string {
@@ -410,12 +517,6 @@ type hsLegendLine struct{ l *plotter.Line }
 func (t hsLegendLine) Thumbnail(c *draw.Canvas) {
 	y := c.Center().Y
 	c.StrokeLine2(t.l.LineStyle, c.Min.X, y, c.Max.X, y)
-}
-
-// hsFillWhite paints the canvas white (PNGs are otherwise transparent).
-func hsFillWhite(c draw.Canvas) {
-	c.SetColor(color.White)
-	c.Fill(c.Path())
 }
 
 // hsXLabel writes an x-axis label centred at the bottom of c and returns

@@ -99,7 +99,7 @@ func TestSymLogTicks(t *testing.T) {
 	}
 }
 
-// syntheticSpectra imitates paper.md §2's shapes: ResNet positive and
+// syntheticSpectra imitates docs/methods.md §2's shapes: ResNet positive and
 // spread over 200..1000, ViT with many negatives down to -100 and small
 // positives near 30-60, AlterNet small positives with few negatives.
 func syntheticSpectra() []HessianSpectrumSeries {
@@ -153,15 +153,15 @@ func checkPNG(t *testing.T, path string) {
 
 func TestHessianSpectrumPlot(t *testing.T) {
 	path := hsOut(t, "hessian_spectrum.png")
-	err := HessianSpectrum(syntheticSpectra(), &HessianSpectrumOptions{
-		Note: "synthetic data shaped like paper.md §2: top-5 eigenvalues of 40 minibatches of 16"}, path)
+	err := saved(path)(HessianSpectrum(syntheticSpectra(), &HessianSpectrumOptions{
+		Note: "synthetic data shaped like the paper's: top-5 eigenvalues of 40 minibatches of 16"}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkPNG(t, path)
 	// One value, equal values, and zeros must still draw.
 	path2 := hsOut(t, "hessian_spectrum_degenerate.png")
-	if err := HessianSpectrum([]HessianSpectrumSeries{{"one", []float64{3}}, {"same", []float64{-2, -2}}, {"zero", []float64{0, 0, 1e-3}}}, nil, path2); err != nil {
+	if err := saved(path2)(HessianSpectrum([]HessianSpectrumSeries{{"one", []float64{3}}, {"same", []float64{-2, -2}}, {"zero", []float64{0, 0, 1e-3}}}, nil)); err != nil {
 		t.Fatal(err)
 	}
 	checkPNG(t, path2)
@@ -175,7 +175,7 @@ func TestHessianSpectrumRejectsBadInput(t *testing.T) {
 		"nan":   {{"a", []float64{1, math.NaN()}}},
 	} {
 		path := filepath.Join(dir, name+".png")
-		if err := HessianSpectrum(s, nil, path); err == nil {
+		if err := saved(path)(HessianSpectrum(s, nil)); err == nil {
 			t.Errorf("%s: want an error", name)
 		}
 		if _, err := os.Stat(path); err == nil {
@@ -213,11 +213,11 @@ func TestHessianDensityPlot(t *testing.T) {
 	a, b := mk(800, 0.05), mk(60, 0.4)
 	a.Label, b.Label = "ResNet-like", "ViT-like"
 	path := hsOut(t, "hessian_density.png")
-	if err := HessianDensity([]HessianDensitySeries{a, b}, &HessianDensityOptions{Note: "synthetic quadratures"}, path); err != nil {
+	if err := saved(path)(HessianDensity([]HessianDensitySeries{a, b}, &HessianDensityOptions{Note: "synthetic quadratures"})); err != nil {
 		t.Fatal(err)
 	}
 	checkPNG(t, path)
-	if err := HessianDensity([]HessianDensitySeries{{Label: "bad", Nodes: [][]float64{{1}}, Weights: [][]float64{{math.NaN()}}}}, nil, path); err == nil || !strings.Contains(err.Error(), "bad") {
+	if err := saved(path)(HessianDensity([]HessianDensitySeries{{Label: "bad", Nodes: [][]float64{{1}}, Weights: [][]float64{{math.NaN()}}}}, nil)); err == nil || !strings.Contains(err.Error(), "bad") {
 		t.Errorf("non-finite weight: error %v", err)
 	}
 }

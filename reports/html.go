@@ -47,8 +47,8 @@ type Block struct {
 	Text string
 	// List is a bulleted list of plain-text items.
 	List []string
-	// Figure is an image with its caption.
-	Figure *Figure
+	// Image is an image with its caption.
+	Image *Image
 	// Table is a table of strings.
 	Table *Table
 	// Pre is preformatted text, e.g. a command line.
@@ -57,8 +57,9 @@ type Block struct {
 	Links []Link
 }
 
-// Figure is an image of a page. Src is relative to the page.
-type Figure struct {
+// Image is an image of a page, a figure's PNG say. Src is relative to the
+// page.
+type Image struct {
 	Src, Alt, Caption string
 }
 
@@ -120,7 +121,7 @@ footer { margin-top: 40px; color: #777; font-size: 12.5px; }
 <h2>{{.Heading}}</h2>
 {{range .Blocks}}{{if .Text}}<p>{{.Text}}</p>
 {{else if .List}}<ul>{{range .List}}<li>{{.}}</li>{{end}}</ul>
-{{else if .Figure}}<figure><img src="{{.Figure.Src}}" alt="{{.Figure.Alt}}">{{if .Figure.Caption}}<figcaption>{{.Figure.Caption}}</figcaption>{{end}}</figure>
+{{else if .Image}}<figure><img src="{{.Image.Src}}" alt="{{.Image.Alt}}">{{if .Image.Caption}}<figcaption>{{.Image.Caption}}</figcaption>{{end}}</figure>
 {{else if .Table}}{{if .Table.Collapsed}}<details><summary>{{.Table.Caption}}</summary>{{end}}<table>{{if and .Table.Caption (not .Table.Collapsed)}}<caption>{{.Table.Caption}}</caption>{{end}}
 <thead><tr>{{range .Table.Header}}<th>{{.}}</th>{{end}}</tr></thead>
 <tbody>{{range .Table.Rows}}<tr>{{range .}}<td{{if num .}} class="num"{{else if long .}} class="long"{{end}}>{{.}}</td>{{end}}</tr>
@@ -163,10 +164,10 @@ func WritePage(path string, p Page) error {
 		}
 		seen[s.ID] = true
 		for _, b := range s.Blocks {
-			if b.Figure == nil {
+			if b.Image == nil {
 				continue
 			}
-			if err := htmlCheckRelative(filepath.Dir(path), b.Figure.Src); err != nil {
+			if err := htmlCheckRelative(filepath.Dir(path), b.Image.Src); err != nil {
 				return fmt.Errorf("reports: page %s: %w", path, err)
 			}
 		}

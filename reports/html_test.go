@@ -12,6 +12,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/vitprobe/vitprobe/internal/testdep"
 )
 
 // htmlTestPNG writes a small valid PNG at path.
@@ -47,9 +49,9 @@ func TestWritePageAndCheck(t *testing.T) {
 	htmlTestPNG(t, filepath.Join(dir, "fig.png"))
 	htmlTestPNG(t, filepath.Join(dir, "sub dir", "g.png"))
 	p := Page{Title: "T <&>", Subtitle: "s", Footer: "f", Sections: []Section{
-		{Heading: "One & two", Blocks: []Block{{Text: "a < b"}, {Figure: &Figure{Src: "fig.png", Alt: "a", Caption: "c"}},
+		{Heading: "One & two", Blocks: []Block{{Text: "a < b"}, {Image: &Image{Src: "fig.png", Alt: "a", Caption: "c"}},
 			{List: []string{"i", "j"}}, {Pre: "cmd --x"}}},
-		{Heading: "One & two", Blocks: []Block{{Figure: &Figure{Src: "sub%20dir/g.png"}},
+		{Heading: "One & two", Blocks: []Block{{Image: &Image{Src: "sub%20dir/g.png"}},
 			{Table: &Table{Caption: "t", Header: []string{"a", "b"}, Rows: [][]string{{"x", "−1.5"}, {"y", "2%"}}, Collapsed: true}},
 			{Links: []Link{{Href: "r.json", Text: "r"}, {Href: "s.csv", Text: "s"}}}}},
 	}}
@@ -78,7 +80,7 @@ func TestWritePageAndCheck(t *testing.T) {
 
 	// Missing, absolute and remote figures are refused before writing.
 	for _, src := range []string{"missing.png", filepath.Join(dir, "fig.png"), "http://example.com/x.png"} {
-		q := Page{Title: "x", Sections: []Section{{Heading: "h", Blocks: []Block{{Figure: &Figure{Src: src}}}}}}
+		q := Page{Title: "x", Sections: []Section{{Heading: "h", Blocks: []Block{{Image: &Image{Src: src}}}}}}
 		if err := WritePage(filepath.Join(dir, "bad.html"), q); err == nil {
 			t.Errorf("figure %q accepted", src)
 		}
@@ -138,15 +140,7 @@ func TestScreenshotScript(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Chromium")
 	}
-	found := false
-	for _, b := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if _, err := exec.LookPath(b); err == nil {
-			found = true
-		}
-	}
-	if !found {
-		t.Skip("no Chromium installed")
-	}
+	testdep.Chromium(t)
 	script, err := filepath.Abs("../scripts/screenshot.sh")
 	if err != nil {
 		t.Fatal(err)

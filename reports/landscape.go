@@ -12,7 +12,6 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/palette"
-	"gonum.org/v1/plot/palette/moreland"
 	"gonum.org/v1/plot/text"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
@@ -95,49 +94,19 @@ type LandscapeOptions struct {
 // plasma-like map from deep violet through magenta and orange to yellow,
 // made uniform in luminance by moreland.NewLuminance.
 func LandscapePalette() palette.ColorMap {
-	cm, err := moreland.NewLuminance([]color.Color{
-		color.NRGBA{R: 13, G: 8, B: 135, A: 255},
-		color.NRGBA{R: 126, G: 3, B: 168, A: 255},
-		color.NRGBA{R: 204, G: 71, B: 120, A: 255},
-		color.NRGBA{R: 248, G: 149, B: 64, A: 255},
-		color.NRGBA{R: 240, G: 249, B: 33, A: 255},
-	})
-	if err != nil {
-		panic("reports: landscape palette: " + err.Error()) // fixed controls of increasing luminance
-	}
-	return cm
+	return luminance("landscape", color.NRGBA{R: 13, G: 8, B: 135, A: 255}, color.NRGBA{R: 126, G: 3, B: 168, A: 255},
+		color.NRGBA{R: 204, G: 71, B: 120, A: 255}, color.NRGBA{R: 248, G: 149, B: 64, A: 255},
+		color.NRGBA{R: 240, G: 249, B: 33, A: 255})
 }
 
-// LandscapeFigure is a landscape figure ready to draw: one plot with its
-// colour bar, a 3-D view, curves, or several panels.
-type LandscapeFigure struct {
-	// NotDrawn is the number of points left out: diverged (non-finite),
-	// missing from the result, or above the clip level.
-	NotDrawn int
-	// Width and Height are the figure's natural size, used by Save when
-	// it is given zero sizes.
-	Width, Height vg.Length
-
-	// note states the points not drawn ("" if none); body draws the rest.
-	note string
-	body func(c draw.Canvas)
-}
-
-// Draw draws the figure on c.
-func (f *LandscapeFigure) Draw(c draw.Canvas) {
-	lsFillBackground(c)
-	f.body(lsDrawNote(c, f.note))
-}
-
-// Save draws the figure into a w×h PNG at path, written atomically; zero
-// sizes take the figure's natural size.
-func (f *LandscapeFigure) Save(path string, w, h vg.Length) error {
-	if w <= 0 || h <= 0 {
-		w, h = f.Width, f.Height
-	}
-	c := NewCanvas(w, h)
-	f.Draw(draw.New(c))
-	return SaveCanvas(c, path)
+// landscapeFigure is a landscape figure: one plot with its colour bar, a
+// 3-D view, curves, or several panels, with the note of what is not drawn
+// at the bottom.
+func landscapeFigure(skipped int, w, h vg.Length, note string, body func(c draw.Canvas)) *Figure {
+	return &Figure{Skipped: skipped, Width: w, Height: h, note: note, inner: body, body: func(c draw.Canvas) {
+		fillWhite(c)
+		body(lsDrawNote(c, note))
+	}}
 }
 
 // landscapeField is one landscape prepared for drawing.
@@ -388,10 +357,4 @@ func lsDrawNote(c draw.Canvas, note string) draw.Canvas {
 	c.FillText(sty, vg.Point{X: c.Min.X + vg.Points(6), Y: c.Min.Y + vg.Points(3)}, note)
 	c.Min.Y += h
 	return c
-}
-
-// lsFillBackground paints c white.
-func lsFillBackground(c draw.Canvas) {
-	c.SetColor(color.White)
-	c.Fill(c.Path())
 }

@@ -29,7 +29,7 @@ type LandscapeSeries struct {
 // one colour per series. Diverged, missing and clipped points break the
 // lines (gonum's Line takes no NaN) and are counted in a note; an isolated
 // finite point is drawn as a dot. Nothing finite to draw is an error.
-func LandscapeCurves(series []LandscapeSeries, opt LandscapeOptions) (*LandscapeFigure, error) {
+func LandscapeCurves(series []LandscapeSeries, opt LandscapeOptions) (*Figure, error) {
 	if len(series) == 0 {
 		return nil, errors.New("reports: landscape: no curves to draw")
 	}
@@ -43,8 +43,42 @@ func LandscapeCurves(series []LandscapeSeries, opt LandscapeOptions) (*Landscape
 	if opt.Clip < 0 || math.IsNaN(opt.Clip) || math.IsInf(opt.Clip, 0) {
 		return nil, fmt.Errorf("reports: landscape: clip level %g: want a positive number, or 0 for none", opt.Clip)
 	}
-	top, bottom := plot.New(), plot.New()
-	for _, p := range []*plot.Plot{top, bottom} {
+	first := series[0].Result
+	if first == nil {
+		return nil, errors.New("reports: landscape: series 1 has no result")
+	}
+	c := &lsCurves{q: q, opt: opt, f: &landscapeField{clip: opt.Clip}}
+	c.panels(first)
+	drawn := 0
+	for i, s := range series {
+		n, err := c.add(i, s)
+		if err != nil {
+			return nil, err
+		}
+		drawn += n
+	}
+	if drawn == 0 {
+		return nil, errors.New("reports: landscape: every point is diverged or missing: nothing to draw")
+	}
+	return landscapeFigure(c.f.notDrawn(), 6*vg.Inch, 5.2*vg.Inch, c.f.note(), c.draw), nil
+}
+
+// lsCurves is a curves figure being made: the quantity's panel on top,
+// accuracy below, the legend, and what is not drawn.
+type lsCurves struct {
+	q           landscape.Quantity
+	opt         LandscapeOptions
+	f           *landscapeField
+	top, bottom *plot.Plot
+	leg         plot.Legend
+	named       bool
+}
+
+// panels makes the two panels, titled and labelled after the first
+// result.
+func (c *lsCurves) panels(first *landscape.Result) {
+	c.top, c.bottom = plot.New(), plot.New()
+	for _, p := range []*plot.Plot{c.top, c.bottom} {
 		grid := plotter.NewGrid()
 		grid.Vertical.Color = color.Gray{Y: 225}
 		grid.Horizontal.Color = color.Gray{Y: 225}
@@ -52,106 +86,97 @@ func LandscapeCurves(series []LandscapeSeries, opt LandscapeOptions) (*Landscape
 		p.X.Tick.Marker = lsNiceTicker{}
 		p.Y.Tick.Marker = lsNiceTicker{}
 	}
-	first := series[0].Result
-	if first == nil {
-		return nil, errors.New("reports: landscape: series 1 has no result")
+	c.top.Title.Text = c.opt.Title
+	if c.top.Title.Text == "" {
+		c.top.Title.Text = lsDefaultTitle(first, c.q) + " along a line"
 	}
-	top.Title.Text = opt.Title
-	if top.Title.Text == "" {
-		top.Title.Text = lsDefaultTitle(first, q) + " along a line"
-	}
-	top.Title.Padding = vg.Points(6)
-	top.Y.Label.Text = lsQuantityLabel(first, q, opt.Relative)
-	bottom.Y.Label.Text = "accuracy (%)"
-	bottom.X.Label.Text = "α (along the direction)"
+	c.top.Title.Padding = vg.Points(6)
+	c.top.Y.Label.Text = lsQuantityLabel(first, c.q, c.opt.Relative)
+	c.bottom.Y.Label.Text = "accuracy (%)"
+	c.bottom.X.Label.Text = "α (along the direction)"
 	if first.Spec.Directions.Kind == "between" {
-		bottom.X.Label.Text = "α (0: first checkpoint, 1: second)"
+		c.bottom.X.Label.Text = "α (0: first checkpoint, 1: second)"
 	}
-	f := &landscapeField{clip: opt.Clip}
-	leg := plot.NewLegend()
-	leg.Top, leg.Left = true, true
-	leg.TextStyle.Font.Size = vg.Points(10)
-	leg.ThumbnailWidth = vg.Points(28)
-	drawn := 0
-	named := false
-	for i, s := range series {
-		r := s.Result
-		if r == nil {
-			return nil, fmt.Errorf("reports: landscape: series %d (%q) has no result", i+1, s.Name)
-		}
-		if r.Spec.Grid.Is2D() {
-			return nil, fmt.Errorf("reports: landscape: series %d (%q) is a 2-D landscape; draw it as a map or surface", i+1, s.Name)
-		}
-		named = named || s.Name != ""
-		missing := r.Spec.Grid.Len() - len(r.Points)
-		f.missing += missing
-		xs := r.Spec.Grid.X.Coords()
-		ys := r.Values(q)
-		acc := r.Values(landscape.QuantityAcc)
-		for k := range acc {
-			acc[k] *= 100
-		}
-		if q == landscape.QuantityAcc {
-			copy(ys, acc)
-		}
-		// Diverged: present, but not finite in either panel.
-		for k := range ys {
-			if !lsFinite(ys[k]) || !lsFinite(acc[k]) {
-				f.diverged++
-			}
-		}
-		f.diverged -= missing
-		if lo, _, ok := lsFiniteRange(ys); ok && opt.Relative {
-			for k := range ys {
-				ys[k] -= lo
-			}
-		}
-		if opt.Clip > 0 {
-			for k, v := range ys {
-				if v > opt.Clip {
-					ys[k] = math.NaN()
-					acc[k] = math.NaN()
-					f.clipped++
-				}
-			}
-		}
-		col := lsSeriesColor(i)
-		n1, leg1 := lsAddBroken(top, xs, ys, col, i)
-		n2, _ := lsAddBroken(bottom, xs, acc, col, i)
-		drawn += n1 + n2
-		if leg1 != nil && s.Name != "" {
-			leg.Add(s.Name, lsLegendThumb(leg1, i))
-		}
-	}
-	if drawn == 0 {
-		return nil, errors.New("reports: landscape: every point is diverged or missing: nothing to draw")
-	}
-	note := f.note()
-	return &LandscapeFigure{NotDrawn: f.notDrawn(), Width: 6 * vg.Inch, Height: 5.2 * vg.Inch, note: note,
-		body: func(c draw.Canvas) {
-			c = draw.Crop(c, vg.Points(2), -vg.Points(10), vg.Points(2), -vg.Points(4))
-			tiles := draw.Tiles{Rows: 2, Cols: 1, PadY: vg.Points(10)}
-			cs := plot.Align([][]*plot.Plot{{top}, {bottom}}, tiles, c)
-			top.Draw(cs[0][0])
-			bottom.Draw(cs[1][0])
-			if named {
-				// The legend at the top centre of the upper panel, on a
-				// pale box.
-				dc := top.DataCanvas(cs[0][0])
-				size := leg.Rectangle(dc).Size()
-				pad := vg.Points(4)
-				lc := dc
-				lc.Min.X = (dc.Min.X+dc.Max.X)/2 - size.X/2
-				lc.Max.Y = dc.Max.Y - pad
-				box := []vg.Point{{X: lc.Min.X - pad, Y: lc.Max.Y - size.Y - pad}, {X: lc.Min.X + size.X + pad, Y: lc.Max.Y - size.Y - pad},
-					{X: lc.Min.X + size.X + pad, Y: lc.Max.Y + pad/2}, {X: lc.Min.X - pad, Y: lc.Max.Y + pad/2}}
-				c.FillPolygon(color.NRGBA{R: 255, G: 255, B: 255, A: 215}, box)
-				leg.Draw(lc)
-			}
-		}}, nil
+	c.leg = plot.NewLegend()
+	c.leg.Top, c.leg.Left = true, true
+	c.leg.TextStyle.Font.Size = vg.Points(10)
+	c.leg.ThumbnailWidth = vg.Points(28)
 }
 
-func lsFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+// add adds series i to both panels and returns the number of finite
+// points drawn.
+func (c *lsCurves) add(i int, s LandscapeSeries) (int, error) {
+	r, f := s.Result, c.f
+	if r == nil {
+		return 0, fmt.Errorf("reports: landscape: series %d (%q) has no result", i+1, s.Name)
+	}
+	if r.Spec.Grid.Is2D() {
+		return 0, fmt.Errorf("reports: landscape: series %d (%q) is a 2-D landscape; draw it as a map or surface", i+1, s.Name)
+	}
+	c.named = c.named || s.Name != ""
+	missing := r.Spec.Grid.Len() - len(r.Points)
+	f.missing += missing
+	xs := r.Spec.Grid.X.Coords()
+	ys := r.Values(c.q)
+	acc := r.Values(landscape.QuantityAcc)
+	for k := range acc {
+		acc[k] *= 100
+	}
+	if c.q == landscape.QuantityAcc {
+		copy(ys, acc)
+	}
+	// Diverged: present, but not finite in either panel.
+	for k := range ys {
+		if !finite(ys[k]) || !finite(acc[k]) {
+			f.diverged++
+		}
+	}
+	f.diverged -= missing
+	if lo, _, ok := lsFiniteRange(ys); ok && c.opt.Relative {
+		for k := range ys {
+			ys[k] -= lo
+		}
+	}
+	if c.opt.Clip > 0 {
+		for k, v := range ys {
+			if v > c.opt.Clip {
+				ys[k] = math.NaN()
+				acc[k] = math.NaN()
+				f.clipped++
+			}
+		}
+	}
+	col := lsSeriesColor(i)
+	n1, leg1 := lsAddBroken(c.top, xs, ys, col, i)
+	n2, _ := lsAddBroken(c.bottom, xs, acc, col, i)
+	if leg1 != nil && s.Name != "" {
+		c.leg.Add(s.Name, lsLegendThumb(leg1, i))
+	}
+	return n1 + n2, nil
+}
+
+// draw draws the two panels, aligned, and the legend, when the series are
+// named, at the top centre of the upper panel on a pale box.
+func (c *lsCurves) draw(dc draw.Canvas) {
+	dc = draw.Crop(dc, vg.Points(2), -vg.Points(10), vg.Points(2), -vg.Points(4))
+	tiles := draw.Tiles{Rows: 2, Cols: 1, PadY: vg.Points(10)}
+	cs := plot.Align([][]*plot.Plot{{c.top}, {c.bottom}}, tiles, dc)
+	c.top.Draw(cs[0][0])
+	c.bottom.Draw(cs[1][0])
+	if !c.named {
+		return
+	}
+	data := c.top.DataCanvas(cs[0][0])
+	size := c.leg.Rectangle(data).Size()
+	pad := vg.Points(4)
+	lc := data
+	lc.Min.X = (data.Min.X+data.Max.X)/2 - size.X/2
+	lc.Max.Y = data.Max.Y - pad
+	box := []vg.Point{{X: lc.Min.X - pad, Y: lc.Max.Y - size.Y - pad}, {X: lc.Min.X + size.X + pad, Y: lc.Max.Y - size.Y - pad},
+		{X: lc.Min.X + size.X + pad, Y: lc.Max.Y + pad/2}, {X: lc.Min.X - pad, Y: lc.Max.Y + pad/2}}
+	dc.FillPolygon(color.NRGBA{R: 255, G: 255, B: 255, A: 215}, box)
+	c.leg.Draw(lc)
+}
 
 // lsAddBroken adds the finite runs of (xs, ys) to p as lines, isolated
 // finite points as dots, and marks every point when there are few. It

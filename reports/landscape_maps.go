@@ -25,17 +25,12 @@ var (
 // over a LandscapeGrid) with a colour bar. Diverged, missing and clipped
 // points are transparent cells, counted in a note under the plot. A result
 // with nothing finite to draw is an error.
-func LandscapeHeatMap(r *landscape.Result, opt LandscapeOptions) (*LandscapeFigure, error) {
-	f, err := lsPrepareField(r, opt)
+func LandscapeHeatMap(r *landscape.Result, opt LandscapeOptions) (*Figure, error) {
+	f, cm, err := lsFieldAndColors(r, opt)
 	if err != nil {
 		return nil, err
 	}
-	cm := opt.ColorMap
-	if cm == nil {
-		cm = LandscapePalette()
-	}
-	return &LandscapeFigure{NotDrawn: f.notDrawn(), Width: 6 * vg.Inch, Height: 5 * vg.Inch, note: f.note(),
-		body: func(c draw.Canvas) { lsDrawHeatMap(c, f, cm) }}, nil
+	return landscapeFigure(f.notDrawn(), 6*vg.Inch, 5*vg.Inch, f.note(), func(c draw.Canvas) { lsDrawHeatMap(c, f, cm) }), nil
 }
 
 func lsDrawHeatMap(c draw.Canvas, f *landscapeField, cm palette.ColorMap) {
@@ -136,21 +131,16 @@ func (u *lsUpsampled) Y(r int) float64 {
 // triangles about its centre and the value is linear on each, so bands and
 // lines agree exactly. Cells with a diverged, missing or clipped corner
 // are left blank and counted in a note.
-func LandscapeContour(r *landscape.Result, opt LandscapeOptions) (*LandscapeFigure, error) {
-	f, err := lsPrepareField(r, opt)
+func LandscapeContour(r *landscape.Result, opt LandscapeOptions) (*Figure, error) {
+	f, cm, err := lsFieldAndColors(r, opt)
 	if err != nil {
 		return nil, err
-	}
-	cm := opt.ColorMap
-	if cm == nil {
-		cm = LandscapePalette()
 	}
 	n := opt.Levels
 	if n <= 0 {
 		n = 10
 	}
-	return &LandscapeFigure{NotDrawn: f.notDrawn(), Width: 6 * vg.Inch, Height: 5 * vg.Inch, note: f.note(),
-		body: func(c draw.Canvas) { lsDrawContour(c, f, cm, n) }}, nil
+	return landscapeFigure(f.notDrawn(), 6*vg.Inch, 5*vg.Inch, f.note(), func(c draw.Canvas) { lsDrawContour(c, f, cm, n) }), nil
 }
 
 func lsDrawContour(c draw.Canvas, f *landscapeField, cm palette.ColorMap, n int) {
@@ -468,4 +458,17 @@ func lsIsoSegment(t [3]lsVtx, l float64) ([2]lsVtx, bool) {
 		return [2]lsVtx{}, false
 	}
 	return [2]lsVtx{pts[0], pts[1]}, true
+}
+
+// lsFieldAndColors prepares a landscape for a map or a surface and picks
+// its colour map (LandscapePalette unless the options give one).
+func lsFieldAndColors(r *landscape.Result, opt LandscapeOptions) (*landscapeField, palette.ColorMap, error) {
+	f, err := lsPrepareField(r, opt)
+	if err != nil {
+		return nil, nil, err
+	}
+	if opt.ColorMap == nil {
+		return f, LandscapePalette(), nil
+	}
+	return f, opt.ColorMap, nil
 }

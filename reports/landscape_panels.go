@@ -38,7 +38,7 @@ func ParseLandscapeKind(s string) (LandscapeKind, error) {
 }
 
 // LandscapeFigureOf draws r as a figure of the given kind.
-func LandscapeFigureOf(kind LandscapeKind, r *landscape.Result, opt LandscapeOptions) (*LandscapeFigure, error) {
+func LandscapeFigureOf(kind LandscapeKind, r *landscape.Result, opt LandscapeOptions) (*Figure, error) {
 	switch kind {
 	case LandscapeKindHeatMap:
 		return LandscapeHeatMap(r, opt)
@@ -63,7 +63,7 @@ type LandscapePanel struct {
 // colour and height range (opt.Range if set, else the union of theirs
 // after Relative and Clip), so that they compare honestly. Each panel
 // states its own points not drawn.
-func LandscapeSideBySide(kind LandscapeKind, panels []LandscapePanel, opt LandscapeOptions) (*LandscapeFigure, error) {
+func LandscapeSideBySide(kind LandscapeKind, panels []LandscapePanel, opt LandscapeOptions) (*Figure, error) {
 	if len(panels) == 0 {
 		return nil, errors.New("reports: landscape: no panels to draw")
 	}
@@ -84,7 +84,7 @@ func LandscapeSideBySide(kind LandscapeKind, panels []LandscapePanel, opt Landsc
 		opt.Range = [2]float64{lo, hi}
 	}
 	title := opt.Title
-	figs := make([]*LandscapeFigure, len(panels))
+	figs := make([]*Figure, len(panels))
 	notDrawn := 0
 	for i, p := range panels {
 		o := opt
@@ -94,7 +94,7 @@ func LandscapeSideBySide(kind LandscapeKind, panels []LandscapePanel, opt Landsc
 			return nil, fmt.Errorf("%w (panel %d, %q)", err, i+1, p.Title)
 		}
 		figs[i] = fig
-		notDrawn += fig.NotDrawn
+		notDrawn += fig.Skipped
 		if title == "" {
 			q := opt.Quantity
 			if q == "" {
@@ -112,17 +112,16 @@ func LandscapeSideBySide(kind LandscapeKind, panels []LandscapePanel, opt Landsc
 			notes = append(notes, lsPanelTitle(panels[i], i)+": "+f.note)
 		}
 	}
-	return &LandscapeFigure{NotDrawn: notDrawn, Width: vg.Length(cols) * pw, Height: vg.Length(rows)*ph + vg.Points(30),
-		note: strings.Join(notes, "; "),
-		body: func(c draw.Canvas) {
+	return landscapeFigure(notDrawn, vg.Length(cols)*pw, vg.Length(rows)*ph+vg.Points(30), strings.Join(notes, "; "),
+		func(c draw.Canvas) {
 			sty := lsText(14, draw.XCenter, draw.YTop)
 			sty.Color = color.Black
 			c.FillText(sty, vg.Point{X: (c.Min.X + c.Max.X) / 2, Y: c.Max.Y - vg.Points(6)}, title)
 			tiles := draw.Tiles{Rows: rows, Cols: cols, PadTop: sty.Height(title) + vg.Points(12), PadX: vg.Points(6), PadY: vg.Points(6)}
 			for i, f := range figs {
-				f.body(tiles.At(c, i%cols, i/cols))
+				f.inner(tiles.At(c, i%cols, i/cols))
 			}
-		}}, nil
+		}), nil
 }
 
 // lsPanelTitle is panel i's title, or a stand-in.

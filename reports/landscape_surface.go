@@ -26,14 +26,10 @@ const (
 // with grid lines, and labelled x, y and z axes. Set opt.Relative and
 // opt.Clip for the paper's "loss minus its minimum, clipped". Quads with a
 // diverged, missing or clipped corner are left out and counted in a note.
-func LandscapeSurface(r *landscape.Result, opt LandscapeOptions) (*LandscapeFigure, error) {
-	f, err := lsPrepareField(r, opt)
+func LandscapeSurface(r *landscape.Result, opt LandscapeOptions) (*Figure, error) {
+	f, cm, err := lsFieldAndColors(r, opt)
 	if err != nil {
 		return nil, err
-	}
-	cm := opt.ColorMap
-	if cm == nil {
-		cm = LandscapePalette()
 	}
 	elev, azim := opt.Elevation, opt.Azimuth
 	if elev == 0 {
@@ -43,8 +39,7 @@ func LandscapeSurface(r *landscape.Result, opt LandscapeOptions) (*LandscapeFigu
 		azim = LandscapeDefaultAzimuth
 	}
 	v := lsNewView(elev, azim)
-	return &LandscapeFigure{NotDrawn: f.notDrawn(), Width: 6 * vg.Inch, Height: 4.6 * vg.Inch, note: f.note(),
-		body: func(c draw.Canvas) { lsDrawSurface(c, f, cm, v) }}, nil
+	return landscapeFigure(f.notDrawn(), 6*vg.Inch, 4.6*vg.Inch, f.note(), func(c draw.Canvas) { lsDrawSurface(c, f, cm, v) }), nil
 }
 
 // lsBoxHeight is the height of the drawn box relative to its half-width.
@@ -75,19 +70,35 @@ type lsQuad struct {
 	col   color.Color
 }
 
+// lsDrawSurface draws a landscape as a 3-D surface in its box: the title,
+// the floor and back walls with grid lines, the surface back to front, the
+// axes.
 func lsDrawSurface(c draw.Canvas, f *landscapeField, cm palette.ColorMap, vw lsView) {
 	title := lsText(12, draw.XCenter, draw.YTop)
 	title.Color = color.Black
 	c.FillText(title, vg.Point{X: (c.Min.X + c.Max.X) / 2, Y: c.Max.Y - vg.Points(6)}, f.title)
 	c.Max.Y -= title.Height(f.title) + vg.Points(14)
+	sc := newLsScene(c, f, vw)
+	sc.walls()
+	sc.surface(cm)
+	sc.xyAxes()
+	sc.zAxis()
+}
 
-	g := f.grid
-	model := func(ix, iy int, z float64) (float64, float64, float64) {
-		u := 2*float64(ix)/float64(g.X.N-1) - 1
-		v := 2*float64(iy)/float64(g.Y.N-1) - 1
-		w := (math.Max(f.lo, math.Min(f.hi, z)) - f.lo) / (f.hi - f.lo) * lsBoxHeight
-		return u, v, w
-	}
+// lsScene is a surface figure's projection fitted into its canvas, with the
+// box's far and near corners and the ticks of the three axes.
+type lsScene struct {
+	c                   draw.Canvas
+	f                   *landscapeField
+	vw                  lsView
+	scale, ox, oy       float64
+	far, near           [2]float64
+	xt, yt, zt          []float64
+	xstep, ystep, zstep float64
+}
+
+func newLsScene(c draw.Canvas, f *landscapeField, vw lsView) *lsScene {
+	sc := &lsScene{c: c, f: f, vw: vw}
 	// Fit the box's projection into the canvas, leaving room for labels.
 	minX, maxX, minY, maxY := math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)
 	for _, u := range []float64{-1, 1} {
@@ -103,75 +114,103 @@ func lsDrawSurface(c draw.Canvas, f *landscapeField, cm palette.ColorMap, vw lsV
 	bottom, top := vg.Points(24), vg.Points(4)
 	availW := float64(c.Max.X - c.Min.X - left - right)
 	availH := float64(c.Max.Y - c.Min.Y - bottom - top)
-	scale := math.Min(availW/(maxX-minX), availH/(maxY-minY))
-	ox := float64(c.Min.X+left) + (availW-scale*(maxX-minX))/2 - scale*minX
-	oy := float64(c.Min.Y+bottom) + (availH-scale*(maxY-minY))/2 - scale*minY
-	screen := func(u, v, w float64) (vg.Point, float64) {
-		sx, sy, d := vw.project(u, v, w)
-		return vg.Point{X: vg.Length(ox + scale*sx), Y: vg.Length(oy + scale*sy)}, d
-	}
-	pt := func(u, v, w float64) vg.Point { p, _ := screen(u, v, w); return p }
-
+	sc.scale = math.Min(availW/(maxX-minX), availH/(maxY-minY))
+	sc.ox = float64(c.Min.X+left) + (availW-sc.scale*(maxX-minX))/2 - sc.scale*minX
+	sc.oy = float64(c.Min.Y+bottom) + (availH-sc.scale*(maxY-minY))/2 - sc.scale*minY
 	// The corner farthest from the eye fixes the back walls; the nearest
 	// one the front edges that carry the x and y ticks.
-	far, near := [2]float64{}, [2]float64{}
 	fd, nd := math.Inf(-1), math.Inf(1)
 	for _, u := range []float64{-1, 1} {
 		for _, v := range []float64{-1, 1} {
-			_, d := screen(u, v, 0)
+			_, d := sc.screen(u, v, 0)
 			if d > fd {
-				fd, far = d, [2]float64{u, v}
+				fd, sc.far = d, [2]float64{u, v}
 			}
 			if d < nd {
-				nd, near = d, [2]float64{u, v}
+				nd, sc.near = d, [2]float64{u, v}
 			}
 		}
 	}
-	xt, xstep := lsNiceLevels(g.X.Min, g.X.Max, 4)
-	yt, ystep := lsNiceLevels(g.Y.Min, g.Y.Max, 4)
-	zt, zstep := lsNiceLevels(f.lo, f.hi, 4)
-	inside := func(vals []float64, lo, hi, step float64) []float64 {
-		var out []float64
-		for _, v := range vals {
-			if v >= lo-1e-9*step && v <= hi+1e-9*step {
-				out = append(out, v)
-			}
-		}
-		return out
-	}
-	xt, yt, zt = inside(xt, g.X.Min, g.X.Max, xstep), inside(yt, g.Y.Min, g.Y.Max, ystep), inside(zt, f.lo, f.hi, zstep)
-	uOf := func(x float64) float64 { return 2*(x-g.X.Min)/(g.X.Max-g.X.Min) - 1 }
-	vOf := func(y float64) float64 { return 2*(y-g.Y.Min)/(g.Y.Max-g.Y.Min) - 1 }
-	wOf := func(z float64) float64 { return (z - f.lo) / (f.hi - f.lo) * lsBoxHeight }
+	g := f.grid
+	sc.xt, sc.xstep = lsTicksInside(g.X.Min, g.X.Max)
+	sc.yt, sc.ystep = lsTicksInside(g.Y.Min, g.Y.Max)
+	sc.zt, sc.zstep = lsTicksInside(f.lo, f.hi)
+	return sc
+}
 
-	// Floor and back walls, light, with grid lines at the ticks.
+// lsTicksInside returns about four nice levels in [lo, hi] and their step.
+func lsTicksInside(lo, hi float64) ([]float64, float64) {
+	vals, step := lsNiceLevels(lo, hi, 4)
+	var out []float64
+	for _, v := range vals {
+		if v >= lo-1e-9*step && v <= hi+1e-9*step {
+			out = append(out, v)
+		}
+	}
+	return out, step
+}
+
+// screen returns the canvas point and depth of model point (u, v, w).
+func (sc *lsScene) screen(u, v, w float64) (vg.Point, float64) {
+	sx, sy, d := sc.vw.project(u, v, w)
+	return vg.Point{X: vg.Length(sc.ox + sc.scale*sx), Y: vg.Length(sc.oy + sc.scale*sy)}, d
+}
+
+func (sc *lsScene) pt(u, v, w float64) vg.Point { p, _ := sc.screen(u, v, w); return p }
+
+// Model coordinates of grid values.
+func (sc *lsScene) uOf(x float64) float64 {
+	g := sc.f.grid
+	return 2*(x-g.X.Min)/(g.X.Max-g.X.Min) - 1
+}
+
+func (sc *lsScene) vOf(y float64) float64 {
+	g := sc.f.grid
+	return 2*(y-g.Y.Min)/(g.Y.Max-g.Y.Min) - 1
+}
+
+func (sc *lsScene) wOf(z float64) float64 { return (z - sc.f.lo) / (sc.f.hi - sc.f.lo) * lsBoxHeight }
+
+// walls draws the floor and back walls, light, with grid lines at the
+// ticks.
+func (sc *lsScene) walls() {
+	c, pt := sc.c, sc.pt
 	pane := color.NRGBA{R: 246, G: 246, B: 248, A: 255}
 	grid := draw.LineStyle{Color: color.NRGBA{R: 200, G: 200, B: 206, A: 255}, Width: vg.Points(0.5)}
 	edge := draw.LineStyle{Color: color.NRGBA{R: 150, G: 150, B: 158, A: 255}, Width: vg.Points(0.6)}
-	uf, vf := far[0], far[1]
+	uf, vf := sc.far[0], sc.far[1]
 	floor := []vg.Point{pt(-1, -1, 0), pt(1, -1, 0), pt(1, 1, 0), pt(-1, 1, 0)}
 	wallU := []vg.Point{pt(uf, -1, 0), pt(uf, 1, 0), pt(uf, 1, lsBoxHeight), pt(uf, -1, lsBoxHeight)}
 	wallV := []vg.Point{pt(-1, vf, 0), pt(1, vf, 0), pt(1, vf, lsBoxHeight), pt(-1, vf, lsBoxHeight)}
 	for _, p := range [][]vg.Point{floor, wallU, wallV} {
 		c.FillPolygon(pane, p)
 	}
-	for _, x := range xt {
-		u := uOf(x)
+	for _, x := range sc.xt {
+		u := sc.uOf(x)
 		c.StrokeLines(grid, []vg.Point{pt(u, -vf, 0), pt(u, vf, 0), pt(u, vf, lsBoxHeight)})
 	}
-	for _, y := range yt {
-		v := vOf(y)
+	for _, y := range sc.yt {
+		v := sc.vOf(y)
 		c.StrokeLines(grid, []vg.Point{pt(-uf, v, 0), pt(uf, v, 0), pt(uf, v, lsBoxHeight)})
 	}
-	for _, z := range zt {
-		w := wOf(z)
+	for _, z := range sc.zt {
+		w := sc.wOf(z)
 		c.StrokeLines(grid, []vg.Point{pt(-uf, vf, w), pt(uf, vf, w), pt(uf, -vf, w)})
 	}
 	for _, p := range [][]vg.Point{floor, wallU, wallV} {
 		c.StrokeLines(edge, append(p, p[0]))
 	}
+}
 
-	// The surface, back to front.
+// surface paints the surface's patches back to front.
+func (sc *lsScene) surface(cm palette.ColorMap) {
+	f, g := sc.f, sc.f.grid
+	model := func(ix, iy int, z float64) (float64, float64, float64) {
+		u := 2*float64(ix)/float64(g.X.N-1) - 1
+		v := 2*float64(iy)/float64(g.Y.N-1) - 1
+		w := (math.Max(f.lo, math.Min(f.hi, z)) - f.lo) / (f.hi - f.lo) * lsBoxHeight
+		return u, v, w
+	}
 	var quads []lsQuad
 	for iy := 0; iy+1 < g.Y.N; iy++ {
 		for ix := 0; ix+1 < g.X.N; ix++ {
@@ -183,7 +222,7 @@ func lsDrawSurface(c draw.Canvas, f *landscapeField, cm palette.ColorMap, vw lsV
 			corner := [4][2]int{{ix, iy}, {ix + 1, iy}, {ix + 1, iy + 1}, {ix, iy + 1}}
 			for k, cr := range corner {
 				u, v, w := model(cr[0], cr[1], zs[k])
-				p, d := screen(u, v, w)
+				p, d := sc.screen(u, v, w)
 				q.pts[k] = p
 				q.depth += d / 4
 			}
@@ -205,47 +244,56 @@ func lsDrawSurface(c draw.Canvas, f *landscapeField, cm palette.ColorMap, vw lsV
 		mesh.Color = color.NRGBA{A: 0} // a dense mesh would only darken the surface
 	}
 	for _, q := range quads {
-		c.FillPolygon(q.col, q.pts[:])
-		c.StrokeLines(draw.LineStyle{Color: q.col, Width: vg.Points(0.3)}, append(q.pts[:], q.pts[0]))
+		sc.c.FillPolygon(q.col, q.pts[:])
+		sc.c.StrokeLines(draw.LineStyle{Color: q.col, Width: vg.Points(0.3)}, append(q.pts[:], q.pts[0]))
 		if mesh.Color.(color.NRGBA).A > 0 {
-			c.StrokeLines(mesh, append(q.pts[:], q.pts[0]))
+			sc.c.StrokeLines(mesh, append(q.pts[:], q.pts[0]))
 		}
 	}
+}
 
-	// Axes: x and y ticks on the front floor edges, z on the leftmost
-	// vertical edge, labels outside the box.
+// outward moves p by `by` in direction dir.
+func outward(p vg.Point, dir vg.Point, by vg.Length) vg.Point {
+	n := math.Hypot(float64(dir.X), float64(dir.Y))
+	if n == 0 {
+		return p
+	}
+	return vg.Point{X: p.X + vg.Length(float64(dir.X)/n)*by, Y: p.Y + vg.Length(float64(dir.Y)/n)*by}
+}
+
+// xyAxes draws the x and y ticks and labels on the front floor edges,
+// outside the box.
+func (sc *lsScene) xyAxes() {
+	c, pt := sc.c, sc.pt
 	axis := draw.LineStyle{Color: landscapeInk, Width: vg.Points(0.6)}
 	tickSty := lsText(9, draw.XCenter, draw.YCenter)
 	labelSty := lsText(11, draw.XCenter, draw.YCenter)
-	un, vn := near[0], near[1]
+	un, vn := sc.near[0], sc.near[1]
 	centre := pt(0, 0, 0)
-	outward := func(p vg.Point, dir vg.Point, by vg.Length) vg.Point {
-		n := math.Hypot(float64(dir.X), float64(dir.Y))
-		if n == 0 {
-			return p
-		}
-		return vg.Point{X: p.X + vg.Length(float64(dir.X)/n)*by, Y: p.Y + vg.Length(float64(dir.Y)/n)*by}
-	}
 	// x ticks on the edge v = vn, pointing away from the box.
 	xdir := pt(0, vn, 0).Sub(centre)
 	c.StrokeLines(axis, []vg.Point{pt(-1, vn, 0), pt(1, vn, 0)})
-	for _, x := range xt {
-		p := pt(uOf(x), vn, 0)
+	for _, x := range sc.xt {
+		p := pt(sc.uOf(x), vn, 0)
 		c.StrokeLines(axis, []vg.Point{p, outward(p, xdir, vg.Points(4))})
-		c.FillText(lsAlignAway(tickSty, xdir), outward(p, xdir, vg.Points(7)), lsLevelLabel(x, xstep))
+		c.FillText(lsAlignAway(tickSty, xdir), outward(p, xdir, vg.Points(7)), lsLevelLabel(x, sc.xstep))
 	}
-	mid := pt(0, vn, 0)
-	c.FillText(lsAlignAway(labelSty, xdir), outward(mid, xdir, vg.Points(24)), "x (direction 1)")
+	c.FillText(lsAlignAway(labelSty, xdir), outward(pt(0, vn, 0), xdir, vg.Points(24)), "x (direction 1)")
 	ydir := pt(un, 0, 0).Sub(centre)
 	c.StrokeLines(axis, []vg.Point{pt(un, -1, 0), pt(un, 1, 0)})
-	for _, y := range yt {
-		p := pt(un, vOf(y), 0)
+	for _, y := range sc.yt {
+		p := pt(un, sc.vOf(y), 0)
 		c.StrokeLines(axis, []vg.Point{p, outward(p, ydir, vg.Points(4))})
-		c.FillText(lsAlignAway(tickSty, ydir), outward(p, ydir, vg.Points(7)), lsLevelLabel(y, ystep))
+		c.FillText(lsAlignAway(tickSty, ydir), outward(p, ydir, vg.Points(7)), lsLevelLabel(y, sc.ystep))
 	}
-	mid = pt(un, 0, 0)
-	c.FillText(lsAlignAway(labelSty, ydir), outward(mid, ydir, vg.Points(24)), "y (direction 2)")
-	// z on the corner leftmost on screen.
+	c.FillText(lsAlignAway(labelSty, ydir), outward(pt(un, 0, 0), ydir, vg.Points(24)), "y (direction 2)")
+}
+
+// zAxis draws the z axis on the box's vertical edge leftmost on screen,
+// with its ticks and label.
+func (sc *lsScene) zAxis() {
+	c, pt := sc.c, sc.pt
+	axis := draw.LineStyle{Color: landscapeInk, Width: vg.Points(0.6)}
 	zc := [2]float64{-1, -1}
 	for _, u := range []float64{-1, 1} {
 		for _, v := range []float64{-1, 1} {
@@ -258,16 +306,16 @@ func lsDrawSurface(c draw.Canvas, f *landscapeField, cm palette.ColorMap, vw lsV
 	c.StrokeLines(axis, []vg.Point{base, topP})
 	zl := lsText(9, draw.XRight, draw.YCenter)
 	var widest vg.Length
-	for _, z := range zt {
-		p := pt(zc[0], zc[1], wOf(z))
+	for _, z := range sc.zt {
+		p := pt(zc[0], zc[1], sc.wOf(z))
 		c.StrokeLine2(axis, p.X, p.Y, p.X-vg.Points(4), p.Y)
-		s := lsLevelLabel(z, zstep)
+		s := lsLevelLabel(z, sc.zstep)
 		c.FillText(zl, vg.Point{X: p.X - vg.Points(6), Y: p.Y}, s)
 		widest = max(widest, zl.Width(s))
 	}
 	zs := lsText(11, draw.XCenter, draw.YBottom)
 	zs.Rotation = math.Pi / 2
-	c.FillText(zs, vg.Point{X: base.X - vg.Points(12) - widest, Y: (base.Y + topP.Y) / 2}, f.zLabel)
+	c.FillText(zs, vg.Point{X: base.X - vg.Points(12) - widest, Y: (base.Y + topP.Y) / 2}, sc.f.zLabel)
 }
 
 // lsAlignAway aligns text so that it sits on the side of its point that dir

@@ -127,14 +127,14 @@ func lsSaddle(n int) *landscape.Result {
 
 // lsRender saves fig as a PNG in a temporary (or the -landscape.out) folder
 // and returns the decoded image.
-func lsRender(t *testing.T, fig *LandscapeFigure, name string) image.Image {
+func lsRender(t *testing.T, fig *Figure, name string) image.Image {
 	t.Helper()
 	dir := *lsKeepPNG
 	if dir == "" {
 		dir = t.TempDir()
 	}
 	path := filepath.Join(dir, name+".png")
-	if err := fig.Save(path, 0, 0); err != nil {
+	if err := fig.Save(path); err != nil {
 		t.Fatal(err)
 	}
 	f, err := os.Open(path)
@@ -257,8 +257,8 @@ func TestLandscapeCurves(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fig.NotDrawn != 3 {
-		t.Errorf("NotDrawn = %d, want 3", fig.NotDrawn)
+	if fig.Skipped != 3 {
+		t.Errorf("Skipped = %d, want 3", fig.Skipped)
 	}
 	img := lsRender(t, fig, "curves")
 	lsCheckCurves(t, img, "curves")
@@ -433,14 +433,14 @@ func TestLandscapeCountsWhatIsNotDrawn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fig.NotDrawn != 2 || fig.note != "1 diverged point (NaN/Inf), 1 missing point not drawn" {
-		t.Errorf("NLL: NotDrawn %d, note %q", fig.NotDrawn, fig.note)
+	if fig.Skipped != 2 || fig.note != "1 diverged point (NaN/Inf), 1 missing point not drawn" {
+		t.Errorf("NLL: Skipped %d, note %q", fig.Skipped, fig.note)
 	}
 	fig, err = LandscapeHeatMap(r, LandscapeOptions{Quantity: landscape.QuantityAcc})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fig.NotDrawn != 2 {
-		t.Errorf("Acc: NotDrawn %d, want 2 (the NaN accuracy and the missing point)", fig.NotDrawn)
+	if fig.Skipped != 2 {
+		t.Errorf("Acc: Skipped %d, want 2 (the NaN accuracy and the missing point)", fig.Skipped)
 	}
 }

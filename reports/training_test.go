@@ -35,11 +35,11 @@ func TestTrainingCurves(t *testing.T) {
 		pts = append(pts, p)
 	}
 	path := filepath.Join(t.TempDir(), "curves.png")
-	if err := TrainingCurves("test run", pts, path); err != nil {
+	if err := saved(path)(TrainingCurves("test run", pts)); err != nil {
 		t.Fatal(err)
 	}
 	checkPNG(t, path)
-	if err := TrainingCurves("empty", nil, path); err == nil {
+	if err := saved(path)(TrainingCurves("empty", nil)); err == nil {
 		t.Error("no epochs: want an error")
 	}
 }

@@ -31,13 +31,14 @@ const (
 	F32 DType = "F32"
 	F64 DType = "F64"
 	I64 DType = "I64"
+	I32 DType = "I32"
 	U8  DType = "U8"
 )
 
 // Size returns the byte size of one element, or 0 for an unknown type.
 func (d DType) Size() int {
 	switch d {
-	case F32:
+	case F32, I32:
 		return 4
 	case F64, I64:
 		return 8

@@ -28,7 +28,7 @@
 #                        several minutes more)
 #   BENCH_SECTIONS=LIST  the sections to run, of: train blas models hvp
 #                        landscape lanczos hessian fourier probes data torchx
-#                        rss
+#                        torchscript rss
 #                        (default all; BENCH_QUICK leaves out rss)
 #   BENCH_MODELS=LIST    the mini presets (default resnet-mini vit-mini
 #                        alternet-mini; the checkpoint-based sections use
@@ -58,7 +58,7 @@ else
   train_steps=3 fb_steps=5 hvp_reps=5 ls_points=2 go_time=0.5s
 fi
 big_steps=2
-sections=${BENCH_SECTIONS:-train blas models hvp landscape lanczos hessian fourier probes data torchx rss}
+sections=${BENCH_SECTIONS:-train blas models hvp landscape lanczos hessian fourier probes data torchx torchscript rss}
 out=${BENCH_OUT:-bench-out}
 py=${BENCH_PYTHON:-/usr/bin/python3}
 threads=${VITPROBE_THREADS:-$(nproc)}
@@ -78,7 +78,7 @@ say() { printf 'bench: [%02d:%02d] %s\n' $(((SECONDS - start) / 60)) $(((SECONDS
 want() { [[ " $sections " == *" $1 "* ]]; }
 
 case "$repeats" in '' | *[!0-9]* | 0) die "BENCH_REPEATS=$repeats is not a positive integer" ;; esac
-all_sections=" train blas models hvp landscape lanczos hessian fourier probes data torchx rss "
+all_sections=" train blas models hvp landscape lanczos hessian fourier probes data torchx torchscript rss "
 for s in $sections; do
   [[ "$all_sections" == *" $s "* ]] || die "BENCH_SECTIONS: unknown section $s (known:$all_sections)"
 done
@@ -115,7 +115,7 @@ fi
 # --- the machine -------------------------------------------------------------
 {
   echo "date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-  echo "cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+  echo "cpu: $(sed -n '/^model name/{s/^model name[[:space:]]*: //p;q}' /proc/cpuinfo)"
   echo "cores: $(nproc)"
   echo "memory: $(awk '/^MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
   echo "os: $(sed -n 's/^PRETTY_NAME="\(.*\)"$/\1/p' /etc/os-release), kernel $(uname -r)"
@@ -256,7 +256,7 @@ if want landscape; then
   subset=$out/landscape-subset.json
   # The PyTorch loop evaluates training images 0..999 (the Go benchmark a
   # stratified 1,000): the cost of a point does not depend on which.
-  python3 -c 'import json, sys; json.dump({"dataset": "mnist", "split": "train", "n": 1000, "indices": list(range(1000))}, open(sys.argv[1], "w"))' "$subset"
+  printf '{"dataset": "mnist", "split": "train", "n": 1000, "indices": [%s]}\n' "$(seq -s, 0 999)" > "$subset"
   for r in $(seq "$repeats"); do
     for m in "${minis[@]}"; do
       ck=$VITPROBE_DEMO/$m/final.json
@@ -308,6 +308,12 @@ if want torchx; then
   gotest torchx torchx-realnet -test.run '^$' -test.bench '^BenchmarkRealNet$' -test.benchtime "$go_time"
 fi
 
+if want torchscript && [ "$pytorch" = 1 ]; then
+  say "torchscript: HVPs, landscape points and the Fourier pass on each mini preset and on its PyTorch twin exported as TorchScript (same weights), alternating"
+  VITPROBE_PYTHON="$py" gotest analysis torchscript -test.run '^$' -test.bench '^BenchmarkTorchScriptVsPreset$' \
+    -hessian.models "$(IFS=,; echo "${minis[*]}")" -test.benchtime "$((2 * hvp_reps))x" -test.count "$repeats"
+fi
+
 # --- resident memory over epochs ---------------------------------------------------
 if want rss && [ "$quick" != 1 ]; then
   say "rss: resnet-mini, 6 epochs on 5% of MNIST (resident memory per epoch)"
@@ -318,220 +324,6 @@ fi
 
 # --- summary -----------------------------------------------------------------------
 say "summary"
-python3 - "$out" > "$out/summary.md" <<'PY' || die "writing the summary failed"
-import glob, json, os, re, statistics, sys
-
-out = sys.argv[1]
-raw = os.path.join(out, "raw")
-line_re = re.compile(r"^(Benchmark\S+?)(?:-\d+)?\s+(\d+)\s+(.*)$")
-
-
-def read(name):
-    p = os.path.join(raw, name + ".txt")
-    return open(p).read().splitlines() if os.path.exists(p) else []
-
-
-def go_results(name):
-    """{benchmark name: {unit: [value per run]}} of raw/NAME.txt."""
-    res = {}
-    for line in read(name):
-        m = line_re.match(line)
-        if not m:
-            continue
-        f = m.group(3).split()
-        d = res.setdefault(m.group(1), {})
-        for v, u in zip(f[0::2], f[1::2]):
-            try:
-                d.setdefault(u, []).append(float(v))
-            except ValueError:
-                pass
-    return res
-
-
-PRESETS = ["resnet-mini", "vit-mini", "alternet-mini", "resnet18", "resnet50", "preact-resnet50", "alternet50", "vit-ti"]
-
-
-def ordered(names):
-    """The presets in vitprobe's order, unknown ones last."""
-    return sorted(names, key=lambda n: (PRESETS.index(n) if n in PRESETS else len(PRESETS), n))
-
-
-def run_no(path):
-    """The repeat number of raw/KIND-py-MODEL-R.json."""
-    return int(path.rsplit("-", 1)[1].split(".")[0])
-
-
-def med(xs):
-    return statistics.median(xs) if xs else float("nan")
-
-
-def loads(*names):
-    ls = [l.split(": ", 1)[1] for n in names for l in read(n) if l.startswith(("load before:", "load after:"))]
-    if not ls:
-        return ""
-    one = [float(l.split()[0]) for l in ls]
-    return f"1-min load average {min(one):.2f}..{max(one):.2f} over {len(ls) // 2} command(s)"
-
-
-def table(header, rows):
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
-    for r in rows:
-        print("| " + " | ".join(r) + " |")
-    print()
-
-
-def fmt(x, d=1):
-    return "n/a" if x != x else f"{x:,.{d}f}"
-
-
-print("# vitprobe bench summary\n")
-print("```")
-print(open(os.path.join(out, "machine.txt")).read().rstrip())
-print("```\n")
-print("Medians over repeats; the raw outputs (with the commands and load averages) are in raw/.\n")
-
-r = go_results("train-step")
-if r:
-    print("## Training step (BenchmarkTrainStep, mini recipe batch)\n")
-    rows = []
-    for n in ordered({k.split("/")[1] for k in r}):
-        ks = sorted(k for k in r if k.split("/")[1] == n)
-        one = [k for k in ks if k.endswith("threads=1")]
-        other = [k for k in ks if not k.endswith("threads=1")]
-        if not one or not other:
-            continue
-        a, b = r[one[0]], r[other[0]]
-        rows.append([n, fmt(med(a["ms/step"]), 0), fmt(med(b["ms/step"]), 0), other[0].rsplit("=", 1)[1],
-                     fmt(med(a["img/s"])), fmt(med(b["img/s"])), fmt(med(a["ms/step"]) / med(b["ms/step"]), 2),
-                     str(len(a["ms/step"]))])
-    table(["preset", "1 thread ms/step", "all ms/step", "threads", "1 thread img/s", "all img/s", "speed-up", "runs"], rows)
-    print(loads("train-step") + "\n")
-
-fast = [os.path.basename(p)[len("blas-train-"):-4] for p in glob.glob(os.path.join(raw, "blas-train-*.txt"))]
-fast = [c for c in fast if c != "Prescott"]
-if fast:
-    c = fast[0]
-    print(f"## OpenBLAS kernels: Prescott (OpenBLAS's fallback) vs {c}, one thread\n")
-    rows = []
-    for kind, unit in (("train", "img/s"), ("hvp", "hvp/s")):
-        a, b = go_results("blas-" + kind + "-Prescott"), go_results("blas-" + kind + "-" + c)
-        for k in sorted(set(a) & set(b)):
-            x, y = med(a[k].get(unit, [])), med(b[k].get(unit, []))
-            rows.append([k, unit, fmt(x), fmt(y), fmt(y / x, 2), str(len(b[k].get(unit, [])))])
-    table(["benchmark", "unit", "Prescott", c, "speed-up", "runs"], rows)
-    print(loads("blas-train-Prescott", "blas-train-" + c, "blas-hvp-Prescott", "blas-hvp-" + c) + "\n")
-
-g = go_results("fwdbwd-go")
-pyl = {}
-for line in read("fwdbwd-py"):
-    m = re.match(r"^(\S+)\t([\d.]+) img/s", line)
-    if m:
-        pyl.setdefault(m.group(1), []).append(float(m.group(2)))
-if g:
-    print("## Forward + backward, batch 32 (img/s): Go vs PyTorch\n")
-    rows = []
-    for k, v in g.items():
-        n = k.split("/")[1]
-        gi, pi = v["img/s"], pyl.get(n, [])
-        ratios = [a / b for a, b in zip(gi, pi)]
-        rows.append([n, fmt(med(gi)), fmt(med(pi)), fmt(med(ratios), 2) if ratios else "n/a", str(len(gi))])
-    table(["preset", "Go img/s", "PyTorch img/s", "Go/PyTorch (median of paired runs)", "runs"], rows)
-    print(loads("fwdbwd-go", "fwdbwd-py") + "\n")
-
-g = go_results("hvp-go")
-if g:
-    print("## Hessian-vector products, batch 16, eval mode (median ms per call)\n")
-    py = {}
-    for p in sorted(glob.glob(os.path.join(raw, "hvp-py-*.json")), key=run_no):
-        for x in json.load(open(p))["results"]:
-            py.setdefault(x["model"], []).append(x)
-    rows = []
-    for n in ordered({k.split("/")[1] for k in g}):
-        def gm(part):
-            return g.get(f"BenchmarkHVP/{n}/{part}", {}).get("median-ms", [])
-        h, fb, su = gm("hvp"), gm("fwd+bwd"), gm("setup")
-        ph = [1e3 * x["hvp_s"] for x in py.get(n, [])]
-        pfb = [1e3 * x["fwd_bwd_s"] for x in py.get(n, [])]
-        psu = [1e3 * x["setup_s"] for x in py.get(n, [])]
-        ratios = [b / a for a, b in zip(h, ph)]
-        rows.append([n, fmt(med(h)), fmt(med(ph)), fmt(1e3 / med(h), 2), fmt(1e3 / med(ph), 2) if ph else "n/a",
-                     fmt(med(ratios), 2) if ratios else "n/a", fmt(med(fb)), fmt(med(pfb)), fmt(med(su)), fmt(med(psu)), str(len(h))])
-    table(["preset", "Go hvp ms", "PyTorch hvp ms", "Go hvp/s", "PyTorch hvp/s", "Go speed / PyTorch", "Go fwd+bwd ms",
-           "PyTorch fwd+bwd ms", "Go setup ms", "PyTorch setup ms", "runs"], rows)
-    print(loads("hvp-go", "hvp-py") + "\n")
-
-g = go_results("landscape-go")
-if g:
-    print("## Landscape points, 1,000 MNIST images in batches of 50\n")
-    py = {}
-    for p in sorted(glob.glob(os.path.join(raw, "landscape-py-*.json")), key=run_no):
-        x = json.load(open(p))
-        py.setdefault(x["model"], []).append(x)
-    rows = []
-    names = []
-    for k in g:
-        n = k.split("/")[1]
-        if n not in names:
-            names.append(n)
-    configs = [c for c in ("2x1", "1x2", "1x1") if any(k.endswith("/workers=" + c) for k in g)]
-    mine = [c for c in configs if c.startswith("1x")]
-    for n in names:
-        def gv(c, u):
-            return g.get(f"BenchmarkLandscapePoint/{n}/workers={c}" if c != "set" else f"BenchmarkLandscapePoint/{n}/set", {}).get(u, [])
-        p = py.get(n, [])
-        pp = [x["points_per_second"] for x in p]
-        row = [n]
-        for c in configs:
-            row.append(fmt(med(gv(c, "points/s")), 3))
-        row.append(fmt(med(pp), 3) if pp else "n/a")
-        for c in mine:
-            ra = [x / y for x, y in zip(gv(c, "points/s"), pp)]
-            row.append(fmt(med(ra), 2) if ra else "n/a")
-        for c in configs:
-            row.append(fmt(med(gv(c, "cpu-s/point")), 2))
-        row.append(fmt(med([x["cpu_seconds_per_point"] for x in p]), 2) if p else "n/a")
-        row.append(fmt(med([x / 1e6 for x in gv("set", "ns/op")]), 1))
-        row.append(fmt(med([1e3 * x["median_set_seconds"] for x in p]), 1) if p else "n/a")
-        row.append(str(len(gv(configs[0], "points/s"))) if configs else "0")
-        rows.append(row)
-    table(["preset"] + [f"Go {c} points/s" for c in configs] + ["PyTorch points/s"] + [f"Go {c} / PyTorch" for c in mine]
-          + [f"Go {c} CPU s/pt" for c in configs] + ["PyTorch CPU s/pt", "Go set ms", "PyTorch set ms", "runs"], rows)
-    print(loads("landscape-go", "landscape-py") + "\n")
-
-lz = [l.strip() for l in read("lanczos") if re.search(r"products over|largest relative|batch \d+:", l)]
-if lz:
-    print("## Lanczos vs power iteration (TestLanczosVsPowerTrained)\n")
-    print("```")
-    print("\n".join(re.sub(r"^\S+\.go:\d+: ", "", l) for l in lz))
-    print("```\n")
-
-for name, title in [("hessian-top5", "Dense operators: Lanczos vs power iteration (BenchmarkTop5)"),
-                    ("probes", "Probes, 100 images (BenchmarkForward, MeasureFeatures, NoiseBand)"),
-                    ("fourier", "Fourier (BenchmarkRelativeLogAmplitude, FFT2)"),
-                    ("data", "Data (BenchmarkEpoch, MNISTBatch)"),
-                    ("torchx-realnet", "torchx: 568-parameter network (BenchmarkRealNet)")]:
-    g = go_results(name)
-    if not g:
-        continue
-    print(f"## {title}\n")
-    rows = []
-    for k, v in g.items():
-        rows.append([k, fmt(med(v.get("ns/op", [])) / 1e6, 3)] + [f"{fmt(med(v[u]), 1)} {u}" for u in v if u not in ("ns/op", "B/op", "allocs/op")])
-    width = max(len(x) for x in rows)
-    table(["benchmark", "ms/op"] + ["metric"] * (width - 2), [x + [""] * (width - len(x)) for x in rows])
-    print(loads(name) + "\n")
-
-p = os.path.join(raw, "rss-metrics.csv")
-if os.path.exists(p):
-    import csv
-    print("## Resident memory per epoch: resnet-mini, 5% of MNIST (cmd/train metrics.csv)\n")
-    rows = [[x["epoch"], fmt(float(x["rss_mib"]), 0), fmt(float(x["img_per_s"]), 1), fmt(float(x["test_acc"]), 4)]
-            for x in csv.DictReader(open(p))]
-    table(["epoch", "RSS MiB", "img/s", "test acc"], rows)
-    print(loads("rss-train") + "\n")
-
-print(f"Load average at the end: {open('/proc/loadavg').read().strip()}")
-PY
+go run ./scripts/benchsummary "$out" > "$out/summary.md" || die "writing the summary failed"
 cat "$out/summary.md"
 say "done: $out/summary.md"

@@ -93,7 +93,7 @@ if [[ -z $report ]]; then
 	echo "screenshot.sh: the image check did not run (no load event within the time budget?)" >&2
 	exit 3
 fi
-read -r _ total _ broken _ measured <<<"$(printf '%s\n' "$report" | head -1)"
+read -r _ total _ broken _ measured <<<"${report%%$'\n'*}"
 if [[ -z $height ]]; then
 	height=$((measured > 0 ? measured + 20 : 6000))
 	((height <= 16000)) || height=16000

@@ -29,6 +29,9 @@ func grad(loss *ts.Tensor, params []*ts.Tensor, createGraph bool) ([]*ts.Tensor,
 	}
 	err := errFrom(C.vp_grad(C.vp_tensor(loss.Ctensor()), &in[0], C.int(len(in)), cg, cg, &out[0]))
 	if err != nil {
+		if op := MissingDerivative(err); op != "" {
+			return nil, fmt.Errorf("torchx: gradient: libtorch has no derivative for %s", op)
+		}
 		return nil, fmt.Errorf("torchx: gradient: %w", err)
 	}
 	return goTensors(out), nil
@@ -71,7 +74,7 @@ func (h *HVP) Apply(v []*ts.Tensor) ([]*ts.Tensor, error) {
 	vv := cTensors(v)
 	out := make([]C.vp_tensor, len(v))
 	if err := errFrom(C.vp_hvp(&g[0], &p[0], &vv[0], C.int(len(v)), &out[0])); err != nil {
-		return nil, fmt.Errorf("torchx: Hessian-vector product: %w", err)
+		return nil, fmt.Errorf("torchx: Hessian-vector product: %w", secondDerivativeError(err))
 	}
 	return goTensors(out), nil
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/cpu"
+
+	"github.com/vitprobe/vitprobe/internal/prov"
 )
 
 // BLASCoreEnv is OpenBLAS's own variable naming the kernels to use. When it
@@ -27,6 +29,11 @@ var blasChoice struct {
 }
 
 func init() {
+	// Every binary that links torchx records its kernels and libtorch
+	// with its results (package prov needs no libtorch of its own).
+	prov.SetRuntime(func() prov.Runtime {
+		return prov.Runtime{Libtorch: LibtorchVersion(), BLAS: BLASCore(), BLASNote: BLASCoreNote()}
+	})
 	blasChoice.detected = BLASCore()
 	if os.Getenv(BLASCoreEnv) != "" || blasChoice.detected != blasFallback {
 		return

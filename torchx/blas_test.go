@@ -9,6 +9,8 @@ import (
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
+
+	"github.com/vitprobe/vitprobe/internal/testdep"
 )
 
 func TestBLASCoreFor(t *testing.T) {
@@ -33,7 +35,7 @@ func TestBLASCoreFor(t *testing.T) {
 func TestBLASCoreChosen(t *testing.T) {
 	core := BLASCore()
 	if core == "" {
-		t.Skip("libtorch's BLAS is not OpenBLAS")
+		testdep.Missing(t, "libtorch's BLAS is not OpenBLAS (make setup installs libopenblas0-pthread)")
 	}
 	want := blasCoreFor(cpuFeatures())
 	if os.Getenv(BLASCoreEnv) != "" && !blasChoice.forced {
@@ -55,7 +57,7 @@ func TestBLASCoreChosen(t *testing.T) {
 func TestForceBLASCore(t *testing.T) {
 	start := BLASCore()
 	if start == "" {
-		t.Skip("libtorch's BLAS is not OpenBLAS")
+		testdep.Missing(t, "libtorch's BLAS is not OpenBLAS (make setup installs libopenblas0-pthread)")
 	}
 	prev, had := os.LookupEnv(BLASCoreEnv)
 	t.Cleanup(func() {

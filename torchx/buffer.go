@@ -174,7 +174,12 @@ func Unflatten(src []float64, like []*ts.Tensor) ([]*ts.Tensor, error) {
 			DropAll(out)
 			return nil, fmt.Errorf("torchx: unflatten: source of %d too short", len(src))
 		}
-		t, err := FromSlice(src[off:off+n], s, l.DType())
+		k, err := Kind(l)
+		if err != nil {
+			DropAll(out)
+			return nil, err
+		}
+		t, err := FromSlice(src[off:off+n], s, k)
 		if err != nil {
 			DropAll(out)
 			return nil, err

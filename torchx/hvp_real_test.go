@@ -9,6 +9,7 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/vitprobe/vitprobe/data"
+	"github.com/vitprobe/vitprobe/data/torchdata"
 	"github.com/vitprobe/vitprobe/torchx"
 )
 
@@ -30,7 +31,7 @@ func newRealNet(t testing.TB) *realNet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := d.Batch([]int{0, 1, 2, 3, 4, 5, 6, 7}, data.Augment{}, nil)
+	b, err := torchdata.NewBatch(d, []int{0, 1, 2, 3, 4, 5, 6, 7}, data.Augment{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,15 +53,21 @@ func newRealNet(t testing.TB) *realNet {
 	return n
 }
 
-// loss returns the mean cross-entropy at the current weights.
-func (n *realNet) loss() *ts.Tensor {
+// logits returns the network's output (8 × 10) at the current weights.
+func (n *realNet) logits() *ts.Tensor {
 	var s torchx.Scope
 	defer s.Close()
 	c := s.Add(must(ts.Conv2d(n.x, n.params[0], n.params[1], []int64{2, 2}, []int64{2, 2}, []int64{1, 1}, 1)))
 	a := s.Add(must(c.Tanh(false)))
 	p := s.Add(must(a.AvgPool2d([]int64{4, 4}, []int64{4, 4}, []int64{0, 0}, false, true, nil, false)))
 	f := s.Add(must(p.Flatten(1, -1, false)))
-	logits := s.Add(must(ts.Linear(f, n.params[2], n.params[3])))
+	return must(ts.Linear(f, n.params[2], n.params[3]))
+}
+
+// loss returns the mean cross-entropy at the current weights.
+func (n *realNet) loss() *ts.Tensor {
+	logits := n.logits()
+	defer logits.MustDrop()
 	return must(logits.CrossEntropyLoss(n.y, ts.None, 1, -100, 0, false))
 }
 

@@ -11,6 +11,8 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/vitprobe/vitprobe/torchx"
+
+	"github.com/vitprobe/vitprobe/internal/testdep"
 )
 
 // adamwPy runs torch.optim.AdamW and clip_grad_norm_ on the same numbers
@@ -66,16 +68,15 @@ func TestAdamWMatchesPyTorch(t *testing.T) {
 		}
 	}
 
-	py, err := exec.LookPath("/usr/bin/python3")
-	if err != nil {
-		t.Skip("no /usr/bin/python3 for the PyTorch comparison")
-	}
+	py := testdep.Python(t)
 	in, _ := json.Marshal(map[string]any{"p": p0, "grads": grads, "lr": lr, "wd": wd, "clip": clip})
 	cmd := exec.Command(py, "-c", adamwPy)
 	cmd.Stdin = strings.NewReader(string(in))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Skipf("PyTorch not available: %v", err)
+		t.Fatalf("the PyTorch AdamW reference failed: %v\n%s", err, stderr.String())
 	}
 	var want [][]float32
 	if err := json.Unmarshal(out, &want); err != nil {

@@ -7,6 +7,7 @@
 #include <ATen/Parallel.h>
 #include <ATen/Context.h>
 #include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/autograd/forward_grad.h>
 #include <torch/csrc/autograd/grad_mode.h>
 #include <torch/version.h>
 #include <cmath>
@@ -16,6 +17,14 @@
 #include <vector>
 
 namespace {
+
+// what returns an exception's message without libtorch's C++ backtrace.
+const char *what(const std::exception &e) {
+  if (auto c = dynamic_cast<const c10::Error *>(&e)) {
+    return c->what_without_backtrace();
+  }
+  return e.what();
+}
 
 char *dup_error(const char *what) {
   char *s = static_cast<char *>(std::malloc(std::strlen(what) + 1));
@@ -68,7 +77,7 @@ extern "C" char *vp_from_buffer(const void *data, int src_dtype, const long long
     *out = new at::Tensor(t);
     return nullptr;
   } catch (const std::exception &e) {
-    return dup_error(e.what());
+    return dup_error(what(e));
   }
 }
 
@@ -83,7 +92,7 @@ extern "C" char *vp_copy_out(vp_tensor t, void *dst, int dst_dtype, long long n)
     std::memcpy(dst, c.data_ptr(), static_cast<size_t>(n) * c.element_size());
     return nullptr;
   } catch (const std::exception &e) {
-    return dup_error(e.what());
+    return dup_error(what(e));
   }
 }
 
@@ -99,7 +108,7 @@ extern "C" char *vp_copy_in(vp_tensor t, const void *src, int src_dtype, long lo
     x.copy_(s);
     return nullptr;
   } catch (const std::exception &e) {
-    return dup_error(e.what());
+    return dup_error(what(e));
   }
 }
 
@@ -116,7 +125,7 @@ extern "C" char *vp_grad(vp_tensor loss, vp_tensor *params, int n, int create_gr
     fill(res, ps, out);
     return nullptr;
   } catch (const std::exception &e) {
-    return dup_error(e.what());
+    return dup_error(what(e));
   }
 }
 
@@ -147,6 +156,78 @@ extern "C" char *vp_hvp(vp_tensor *grads, vp_tensor *params, vp_tensor *v, int n
     fill(res, ps, out);
     return nullptr;
   } catch (const std::exception &e) {
+    return dup_error(what(e));
+  }
+}
+
+extern "C" char *vp_grad_dot(vp_tensor *outs, vp_tensor *v, int n, vp_tensor *wrt, int m,
+                             int create_graph, int retain_graph, vp_tensor *out) {
+  try {
+    auto os = as_vector(outs, n);
+    auto vs = as_vector(v, n);
+    auto ws = as_vector(wrt, m);
+    at::Tensor dot;
+    bool any = false;
+    for (int i = 0; i < n; i++) {
+      if (!os[i].requires_grad()) {
+        continue;  // constant in every input: contributes nothing
+      }
+      at::Tensor term = (os[i] * vs[i]).sum();
+      dot = any ? dot + term : term;
+      any = true;
+    }
+    if (!any) {
+      for (int j = 0; j < m; j++) {
+        out[j] = new at::Tensor(at::zeros_like(ws[j]));
+      }
+      return nullptr;
+    }
+    auto res = torch::autograd::grad({dot}, ws, {}, retain_graph != 0, create_graph != 0,
+                                     /*allow_unused=*/true);
+    fill(res, ws, out);
+    return nullptr;
+  } catch (const std::exception &e) {
+    return dup_error(e.what());
+  }
+}
+
+extern "C" char *vp_fw_enter(unsigned long long *level) {
+  try {
+    *level = torch::autograd::ForwardADLevel::get_next_idx();
+    return nullptr;
+  } catch (const std::exception &e) {
+    return dup_error(e.what());
+  }
+}
+
+extern "C" char *vp_fw_exit(unsigned long long level) {
+  try {
+    torch::autograd::ForwardADLevel::release_idx(level);
+    return nullptr;
+  } catch (const std::exception &e) {
+    return dup_error(e.what());
+  }
+}
+
+extern "C" char *vp_fw_set(vp_tensor t, vp_tensor tangent, unsigned long long level) {
+  try {
+    at::Tensor x = *static_cast<at::Tensor *>(t);
+    at::Tensor d = *static_cast<at::Tensor *>(tangent);
+    x._set_fw_grad(d, level, /*is_inplace_op=*/false);
+    return nullptr;
+  } catch (const std::exception &e) {
+    return dup_error(e.what());
+  }
+}
+
+extern "C" char *vp_fw_get(vp_tensor t, unsigned long long level, vp_tensor *out) {
+  try {
+    at::Tensor x = *static_cast<at::Tensor *>(t);
+    const at::Tensor &g = x._fw_grad(level);
+    at::Tensor r = g.defined() ? g.detach().clone() : at::zeros_like(x.detach());
+    *out = new at::Tensor(r);
+    return nullptr;
+  } catch (const std::exception &e) {
     return dup_error(e.what());
   }
 }
@@ -172,7 +253,7 @@ extern "C" char *vp_adamw_step(vp_tensor *params, vp_tensor *grads, vp_tensor *m
     }
     return nullptr;
   } catch (const std::exception &e) {
-    return dup_error(e.what());
+    return dup_error(what(e));
   }
 }
 
@@ -192,7 +273,7 @@ extern "C" char *vp_clip_grad_norm(vp_tensor *grads, int n, double max_norm, dou
     }
     return nullptr;
   } catch (const std::exception &e) {
-    return dup_error(e.what());
+    return dup_error(what(e));
   }
 }
 

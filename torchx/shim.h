@@ -34,6 +34,24 @@ char *vp_attention(vp_tensor qkv, vp_tensor bias, long long heads, double scale,
 char *vp_conv2d(vp_tensor x, vp_tensor w, vp_tensor b, long long stride, long long pad,
                 long long groups, vp_tensor *out);
 
+// vp_grad_dot computes the gradient of sum_i <outs[i], v[i]> (a vector-
+// Jacobian product) with respect to wrt[j] for j < m into out[j] (zeros for
+// an input the sum does not depend on). create_graph keeps the graph of the
+// result; retain_graph keeps the graph of outs for further calls.
+char *vp_grad_dot(vp_tensor *outs, vp_tensor *v, int n, vp_tensor *wrt, int m,
+                  int create_graph, int retain_graph, vp_tensor *out);
+
+// vp_fw_enter opens a new forward-mode AD level and stores its index.
+char *vp_fw_enter(unsigned long long *level);
+// vp_fw_exit closes a forward-mode AD level, dropping every tangent of it.
+char *vp_fw_exit(unsigned long long level);
+// vp_fw_set attaches tangent to t at the given level (t becomes a dual
+// tensor: operations on it carry the Jacobian-vector product along).
+char *vp_fw_set(vp_tensor t, vp_tensor tangent, unsigned long long level);
+// vp_fw_get stores in *out a copy of t's tangent at the given level, or
+// zeros shaped like t when t has none.
+char *vp_fw_get(vp_tensor t, unsigned long long level, vp_tensor *out);
+
 // Element types of Go buffers passed to the copy functions.
 enum { VP_F32 = 0, VP_F64 = 1, VP_I64 = 2, VP_U8 = 3 };
 

@@ -41,7 +41,7 @@ var Recipes = []string{"mini", "paper"}
 
 // Recipe returns a named recipe for model on dataset:
 //
-//   - "paper": paper.md §1's CIFAR recipe: AdamW lr 1.25e-4, weight decay
+//   - "paper": docs/methods.md §1's CIFAR recipe: AdamW lr 1.25e-4, weight decay
 //     0.05, 5 warm-up epochs, cosine to 0 over 300 epochs, batch 96, clip 5,
 //     label smoothing 0.1, mixup 1.0 / CutMix 0.8, random crop (pad 4) and
 //     flips where they keep the class. RandAugment is not implemented.

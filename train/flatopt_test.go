@@ -8,6 +8,7 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/vitprobe/vitprobe/data"
+	"github.com/vitprobe/vitprobe/data/torchdata"
 	"github.com/vitprobe/vitprobe/models"
 	"github.com/vitprobe/vitprobe/torchx"
 )
@@ -94,7 +95,7 @@ func TestFlatStepMatchesPerTensor(t *testing.T) {
 func perTensorStep(t *testing.T, m models.Model, params, mm, vv []*ts.Tensor, d *data.Dataset, idx []int, c Config, lr float64, step int64) float64 {
 	t.Helper()
 	torchx.Seed(stepSeed(c.Seed, step))
-	b := must(d.Batch(idx, c.Augment, nil))
+	b := must(torchdata.NewBatch(d, idx, c.Augment, nil))
 	defer b.Close()
 	logits := must(m.Forward(b.Images, models.Train, nil))
 	defer logits.MustDrop()

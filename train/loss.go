@@ -8,6 +8,8 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/vitprobe/vitprobe/data"
+	"github.com/vitprobe/vitprobe/data/torchdata"
+	"github.com/vitprobe/vitprobe/errs"
 	"github.com/vitprobe/vitprobe/models"
 	"github.com/vitprobe/vitprobe/torchx"
 )
@@ -16,7 +18,7 @@ import (
 // targets: against its soft targets when it has them (mixup, CutMix, label
 // smoothing), else against its labels. It is the NLL of the paper's
 // Hessian and landscape analyses too. The caller owns the result.
-func Loss(logits *ts.Tensor, b *data.Batch) (*ts.Tensor, error) {
+func Loss(logits *ts.Tensor, b *torchdata.Batch) (*ts.Tensor, error) {
 	if b.Targets == nil {
 		l, err := logits.CrossEntropyLoss(b.Labels, ts.None, 1, -100, 0, false)
 		if err != nil {
@@ -46,8 +48,11 @@ func Loss(logits *ts.Tensor, b *data.Batch) (*ts.Tensor, error) {
 		return nil, err
 	}
 	sc := ts.FloatScalar(-1 / float64(shape[0]))
-	defer sc.MustDrop()
 	l, err := sum.MulScalar(sc, false)
+	if derr := sc.Drop(); err == nil && derr != nil {
+		err = derr
+		_ = l.Drop()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("train: loss: %w", err)
 	}
@@ -56,22 +61,21 @@ func Loss(logits *ts.Tensor, b *data.Batch) (*ts.Tensor, error) {
 
 // Correct returns how many rows of logits have their largest entry at the
 // batch's label.
-func Correct(logits *ts.Tensor, b *data.Batch) (int, error) {
+func Correct(logits *ts.Tensor, b *torchdata.Batch) (n int, err error) {
 	am, err := logits.Argmax([]int64{1}, false, false)
 	if err != nil {
 		return 0, err
 	}
-	defer am.MustDrop()
+	defer torchx.DropTo(&err, am)
 	eq, err := am.EqTensor(b.Labels, false)
 	if err != nil {
 		return 0, err
 	}
-	defer eq.MustDrop()
+	defer torchx.DropTo(&err, eq)
 	v, err := torchx.Values[uint8](eq)
 	if err != nil {
 		return 0, err
 	}
-	n := 0
 	for _, x := range v {
 		n += int(x)
 	}
@@ -109,7 +113,7 @@ func Evaluate(m models.Model, d *data.Dataset, indices []int, batch int) (Eval, 
 	var correct int
 	err = torchx.NoGrad(func() error {
 		for _, idx := range smp.Epoch(0).All() {
-			b, err := d.Batch(idx, data.Augment{}, nil)
+			b, err := torchdata.NewBatch(d, idx, data.Augment{}, nil)
 			if err != nil {
 				return err
 			}
@@ -122,7 +126,7 @@ func Evaluate(m models.Model, d *data.Dataset, indices []int, batch int) (Eval, 
 			if err == nil {
 				var v float64
 				v, err = Scalar(l)
-				l.MustDrop()
+				torchx.DropTo(&err, l)
 				sum += v * float64(len(idx))
 			}
 			if err == nil {
@@ -130,7 +134,7 @@ func Evaluate(m models.Model, d *data.Dataset, indices []int, batch int) (Eval, 
 				c, err = Correct(logits, b)
 				correct += c
 			}
-			logits.MustDrop()
+			torchx.DropTo(&err, logits)
 			b.Close()
 			if err != nil {
 				return err
@@ -144,7 +148,7 @@ func Evaluate(m models.Model, d *data.Dataset, indices []int, batch int) (Eval, 
 	n := len(indices)
 	e := Eval{NLL: sum / float64(n), Accuracy: float64(correct) / float64(n), N: n}
 	if math.IsNaN(e.NLL) || math.IsInf(e.NLL, 0) {
-		return e, fmt.Errorf("train: evaluate: non-finite loss %v", e.NLL)
+		return e, fmt.Errorf("train: evaluate: %w", &errs.NonFiniteError{What: "loss", Value: e.NLL})
 	}
 	return e, nil
 }

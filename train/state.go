@@ -13,27 +13,13 @@ import (
 
 	"github.com/vitprobe/vitprobe/internal/atomicfile"
 	"github.com/vitprobe/vitprobe/models"
+	"github.com/vitprobe/vitprobe/results"
 	"github.com/vitprobe/vitprobe/safetensors"
 	"github.com/vitprobe/vitprobe/torchx"
 )
 
-// EpochMetrics is one epoch's record.
-type EpochMetrics struct {
-	Epoch     int     `json:"epoch"` // counted from 1
-	Step      int64   `json:"step"`
-	LR        float64 `json:"lr"` // at the epoch's last step
-	TrainLoss float64 `json:"train_loss"`
-	TrainAcc  float64 `json:"train_acc"`
-	TestLoss  float64 `json:"test_loss"`
-	TestAcc   float64 `json:"test_acc"`
-	Seconds   float64 `json:"seconds"` // wall time of the epoch's training steps
-	ImgPerSec float64 `json:"img_per_s"`
-	// RSSMiB is the process's resident memory after the epoch's
-	// evaluation, for spotting leaks of libtorch memory.
-	RSSMiB float64 `json:"rss_mib"`
-	// Trace is the training loss and accuracy within the epoch.
-	Trace []TracePoint `json:"trace,omitempty"`
-}
+// EpochMetrics is one epoch's record (see results.EpochMetrics).
+type EpochMetrics = results.EpochMetrics
 
 // sums accumulates an epoch's training loss and accuracy, so that an
 // epoch interrupted and resumed reports the same figures.
@@ -55,15 +41,8 @@ type window struct {
 }
 
 // TracePoint is the training loss and accuracy over the steps since the
-// previous point: TracePoints per epoch points, so that a run of one
-// epoch still has a curve.
-type TracePoint struct {
-	Step  int64   `json:"step"`
-	Epoch float64 `json:"epoch"` // epochs done at Step, fractional
-	Loss  float64 `json:"loss"`
-	Acc   float64 `json:"acc"`
-	LR    float64 `json:"lr"`
-}
+// previous point (see results.TracePoint).
+type TracePoint = results.TracePoint
 
 // TracePoints is the number of TracePoints recorded per epoch.
 const TracePoints = 25

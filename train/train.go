@@ -16,6 +16,8 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/vitprobe/vitprobe/data"
+	"github.com/vitprobe/vitprobe/data/torchdata"
+	"github.com/vitprobe/vitprobe/errs"
 	"github.com/vitprobe/vitprobe/internal/atomicfile"
 	"github.com/vitprobe/vitprobe/internal/mem"
 	"github.com/vitprobe/vitprobe/internal/progress"
@@ -88,9 +90,11 @@ func Run(ctx context.Context, c Config, o Options) (*Result, error) {
 	if o.EvalBatch <= 0 {
 		o.EvalBatch = 250
 	}
-	log := o.Log
-	if log == nil {
-		log = io.Discard
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	if o.TestFraction == 0 {
+		o.TestFraction = 1
 	}
 	if err := os.MkdirAll(o.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
@@ -98,189 +102,262 @@ func Run(ctx context.Context, c Config, o Options) (*Result, error) {
 	if err := checkRun(o, c); err != nil {
 		return nil, err
 	}
-
-	trainSet, err := data.Load(c.Dataset, o.DataDir, data.Train)
-	if err != nil {
+	r := &run{c: c, o: o}
+	if err := r.data(); err != nil {
 		return nil, err
 	}
-	testSet, err := data.Load(c.Dataset, o.DataDir, data.Test)
-	if err != nil {
+	if err := r.model(); err != nil {
 		return nil, err
 	}
-	if c.ModelConfig.Classes != trainSet.Info.Classes || c.ModelConfig.InChannels != trainSet.Info.Channels {
-		return nil, fmt.Errorf("train: model %s has %d classes and %d input channels, %s has %d and %d",
-			c.Model, c.ModelConfig.Classes, c.ModelConfig.InChannels, c.Dataset, trainSet.Info.Classes, trainSet.Info.Channels)
+	defer r.close()
+	res, err := r.resume()
+	if err != nil || res.AlreadyRun {
+		return res, err
 	}
-	if o.TestFraction == 0 {
-		o.TestFraction = 1
-	}
-	testIdx, err := testSet.Subset(o.TestFraction, c.Seed)
-	if err != nil {
-		return nil, fmt.Errorf("train: test fraction: %w", err)
-	}
-	subset, err := trainSet.Subset(c.Fraction, c.Seed)
-	if err != nil {
+	if err := r.start(); err != nil {
 		return nil, err
 	}
-	sampler, err := data.Shuffled(subset, c.BatchSize, c.Seed, true)
-	if err != nil {
-		return nil, fmt.Errorf("train: %w (fraction %v keeps %d examples)", err, c.Fraction, len(subset))
-	}
-	perEpoch := int64(sampler.Batches())
-	total := perEpoch * int64(c.Epochs)
-	warmup := int64(math.Round(c.WarmupEpochs * float64(perEpoch)))
-
-	torchx.Seed(c.Seed)
-	m, err := models.New(c.Model, c.ModelConfig, o.Device)
-	if err != nil {
-		return nil, err
-	}
-	defer m.Close()
-	_, trainable := trainableParams(m)
-	opt, err := newOptimizer(trainable)
-	if err != nil {
-		return nil, fmt.Errorf("train: %w", err)
-	}
-	defer opt.close()
-
-	fmt.Fprintf(log, "train: %s on %s, %d threads; %s\n", c.Model, c.Dataset, o.Threads, torchx.BLASCoreNote())
-	st := trainState{Config: c, Threads: o.Threads, BLAS: torchx.BLASCore()}
-	res := &Result{Dir: o.Out}
-	if o.Resume {
-		path, ck, s, err := latest(o.Out)
-		switch {
-		case errors.Is(err, os.ErrNotExist):
-			fmt.Fprintf(log, "train: nothing to resume in %s, starting afresh\n", o.Out)
-		case err != nil:
-			return nil, fmt.Errorf("train: resume: %w", err)
-		default:
-			if err := sameConfig(s.Config, c); err != nil {
-				return nil, fmt.Errorf("train: resume %s: %w", path, err)
-			}
-			if err := models.LoadWeightsFile(m, filepath.Join(filepath.Dir(path), ck.Weights)); err != nil {
-				return nil, fmt.Errorf("train: resume %s: %w", path, err)
-			}
-			if s.Optim != "" {
-				if err := opt.load(filepath.Join(o.Out, s.Optim), s.OptimSHA256); err != nil {
-					return nil, fmt.Errorf("train: resume: %w", err)
-				}
-			}
-			st = s
-			st.Threads, st.BLAS = o.Threads, torchx.BLASCore()
-			res.Resumed = true
-			if ck.Phase == "final" {
-				res.AlreadyRun, res.Final, res.Metrics = true, path, s.Metrics
-				fmt.Fprintf(log, "train: %s is finished (%s); nothing to do\n", o.Out, path)
-				return res, nil
-			}
-			fmt.Fprintf(log, "train: resuming %s from %s (epoch %d, step %d)\n", o.Out, filepath.Base(path), st.Epoch+1, st.Step)
-		}
-	}
-	lastGood := filepath.Join(o.Out, "init.json")
-	if st.Step == 0 {
-		if _, err := saveCheckpoint(o.Out, "init", "init", m, nil, st); err != nil {
+	for r.st.Epoch < c.Epochs {
+		if err := r.epoch(ctx); err != nil {
 			return nil, err
 		}
-	} else if p, _, _, err := latest(o.Out); err == nil {
-		lastGood = p
-	}
-
-	save := func(name, phase string) error {
-		p, err := saveCheckpoint(o.Out, name, phase, m, opt, st)
-		if err == nil {
-			lastGood = p
-		}
-		return err
-	}
-
-	for st.Epoch < c.Epochs {
-		ep := sampler.Epoch(st.Epoch)
-		bar := progress.New(log, fmt.Sprintf("epoch %d/%d", st.Epoch+1, c.Epochs), "img",
-			sampler.Batches()*c.BatchSize, st.Batch*c.BatchSize)
-		for k := st.Batch; k < ep.Len(); k++ {
-			if ctx.Err() != nil {
-				bar.Finish("interrupted")
-				name := fmt.Sprintf("interrupt-step-%07d", st.Step)
-				if err := save(name, "interrupt"); err != nil {
-					return nil, err
-				}
-				fmt.Fprintf(log, "train: interrupted; saved %s; continue with --resume\n", filepath.Join(o.Out, name+".json"))
-				return nil, ErrInterrupted
-			}
-			t0 := time.Now()
-			step := st.Step + 1
-			lr := Schedule(c.LR, step, warmup, total)
-			loss, correct, err := trainStep(m, opt, trainSet, ep.Batch(k), ep.Rand(k), c, lr, step)
-			if err != nil {
-				bar.Finish("failed")
-				if errors.Is(err, errNonFinite) {
-					return nil, fmt.Errorf("train: %w at epoch %d, step %d (lr %.3g); weights not saved, the last good checkpoint is %s",
-						err, st.Epoch+1, step, lr, lastGood)
-				}
-				return nil, fmt.Errorf("train: epoch %d, step %d: %w", st.Epoch+1, step, err)
-			}
-			n := len(ep.Batch(k))
-			st.Step, st.Batch = step, k+1
-			st.Sums.Loss += loss * float64(n)
-			st.Sums.Correct += correct
-			st.Sums.Seen += n
-			st.Sums.Seconds += time.Since(t0).Seconds()
-			w := &st.Sums.Window
-			w.Loss += loss * float64(n)
-			w.Correct += correct
-			w.Seen += n
-			if every := max(1, ep.Len()/TracePoints); st.Batch%every == 0 || st.Batch == ep.Len() {
-				st.Sums.Trace = append(st.Sums.Trace, TracePoint{Step: step, Epoch: float64(st.Epoch) + float64(st.Batch)/float64(ep.Len()),
-					Loss: w.Loss / float64(w.Seen), Acc: float64(w.Correct) / float64(w.Seen), LR: lr})
-				*w = window{}
-			}
-			bar.Add(n, fmt.Sprintf("loss %.4f, acc %.2f%%, lr %.3g", st.Sums.Loss/float64(st.Sums.Seen),
-				100*float64(st.Sums.Correct)/float64(st.Sums.Seen), lr))
-			if step == warmup && warmup > 0 {
-				if err := save("warmup", "warmup"); err != nil {
-					return nil, err
-				}
-			}
-		}
-		bar.Finish("")
-		ev, err := Evaluate(m, testSet, testIdx, o.EvalBatch)
-		if err != nil {
-			return nil, fmt.Errorf("train: epoch %d: %w", st.Epoch+1, err)
-		}
-		em := EpochMetrics{Epoch: st.Epoch + 1, Step: st.Step, LR: Schedule(c.LR, st.Step, warmup, total),
-			TrainLoss: st.Sums.Loss / float64(st.Sums.Seen), TrainAcc: float64(st.Sums.Correct) / float64(st.Sums.Seen),
-			TestLoss: ev.NLL, TestAcc: ev.Accuracy, Seconds: st.Sums.Seconds, ImgPerSec: float64(st.Sums.Seen) / st.Sums.Seconds,
-			Trace: st.Sums.Trace}
-		if rss, err := mem.RSS(); err == nil {
-			em.RSSMiB = mem.MiB(rss)
-		}
-		st.Metrics = append(st.Metrics, em)
-		fmt.Fprintf(log, "epoch %d/%d: train loss %.4f acc %.2f%%, test loss %.4f acc %.2f%%, %.0f img/s, RSS %.0f MiB\n",
-			em.Epoch, c.Epochs, em.TrainLoss, 100*em.TrainAcc, em.TestLoss, 100*em.TestAcc, em.ImgPerSec, em.RSSMiB)
-		st.Epoch, st.Batch, st.Sums = st.Epoch+1, 0, sums{}
-		if err := writeMetrics(o.Out, st.Metrics); err != nil {
+		if err := r.endEpoch(); err != nil {
 			return nil, err
 		}
-		if o.Curves != nil {
-			if err := o.Curves(st.Metrics, filepath.Join(o.Out, "curves.png")); err != nil {
-				return nil, err
-			}
-		}
-		if st.Epoch == c.Epochs {
-			if err := save("final", "final"); err != nil {
-				return nil, err
-			}
-		} else if c.SaveEvery > 0 && st.Epoch%c.SaveEvery == 0 {
-			if err := save(fmt.Sprintf("epoch-%04d", st.Epoch), fmt.Sprintf("epoch-%d", st.Epoch)); err != nil {
-				return nil, err
-			}
-		}
 	}
-	res.Final, res.Metrics = lastGood, st.Metrics
+	res.Final, res.Metrics = r.lastGood, r.st.Metrics
 	return res, nil
 }
 
-var errNonFinite = errors.New("non-finite loss")
+// run is a training run under way.
+type run struct {
+	c             Config
+	o             Options
+	trainSet      *data.Dataset
+	testSet       *data.Dataset
+	testIdx       []int
+	sampler       *data.Sampler
+	warmup, total int64
+	m             models.Model
+	opt           *optimizer
+	st            trainState
+	lastGood      string
+}
+
+// data loads the data sets and makes the test subset and the sampler.
+func (r *run) data() error {
+	c, o := r.c, r.o
+	var err error
+	if r.trainSet, err = data.Load(c.Dataset, o.DataDir, data.Train); err != nil {
+		return err
+	}
+	if r.testSet, err = data.Load(c.Dataset, o.DataDir, data.Test); err != nil {
+		return err
+	}
+	if c.ModelConfig.Classes != r.trainSet.Info.Classes || c.ModelConfig.InChannels != r.trainSet.Info.Channels {
+		return fmt.Errorf("train: model %s has %d classes and %d input channels, %s has %d and %d",
+			c.Model, c.ModelConfig.Classes, c.ModelConfig.InChannels, c.Dataset, r.trainSet.Info.Classes, r.trainSet.Info.Channels)
+	}
+	if r.testIdx, err = r.testSet.Subset(o.TestFraction, c.Seed); err != nil {
+		return fmt.Errorf("train: test fraction: %w", err)
+	}
+	subset, err := r.trainSet.Subset(c.Fraction, c.Seed)
+	if err != nil {
+		return err
+	}
+	if r.sampler, err = data.Shuffled(subset, c.BatchSize, c.Seed, true); err != nil {
+		return fmt.Errorf("train: %w (fraction %v keeps %d examples)", err, c.Fraction, len(subset))
+	}
+	perEpoch := int64(r.sampler.Batches())
+	r.total = perEpoch * int64(c.Epochs)
+	r.warmup = int64(math.Round(c.WarmupEpochs * float64(perEpoch)))
+	return nil
+}
+
+// model builds the model from the seed and its optimiser.
+func (r *run) model() error {
+	torchx.Seed(r.c.Seed)
+	m, err := models.New(r.c.Model, r.c.ModelConfig, r.o.Device)
+	if err != nil {
+		return err
+	}
+	r.m = m
+	_, trainable := trainableParams(m)
+	if r.opt, err = newOptimizer(trainable); err != nil {
+		m.Close()
+		return fmt.Errorf("train: %w", err)
+	}
+	return nil
+}
+
+func (r *run) close() {
+	r.opt.close()
+	r.m.Close()
+}
+
+// resume loads the latest checkpoint of the run folder when asked to; a
+// finished run is returned as AlreadyRun.
+func (r *run) resume() (*Result, error) {
+	o, log := r.o, r.o.Log
+	fmt.Fprintf(log, "train: %s on %s, %d threads; %s\n", r.c.Model, r.c.Dataset, o.Threads, torchx.BLASCoreNote())
+	r.st = trainState{Config: r.c, Threads: o.Threads, BLAS: torchx.BLASCore()}
+	res := &Result{Dir: o.Out}
+	if !o.Resume {
+		return res, nil
+	}
+	path, ck, s, err := latest(o.Out)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		fmt.Fprintf(log, "train: nothing to resume in %s, starting afresh\n", o.Out)
+		return res, nil
+	case err != nil:
+		return nil, fmt.Errorf("train: resume: %w", err)
+	}
+	if err := sameConfig(s.Config, r.c); err != nil {
+		return nil, fmt.Errorf("train: resume %s: %w", path, err)
+	}
+	if err := models.LoadWeightsFile(r.m, filepath.Join(filepath.Dir(path), ck.Weights)); err != nil {
+		return nil, fmt.Errorf("train: resume %s: %w", path, err)
+	}
+	if s.Optim != "" {
+		if err := r.opt.load(filepath.Join(o.Out, s.Optim), s.OptimSHA256); err != nil {
+			return nil, fmt.Errorf("train: resume: %w", err)
+		}
+	}
+	r.st = s
+	r.st.Threads, r.st.BLAS = o.Threads, torchx.BLASCore()
+	res.Resumed = true
+	if ck.Phase == "final" {
+		res.AlreadyRun, res.Final, res.Metrics = true, path, s.Metrics
+		fmt.Fprintf(log, "train: %s is finished (%s); nothing to do\n", o.Out, path)
+		return res, nil
+	}
+	fmt.Fprintf(log, "train: resuming %s from %s (epoch %d, step %d)\n", o.Out, filepath.Base(path), r.st.Epoch+1, r.st.Step)
+	return res, nil
+}
+
+// start saves the "init" checkpoint of a new run, or finds the last good
+// checkpoint of a resumed one.
+func (r *run) start() error {
+	r.lastGood = filepath.Join(r.o.Out, "init.json")
+	if r.st.Step == 0 {
+		_, err := saveCheckpoint(r.o.Out, "init", "init", r.m, nil, r.st)
+		return err
+	}
+	if p, _, _, err := latest(r.o.Out); err == nil {
+		r.lastGood = p
+	}
+	return nil
+}
+
+// save saves a checkpoint of the run as it stands, the last good one.
+func (r *run) save(name, phase string) error {
+	p, err := saveCheckpoint(r.o.Out, name, phase, r.m, r.opt, r.st)
+	if err == nil {
+		r.lastGood = p
+	}
+	return err
+}
+
+// epoch runs the steps left of the current epoch; a cancelled ctx saves
+// an interrupt checkpoint and stops with ErrInterrupted.
+func (r *run) epoch(ctx context.Context) error {
+	c, st := r.c, &r.st
+	ep := r.sampler.Epoch(st.Epoch)
+	bar := progress.New(r.o.Log, fmt.Sprintf("epoch %d/%d", st.Epoch+1, c.Epochs), "img",
+		r.sampler.Batches()*c.BatchSize, st.Batch*c.BatchSize)
+	for k := st.Batch; k < ep.Len(); k++ {
+		if ctx.Err() != nil {
+			bar.Finish("interrupted")
+			name := fmt.Sprintf("interrupt-step-%07d", st.Step)
+			if err := r.save(name, "interrupt"); err != nil {
+				return err
+			}
+			fmt.Fprintf(r.o.Log, "train: interrupted; saved %s; continue with --resume\n", filepath.Join(r.o.Out, name+".json"))
+			return ErrInterrupted
+		}
+		if err := r.step(ep, k, bar); err != nil {
+			bar.Finish("failed")
+			return err
+		}
+	}
+	bar.Finish("")
+	return nil
+}
+
+// step runs step k of epoch ep and adds its loss and accuracy to the
+// epoch's sums and trace.
+func (r *run) step(ep *data.Epoch, k int, bar *progress.Bar) error {
+	c, st := r.c, &r.st
+	t0 := time.Now()
+	step := st.Step + 1
+	lr := Schedule(c.LR, step, r.warmup, r.total)
+	loss, correct, err := trainStep(r.m, r.opt, r.trainSet, ep.Batch(k), ep.Rand(k), c, lr, step)
+	if err != nil {
+		if nf := (*errs.NonFiniteError)(nil); errors.As(err, &nf) {
+			return fmt.Errorf("train: %w at epoch %d, step %d (lr %.3g); weights not saved, the last good checkpoint is %s",
+				err, st.Epoch+1, step, lr, r.lastGood)
+		}
+		return fmt.Errorf("train: epoch %d, step %d: %w", st.Epoch+1, step, err)
+	}
+	n := len(ep.Batch(k))
+	st.Step, st.Batch = step, k+1
+	st.Sums.Loss += loss * float64(n)
+	st.Sums.Correct += correct
+	st.Sums.Seen += n
+	st.Sums.Seconds += time.Since(t0).Seconds()
+	w := &st.Sums.Window
+	w.Loss += loss * float64(n)
+	w.Correct += correct
+	w.Seen += n
+	if every := max(1, ep.Len()/TracePoints); st.Batch%every == 0 || st.Batch == ep.Len() {
+		st.Sums.Trace = append(st.Sums.Trace, TracePoint{Step: step, Epoch: float64(st.Epoch) + float64(st.Batch)/float64(ep.Len()),
+			Loss: w.Loss / float64(w.Seen), Acc: float64(w.Correct) / float64(w.Seen), LR: lr})
+		*w = window{}
+	}
+	bar.Add(n, fmt.Sprintf("loss %.4f, acc %.2f%%, lr %.3g", st.Sums.Loss/float64(st.Sums.Seen),
+		100*float64(st.Sums.Correct)/float64(st.Sums.Seen), lr))
+	if step == r.warmup && r.warmup > 0 {
+		return r.save("warmup", "warmup")
+	}
+	return nil
+}
+
+// endEpoch evaluates on the test subset, records the epoch's metrics and
+// curves, and saves the checkpoints the schedule asks for.
+func (r *run) endEpoch() error {
+	c, st := r.c, &r.st
+	ev, err := Evaluate(r.m, r.testSet, r.testIdx, r.o.EvalBatch)
+	if err != nil {
+		return fmt.Errorf("train: epoch %d: %w", st.Epoch+1, err)
+	}
+	em := EpochMetrics{Epoch: st.Epoch + 1, Step: st.Step, LR: Schedule(c.LR, st.Step, r.warmup, r.total),
+		TrainLoss: st.Sums.Loss / float64(st.Sums.Seen), TrainAcc: float64(st.Sums.Correct) / float64(st.Sums.Seen),
+		TestLoss: ev.NLL, TestAcc: ev.Accuracy, Seconds: st.Sums.Seconds, ImgPerSec: float64(st.Sums.Seen) / st.Sums.Seconds,
+		Trace: st.Sums.Trace}
+	if rss, err := mem.RSS(); err == nil {
+		em.RSSMiB = mem.MiB(rss)
+	}
+	st.Metrics = append(st.Metrics, em)
+	fmt.Fprintf(r.o.Log, "epoch %d/%d: train loss %.4f acc %.2f%%, test loss %.4f acc %.2f%%, %.0f img/s, RSS %.0f MiB\n",
+		em.Epoch, c.Epochs, em.TrainLoss, 100*em.TrainAcc, em.TestLoss, 100*em.TestAcc, em.ImgPerSec, em.RSSMiB)
+	st.Epoch, st.Batch, st.Sums = st.Epoch+1, 0, sums{}
+	if err := writeMetrics(r.o.Out, st.Metrics); err != nil {
+		return err
+	}
+	if r.o.Curves != nil {
+		if err := r.o.Curves(st.Metrics, filepath.Join(r.o.Out, "curves.png")); err != nil {
+			return err
+		}
+	}
+	switch {
+	case st.Epoch == c.Epochs:
+		return r.save("final", "final")
+	case c.SaveEvery > 0 && st.Epoch%c.SaveEvery == 0:
+		return r.save(fmt.Sprintf("epoch-%04d", st.Epoch), fmt.Sprintf("epoch-%d", st.Epoch))
+	}
+	return nil
+}
 
 // trainableParams returns m's trainable parameters in name order, as
 // tensors (for gradients) and as Params (for the optimiser's state).
@@ -299,11 +376,11 @@ func trainableParams(m models.Model) ([]*ts.Tensor, []models.Param) {
 // trainStep runs one optimisation step and returns the batch's loss and
 // number of correct predictions.
 func trainStep(m models.Model, opt *optimizer, d *data.Dataset, idx []int,
-	r *rand.Rand, c Config, lr float64, step int64) (float64, int, error) {
+	r *rand.Rand, c Config, lr float64, step int64) (lossValue float64, ncorrect int, err error) {
 	// libtorch's generator (stochastic depth) is reseeded per step, so that
 	// a resumed run draws the same masks.
 	torchx.Seed(stepSeed(c.Seed, step))
-	b, err := d.Batch(idx, c.Augment, r)
+	b, err := torchdata.NewBatch(d, idx, c.Augment, r)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -312,18 +389,18 @@ func trainStep(m models.Model, opt *optimizer, d *data.Dataset, idx []int,
 	if err != nil {
 		return 0, 0, err
 	}
-	defer logits.MustDrop()
+	defer torchx.DropTo(&err, logits)
 	loss, err := Loss(logits, b)
 	if err != nil {
 		return 0, 0, err
 	}
-	defer loss.MustDrop()
+	defer torchx.DropTo(&err, loss)
 	lv, err := Scalar(loss)
 	if err != nil {
 		return 0, 0, err
 	}
 	if math.IsNaN(lv) || math.IsInf(lv, 0) {
-		return lv, 0, fmt.Errorf("%w (%v)", errNonFinite, lv)
+		return lv, 0, &errs.NonFiniteError{What: "loss", Value: lv}
 	}
 	correct, err := Correct(logits, b)
 	if err != nil {

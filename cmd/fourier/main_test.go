@@ -1,21 +1,113 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/sugarme/gotch"
 
+	"github.com/vitprobe/vitprobe/internal/atomicfile"
 	"github.com/vitprobe/vitprobe/internal/cli"
+	"github.com/vitprobe/vitprobe/internal/testdep"
 	"github.com/vitprobe/vitprobe/models"
 	"github.com/vitprobe/vitprobe/reports"
+	"github.com/vitprobe/vitprobe/results"
 	"github.com/vitprobe/vitprobe/torchx"
 )
+
+// staleEnv makes the test binary a process that starts writing the file
+// it names atomically and waits to be killed (a run killed while writing
+// its outputs).
+const staleEnv = "FOURIER_TEST_KILLED_WRITER"
+
+func TestMain(m *testing.M) {
+	if p := os.Getenv(staleEnv); p != "" {
+		f, err := atomicfile.Create(p)
+		if err != nil {
+			fmt.Println("error:", err)
+			os.Exit(1)
+		}
+		_, _ = f.WriteString("half a table")
+		fmt.Println("writing")
+		select {} // until killed
+	}
+	os.Exit(m.Run())
+}
+
+// killedWriter leaves in dir the temporary file of a process killed while
+// writing name, and returns its path.
+func killedWriter(t *testing.T, dir, name string) string {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), staleEnv+"="+filepath.Join(dir, name))
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if line, _ := bufio.NewReader(stdout).ReadString('\n'); line != "writing\n" {
+		t.Fatalf("writer: %q", line)
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	tmps, _ := filepath.Glob(filepath.Join(dir, "."+name+".tmp-*"))
+	if len(tmps) != 1 {
+		t.Fatalf("the killed writer left %d temporary files", len(tmps))
+	}
+	return tmps[0]
+}
+
+// TestOutputsManifestLast: results.json, which lists the report's files,
+// is written after them. A failure between two outputs (here kinds.csv
+// cannot replace a folder of that name; a kill at that moment is the same)
+// leaves no results.json describing a report that is not there; before
+// issue 14 results.json was written first. The next run, once the folder
+// is gone, completes the outputs and removes the temporary file a killed
+// writer left.
+func TestOutputsManifestLast(t *testing.T) {
+	dir := t.TempDir()
+	good := saveInit(t, dir, "resnet-mini")
+	out := filepath.Join(dir, "rep")
+	if err := os.MkdirAll(filepath.Join(out, "kinds.csv", "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--images", "20", "--batch", "10", "--bands", "0.5", "--threads", "1", "--out", out, good}
+	if code, _, stderr := runCmd(context.Background(), args...); code != 1 || !strings.Contains(stderr, "kinds.csv") {
+		t.Fatalf("exit %d, stderr %q; want 1 naming kinds.csv", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(out, "layers.csv")); err != nil {
+		t.Fatalf("the outputs before kinds.csv were not written: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "results.json")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("results.json written although the report is incomplete")
+	}
+	if err := os.RemoveAll(filepath.Join(out, "kinds.csv")); err != nil {
+		t.Fatal(err)
+	}
+	stale := killedWriter(t, out, "noise.csv")
+	if code, _, stderr := runCmd(context.Background(), args...); code != 0 {
+		t.Fatalf("rerun: exit %d: %s", code, stderr)
+	}
+	for _, f := range []string{"kinds.csv", "results.json"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("rerun: %v", err)
+		}
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the killed writer's %s is still there", filepath.Base(stale))
+	}
+}
 
 // saveInit writes a freshly initialised preset as a checkpoint in dir and
 // returns its sidecar's path.
@@ -70,7 +162,7 @@ func TestReport(t *testing.T) {
 		t.Errorf("no progress lines in stderr:\n%s", stderr)
 	}
 	for _, f := range []string{"report.html", "results.json", "fig2a-dlogamp.png", "fig8-highfreq.png", "fig9-variance.png",
-		"fig2b-noise.png", "layers.csv", "profiles.csv", "noise.csv", "kinds.csv", "models/ResNet.json", "models/vit-mini.json"} {
+		"fig2b-noise.png", "layers.csv", "profiles.csv", "noise.csv", "kinds.csv", "models/ResNet.jsonl", "models/vit-mini.jsonl"} {
 		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
 			t.Errorf("%s: %v", f, err)
 		}
@@ -78,7 +170,11 @@ func TestReport(t *testing.T) {
 	if n, err := reports.CheckPageImages(filepath.Join(out, "report.html")); err != nil || n != 4 {
 		t.Errorf("page images: %d, %v", n, err)
 	}
-	var r results
+	// The browser's view: every image decodes (natural size > 0).
+	if n, _ := testdep.RenderPage(t, filepath.Join(out, "report.html")); n != 4 {
+		t.Errorf("Chromium found %d images in report.html, want 4", n)
+	}
+	var r results.Fourier
 	b, err := os.ReadFile(filepath.Join(out, "results.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -107,10 +203,10 @@ func TestReport(t *testing.T) {
 	if code != 0 || strings.Count(stderr, "reusing") != 2 {
 		t.Errorf("rerun: exit %d, stderr:\n%s", code, stderr)
 	}
-	b2, _ := os.ReadFile(filepath.Join(out, "models", "vit-mini.json"))
-	var again modelResult
-	if err := json.Unmarshal(b2, &again); err != nil || again.Noise.Clean != vit.Noise.Clean {
-		t.Errorf("reused result differs: %v", err)
+	b2, _ := os.ReadFile(filepath.Join(out, "results.json"))
+	var again results.Fourier
+	if err := json.Unmarshal(b2, &again); err != nil || again.Models[1].Noise.Clean != vit.Noise.Clean || !again.Models[1].Reused {
+		t.Errorf("reused result differs or is not marked reused: %v", err)
 	}
 	// Another setting is another key: --nyquist recomputes.
 	code, _, stderr = runCmd(context.Background(), append([]string{"--nyquist", "--no-noise"}, args...)...)
@@ -199,35 +295,35 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-func TestNames(t *testing.T) {
+// TestShardsMerge: two shards, each measuring one of two checkpoints, then
+// --merge, write the tables of one process byte for byte.
+func TestShardsMerge(t *testing.T) {
 	dir := t.TempDir()
-	p := saveInit(t, dir, "resnet-mini")
-	ck, err := models.ReadCheckpoint(p)
-	if err != nil {
-		t.Fatal(err)
+	a, b := saveInit(t, dir, "resnet-mini"), saveInit(t, dir, "vit-mini")
+	common := []string{"--images", "20", "--batch", "10", "--bands", "0.3,0.7", "--threads", "1"}
+	one := filepath.Join(dir, "one")
+	if code, _, stderr := runCmd(context.Background(), append(common, "--out", one, a, b)...); code != 0 {
+		t.Fatalf("one process: exit %d: %s", code, stderr)
 	}
-	mk := func(phase string) string {
-		c := ck
-		c.Phase = phase
-		c.Weights = "resnet-mini/final.safetensors"
-		js, _ := json.Marshal(c)
-		f := filepath.Join(dir, phase+".json")
-		if err := os.WriteFile(f, js, 0o644); err != nil {
-			t.Fatal(err)
+	sharded := filepath.Join(dir, "sharded")
+	for i := range 2 {
+		args := append(common, "--out", sharded, "--shard", fmt.Sprintf("%d/2", i), a, b)
+		code, stdout, stderr := runCmd(context.Background(), args...)
+		if code != 0 || !strings.Contains(stdout, "--merge") {
+			t.Fatalf("shard %d: exit %d: %s%s", i, code, stdout, stderr)
 		}
-		return f
 	}
-	first, warm := mk("init"), mk("warmup")
-	cks, err := resolve([]input{{path: first}, {path: warm}, {path: warm}, {label: "mine", path: p}, {path: filepath.Join(dir, "resnet-mini")}})
-	if err != nil {
-		t.Fatal(err)
+	if _, err := os.Stat(filepath.Join(sharded, "results.json")); err == nil {
+		t.Fatal("a shard wrote results.json")
 	}
-	var got []string
-	for _, c := range cks {
-		got = append(got, c.name)
+	if code, _, stderr := runCmd(context.Background(), "--merge", "--out", sharded, a, b); code != 0 {
+		t.Fatalf("merge: exit %d: %s", code, stderr)
 	}
-	want := "resnet-mini/init resnet-mini/warmup resnet-mini/warmup/2 mine resnet-mini/final"
-	if strings.Join(got, " ") != want {
-		t.Errorf("names %q, want %q", strings.Join(got, " "), want)
+	for _, f := range []string{"layers.csv", "profiles.csv", "noise.csv", "kinds.csv"} {
+		x, err1 := os.ReadFile(filepath.Join(one, f))
+		y, err2 := os.ReadFile(filepath.Join(sharded, f))
+		if err1 != nil || err2 != nil || !bytes.Equal(x, y) {
+			t.Errorf("%s differs between one process and the merged shards (%v, %v)", f, err1, err2)
+		}
 	}
 }

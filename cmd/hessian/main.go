@@ -18,6 +18,13 @@
 // argument or with --ckpt; "label=path" names its curve (default: the
 // model's name, made unique with the training phase).
 //
+// An exported PyTorch model, the .pt file that python/vitprobe_export.py
+// writes (or its .json sidecar), is accepted wherever a checkpoint is, as
+// "path.pt" or "label=path.pt"; its minibatches come from --data, an image
+// folder (one sub-folder per class; its train/ part when it has train/ and
+// val/) or a safetensors file with x and y, resized and normalised as the
+// sidecar says (docs/torchscript.md).
+//
 // # What is computed
 //
 // For every checkpoint, N minibatches (--batches) of --batch-size training
@@ -28,7 +35,7 @@
 // "augmented data" of the paper). The loss is the training NLL (against
 // soft targets when the augmentation makes them) in eval mode, plus the
 // L2 term of the weight decay wd (--wd; by default the weight decay the
-// checkpoint was trained with, else 0), which adds wd to every
+// checkpoint was trained with, else 0: see models/meta), which adds wd to every
 // eigenvalue; the JSON says which wd was used and why. The top --k
 // eigenvalues of each minibatch's Hessian are found by power iteration
 // with deflation at PyHessian's defaults (--method power: up to 100
@@ -111,15 +118,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
-	"os"
 	"strings"
 
 	"github.com/vitprobe/vitprobe/internal/cli"
 	"github.com/vitprobe/vitprobe/internal/shard"
+	"github.com/vitprobe/vitprobe/internal/torchcli"
+	"github.com/vitprobe/vitprobe/jobs"
+	"github.com/vitprobe/vitprobe/models"
+	"github.com/vitprobe/vitprobe/results"
 )
 
-func main() { cli.Main("hessian", run) }
+func main() { torchcli.Main("hessian", run) }
 
 // ckptFlag collects repeated --ckpt values.
 type ckptFlag []string
@@ -129,36 +138,15 @@ func (c *ckptFlag) Set(v string) error { *c = append(*c, v); return nil }
 
 // options are the parsed command line.
 type options struct {
-	args         []string // the command line, for provenance
-	ckpts        []string
-	batches      int
-	batchSize    int
-	k            int
-	method       string
-	tol          float64
-	maxIter      int
-	wd           float64
-	wdSet        bool
-	augment      bool
-	trace        bool
-	density      bool
-	full         bool
-	fullBatches  int
-	retain       bool
-	traceSamples int
-	slqSteps     int
-	slqVectors   int
-	seed         uint64
-	threads      int
-	device       string
-	dataDir      string
-	dataset      string
-	out          string
-	shard        shard.Shard
-	merge        bool
-	resume       bool
-	stderr       io.Writer
-	stdout       io.Writer
+	job     jobs.HessianOptions
+	args    []string // checkpoints, or journals with --merge
+	threads int
+	device  string
+	dataDir string
+	out     string
+	shard   shard.Shard
+	merge   bool
+	resume  bool
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -166,39 +154,69 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	o.stdout, o.stderr = stdout, stderr
+	job := &jobs.Hessian{Env: jobs.Env{Out: o.out, Shard: o.shard, DataDir: o.dataDir, Log: stderr,
+		Command: append([]string{"hessian"}, args...)}, NoResume: !o.resume}
+	var res *results.Hessian
 	if o.merge {
-		return runMerge(o)
+		res, err = job.Merge(o.out, o.args...)
+	} else {
+		if job.Threads, job.Device, err = torchcli.Setup(o.threads, o.device); err != nil {
+			return err
+		}
+		refs, perr := models.ParseRefs(o.args)
+		if perr != nil {
+			return &cli.UsageError{Err: perr}
+		}
+		res, err = job.Run(ctx, refs, o.job)
 	}
-	return runCompute(ctx, o)
+	if err != nil {
+		return cli.Stopped(err)
+	}
+	if res == nil {
+		fmt.Fprintf(stdout, "shard %v done: %s\nonce every shard is done: hessian --merge --out %s\n", o.shard, job.Journal(), o.out)
+		return nil
+	}
+	for _, m := range res.Models {
+		fmt.Fprintf(stdout, "%s: NEP %.1f%%, APE %s over %d eigenvalues (%d minibatches, %d products, wd %g from %s)\n",
+			m.Label, 100*m.Summary.NEP, jobs.FormatValue(m.Summary.APE), m.Summary.N, len(m.Batches), m.Products,
+			m.WeightDecay, m.WeightDecaySource)
+	}
+	figures := "spectrum.png"
+	if res.Settings.Density {
+		figures += ", density.png"
+	}
+	fmt.Fprintf(stdout, "wrote %s (hessian.json, eigenvalues.csv, %s, summary.html)\n", o.out, figures)
+	return nil
 }
 
 func parse(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("hessian", flag.ContinueOnError)
 	var ck ckptFlag
-	o := &options{args: append([]string{"hessian"}, args...)}
+	o := &options{}
+	j := &o.job
+	var wd float64
 	fs.Var(&ck, "ckpt", "checkpoint `[label=]path` (repeatable; also positional arguments)")
-	fs.IntVar(&o.batches, "batches", 20, "number of minibatches N")
-	fs.IntVar(&o.batchSize, "batch-size", 16, "minibatch size (the paper: 16)")
-	fs.IntVar(&o.k, "k", 5, "eigenvalues per minibatch (the paper: top 5)")
-	fs.StringVar(&o.method, "method", "power", "eigenvalue method: power (PyHessian's power iteration with deflation) or lanczos")
-	fs.Float64Var(&o.tol, "tol", 0, "relative tolerance (0: the method's default, power 1e-3, lanczos 1e-6)")
-	fs.IntVar(&o.maxIter, "max-iter", 0, "power: products per eigenvalue (0: 100); lanczos: Krylov steps (0: max(100, 4k))")
-	fs.Float64Var(&o.wd, "wd", 0, "L2 coefficient added to the loss, shifting every eigenvalue by wd (default: the checkpoint's training weight decay, else 0)")
-	fs.BoolVar(&o.augment, "augment", false, "augment the minibatches with the checkpoint's training augmentation (label smoothing, mixup, CutMix, crops)")
-	fs.BoolVar(&o.trace, "trace", false, "also estimate the trace of the Hessian over the minibatches (Hutchinson)")
-	fs.BoolVar(&o.density, "density", false, "also estimate its eigenvalue density (stochastic Lanczos quadrature)")
-	fs.BoolVar(&o.full, "full", false, "also compute its top-k eigenvalues (with --method)")
-	fs.IntVar(&o.fullBatches, "full-batches", 0, "minibatches in the Hessian of --trace/--density/--full (0: all)")
-	fs.BoolVar(&o.retain, "retain", false, "keep every minibatch's graph for --trace/--density/--full (faster, memory for all graphs)")
-	fs.IntVar(&o.traceSamples, "trace-samples", 100, "Hutchinson: maximum number of Rademacher vectors (tolerance 1e-3 as PyHessian)")
-	fs.IntVar(&o.slqSteps, "slq-steps", 100, "SLQ: Lanczos steps per vector")
-	fs.IntVar(&o.slqVectors, "slq-vectors", 1, "SLQ: number of start vectors")
-	fs.Uint64Var(&o.seed, "seed", 0, "random seed (minibatches, augmentation, start vectors)")
+	fs.IntVar(&j.Batches, "batches", 20, "number of minibatches N")
+	fs.IntVar(&j.BatchSize, "batch-size", 16, "minibatch size (the paper: 16)")
+	fs.IntVar(&j.K, "k", 5, "eigenvalues per minibatch (the paper: top 5)")
+	fs.StringVar(&j.Method, "method", "power", "eigenvalue method: power (PyHessian's power iteration with deflation) or lanczos")
+	fs.Float64Var(&j.Tol, "tol", 0, "relative tolerance (0: the method's default, power 1e-3, lanczos 1e-6)")
+	fs.IntVar(&j.MaxIter, "max-iter", 0, "power: products per eigenvalue (0: 100); lanczos: Krylov steps (0: max(100, 4k))")
+	fs.Float64Var(&wd, "wd", 0, "L2 coefficient added to the loss, shifting every eigenvalue by wd (default: the checkpoint's training weight decay, else 0)")
+	fs.BoolVar(&j.Augment, "augment", false, "augment the minibatches with the checkpoint's training augmentation (label smoothing, mixup, CutMix, crops)")
+	fs.BoolVar(&j.Trace, "trace", false, "also estimate the trace of the Hessian over the minibatches (Hutchinson)")
+	fs.BoolVar(&j.Density, "density", false, "also estimate its eigenvalue density (stochastic Lanczos quadrature)")
+	fs.BoolVar(&j.Full, "full", false, "also compute its top-k eigenvalues (with --method)")
+	fs.IntVar(&j.FullBatches, "full-batches", 0, "minibatches in the Hessian of --trace/--density/--full (0: all)")
+	fs.BoolVar(&j.Retain, "retain", false, "keep every minibatch's graph for --trace/--density/--full (faster, memory for all graphs)")
+	fs.IntVar(&j.TraceSamples, "trace-samples", 100, "Hutchinson: maximum number of Rademacher vectors (tolerance 1e-3 as PyHessian)")
+	fs.IntVar(&j.SLQSteps, "slq-steps", 100, "SLQ: Lanczos steps per vector")
+	fs.IntVar(&j.SLQVectors, "slq-vectors", 1, "SLQ: number of start vectors")
+	fs.Uint64Var(&j.Seed, "seed", 0, "random seed (minibatches, augmentation, start vectors)")
 	fs.IntVar(&o.threads, "threads", 0, "libtorch threads (0: all cores, or $VITPROBE_THREADS)")
 	fs.StringVar(&o.device, "device", "cpu", "device: cpu, cuda, cuda:N")
 	fs.StringVar(&o.dataDir, "data", "", "dataset folder (MNIST: found by itself; CIFAR: the folder of the official binary files)")
-	fs.StringVar(&o.dataset, "dataset", "", "dataset (default: the one each checkpoint was trained on)")
+	fs.StringVar(&j.Dataset, "dataset", "", "dataset (default: the one each checkpoint was trained on)")
 	fs.StringVar(&o.out, "out", "", "output folder (required)")
 	shardFlag := fs.String("shard", "", "compute only shard `i/n` of the work (default: from Slurm/Kubernetes, else all)")
 	fs.BoolVar(&o.merge, "merge", false, "merge the shard journals in --out (or given as arguments) into the outputs")
@@ -208,70 +226,31 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	}
 	// Flags may follow the checkpoints: parse, take a positional
 	// argument, parse the rest, until none are left.
-	var positional []string
-	for rest := args; ; {
-		if err := cli.ParseFlags(fs, rest, true); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		positional = append(positional, fs.Arg(0))
-		rest = fs.Args()[1:]
+	positional, err := cli.ParseArgs(fs, args)
+	if err != nil {
+		return nil, err
 	}
 	fs.Visit(func(f *flag.Flag) {
 		if f.Name == "wd" {
-			o.wdSet = true
+			j.WeightDecay = &wd
 		}
 	})
-	o.ckpts = append([]string(ck), positional...)
-	if o.out == "" {
-		return nil, cli.Usagef("--out is required (the output folder)")
-	}
-	if o.merge {
-		if len(ck) > 0 {
-			return nil, cli.Usagef("--merge takes journals, not --ckpt")
-		}
-		return o, nil
-	}
+	o.args = append([]string(ck), positional...)
 	switch {
-	case len(o.ckpts) == 0:
+	case o.out == "":
+		return nil, cli.Usagef("--out is required (the output folder)")
+	case o.merge && len(ck) > 0:
+		return nil, cli.Usagef("--merge takes journals, not --ckpt")
+	case o.merge:
+		return o, nil
+	case len(o.args) == 0:
 		return nil, cli.Usagef("no checkpoint given (arguments or --ckpt)")
-	case o.batches < 1:
-		return nil, cli.Usagef("--batches %d: want at least 1", o.batches)
-	case o.batchSize < 1:
-		return nil, cli.Usagef("--batch-size %d: want at least 1", o.batchSize)
-	case o.k < 1:
-		return nil, cli.Usagef("--k %d: want at least 1", o.k)
-	case o.method != "power" && o.method != "lanczos":
-		return nil, cli.Usagef("--method %q: want power or lanczos", o.method)
-	case math.IsNaN(o.tol) || math.IsInf(o.tol, 0) || o.tol < 0:
-		return nil, cli.Usagef("--tol %v: want a finite number >= 0 (0: the method's default)", o.tol)
-	case o.maxIter < 0:
-		return nil, cli.Usagef("--max-iter %d: want >= 0 (0: the method's default)", o.maxIter)
-	case o.method == "lanczos" && o.maxIter > 0 && o.maxIter < o.k:
-		return nil, cli.Usagef("--max-iter %d: Lanczos needs at least --k = %d steps", o.maxIter, o.k)
-	case math.IsNaN(o.wd) || math.IsInf(o.wd, 0) || o.wd < 0:
-		return nil, cli.Usagef("--wd %v: want a finite number >= 0", o.wd)
-	case o.fullBatches < 0 || o.fullBatches > o.batches:
-		return nil, cli.Usagef("--full-batches %d: want 0 (all) to --batches = %d", o.fullBatches, o.batches)
-	case o.traceSamples < 2:
-		return nil, cli.Usagef("--trace-samples %d: want at least 2", o.traceSamples)
-	case o.slqSteps < 1 || o.slqVectors < 1:
-		return nil, cli.Usagef("--slq-steps %d, --slq-vectors %d: want at least 1 each", o.slqSteps, o.slqVectors)
 	case o.threads < 0:
 		return nil, cli.Usagef("--threads %d: want 0 (all cores) or a positive count", o.threads)
 	}
-	if o.fullBatches == 0 {
-		o.fullBatches = o.batches
+	if err := j.Validate(); err != nil {
+		return nil, &cli.UsageError{Err: err}
 	}
-	s, err := shard.Resolve(*shardFlag, os.Getenv)
-	if err != nil {
-		if *shardFlag != "" {
-			return nil, &cli.UsageError{Err: fmt.Errorf("--shard: %w", err)}
-		}
-		return nil, err
-	}
-	o.shard = s
-	return o, nil
+	o.shard, err = cli.ResolveShard(*shardFlag)
+	return o, err
 }

@@ -23,7 +23,9 @@ import (
 	"github.com/sugarme/gotch"
 
 	"github.com/vitprobe/vitprobe/internal/cli"
+	"github.com/vitprobe/vitprobe/internal/testdep"
 	"github.com/vitprobe/vitprobe/models"
+	"github.com/vitprobe/vitprobe/results"
 	"github.com/vitprobe/vitprobe/torchx"
 	"github.com/vitprobe/vitprobe/train"
 )
@@ -132,6 +134,20 @@ func result(t *testing.T, dir string) map[string]any {
 	}
 	delete(m, "provenance")
 	return m
+}
+
+// record is a journal line as the tests read it.
+type record struct {
+	Kind  string                `json:"kind"`
+	Ckpt  int                   `json:"ckpt"`
+	Batch *results.HessianBatch `json:"batch,omitempty"`
+}
+
+func (r record) key() string {
+	if r.Batch != nil {
+		return fmt.Sprintf("%d/%s/%d", r.Ckpt, r.Kind, r.Batch.Batch)
+	}
+	return fmt.Sprintf("%d/%s", r.Ckpt, r.Kind)
 }
 
 // journalRecords returns the records of a journal (lines after the header).
@@ -252,6 +268,10 @@ func TestEndToEnd(t *testing.T) {
 	if n := len(journalRecords(t, filepath.Join(out, "journal.jsonl"))); n != 12 {
 		t.Errorf("journal has %d records after a rerun, want 12", n)
 	}
+	// The browser's view of the summary page: its one figure decodes.
+	if n, _ := testdep.RenderPage(t, filepath.Join(out, "summary.html")); n != 1 {
+		t.Errorf("Chromium found %d images in summary.html, want 1 (spectrum.png)", n)
+	}
 }
 
 func checkPNG(t *testing.T, path string) {
@@ -279,7 +299,7 @@ func TestTraceDensityFull(t *testing.T) {
 	if _, stderr, err := runHere(t, args...); err != nil {
 		t.Fatal(err, stderr)
 	}
-	var res output
+	var res results.Hessian
 	b, _ := os.ReadFile(filepath.Join(out, "hessian.json"))
 	if err := json.Unmarshal(b, &res); err != nil {
 		t.Fatal(err)
@@ -502,7 +522,7 @@ func TestBadInput(t *testing.T) {
 		{"other settings", []string{"--out", otherSettings, "--batches", "2", "--batch-size", "2", "--k", "1", "--threads", "1", a}, 1, "other settings"},
 		{"resume off", []string{"--out", otherSettings, "--resume=false", "--batches", "1", "--batch-size", "2", "--k", "1", "--max-iter", "2", "--threads", "1", a}, 2, "already exists"},
 		{"diverged model", append([]string{"--out", filepath.Join(tmp, "nan")}, append(small, filepath.Join(dir, "nan.json"))...), 1, "batch 0"},
-		{"merge nothing", []string{"--merge", "--out", t.TempDir()}, 1, "no journal"},
+		{"merge nothing", []string{"--merge", "--out", t.TempDir()}, 1, "no shard journals"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -565,8 +585,8 @@ func TestAugment(t *testing.T) {
 	if _, stderr, err := runHere(t, append([]string{"--out", aug, "--augment"}, args...)...); err != nil {
 		t.Fatal(err, stderr)
 	}
-	read := func(dir string) modelOut {
-		var res output
+	read := func(dir string) results.HessianModel {
+		var res results.Hessian
 		b, _ := os.ReadFile(filepath.Join(dir, "hessian.json"))
 		if err := json.Unmarshal(b, &res); err != nil {
 			t.Fatal(err)
@@ -599,17 +619,20 @@ func TestAugment(t *testing.T) {
 	}
 }
 
-func TestLabels(t *testing.T) {
-	for _, c := range []struct{ arg, label, path string }{
-		{"vit=runs/a.json", "vit", "runs/a.json"},
-		{"runs/a=b.json", "", "runs/a=b.json"},
-		{"a.json", "", "a.json"},
-	} {
-		if l, p := splitLabel(c.arg); l != c.label || p != c.path {
-			t.Errorf("splitLabel(%q) = %q, %q", c.arg, l, p)
-		}
+// TestOverMemoryLanczosRefused: a Lanczos run whose Krylov basis cannot
+// fit in the machine's available memory (here 10^8 steps of a 308,538
+// parameter model, about 700 GiB) is refused at once with the flag that
+// lowers it, before any work or journal. Before issue 14 it started and
+// grew its basis until the machine ran out of memory.
+func TestOverMemoryLanczosRefused(t *testing.T) {
+	dir := checkpoints(t)
+	out := t.TempDir()
+	_, _, err := runHere(t, "--out", out, "--method", "lanczos", "--max-iter", "100000000", "--batches", "1", "--batch-size", "2",
+		"--k", "1", "--threads", "1", filepath.Join(dir, "a.json"))
+	if err == nil || !strings.Contains(err.Error(), "--max-iter") || !strings.Contains(err.Error(), "GiB are available") {
+		t.Fatalf("error %v, want a refusal naming --max-iter and the memory", err)
 	}
-	if ranges([]int{1, 2, 3, 7, 9, 10}) != "1-3, 7, 9-10" {
-		t.Errorf("ranges: %q", ranges([]int{1, 2, 3, 7, 9, 10}))
+	if _, err := os.Stat(filepath.Join(out, "journal.jsonl")); !errors.Is(err, os.ErrNotExist) {
+		t.Error("a refused run left a journal")
 	}
 }

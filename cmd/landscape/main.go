@@ -8,6 +8,12 @@
 //
 // A checkpoint is the .json sidecar written by cmd/train (or its path
 // without extension); NAME= gives it a label for titles and folders.
+// An exported PyTorch model, the .pt file that python/vitprobe_export.py
+// writes, is accepted as a checkpoint; it is evaluated on --data, an image
+// folder (one sub-folder per class; its train/ or val/ part by --split when
+// it has both) or a safetensors file with x and y, resized and normalised
+// as its sidecar says, and the grid moves the module's own parameters in
+// place and restores them bit for bit (docs/torchscript.md).
 //
 // # What it computes
 //
@@ -20,7 +26,8 @@
 // accuracy and the official code's weight norms l1 = Σ|w| and
 // l2 = Σ‖W‖ (unsquared Frobenius norms, summed over tensors); the paper's
 // plotted loss is NLL + wd·l2, with wd the checkpoint's training weight
-// decay unless --wd says otherwise.
+// decay (0 when it records none: see models/meta) unless --wd says
+// otherwise.
 //
 // Directions:
 //   - random (default): Gaussian, seeded by --seed, scaled per filter as
@@ -72,13 +79,17 @@
 // a kill, a crash) rerun with the same command skips what is done, and a
 // finished one recomputes nothing and only rewrites the outputs (so
 // --clip or --side-by-side can be changed afterwards). A journal written
-// with other settings is refused with the setting that differs.
+// with other settings is refused with the setting that differs; a journal
+// another process is writing is refused with that process's id.
 // --shard i/n (or a Slurm array task, or a Kubernetes Indexed Job
 // with VITPROBE_SHARD_COUNT) evaluates only the points with index mod n = i
 // into landscape.shard-i-of-n.jsonl; rerun the same command with --merge
-// once every shard is done to write the outputs. They are byte-identical to
-// a single process's. scripts/landscape-slurm.sh and
-// scripts/landscape-k8s.yaml do this on a cluster.
+// once every shard is done to write the outputs (the merge takes the
+// settings from the journals: of the other flags only the figure ones
+// count). They are byte-identical to a single process's.
+// scripts/slurm-submit.sh (Slurm, tested on a real cluster) and
+// scripts/landscape-k8s.yaml do this on a cluster. The work is done by
+// package jobs (jobs.Landscape).
 //
 // Usage errors exit with status 2, run-time errors with 1, an interrupt
 // with 130; outputs are written atomically, never half.
@@ -96,61 +107,193 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"strconv"
 	"strings"
 
 	"github.com/vitprobe/vitprobe/internal/cli"
-	"github.com/vitprobe/vitprobe/internal/shard"
+	"github.com/vitprobe/vitprobe/internal/torchcli"
+	"github.com/vitprobe/vitprobe/jobs"
 	"github.com/vitprobe/vitprobe/landscape"
+	"github.com/vitprobe/vitprobe/models"
+	"github.com/vitprobe/vitprobe/models/meta"
 )
 
-func main() {
-	cli.Main("landscape", run)
-}
+func main() { torchcli.Main("landscape", run) }
 
 // options are the parsed command line.
 type options struct {
-	ckpts      []labelled
-	grid       landscape.Grid
-	oneD       bool
-	norm       string // "" until resolved per direction kind
-	seed       uint64
-	subsetSeed uint64
-	images     int
-	batch      int
-	augment    augmentFlag
-	wd         float64
-	wdSet      bool
-	dirFrom    string
-	eigvecs    string
-	move1D     bool
-	movePos    bool
-	shard      shard.Shard
-	sharded    bool
-	merge      bool
-	threads    int
-	device     string
-	dataset    string
-	dataDir    string
-	split      string
-	out        string
-	clip       float64
-	clipDrop   bool
-	sideBySide bool
-	plots      bool
-	args       []string
+	job     jobs.LandscapeOptions
+	figs    jobs.LandscapeFigures
+	refs    []models.Ref
+	env     jobs.Env
+	merge   bool
+	device  string
+	threads int
 }
 
-// labelled is a checkpoint with its label.
-type labelled struct {
-	label, path string
-	named       bool
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parse(args, stderr)
+	if err != nil {
+		return err
+	}
+	job := &jobs.Landscape{Env: o.env, Figures: o.figs}
+	job.Log, job.Command = stderr, append([]string{"landscape"}, args...)
+	var res *jobs.LandscapeOutputs
+	if o.merge {
+		rs, err := meta.Resolve(o.refs) // the labels the run gave them
+		if err != nil {
+			return trimmed{err}
+		}
+		labels := make([]string, len(rs))
+		for i, r := range rs {
+			labels[i] = r.Label
+		}
+		if res, err = job.Merge(job.Out, labels...); err != nil {
+			return trimmed{cli.Stopped(err)}
+		}
+	} else {
+		if _, job.Device, err = torchcli.Setup(1, o.device); err != nil {
+			return err
+		}
+		if job.Workers, err = torchcli.Workers(o.threads, job.Device); err != nil {
+			return err
+		}
+		res, err = job.Run(ctx, o.refs, o.job)
+	}
+	if err := cli.Stopped(err); err != nil {
+		return trimmed{err}
+	}
+	if res == nil {
+		return nil // a shard: the job said so
+	}
+	for _, r := range res.Checkpoints {
+		fmt.Fprintf(stdout, "%s: %s\nwrote %s\n", r.Label, r.Headline(), strings.Join(r.Files, ", "))
+	}
+	for _, p := range res.SideBySide {
+		fmt.Fprintf(stdout, "wrote %s\n", p)
+	}
+	return nil
+}
+
+// trimmed drops the "landscape: " prefix of the landscape package's
+// errors, which cli.Exit's "landscape: " would double.
+type trimmed struct{ err error }
+
+func (t trimmed) Error() string { return strings.TrimPrefix(t.err.Error(), "landscape: ") }
+func (t trimmed) Unwrap() error { return t.err }
+
+// parse reads the command line. Flags and checkpoints may be interleaved.
+func parse(args []string, stderr io.Writer) (*options, error) {
+	o := &options{figs: jobs.LandscapeFigures{Plots: true}}
+	j, f, e := &o.job, &o.figs, &o.env
+	fs := flag.NewFlagSet("landscape", flag.ContinueOnError)
+	gridS := fs.String("grid", "-1:1:21", "grid MIN:MAX:NUM for both axes (the paper's: -1:1:21)")
+	axis := map[string]*float64{}
+	for _, n := range []string{"xmin", "xmax", "ymin", "ymax"} {
+		axis[n] = fs.Float64(n, 0, fmt.Sprintf("%s range %simum (overrides --grid)", n[:1], n[1:]))
+	}
+	xnum := fs.Int("xnum", 0, "x resolution in points (overrides --grid)")
+	ynum := fs.Int("ynum", 0, "y resolution in points (overrides --grid)")
+	oneD := fs.Bool("1d", false, "a 1-D slice along x only")
+	fs.StringVar(&j.Norm, "norm", "", "direction normalisation: filter (Li et al.), dim0 (the official code) or none (default filter; none for --eigvecs)")
+	fs.Uint64Var(&j.Seed, "seed", 0, "seed of the random directions")
+	fs.Uint64Var(&j.SubsetSeed, "subset-seed", 0, "seed of the evaluation subset and of its augmentation")
+	fs.IntVar(&j.Images, "images", 1000, "number of training examples evaluated at each point (stratified subset)")
+	fs.IntVar(&j.Batch, "batch", 50, "evaluation batch size (small batches run faster on CPU; the numbers depend on it in the last bits)")
+	augment := augmentFlag("none")
+	fs.Var(&augment, "augment", "evaluate on augmented images, made once: bare or =recipe for the checkpoint's training augmentation, =paper for the paper's, =none (default)")
+	wd := fs.Float64("wd", 0, "weight decay wd of the plotted loss NLL + wd·l2 (default: the checkpoint's training weight decay, else 0)")
+	fs.StringVar(&j.DirFrom, "dir-from", "", "checkpoint A: x runs along the line from A (x=0) to the checkpoint (x=1)")
+	fs.StringVar(&j.Eigvecs, "eigvecs", "", "safetensors file of flat direction vectors eigvec.0, eigvec.1 (e.g. top Hessian eigenvectors)")
+	fs.BoolVar(&j.Move1D, "move-1d", false, "let tensors of rank < 2 (biases, norm scales and shifts) move too")
+	fs.BoolVar(&j.MovePos, "move-pos", false, "let position embeddings and relative-position tables move too")
+	shardS := fs.String("shard", "", "evaluate only shard I/N of the points (default: from Slurm or Kubernetes, else all)")
+	fs.BoolVar(&o.merge, "merge", false, "merge the shard journals in --out and write the outputs")
+	fs.IntVar(&o.threads, "threads", 0, "parallel workers, one libtorch thread each (0: all cores, or $VITPROBE_THREADS)")
+	fs.StringVar(&o.device, "device", "cpu", "device: cpu, cuda, cuda:N")
+	fs.StringVar(&j.Dataset, "dataset", "", "dataset (default: the checkpoint's)")
+	fs.StringVar(&e.DataDir, "data", "", "dataset folder (MNIST: found by itself; CIFAR: the official binary files)")
+	fs.StringVar(&j.Split, "split", "train", "split to evaluate on: train (the paper's) or test")
+	fs.StringVar(&e.Out, "out", "", "output folder (required)")
+	fs.Float64Var(&f.Clip, "clip", 0, "cap the figures' value minus its minimum at this level: colours and heights saturate there (0: none)")
+	clipMode := fs.String("clip-mode", "cap", "cap (draw values above --clip at --clip) or drop (leave those points out, as the paper's code does)")
+	fs.BoolVar(&f.SideBySide, "side-by-side", false, "with several checkpoints, also draw them side by side on one colour scale")
+	fs.BoolVar(&f.Plots, "plots", true, "render PNG figures")
+	fs.Usage = func() {
+		cli.Usage(stderr, fs, "usage: landscape [flags] CHECKPOINT [NAME=CHECKPOINT ...]\n(go doc github.com/vitprobe/vitprobe/cmd/landscape for the manual)")
+	}
+	ckpts, err := cli.ParseArgs(fs, args)
+	switch {
+	case err != nil:
+		return nil, err
+	case len(ckpts) == 0:
+		return nil, cli.Usagef("no checkpoint given (usage: landscape [flags] CHECKPOINT [NAME=CHECKPOINT ...])")
+	case e.Out == "":
+		return nil, cli.Usagef("--out is required (the output folder)")
+	case *shardS != "" && o.merge:
+		return nil, cli.Usagef("--merge reads every shard's journal: give no --shard")
+	case f.Clip < 0 || math.IsNaN(f.Clip) || math.IsInf(f.Clip, 0):
+		return nil, cli.Usagef("--clip %v: want a positive number, or 0 for none", f.Clip)
+	case *clipMode != "cap" && *clipMode != "drop":
+		return nil, cli.Usagef("--clip-mode %q: want cap or drop", *clipMode)
+	}
+	f.ClipDrop = *clipMode == "drop"
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	if j.Grid, err = grid(*gridS, axis, *xnum, *ynum, *oneD, set); err != nil {
+		return nil, err
+	}
+	if set["wd"] {
+		j.WeightDecay = wd
+	}
+	if augment != "none" {
+		j.Augment = string(augment)
+	}
+	if err := j.Validate(); err != nil && !o.merge {
+		return nil, &cli.UsageError{Err: err}
+	}
+	if !o.merge {
+		if e.Shard, err = cli.ResolveShard(*shardS); err != nil {
+			return nil, err
+		}
+	}
+	if o.refs, err = models.ParseRefs(ckpts); err != nil {
+		return nil, &cli.UsageError{Err: err}
+	}
+	return o, nil
+}
+
+// grid makes the grid of --grid and the axis flags that were set.
+func grid(s string, axis map[string]*float64, xnum, ynum int, oneD bool, set map[string]bool) (landscape.Grid, error) {
+	a, err := landscape.ParseAxis(s)
+	if err != nil {
+		return landscape.Grid{}, cli.Usagef("--grid %s: %v", s, err)
+	}
+	g := landscape.Grid{X: a, Y: a}
+	for name, v := range map[string]*float64{"xmin": &g.X.Min, "xmax": &g.X.Max, "ymin": &g.Y.Min, "ymax": &g.Y.Max} {
+		if set[name] {
+			*v = *axis[name]
+		}
+	}
+	if set["xnum"] {
+		g.X.N = xnum
+	}
+	if set["ynum"] {
+		g.Y.N = ynum
+	}
+	if oneD {
+		if set["ymin"] || set["ymax"] || set["ynum"] {
+			return g, cli.Usagef("--1d takes no y range (--ymin, --ymax, --ynum)")
+		}
+		g.Y = landscape.Axis{}
+	}
+	if err := g.Validate(); err != nil {
+		return g, cli.Usagef("%s", strings.TrimPrefix(err.Error(), "landscape: "))
+	}
+	return g, nil
 }
 
 // augmentFlag is --augment: "recipe" when given bare, or =none|recipe|paper.
@@ -173,185 +316,3 @@ func (a *augmentFlag) Set(s string) error {
 }
 
 func (a *augmentFlag) IsBoolFlag() bool { return true }
-
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	o, err := parse(args, stderr)
-	if err != nil {
-		return err
-	}
-	if err := execute(ctx, o, stdout, stderr); err != nil {
-		return trimmed{err}
-	}
-	return nil
-}
-
-// trimmed drops the "landscape: " prefix of the landscape package's
-// errors, which cli.Exit's "landscape: " would double.
-type trimmed struct{ err error }
-
-func (t trimmed) Error() string { return strings.TrimPrefix(t.err.Error(), "landscape: ") }
-func (t trimmed) Unwrap() error { return t.err }
-
-// parse reads the command line. Flags and checkpoints may be interleaved.
-func parse(args []string, stderr io.Writer) (*options, error) {
-	o := &options{args: append([]string{"landscape"}, args...), augment: "none"}
-	fs := flag.NewFlagSet("landscape", flag.ContinueOnError)
-	gridS := fs.String("grid", "-1:1:21", "grid MIN:MAX:NUM for both axes (the paper's: -1:1:21)")
-	xmin := fs.Float64("xmin", 0, "x range minimum (overrides --grid)")
-	xmax := fs.Float64("xmax", 0, "x range maximum (overrides --grid)")
-	xnum := fs.Int("xnum", 0, "x resolution in points (overrides --grid)")
-	ymin := fs.Float64("ymin", 0, "y range minimum (overrides --grid)")
-	ymax := fs.Float64("ymax", 0, "y range maximum (overrides --grid)")
-	ynum := fs.Int("ynum", 0, "y resolution in points (overrides --grid)")
-	fs.BoolVar(&o.oneD, "1d", false, "a 1-D slice along x only")
-	fs.StringVar(&o.norm, "norm", "", "direction normalisation: filter (Li et al.), dim0 (the official code) or none (default filter; none for --eigvecs)")
-	fs.Uint64Var(&o.seed, "seed", 0, "seed of the random directions")
-	fs.Uint64Var(&o.subsetSeed, "subset-seed", 0, "seed of the evaluation subset and of its augmentation")
-	fs.IntVar(&o.images, "images", 1000, "number of training examples evaluated at each point (stratified subset)")
-	fs.IntVar(&o.batch, "batch", 50, "evaluation batch size (small batches run faster on CPU; the numbers depend on it in the last bits)")
-	fs.Var(&o.augment, "augment", "evaluate on augmented images, made once: bare or =recipe for the checkpoint's training augmentation, =paper for the paper's, =none (default)")
-	fs.Float64Var(&o.wd, "wd", 0, "weight decay wd of the plotted loss NLL + wd·l2 (default: the checkpoint's training weight decay, else 0.05)")
-	fs.StringVar(&o.dirFrom, "dir-from", "", "checkpoint A: x runs along the line from A (x=0) to the checkpoint (x=1)")
-	fs.StringVar(&o.eigvecs, "eigvecs", "", "safetensors file of flat direction vectors eigvec.0, eigvec.1 (e.g. top Hessian eigenvectors)")
-	fs.BoolVar(&o.move1D, "move-1d", false, "let tensors of rank < 2 (biases, norm scales and shifts) move too")
-	fs.BoolVar(&o.movePos, "move-pos", false, "let position embeddings and relative-position tables move too")
-	shardS := fs.String("shard", "", "evaluate only shard I/N of the points (default: from Slurm or Kubernetes, else all)")
-	fs.BoolVar(&o.merge, "merge", false, "merge the shard journals in --out and write the outputs")
-	fs.IntVar(&o.threads, "threads", 0, "parallel workers, one libtorch thread each (0: all cores, or $VITPROBE_THREADS)")
-	fs.StringVar(&o.device, "device", "cpu", "device: cpu, cuda, cuda:N")
-	fs.StringVar(&o.dataset, "dataset", "", "dataset (default: the checkpoint's)")
-	fs.StringVar(&o.dataDir, "data", "", "dataset folder (MNIST: found by itself; CIFAR: the official binary files)")
-	fs.StringVar(&o.split, "split", "train", "split to evaluate on: train (the paper's) or test")
-	fs.StringVar(&o.out, "out", "", "output folder (required)")
-	fs.Float64Var(&o.clip, "clip", 0, "cap the figures' value minus its minimum at this level: colours and heights saturate there (0: none)")
-	clipMode := fs.String("clip-mode", "cap", "cap (draw values above --clip at --clip) or drop (leave those points out, as the paper's code does)")
-	fs.BoolVar(&o.sideBySide, "side-by-side", false, "with several checkpoints, also draw them side by side on one colour scale")
-	fs.BoolVar(&o.plots, "plots", true, "render PNG figures")
-	fs.Usage = func() {
-		cli.Usage(stderr, fs, "usage: landscape [flags] CHECKPOINT [NAME=CHECKPOINT ...]\n(go doc github.com/vitprobe/vitprobe/cmd/landscape for the manual)")
-	}
-	rest := args
-	for {
-		if err := cli.ParseFlags(fs, rest, true); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		o.ckpts = append(o.ckpts, parseCheckpointArg(fs.Arg(0)))
-		rest = fs.Args()[1:]
-	}
-	if len(o.ckpts) == 0 {
-		return nil, cli.Usagef("no checkpoint given (usage: landscape [flags] CHECKPOINT [NAME=CHECKPOINT ...])")
-	}
-	if o.out == "" {
-		return nil, cli.Usagef("--out is required (the output folder)")
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	g, err := parseGrid(*gridS)
-	if err != nil {
-		return nil, cli.Usagef("--grid %s: %v", *gridS, err)
-	}
-	for name, v := range map[string]*float64{"xmin": &g.X.Min, "xmax": &g.X.Max, "ymin": &g.Y.Min, "ymax": &g.Y.Max} {
-		if set[name] {
-			*v = map[string]float64{"xmin": *xmin, "xmax": *xmax, "ymin": *ymin, "ymax": *ymax}[name]
-		}
-	}
-	if set["xnum"] {
-		g.X.N = *xnum
-	}
-	if set["ynum"] {
-		g.Y.N = *ynum
-	}
-	if o.oneD {
-		if set["ymin"] || set["ymax"] || set["ynum"] {
-			return nil, cli.Usagef("--1d takes no y range (--ymin, --ymax, --ynum)")
-		}
-		g.Y = landscape.Axis{}
-	}
-	if err := g.Validate(); err != nil {
-		return nil, cli.Usagef("%s", strings.TrimPrefix(err.Error(), "landscape: "))
-	}
-	o.grid = g
-	if o.norm != "" {
-		if _, err := landscape.ParseNorm(o.norm); err != nil {
-			return nil, cli.Usagef("--norm %q: want filter, dim0 or none", o.norm)
-		}
-	}
-	if o.images < 1 {
-		return nil, cli.Usagef("--images %d: want at least 1", o.images)
-	}
-	if o.batch < 1 {
-		return nil, cli.Usagef("--batch %d: want at least 1", o.batch)
-	}
-	o.wdSet = set["wd"]
-	if o.wdSet && (o.wd < 0 || math.IsNaN(o.wd) || math.IsInf(o.wd, 0)) {
-		return nil, cli.Usagef("--wd %v: want a finite number >= 0", o.wd)
-	}
-	if o.clip < 0 || math.IsNaN(o.clip) || math.IsInf(o.clip, 0) {
-		return nil, cli.Usagef("--clip %v: want a positive number, or 0 for none", o.clip)
-	}
-	switch *clipMode {
-	case "cap":
-	case "drop":
-		o.clipDrop = true
-	default:
-		return nil, cli.Usagef("--clip-mode %q: want cap or drop", *clipMode)
-	}
-	if o.dirFrom != "" && o.eigvecs != "" {
-		return nil, cli.Usagef("--dir-from and --eigvecs both give the x direction: choose one")
-	}
-	if o.split != "train" && o.split != "test" {
-		return nil, cli.Usagef("--split %q: want train or test", o.split)
-	}
-	if *shardS != "" && o.merge {
-		return nil, cli.Usagef("--merge reads every shard's journal: give no --shard")
-	}
-	if o.merge {
-		o.shard = shard.All
-	} else {
-		sh, err := shard.Resolve(*shardS, os.Getenv)
-		if err != nil {
-			if *shardS != "" {
-				return nil, cli.Usagef("--shard %s", strings.TrimPrefix(err.Error(), "shard "))
-			}
-			return nil, cli.Usagef("%v", err)
-		}
-		o.shard, o.sharded = sh, sh.Count > 1
-	}
-	seen := map[string]bool{}
-	for _, c := range o.ckpts {
-		if c.named {
-			if seen[c.label] {
-				return nil, cli.Usagef("two checkpoints are labelled %q", c.label)
-			}
-			seen[c.label] = true
-		}
-	}
-	return o, nil
-}
-
-// parseCheckpointArg reads CHECKPOINT or NAME=CHECKPOINT.
-func parseCheckpointArg(s string) labelled {
-	if name, path, ok := strings.Cut(s, "="); ok && name != "" && !strings.ContainsAny(name, `/\`) {
-		return labelled{label: name, path: path, named: true}
-	}
-	return labelled{path: s}
-}
-
-// parseGrid reads MIN:MAX:NUM into a square grid.
-func parseGrid(s string) (landscape.Grid, error) {
-	parts := strings.Split(s, ":")
-	if len(parts) != 3 {
-		return landscape.Grid{}, errors.New("want MIN:MAX:NUM, e.g. -1:1:21")
-	}
-	lo, err1 := strconv.ParseFloat(strings.TrimSpace(parts[0]), 64)
-	hi, err2 := strconv.ParseFloat(strings.TrimSpace(parts[1]), 64)
-	n, err3 := strconv.Atoi(strings.TrimSpace(parts[2]))
-	if err1 != nil || err2 != nil || err3 != nil {
-		return landscape.Grid{}, errors.New("want MIN:MAX:NUM with numbers, e.g. -1:1:21")
-	}
-	a := landscape.Axis{Min: lo, Max: hi, N: n}
-	return landscape.Grid{X: a, Y: a}, nil
-}

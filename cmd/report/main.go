@@ -13,8 +13,11 @@
 // runs), hessian/ (cmd/hessian), landscape/ (cmd/landscape), fourier/
 // (cmd/fourier) and timings.tsv (stage times). Missing parts are reported
 // as missing, never invented; the findings they would decide are
-// "inconclusive" with the reason. The page is written atomically, with
-// findings.json beside it (every verdict and number).
+// "inconclusive" with the reason. A model's family (ResNet, ViT, AlterNet),
+// which the claims compare, is read from its checkpoint's spec. The page is
+// written atomically, then findings.json beside it (every verdict and
+// number). The work is done by reports.CollectDemo and findings.Decide;
+// this command needs no libtorch (it builds with CGO_ENABLED=0).
 //
 // Example:
 //
@@ -29,6 +32,7 @@ import (
 	"path/filepath"
 
 	"github.com/vitprobe/vitprobe/internal/cli"
+	"github.com/vitprobe/vitprobe/reports"
 )
 
 func main() { cli.Main("report", run) }
@@ -43,11 +47,11 @@ func run(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	if *out == "" {
 		return cli.Usagef("--out is required (the demo's output folder)")
 	}
-	d, err := collect(*out)
+	d, err := reports.CollectDemo(*out)
 	if err != nil {
 		return err
 	}
-	page, err := write(*out, d)
+	page, err := d.Write()
 	if err != nil {
 		return err
 	}

@@ -30,42 +30,48 @@ import (
 	"io"
 
 	"github.com/vitprobe/vitprobe/internal/cli"
+	"github.com/vitprobe/vitprobe/internal/torchcli"
 	"github.com/vitprobe/vitprobe/models"
 	"github.com/vitprobe/vitprobe/reports"
 	"github.com/vitprobe/vitprobe/train"
 )
 
-func main() { cli.Main("train", run) }
+func main() { torchcli.Main("train", run) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
 	var (
-		model     = fs.String("model", "resnet-mini", "model preset: "+fmt.Sprint(models.Names()))
-		dataset   = fs.String("dataset", "mnist", "dataset: mnist, cifar10, cifar100, cifar100-coarse")
-		dataDir   = fs.String("data", "", "dataset folder (MNIST: found by itself; CIFAR: the folder of the official binary files)")
-		recipe    = fs.String("recipe", "mini", "defaults: mini (MNIST in minutes on a CPU) or paper (the paper's CIFAR recipe: 300 epochs, AdamW 1.25e-4, mixup/CutMix...)")
-		fraction  = fs.Float64("fraction", 1, "stratified share of the training split to use, in (0, 1]")
-		epochs    = fs.Int("epochs", 0, "epochs (default: the recipe's)")
-		batch     = fs.Int("batch", 0, "batch size (default: the recipe's)")
-		lr        = fs.Float64("lr", 0, "peak learning rate (default: the recipe's)")
-		wd        = fs.Float64("wd", 0, "AdamW weight decay (default: the recipe's)")
-		warmup    = fs.Float64("warmup", 0, "linear warm-up epochs, may be fractional (default: the recipe's)")
-		clip      = fs.Float64("clip", 0, "gradient-norm clipping, 0 off (default: the recipe's)")
-		smoothing = fs.Float64("smoothing", 0, "label smoothing epsilon (default: the recipe's)")
-		mixup     = fs.Float64("mixup", 0, "mixup alpha, 0 off (default: the recipe's)")
-		cutmix    = fs.Float64("cutmix", 0, "CutMix alpha, 0 off (default: the recipe's)")
-		cropPad   = fs.Int("crop-pad", 0, "random-crop zero padding in pixels, 0 off (default: the recipe's)")
-		flip      = fs.Bool("flip", false, "random horizontal flips (default: the recipe's; never sensible for digits)")
-		dropPath  = fs.Float64("drop-path", 0, "stochastic depth rate of the last block (default: the model's)")
-		gap       = fs.Bool("gap", false, "ViT only: global average pooling head instead of the class token")
-		seed      = fs.Uint64("seed", 0, "random seed (weights, data order, augmentations, stochastic depth)")
-		saveEvery = fs.Int("save-every", 0, "checkpoint every N epochs (default: the recipe's)")
-		threads   = fs.Int("threads", 0, "libtorch threads (0: all cores, or $VITPROBE_THREADS)")
-		device    = fs.String("device", "cpu", "device: cpu, cuda, cuda:N")
-		out       = fs.String("out", "", "run folder (required)")
-		resume    = fs.Bool("resume", false, "continue the run in --out from its latest checkpoint")
-		testFrac  = fs.Float64("test-fraction", 1, "stratified share of the test split evaluated after each epoch (reports only)")
+		model    = fs.String("model", "resnet-mini", "model preset: "+fmt.Sprint(models.Names()))
+		dataset  = fs.String("dataset", "mnist", "dataset: mnist, cifar10, cifar100, cifar100-coarse")
+		dataDir  = fs.String("data", "", "dataset folder (MNIST: found by itself; CIFAR: the folder of the official binary files)")
+		recipe   = fs.String("recipe", "mini", "defaults: mini (MNIST in minutes on a CPU) or paper (the paper's CIFAR recipe: 300 epochs, AdamW 1.25e-4, mixup/CutMix...)")
+		fraction = fs.Float64("fraction", 1, "stratified share of the training split to use, in (0, 1]")
+		seed     = fs.Uint64("seed", 0, "random seed (weights, data order, augmentations, stochastic depth)")
+		threads  = fs.Int("threads", 0, "libtorch threads (0: all cores, or $VITPROBE_THREADS)")
+		device   = fs.String("device", "cpu", "device: cpu, cuda, cuda:N")
+		out      = fs.String("out", "", "run folder (required)")
+		resume   = fs.Bool("resume", false, "continue the run in --out from its latest checkpoint")
+		testFrac = fs.Float64("test-fraction", 1, "stratified share of the test split evaluated after each epoch (reports only)")
 	)
+	// The recipe's settings that a flag overrides when it is given.
+	for _, f := range []struct{ name, usage string }{
+		{"epochs", "epochs (default: the recipe's)"}, {"batch", "batch size (default: the recipe's)"},
+		{"crop-pad", "random-crop zero padding in pixels, 0 off (default: the recipe's)"},
+		{"save-every", "checkpoint every N epochs (default: the recipe's)"},
+	} {
+		fs.Int(f.name, 0, f.usage)
+	}
+	for _, f := range []struct{ name, usage string }{
+		{"lr", "peak learning rate (default: the recipe's)"}, {"wd", "AdamW weight decay (default: the recipe's)"},
+		{"warmup", "linear warm-up epochs, may be fractional (default: the recipe's)"},
+		{"clip", "gradient-norm clipping, 0 off (default: the recipe's)"}, {"smoothing", "label smoothing epsilon (default: the recipe's)"},
+		{"mixup", "mixup alpha, 0 off (default: the recipe's)"}, {"cutmix", "CutMix alpha, 0 off (default: the recipe's)"},
+		{"drop-path", "stochastic depth rate of the last block (default: the model's)"},
+	} {
+		fs.Float64(f.name, 0, f.usage)
+	}
+	fs.Bool("flip", false, "random horizontal flips (default: the recipe's; never sensible for digits)")
+	fs.Bool("gap", false, "ViT only: global average pooling head instead of the class token")
 	fs.Usage = func() { cli.Usage(stderr, fs, "usage: train --model NAME --out DIR [flags]") }
 	if err := cli.ParseFlags(fs, args, false); err != nil {
 		return err
@@ -78,70 +84,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return &cli.UsageError{Err: err}
 	}
 	c.Fraction, c.Seed = *fraction, *seed
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if set["epochs"] {
-		c.Epochs = *epochs
-	}
-	if set["batch"] {
-		c.BatchSize = *batch
-	}
-	if set["lr"] {
-		c.LR = *lr
-	}
-	if set["wd"] {
-		c.WeightDecay = *wd
-	}
-	if set["warmup"] {
-		c.WarmupEpochs = *warmup
-	}
-	if set["clip"] {
-		c.Clip = *clip
-	}
-	if set["smoothing"] {
-		c.Augment.Smoothing = *smoothing
-	}
-	if set["mixup"] {
-		c.Augment.MixupAlpha = *mixup
-	}
-	if set["cutmix"] {
-		c.Augment.CutMixAlpha = *cutmix
-	}
-	if set["crop-pad"] {
-		c.Augment.CropPad = *cropPad
-	}
-	if set["flip"] {
-		c.Augment.Flip = *flip
-	}
-	if set["drop-path"] {
-		c.ModelConfig.DropPath = *dropPath
-	}
-	if set["gap"] {
-		c.ModelConfig.GAPHead = *gap
-	}
-	if set["save-every"] {
-		c.SaveEvery = *saveEvery
-	}
-	if err := c.Validate(); err != nil {
+	if err := override(fs, &c); err != nil {
 		return &cli.UsageError{Err: err}
 	}
-	n, dev, err := cli.Setup(*threads, *device)
+	n, dev, err := torchcli.Setup(*threads, *device)
 	if err != nil {
 		return err
 	}
-	res, err := train.Run(ctx, c, train.Options{
-		Out: *out, DataDir: *dataDir, TestFraction: *testFrac, Resume: *resume, Threads: n, Device: dev, Log: stderr,
-		Curves: func(ms []train.EpochMetrics, path string) error {
-			pts := make([]reports.EpochPoint, len(ms))
-			for i, m := range ms {
-				pts[i] = reports.EpochPoint{Epoch: m.Epoch, TrainLoss: m.TrainLoss, TestLoss: m.TestLoss, TrainAcc: m.TrainAcc, TestAcc: m.TestAcc}
-				for _, t := range m.Trace {
-					pts[i].Steps = append(pts[i].Steps, reports.StepPoint{Epoch: t.Epoch, Loss: t.Loss, Acc: t.Acc})
-				}
-			}
-			return reports.TrainingCurves(fmt.Sprintf("%s on %s", c.Model, c.Dataset), pts, path)
-		},
-	})
+	res, err := train.Run(ctx, c, train.Options{Out: *out, DataDir: *dataDir, TestFraction: *testFrac, Resume: *resume,
+		Threads: n, Device: dev, Log: stderr, Curves: curves(fmt.Sprintf("%s on %s", c.Model, c.Dataset))})
 	if errors.Is(err, train.ErrInterrupted) {
 		return cli.ErrInterrupted
 	}
@@ -152,4 +103,44 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "%s: test accuracy %.2f%%, test loss %.4f after %d epochs; final checkpoint %s\n",
 		c.Model, 100*last.TestAcc, last.TestLoss, last.Epoch, res.Final)
 	return nil
+}
+
+// override sets the recipe's settings whose flags were given, and
+// validates the result.
+func override(fs *flag.FlagSet, c *train.Config) error {
+	ints := map[string]*int{"epochs": &c.Epochs, "batch": &c.BatchSize, "crop-pad": &c.Augment.CropPad, "save-every": &c.SaveEvery}
+	floats := map[string]*float64{"lr": &c.LR, "wd": &c.WeightDecay, "warmup": &c.WarmupEpochs, "clip": &c.Clip,
+		"smoothing": &c.Augment.Smoothing, "mixup": &c.Augment.MixupAlpha, "cutmix": &c.Augment.CutMixAlpha,
+		"drop-path": &c.ModelConfig.DropPath}
+	bools := map[string]*bool{"flip": &c.Augment.Flip, "gap": &c.ModelConfig.GAPHead}
+	fs.Visit(func(f *flag.Flag) {
+		g := f.Value.(flag.Getter).Get()
+		switch {
+		case ints[f.Name] != nil:
+			*ints[f.Name] = g.(int)
+		case floats[f.Name] != nil:
+			*floats[f.Name] = g.(float64)
+		case bools[f.Name] != nil:
+			*bools[f.Name] = g.(bool)
+		}
+	})
+	return c.Validate()
+}
+
+// curves draws a run's training curves with reports.TrainingCurves.
+func curves(title string) func(ms []train.EpochMetrics, path string) error {
+	return func(ms []train.EpochMetrics, path string) error {
+		pts := make([]reports.EpochPoint, len(ms))
+		for i, m := range ms {
+			pts[i] = reports.EpochPoint{Epoch: m.Epoch, TrainLoss: m.TrainLoss, TestLoss: m.TestLoss, TrainAcc: m.TrainAcc, TestAcc: m.TestAcc}
+			for _, t := range m.Trace {
+				pts[i].Steps = append(pts[i].Steps, reports.StepPoint{Epoch: t.Epoch, Loss: t.Loss, Acc: t.Acc})
+			}
+		}
+		fig, err := reports.TrainingCurves(title, pts)
+		if err != nil {
+			return err
+		}
+		return fig.Save(path)
+	}
 }

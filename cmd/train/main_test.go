@@ -17,6 +17,8 @@ import (
 
 	"github.com/vitprobe/vitprobe/internal/cli"
 	"github.com/vitprobe/vitprobe/models"
+
+	"github.com/vitprobe/vitprobe/internal/testdep"
 )
 
 // small is a run of a few dozen steps: 1% of MNIST (600 images) in
@@ -245,10 +247,7 @@ func TestCheckpointLoadsInPyTorch(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains a small run")
 	}
-	py := "/usr/bin/python3"
-	if _, err := os.Stat(py); err != nil {
-		t.Skip("no /usr/bin/python3")
-	}
+	py := testdep.Python(t, "numpy")
 	dir := t.TempDir()
 	args := append(append([]string(nil), small...), "--epochs", "1", "--test-fraction", "1", "--out", dir)
 	if out, err := runCmd(t, args...); err != nil {
@@ -257,9 +256,6 @@ func TestCheckpointLoadsInPyTorch(t *testing.T) {
 	out, err := exec.Command(py, "../../reference/pytorch/eval_checkpoint.py", filepath.Join(dir, "final.json"),
 		"--mnist", "../../datasets/mnist", "--json").CombinedOutput()
 	if err != nil {
-		if strings.Contains(string(out), "No module named 'torch'") {
-			t.Skip("python3-torch is not installed")
-		}
 		t.Fatalf("eval_checkpoint.py: %v\n%s", err, out)
 	}
 	var ref struct {

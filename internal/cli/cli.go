@@ -1,7 +1,9 @@
 // Package cli is the plumbing vitprobe's commands share: exit codes (2 for
 // usage errors, 1 for run-time errors, 130 after an interrupt), Ctrl-C as a
-// cancelled context, the main goroutine locked to its OS thread for
-// libtorch, and one-line error messages.
+// cancelled context, and one-line error messages. It needs no libtorch;
+// package internal/torchcli adds what commands that run libtorch need
+// (threads, device, malloc tuning, the main goroutine locked to its OS
+// thread).
 package cli
 
 import (
@@ -16,19 +18,13 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/sugarme/gotch"
-
+	"github.com/vitprobe/vitprobe/errs"
 	"github.com/vitprobe/vitprobe/internal/prov"
-	"github.com/vitprobe/vitprobe/torchx"
+	"github.com/vitprobe/vitprobe/internal/shard"
 )
 
-func init() {
-	// libtorch keeps grad mode and its last error per OS thread: run every
-	// command's torch work on the main thread.
-	runtime.LockOSThread()
-}
-
-// UsageError marks a mistake in the command line (exit status 2).
+// UsageError marks a mistake in the command line (exit status 2, as for
+// a library's *errs.OptionError).
 type UsageError struct{ Err error }
 
 func (e *UsageError) Error() string { return e.Err.Error() }
@@ -47,10 +43,8 @@ var ErrInterrupted = errors.New("interrupted")
 type RunFunc func(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 // Main runs a command: the first Ctrl-C (or SIGTERM) cancels ctx so the
-// command can save and stop, a second one exits at once. It tunes malloc
-// for libtorch first (torchx.KeepFreedMemory).
+// command can save and stop, a second one exits at once.
 func Main(name string, run RunFunc) {
-	torchx.KeepFreedMemory()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-ctx.Done()
@@ -72,8 +66,9 @@ func Exit(name string, err error, stderr io.Writer) int {
 	msg := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", " ")
 	fmt.Fprintf(stderr, "%s: %s\n", name, msg)
 	var ue *UsageError
+	var oe *errs.OptionError
 	switch {
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), errors.As(err, &oe):
 		return 2
 	case errors.Is(err, ErrInterrupted):
 		return 130
@@ -116,11 +111,16 @@ func ParseFlags(fs *flag.FlagSet, args []string, allowArgs bool) error {
 	return nil
 }
 
-// VersionLine names vitprobe's version, the Go toolchain and OpenBLAS's
-// kernels (torchx.BLASCoreNote), which decide the last bits of results.
+// VersionLine names vitprobe's version, the Go toolchain and, in a binary
+// that links libtorch, its version and OpenBLAS's kernels, which decide the
+// last bits of results.
 func VersionLine() string {
-	return fmt.Sprintf("vitprobe %s (%s %s/%s, libtorch %s); %s", prov.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH,
-		torchx.LibtorchVersion(), torchx.BLASCoreNote())
+	line := fmt.Sprintf("vitprobe %s (%s %s/%s", prov.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	rt := prov.CurrentRuntime()
+	if rt.Libtorch == "" {
+		return line + ", without libtorch)"
+	}
+	return fmt.Sprintf("%s, libtorch %s); %s", line, rt.Libtorch, rt.BLASNote)
 }
 
 // Usage writes a command's usage text: a synopsis line then its flags.
@@ -132,37 +132,42 @@ func Usage(w io.Writer, fs *flag.FlagSet, synopsis string) {
 	fs.SetOutput(io.Discard)
 }
 
-// Setup sets libtorch's thread count (0: every core, or
-// $VITPROBE_THREADS) and resolves a device name ("cpu", "cuda", "cuda:N").
-func Setup(threads int, device string) (int, gotch.Device, error) {
-	if threads < 0 {
-		return 0, gotch.CPU, Usagef("--threads %d: want 0 (all cores) or a positive count", threads)
+// ParseArgs parses args with fs when flags and positional arguments are
+// interleaved ("a.json --k 3 b.json"), and returns the positional ones.
+func ParseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for rest := args; ; {
+		if err := ParseFlags(fs, rest, true); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return positional, nil
+		}
+		positional = append(positional, fs.Arg(0))
+		rest = fs.Args()[1:]
 	}
-	n, err := torchx.SetThreads(threads)
-	if err != nil {
-		return 0, gotch.CPU, err
-	}
-	dev, err := ParseDevice(device)
-	return n, dev, err
 }
 
-// ParseDevice resolves "cpu", "cuda" or "cuda:N"; CUDA without a usable
-// CUDA libtorch is an error.
-func ParseDevice(s string) (gotch.Device, error) {
+// ResolveShard returns the shard --shard names (flag, "i/n") or, when it
+// is empty, the one a batch system's environment assigns (shard.FromEnv),
+// else shard.All. A malformed value is a usage error.
+func ResolveShard(flag string) (shard.Shard, error) {
+	s, err := shard.Resolve(flag, os.Getenv)
 	switch {
-	case s == "" || s == "cpu":
-		return gotch.CPU, nil
-	case s == "cuda" || strings.HasPrefix(s, "cuda:"):
-		if !torchx.CUDAAvailable() {
-			return gotch.CPU, fmt.Errorf("device %s: this libtorch has no usable CUDA (Debian's libtorch is CPU-only)", s)
-		}
-		var i int
-		if s != "cuda" {
-			if _, err := fmt.Sscanf(s, "cuda:%d", &i); err != nil {
-				return gotch.CPU, Usagef("device %q: want cpu, cuda or cuda:N", s)
-			}
-		}
-		return gotch.CudaBuilder(uint(i)), nil
+	case err != nil && flag != "":
+		return s, Usagef("--shard: %v", err)
+	case err != nil:
+		return s, Usagef("%v", err)
 	}
-	return gotch.CPU, Usagef("device %q: want cpu, cuda or cuda:N", s)
+	return s, nil
+}
+
+// Stopped returns ErrInterrupted for an error that wraps a cancelled or
+// expired context (the work stopped on Ctrl-C, after saving what it
+// finished), err itself otherwise.
+func Stopped(err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return ErrInterrupted
+	}
+	return err
 }

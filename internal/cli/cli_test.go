@@ -6,12 +6,10 @@ import (
 	"io"
 	"strings"
 	"testing"
-
-	"github.com/vitprobe/vitprobe/torchx"
 )
 
 // TestVersionFlag: every command has --version; it ends the command with
-// exit status 0, and the line names the BLAS kernels.
+// exit status 0.
 func TestVersionFlag(t *testing.T) {
 	fs := flag.NewFlagSet("x", flag.ContinueOnError)
 	fs.Int("n", 1, "a flag")
@@ -22,9 +20,10 @@ func TestVersionFlag(t *testing.T) {
 	if code := Exit("x", err, io.Discard); code != 0 {
 		t.Errorf("--version exits with %d", code)
 	}
-	line := VersionLine()
-	if core := torchx.BLASCore(); core != "" && !strings.Contains(line, "OpenBLAS kernels: "+core) {
-		t.Errorf("version line %q does not name the kernels %s", line, core)
+	// Without libtorch linked (this test binary), the line says so; with
+	// it, package torchcli's test checks the kernels.
+	if line := VersionLine(); !strings.Contains(line, "without libtorch") {
+		t.Errorf("version line %q of a binary without libtorch", line)
 	}
 	if err := ParseFlags(fs, []string{"-n", "2"}, false); err != nil {
 		t.Errorf("without --version: %v", err)

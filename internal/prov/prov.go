@@ -1,6 +1,11 @@
 // Package prov records where a result came from: the command line, version,
 // seed, machine, threads, BLAS kernels and the hashes of the input files, so that every
 // output file carries its provenance.
+//
+// The package needs no libtorch: the numeric runtime (libtorch's version,
+// OpenBLAS's kernels) is registered by package torchx when a binary links
+// it (SetRuntime), so a command without libtorch (cmd/report) builds
+// without cgo and records no kernels.
 package prov
 
 import (
@@ -10,9 +15,8 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"sync"
 	"time"
-
-	"github.com/vitprobe/vitprobe/torchx"
 )
 
 // Version is vitprobe's version, written into every result.
@@ -49,8 +53,47 @@ func New(tool string, args []string, seed uint64, threads int) Provenance {
 		Tool: tool, Version: Version, Command: append([]string(nil), args...),
 		Started: time.Now().UTC().Format(time.RFC3339), Host: host,
 		GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH,
-		CPUs: runtime.NumCPU(), Threads: threads, BLAS: torchx.BLASCore(), Seed: seed,
+		CPUs: runtime.NumCPU(), Threads: threads, BLAS: CurrentRuntime().BLAS, Seed: seed,
 	}
+}
+
+// Runtime describes the numeric libraries linked into the binary, as far as
+// they decide the last bits of a result.
+type Runtime struct {
+	// Libtorch is the version of the libtorch headers the binary was built
+	// against.
+	Libtorch string
+	// BLAS names OpenBLAS's kernels ("SkylakeX"), "" when the BLAS is not
+	// OpenBLAS.
+	BLAS string
+	// BLASNote says in one line which kernels run and who chose them.
+	BLASNote string
+}
+
+var runtimeInfo struct {
+	sync.Mutex
+	f func() Runtime
+}
+
+// SetRuntime registers the function that describes the numeric runtime;
+// package torchx calls it at init. The function is called at every New, so
+// it reports the kernels in use at that time.
+func SetRuntime(f func() Runtime) {
+	runtimeInfo.Lock()
+	defer runtimeInfo.Unlock()
+	runtimeInfo.f = f
+}
+
+// CurrentRuntime returns the registered runtime, or the zero Runtime in a
+// binary without libtorch.
+func CurrentRuntime() Runtime {
+	runtimeInfo.Lock()
+	f := runtimeInfo.f
+	runtimeInfo.Unlock()
+	if f == nil {
+		return Runtime{}
+	}
+	return f()
 }
 
 // AddInput hashes path and records it.

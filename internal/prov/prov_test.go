@@ -23,3 +23,22 @@ func TestHash(t *testing.T) {
 		t.Fatal("missing input: want an error")
 	}
 }
+
+// TestRuntime: a binary without libtorch records no kernels; one that
+// registers its runtime (torchx does at init) records them in every New.
+func TestRuntime(t *testing.T) {
+	defer SetRuntime(nil)
+	SetRuntime(nil)
+	if got := New("x", nil, 0, 0).BLAS; got != "" {
+		t.Fatalf("BLAS %q without a registered runtime", got)
+	}
+	core := "Haswell"
+	SetRuntime(func() Runtime { return Runtime{Libtorch: "1.13.0", BLAS: core} })
+	if got := New("x", nil, 0, 0).BLAS; got != "Haswell" {
+		t.Fatalf("BLAS %q, want Haswell", got)
+	}
+	core = "SkylakeX" // the kernels in use at New, not at registration
+	if got := New("x", nil, 0, 0).BLAS; got != "SkylakeX" {
+		t.Fatalf("BLAS %q, want SkylakeX", got)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -99,7 +100,7 @@ func checkPython(py string, mods []string) error {
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("%s cannot import %s: %v: %s", py, strings.Join(mods, ", "), err, lastLine(stderr.String()))
+		return fmt.Errorf("%s cannot import %s: %w: %s", py, strings.Join(mods, ", "), err, lastLine(stderr.String()))
 	}
 	return nil
 }
@@ -140,5 +141,61 @@ func Root(t testing.TB, why string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		Missing(t, "root, to %s", why)
+	}
+}
+
+// RenderPage renders the HTML page in headless Chromium with the project's
+// scripts/screenshot.sh, which saves a screenshot beside it (PAGE.png) and
+// checks in the browser that every <img> loaded (complete, natural width
+// and height > 0). It fails t unless all did, and returns the number of
+// images and the screenshot's path. A missing Chromium is a missing
+// dependency.
+func RenderPage(t testing.TB, page string) (images int, shot string) {
+	t.Helper()
+	Chromium(t)
+	script, err := repoFile("scripts/screenshot.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shot = strings.TrimSuffix(page, ".html") + ".png"
+	out, err := exec.Command("bash", script, page, shot).CombinedOutput()
+	if err != nil {
+		t.Fatalf("rendering %s in Chromium: %v\n%s", page, err, out)
+	}
+	// "PAGE: N image(s), all loaded; screenshot ..."
+	s := string(out)
+	i := strings.Index(s, ": ")
+	if i < 0 || !strings.Contains(s, " image(s), all loaded") {
+		t.Fatalf("screenshot.sh said %q", s)
+	}
+	if _, err := fmt.Sscanf(s[i+2:], "%d image(s)", &images); err != nil {
+		t.Fatalf("screenshot.sh said %q: %v", s, err)
+	}
+	if st, err := os.Stat(shot); err != nil || st.Size() == 0 {
+		t.Fatalf("no screenshot of %s: %v", page, err)
+	}
+	return images, shot
+}
+
+// repoFile finds rel in the repository that holds the working directory
+// (the folder with go.mod, looking upwards).
+func repoFile(rel string) (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			p := filepath.Join(dir, filepath.FromSlash(rel))
+			if _, err := os.Stat(p); err != nil {
+				return "", fmt.Errorf("testdep: %w", err)
+			}
+			return p, nil
+		}
+		up := filepath.Dir(dir)
+		if up == dir {
+			return "", fmt.Errorf("testdep: no go.mod above the working directory, so no %s", rel)
+		}
+		dir = up
 	}
 }

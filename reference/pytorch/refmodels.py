@@ -1,6 +1,6 @@
 """Plain-PyTorch reference definitions of vitprobe's model presets.
 
-Written from /work/shared/paper.md (section 1) and the Go package
+Written from docs/methods.md (section 1) and the Go package
 github.com/vitprobe/vitprobe/models. Every parameter and buffer carries the
 same name and shape as in the Go model, so a vitprobe safetensors checkpoint
 loads 1:1 with load_state (PyTorch's extra `num_batches_tracked` batch-norm

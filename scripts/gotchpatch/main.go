@@ -24,7 +24,8 @@ import (
 )
 
 // removed lists the generated bindings that do not compile against
-// libtorch 1.13.1 (measured; see ../shared/gotch-libtorch.md).
+// libtorch 1.13.1 (measured by compiling each generated binding against
+// Debian's libtorch 1.13.1; README, set-up step 2).
 var removed = []string{
 	"atg__cat", "atg__cat_out", "atg__det_lu_based_helper",
 	"atg__det_lu_based_helper_backward_helper", "atg__linalg_inv_out_helper_",

@@ -1,0 +1,59 @@
+package jobs
+
+import (
+	"fmt"
+
+	"github.com/vitprobe/vitprobe/internal/mem"
+	"github.com/vitprobe/vitprobe/results"
+)
+
+// memAvailable is the memory a new allocation can get (a variable for
+// tests).
+var memAvailable = mem.Available
+
+// BasisBytes is the memory of the Krylov bases of a Hessian run: Lanczos
+// with full reorthogonalisation keeps (steps + 4) vectors of the model's
+// parameter count in float64, SLQ (steps + 2), power iteration k + 3. The
+// largest over the run's computations and checkpoints is what it needs at
+// once, besides the model and its graph. It returns the flag that lowers
+// the largest.
+func BasisBytes(h results.HessianSettings) (bytes int64, flag string) {
+	for _, c := range h.Checkpoints {
+		n := c.Params
+		vectors, f := int64(h.K+3), "--k"
+		if h.Method == "lanczos" {
+			steps := int64(h.MaxIter)
+			if steps == 0 {
+				steps = int64(max(100, 4*h.K))
+			}
+			vectors, f = min(steps, n)+4, "--max-iter"
+		}
+		if h.Density {
+			if v := min(int64(h.SLQSteps), n) + 2; v > vectors {
+				vectors, f = v, "--slq-steps"
+			}
+		}
+		if b := vectors * n * 8; b > bytes {
+			bytes, flag = b, f
+		}
+	}
+	return bytes, flag
+}
+
+// checkHessianMemory refuses a run whose bases alone exceed the memory
+// available, naming the flag that lowers them, before any work.
+func checkHessianMemory(h results.HessianSettings, available func() (int64, error)) error {
+	need, flag := BasisBytes(h)
+	have, err := available()
+	if err != nil {
+		return nil // no figure to compare with (not Linux): let it run
+	}
+	if need <= have {
+		return nil
+	}
+	how := "lower " + flag
+	if flag == "--max-iter" {
+		how = "lower --max-iter (Krylov steps, at least --k) or use --method power"
+	}
+	return fmt.Errorf("the eigensolver's vectors need %.1f GiB and %.1f GiB are available: %s", mem.GiB(need), mem.GiB(have), how)
+}

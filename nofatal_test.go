@@ -1,0 +1,60 @@
+package vitprobe_test
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// fatalCalls are gotch methods that call log.Fatal when libtorch reports an
+// error: in a library they end the caller's process. torchx has
+// error-returning replacements (Copy, Kind, DropTo).
+var fatalCalls = map[string]bool{"Copy_": true, "DType": true}
+
+// TestNoProcessExitingCalls: no non-test Go file of the project calls a
+// gotch Must* method, Tensor.Copy_ or Tensor.DType (before issue 14, train,
+// models and analysis did: a failed drop or copy ended the program).
+func TestNoProcessExitingCalls(t *testing.T) {
+	fset := token.NewFileSet()
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (path == "third_party" || strings.HasPrefix(d.Name(), ".")) && path != "." {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, path, nil, 0)
+		if err != nil {
+			return err
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok {
+				return true
+			}
+			sel, ok := call.Fun.(*ast.SelectorExpr)
+			if !ok {
+				return true
+			}
+			name := sel.Sel.Name
+			if x, ok := sel.X.(*ast.Ident); ok && (x.Name == "regexp" || x.Name == "template") {
+				return true // MustCompile, Must: programming errors, at start-up
+			}
+			if strings.HasPrefix(name, "Must") || fatalCalls[name] {
+				t.Errorf("%s: %s exits the process on a libtorch error; use the error-returning variant", fset.Position(call.Pos()), name)
+			}
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

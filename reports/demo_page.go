@@ -1,0 +1,226 @@
+package reports
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/vitprobe/vitprobe/findings"
+	"github.com/vitprobe/vitprobe/internal/atomicfile"
+	"github.com/vitprobe/vitprobe/internal/prov"
+)
+
+// Write renders index.html and then findings.json (the findings the page
+// shows, with the provenance) into d.Out, and returns a short tally of the
+// verdicts.
+func (d *Demo) Write() (string, error) {
+	out := d.Out
+	var buf bytes.Buffer
+	if err := demoPage.Execute(&buf, d.view()); err != nil {
+		return "", fmt.Errorf("report: render: %w", err)
+	}
+	js, err := json.MarshalIndent(struct {
+		Provenance prov.Provenance    `json:"provenance"`
+		Findings   []findings.Finding `json:"findings"`
+	}{prov.New("report", []string{"report", "--out", out}, 0, 0), d.Findings}, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	// The page first, the findings it shows last.
+	if err := atomicfile.WriteFile(filepath.Join(out, "index.html"), buf.Bytes()); err != nil {
+		return "", fmt.Errorf("report: %w", err)
+	}
+	if err := atomicfile.WriteFile(filepath.Join(out, "findings.json"), append(js, '\n')); err != nil {
+		return "", fmt.Errorf("report: %w", err)
+	}
+	tally := map[findings.Verdict]int{}
+	for _, f := range d.Findings {
+		tally[f.Verdict]++
+	}
+	return fmt.Sprintf("%d hold, %d do not hold, %d inconclusive", tally[findings.Holds], tally[findings.DoesNotHold], tally[findings.Inconclusive]), nil
+}
+
+type runView struct {
+	Model, Curves              string
+	Params                     string
+	Epochs                     int
+	TestAcc, TestLoss, Seconds string
+	ImgPerSec                  string
+}
+
+type hessianView struct {
+	Label, NEP, APE, Min, Max, WD string
+	N, Batches, Products          int
+}
+
+type stageView struct {
+	Name, Seconds, First string
+}
+
+type pageView struct {
+	Generated  string
+	Findings   []findings.Finding
+	Stages     []stageView
+	Total      string
+	FirstTotal string // of the first run, when it is not this one
+	Runs       []runView
+	Hessian    []hessianView
+	Pictures   map[string][]string
+	Links      map[string]string
+	Missing    []string
+	FourierImg int
+}
+
+// subStage starts the name of a stage that ran inside another one (the
+// demo's trainings run in parallel inside "train"): listed, but not added
+// to the total.
+const subStage = "· "
+
+// stagesTotal sums the stages that are not parts of another (subStage).
+func stagesTotal(stages []Stage) float64 {
+	var t float64
+	for _, s := range stages {
+		if !strings.HasPrefix(s.Name, subStage) {
+			t += s.Seconds
+		}
+	}
+	return t
+}
+
+func (d *Demo) view() pageView {
+	v := pageView{Generated: time.Now().UTC().Format("2006-01-02 15:04 UTC"), Findings: d.Findings,
+		Pictures: d.Pictures, Links: d.Links, Missing: d.Missing}
+	first := map[string]float64{}
+	for _, s := range d.FirstStages {
+		first[s.Name] = s.Seconds
+	}
+	for _, s := range d.Stages {
+		sv := stageView{Name: s.Name, Seconds: dur(s.Seconds)}
+		if f, ok := first[s.Name]; ok {
+			sv.First = dur(f)
+		}
+		v.Stages = append(v.Stages, sv)
+	}
+	if len(d.Stages) > 0 {
+		v.Total = dur(stagesTotal(d.Stages))
+	}
+	if len(d.FirstStages) > 0 && !slices.Equal(d.FirstStages, d.Stages) {
+		v.FirstTotal = dur(stagesTotal(d.FirstStages))
+	}
+	for _, r := range d.Runs {
+		last := r.Epochs[len(r.Epochs)-1]
+		rv := runView{Model: r.Model, Curves: r.Curves, Params: commas(r.Params), Epochs: len(r.Epochs),
+			TestAcc: fmt.Sprintf("%.2f%%", 100*last.TestAcc), TestLoss: fmt.Sprintf("%.4f", last.TestLoss),
+			Seconds: dur(r.Seconds)}
+		if r.Seconds > 0 {
+			var n float64
+			for _, e := range r.Epochs {
+				n += e.ImgPerSec * e.Seconds
+			}
+			rv.ImgPerSec = fmt.Sprintf("%.0f", n/r.Seconds)
+		}
+		v.Runs = append(v.Runs, rv)
+	}
+	if d.Hessian != nil {
+		for _, m := range d.Hessian.Models {
+			v.Hessian = append(v.Hessian, hessianView{Label: m.Label, NEP: fmt.Sprintf("%.3f", m.Summary.NEP),
+				APE: fmt.Sprintf("%.4g", m.Summary.APE), Min: fmt.Sprintf("%.4g", m.Summary.Min), Max: fmt.Sprintf("%.4g", m.Summary.Max),
+				WD: fmt.Sprintf("%g", m.WeightDecay), N: m.Summary.N, Batches: len(m.Batches), Products: m.Products})
+		}
+	}
+	if d.Fourier != nil {
+		v.FourierImg = d.Fourier.Images
+	}
+	return v
+}
+
+func dur(s float64) string {
+	if s < 60 {
+		return fmt.Sprintf("%.0f s", s)
+	}
+	return fmt.Sprintf("%dm%02ds", int(s)/60, int(s)%60)
+}
+
+func commas(n int64) string {
+	s := fmt.Sprint(n)
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+var demoPage = template.Must(template.New("index").Funcs(template.FuncMap{
+	"verdictClass": func(v findings.Verdict) string { return strings.ReplaceAll(string(v), " ", "-") },
+	"base":         filepath.Base,
+	// wide: figures of several panels take the page's width.
+	"wide": func(p string) bool {
+		return strings.Contains(p, "side-by-side") || strings.Contains(p, "dlogamp") || strings.Contains(p, "spectrum")
+	},
+}).Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>vitprobe demo</title>
+<style>
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
+h1{margin-bottom:.2em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
+table{border-collapse:collapse;margin:1em 0;width:100%}th,td{border:1px solid #ddd;padding:.4em .6em;vertical-align:top;text-align:left}
+th{background:#f5f5f5}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.holds{background:#e3f4e3;font-weight:600}.does-not-hold{background:#fbe4e0;font-weight:600}.inconclusive{background:#fff5d6;font-weight:600}
+.crit{color:#555;font-size:.88em}.meas{margin:0;padding-left:1.1em;font-size:.92em}
+.figs{display:flex;flex-wrap:wrap;gap:1em}.figs figure{margin:0;flex:0 1 calc(50% - .5em);min-width:320px}
+.figs figure.wide{flex-basis:100%}summary{cursor:pointer;margin:1em 0;color:#135}
+.figs img{width:100%;border:1px solid #eee}figcaption{font-size:.85em;color:#555}
+.missing{color:#a33}
+</style></head><body>
+<h1>vitprobe demo</h1>
+<p>Three small models trained on MNIST (padded to 32x32), analysed as Park &amp; Kim, "How Do Vision Transformers Work?" (ICLR 2022) do:
+Hessian max-eigenvalue spectra, loss-landscape slices, Fourier analysis of feature maps. Generated {{.Generated}}.</p>
+{{if .Missing}}<p class="missing">Missing from this run: {{range $i, $m := .Missing}}{{if $i}}; {{end}}{{$m}}{{end}}.</p>{{end}}
+
+<h2>Findings</h2>
+<p>Each claim of the paper, the numbers measured in this run, and a verdict decided by code (package <code>findings</code>) from those numbers with the
+criterion printed beside it. The criteria were fixed before the runs and are not tuned; small models on MNIST are not the paper's setting
+(CIFAR-100, ImageNet), so a claim that does not hold here is a measurement about these models, not a refutation.</p>
+<table><tr><th style="width:24%">Claim</th><th>Measured</th><th style="width:11%">Verdict</th><th style="width:28%">Criterion</th></tr>
+{{range .Findings}}<tr><td>{{.Claim}}</td><td><ul class="meas">{{range .Measured}}<li>{{.}}</li>{{end}}</ul><div class="crit">{{.Why}}</div></td>
+<td class="{{verdictClass .Verdict}}">{{.Verdict}}</td><td class="crit">{{.Criterion}}</td></tr>
+{{end}}</table>
+
+<h2>Training</h2>
+{{if .Runs}}<table><tr><th>Model</th><th>Parameters</th><th>Epochs</th><th>Test accuracy</th><th>Test loss</th><th>Training time</th><th>Images/s</th></tr>
+{{range .Runs}}<tr><td>{{.Model}}</td><td class="num">{{.Params}}</td><td class="num">{{.Epochs}}</td><td class="num">{{.TestAcc}}</td><td class="num">{{.TestLoss}}</td><td class="num">{{.Seconds}}</td><td class="num">{{.ImgPerSec}}</td></tr>
+{{end}}</table>
+<div class="figs">{{range .Runs}}{{if .Curves}}<figure><img src="{{.Curves}}" alt="training curves of {{.Model}}"><figcaption>{{.Model}}: training loss and accuracy within each epoch, test after each epoch</figcaption></figure>{{end}}{{end}}</div>
+{{else}}<p class="missing">No training runs found.</p>{{end}}
+
+<h2>Hessian max-eigenvalue spectra</h2>
+{{if .Hessian}}<p>Top eigenvalues of the Hessian of each minibatch (NLL + the weight-decay L2 term), pooled per model.
+NEP: share of negative eigenvalues; APE: mean of the positive ones.{{with index .Links "hessian"}} Full tables: <a href="{{.}}">{{.}}</a>.{{end}}</p>
+<table><tr><th>Model</th><th>Eigenvalues</th><th>Minibatches</th><th>NEP</th><th>APE</th><th>Min</th><th>Max</th><th>wd</th><th>Hessian-vector products</th></tr>
+{{range .Hessian}}<tr><td>{{.Label}}</td><td class="num">{{.N}}</td><td class="num">{{.Batches}}</td><td class="num">{{.NEP}}</td><td class="num">{{.APE}}</td><td class="num">{{.Min}}</td><td class="num">{{.Max}}</td><td class="num">{{.WD}}</td><td class="num">{{.Products}}</td></tr>
+{{end}}</table>{{end}}
+<div class="figs">{{range index .Pictures "hessian"}}<figure{{if wide .}} class="wide"{{end}}><img src="{{.}}" alt="{{.}}"><figcaption>{{.}}</figcaption></figure>{{end}}</div>
+
+<h2>Loss landscapes</h2>
+<div class="figs">{{range index .Pictures "landscape"}}<figure{{if wide .}} class="wide"{{end}}><img src="{{.}}" alt="{{.}}"><figcaption>{{.}}</figcaption></figure>{{else}}<p class="missing">No landscape plots found.</p>{{end}}</div>
+{{with index .Pictures "landscape-models"}}<details><summary>Each model's figures ({{len .}}): contour, heat map and surface of NLL and NLL + wd·l2, and the slices through the centre</summary>
+<div class="figs">{{range .}}<figure><img src="{{.}}" alt="{{.}}" loading="lazy"><figcaption>{{.}}</figcaption></figure>{{end}}</div></details>{{end}}
+
+<h2>Fourier analysis, feature-map variance, frequency-noise robustness</h2>
+{{with index .Links "fourier"}}<p>The full report, with a table of every plotted number: <a href="{{.}}">{{.}}</a>{{if $.FourierImg}} ({{$.FourierImg}} test images){{end}}.</p>{{end}}
+<div class="figs">{{range index .Pictures "fourier"}}<figure{{if wide .}} class="wide"{{end}}><img src="{{.}}" alt="{{.}}"><figcaption>{{.}}</figcaption></figure>{{end}}</div>
+
+<h2>Run time</h2>
+{{if .Stages}}{{if .FirstTotal}}<p>The first run computed everything; later runs reuse the finished checkpoints, journals and results.</p>{{end}}
+<table><tr><th>Stage</th>{{if .FirstTotal}}<th>First run</th><th>This run</th>{{else}}<th>Wall time</th>{{end}}</tr>{{range .Stages}}<tr><td>{{.Name}}</td>{{if $.FirstTotal}}<td class="num">{{.First}}</td>{{end}}<td class="num">{{.Seconds}}</td></tr>{{end}}
+<tr><th>Total</th>{{if .FirstTotal}}<th class="num">{{.FirstTotal}}</th>{{end}}<th class="num">{{.Total}}</th></tr></table>{{else}}<p>No stage times recorded.</p>{{end}}
+</body></html>
+`))
