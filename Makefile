@@ -9,8 +9,8 @@ OUT     ?= demo-out
 # PURE: the packages that need no libtorch. `make test` builds and tests
 # them with CGO_ENABLED=0 (they must never import gotch or torchx) and
 # under the race detector.
-PURE    ?= ./cka ./data ./hessian/... ./fourier/... ./landscape/... ./findings/... ./reports/... ./safetensors/... \
-           ./results/... ./errs/... ./models/meta ./internal/atomicfile ./internal/cli ./internal/journal \
+PURE    ?= ./buildup ./cka ./data ./hessian/... ./fourier/... ./landscape/... ./findings/... ./reports/... ./safetensors/... \
+           ./results/... ./errs/... ./models/meta ./models/pattern ./trajectory ./internal/atomicfile ./internal/cli ./internal/journal \
            ./internal/mem ./internal/progress ./internal/prov ./internal/shard ./internal/testdep ./cmd/report
 
 .PHONY: setup setup-demo demo test gotest lint vet bench clean

@@ -136,34 +136,21 @@ func (b BlockSpectrum) Trace() (mean, stderr float64, ok bool) {
 // non-convexity within the block alone.
 func BlockSpectra(ctx context.Context, m models.Model, mb *Minibatches, groups []ParamGroup, o *BlockSpectrumOptions,
 	done func(BlockSpectrum) error) ([]BlockSpectrum, error) {
-	var opt BlockSpectrumOptions
-	if o != nil {
-		opt = *o
-	}
 	if m == nil || mb == nil || len(groups) == 0 {
 		return nil, errors.New("analysis: BlockSpectra needs a model, minibatches and groups")
 	}
-	k, err := positiveOr(opt.K, 5, "K")
+	opt, err := blockDefaults(o)
 	if err != nil {
 		return nil, err
-	}
-	traceProducts := opt.TraceProducts
-	if traceProducts == 0 {
-		traceProducts = 30
-	}
-	solver := opt.Solver
-	if solver == nil {
-		solver = FastLanczos()
 	}
 	var out []BlockSpectrum
 	for _, g := range groups {
 		res := BlockSpectrum{Group: g}
-		base := opt.Seed ^ nameHash(g.Name)
 		for b := range mb.Len() {
 			if err := ctx.Err(); err != nil {
 				return out, fmt.Errorf("analysis: stopped before %s, batch %d: %w", g.Name, b, err)
 			}
-			r, err := blockBatch(ctx, m, mb, g, b, min(k, g.Size), traceProducts, hessian.BatchSeed(base, b), solver, &opt)
+			r, err := blockBatch(ctx, m, mb, g, b, &opt)
 			if err != nil {
 				return out, fmt.Errorf("analysis: block %s, batch %d: %w", g.Name, b, err)
 			}
@@ -179,9 +166,55 @@ func BlockSpectra(ctx context.Context, m models.Model, mb *Minibatches, groups [
 	return out, nil
 }
 
+// BlockSpectrumBatch computes group g's estimates on minibatch b of mb
+// alone, with the same seeds and so the same numbers as BlockSpectra's
+// batch b of g: the unit of work of a job that journals each (block,
+// batch) as it finishes and resumes or shards at that grain.
+func BlockSpectrumBatch(ctx context.Context, m models.Model, mb *Minibatches, g ParamGroup, b int,
+	o *BlockSpectrumOptions) (*BlockBatch, error) {
+	if m == nil || mb == nil {
+		return nil, errors.New("analysis: BlockSpectrumBatch needs a model and minibatches")
+	}
+	if b < 0 || b >= mb.Len() {
+		return nil, fmt.Errorf("analysis: block %s: batch %d of %d", g.Name, b, mb.Len())
+	}
+	opt, err := blockDefaults(o)
+	if err != nil {
+		return nil, err
+	}
+	r, err := blockBatch(ctx, m, mb, g, b, &opt)
+	if err != nil {
+		return nil, fmt.Errorf("analysis: block %s, batch %d: %w", g.Name, b, err)
+	}
+	return r, nil
+}
+
+// blockDefaults returns o with its defaults filled in.
+func blockDefaults(o *BlockSpectrumOptions) (BlockSpectrumOptions, error) {
+	var opt BlockSpectrumOptions
+	if o != nil {
+		opt = *o
+	}
+	k, err := positiveOr(opt.K, 5, "K")
+	if err != nil {
+		return opt, err
+	}
+	opt.K = k
+	if opt.TraceProducts == 0 {
+		opt.TraceProducts = 30
+	}
+	if opt.Solver == nil {
+		opt.Solver = FastLanczos()
+	}
+	return opt, nil
+}
+
 // blockBatch computes one group's estimates on one batch.
-func blockBatch(ctx context.Context, m models.Model, mb *Minibatches, g ParamGroup, b, k, traceProducts int, seed uint64,
-	solver hessian.Solver, opt *BlockSpectrumOptions) (*BlockBatch, error) {
+// Block g on batch b uses hessian.BatchSeed(Seed ^ hash(g.Name), b); opt
+// has its defaults filled in.
+func blockBatch(ctx context.Context, m models.Model, mb *Minibatches, g ParamGroup, b int, opt *BlockSpectrumOptions) (*BlockBatch, error) {
+	k, traceProducts := min(opt.K, g.Size), opt.TraceProducts
+	seed := hessian.BatchSeed(opt.Seed^nameHash(g.Name), b)
 	batch, err := mb.Batch(b)
 	if err != nil {
 		return nil, err
@@ -196,7 +229,7 @@ func blockBatch(ctx context.Context, m models.Model, mb *Minibatches, g ParamGro
 	}
 	defer op.Close()
 	cop := WithContext(ctx, op)
-	e, err := solver.TopK(cop, k, seed)
+	e, err := opt.Solver.TopK(cop, k, seed)
 	if err != nil {
 		return nil, err
 	}

@@ -6,10 +6,10 @@ import (
 	"fmt"
 
 	"github.com/vitprobe/vitprobe/data"
-	"github.com/vitprobe/vitprobe/findings"
 	"github.com/vitprobe/vitprobe/internal/journal"
 	"github.com/vitprobe/vitprobe/internal/shard"
 	"github.com/vitprobe/vitprobe/models"
+	"github.com/vitprobe/vitprobe/results"
 )
 
 // AllCorruptions returns every corruption of data.CorruptionNames at every
@@ -55,44 +55,13 @@ type CorruptionOptions struct {
 	OtherJournals []string
 }
 
-// CorruptionScore is a model's outcome on one version of the images:
-// clean (Name "clean", Severity 0) or corrupted.
-type CorruptionScore struct {
-	data.Corruption
-	Accuracy float64 `json:"accuracy"`
-	// NLL is the mean negative log-likelihood.
-	NLL     float64  `json:"nll"`
-	Correct Outcomes `json:"correct"`
-}
-
-// Error returns 1 − Accuracy.
-func (s CorruptionScore) Error() float64 { return 1 - s.Accuracy }
+// CorruptionScore is a model's outcome on one version of the images
+// (results.CorruptionScore).
+type CorruptionScore = results.CorruptionScore
 
 // CorruptionResult is a model's accuracy on corrupted versions of a set of
-// images (paper Fig. 12b, after ImageNet-C).
-type CorruptionResult struct {
-	// Model is the model's preset.
-	Model string `json:"model"`
-	// Images is the number of images; Seed the corruptions' seed.
-	Images int    `json:"images"`
-	Seed   uint64 `json:"seed"`
-	// Clean is the accuracy on the uncorrupted images.
-	Clean CorruptionScore `json:"clean"`
-	// Conditions are in the order of CorruptionOptions.Corruptions.
-	Conditions []CorruptionScore `json:"conditions"`
-	// MeanAccuracy is the mean accuracy over Conditions.
-	MeanAccuracy float64 `json:"mean_accuracy"`
-}
-
-// Score returns the condition of corruption name at severity s.
-func (r *CorruptionResult) Score(name string, s int) (CorruptionScore, bool) {
-	for _, c := range r.Conditions {
-		if c.Name == name && c.Severity == s {
-			return c, true
-		}
-	}
-	return CorruptionScore{}, false
-}
+// images (paper Fig. 12b; results.CorruptionResult).
+type CorruptionResult = results.CorruptionResult
 
 type corruptRecord struct {
 	Name     string   `json:"corruption"`
@@ -258,48 +227,15 @@ func corruptionRun(ctx context.Context, m models.Model, d *data.Dataset, indices
 	return conds, done, nil
 }
 
-// CorruptionSummary compares models' corruption errors with a baseline's,
-// as ImageNet-C does with AlexNet's: for model f and corruption c,
-//
-//	CE_c = Σ_s E_{s,c}(f) / Σ_s E_{s,c}(baseline)
-//	relative CE_c = Σ_s (E_{s,c}(f) − E_clean(f)) / Σ_s (E_{s,c}(baseline) − E_clean(baseline))
-//
-// over the severities s, E the top-1 error; mCE and relative mCE are their
-// means over the corruptions (over those where the denominator is
-// positive: a baseline without errors, or whose error does not grow, gives
-// no ratio). Below 1 (100%): more robust than the baseline.
-type CorruptionSummary struct {
-	Baseline string                 `json:"baseline"`
-	Models   []CorruptionModelScore `json:"models"`
-}
+// CorruptionSummary compares models' corruption errors with a baseline's
+// (results.CorruptionSummary gives the definitions).
+type CorruptionSummary = results.CorruptionSummary
 
 // CorruptionModelScore is one model's line of a CorruptionSummary.
-type CorruptionModelScore struct {
-	Name         string  `json:"name"`
-	CleanError   float64 `json:"clean_error"`
-	MeanAccuracy float64 `json:"mean_accuracy"`
-	// MCE is the mean of the corruptions' CE over those where it is
-	// defined; nil when it is defined for none.
-	MCE *float64 `json:"mce"`
-	// RelativeMCE is the mean of the relative CEs that are defined; nil
-	// when none is.
-	RelativeMCE *float64          `json:"relative_mce"`
-	Corruptions []CorruptionError `json:"corruptions"`
-}
+type CorruptionModelScore = results.CorruptionModelScore
 
 // CorruptionError is one model's errors under one corruption.
-type CorruptionError struct {
-	Name string `json:"corruption"`
-	// Errors are the top-1 errors at the severities evaluated, in
-	// increasing severity.
-	Errors     []float64 `json:"errors"`
-	Severities []int     `json:"severities"`
-	// CE is nil when the baseline makes no error at any severity.
-	CE *float64 `json:"ce"`
-	// RelativeCE is nil when the baseline's error does not grow under the
-	// corruption (its denominator is ≤ 0).
-	RelativeCE *float64 `json:"relative_ce"`
-}
+type CorruptionError = results.CorruptionError
 
 func meanOrNil(v []float64) *float64 {
 	if len(v) == 0 {
@@ -377,23 +313,4 @@ func SummarizeCorruptions(names []string, results []*CorruptionResult, baseline 
 		sum.Models = append(sum.Models, ms)
 	}
 	return sum, nil
-}
-
-// Outcomes returns the per-image outcomes by corruption and severity, in
-// the order of the conditions, as the corruption finding's input
-// (findings.AlterNetCorruptionRobustness).
-func (r *CorruptionResult) Outcomes() findings.CorruptionOutcomes {
-	o := findings.CorruptionOutcomes{Model: r.Model}
-	at := map[string]int{}
-	for _, c := range r.Conditions {
-		i, ok := at[c.Name]
-		if !ok {
-			i = len(o.Corruptions)
-			at[c.Name] = i
-			o.Corruptions = append(o.Corruptions, c.Name)
-			o.Outcomes = append(o.Outcomes, nil)
-		}
-		o.Outcomes[i] = append(o.Outcomes[i], c.Correct)
-	}
-	return o
 }

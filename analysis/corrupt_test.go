@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/vitprobe/vitprobe/data"
+	"github.com/vitprobe/vitprobe/findings"
 	"github.com/vitprobe/vitprobe/internal/shard"
 	"github.com/vitprobe/vitprobe/train"
 )
@@ -91,7 +92,7 @@ func TestCorruptionResumes(t *testing.T) {
 	if string(a) != string(b) {
 		t.Error("the resumed result differs from the uninterrupted one")
 	}
-	out := got.Outcomes()
+	out := findings.CorruptionOutcomesOf(got)
 	if len(out.Corruptions) != 3 || out.Corruptions[1] != "pixelate" || len(out.Outcomes[1]) != 1 || len(out.Outcomes[1][0]) != 20 {
 		t.Errorf("outcomes by corruption: %v, %d", out.Corruptions, len(out.Outcomes))
 	}

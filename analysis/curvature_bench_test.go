@@ -20,6 +20,7 @@ import (
 	"github.com/vitprobe/vitprobe/hessian"
 	"github.com/vitprobe/vitprobe/models"
 	"github.com/vitprobe/vitprobe/reports"
+	"github.com/vitprobe/vitprobe/results"
 	"github.com/vitprobe/vitprobe/torchx"
 )
 
@@ -205,34 +206,13 @@ func relResiduals(e *hessian.Eigen) []float64 {
 	return out
 }
 
-// curvatureResult is what TestCurvatureTrained writes per checkpoint.
+// curvatureResult is what TestCurvatureTrained writes per checkpoint: the
+// blocks and kinds as blocks.json records them.
 type curvatureResult struct {
 	Model  string                  `json:"model"`
-	Blocks []blockResult           `json:"blocks"`
-	Kinds  []kindResult            `json:"kinds"`
+	Blocks []results.BlockResult   `json:"blocks"`
+	Kinds  []results.BlocksKind    `json:"kinds"`
 	Matrix map[string]matrixResult `json:"matrices"`
-}
-
-type blockResult struct {
-	Name     string    `json:"name"`
-	Kind     string    `json:"kind"`
-	Depth    float64   `json:"depth"`
-	Size     int       `json:"size"`
-	Values   []float64 `json:"values"`
-	Trace    float64   `json:"trace"`
-	TraceErr float64   `json:"trace_stderr"`
-	NEP      float64   `json:"nep"`
-	Products int       `json:"products"`
-}
-
-type kindResult struct {
-	Kind   string  `json:"kind"`
-	Blocks int     `json:"blocks"`
-	N      int     `json:"n"`
-	NEP    float64 `json:"nep"`
-	APE    float64 `json:"ape"`
-	Min    float64 `json:"min"`
-	Max    float64 `json:"max"`
 }
 
 type matrixResult struct {
@@ -283,7 +263,7 @@ func TestCurvatureTrained(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Logf("%s: results of %s", name, saved)
-			figModels = append(figModels, blockFigureModel(res))
+			figModels = append(figModels, reports.BlockCurvatureModelOf(res.Model, res.Blocks))
 			continue
 		}
 		res := curvatureResult{Model: name, Matrix: map[string]matrixResult{}}
@@ -295,21 +275,19 @@ func TestCurvatureTrained(t *testing.T) {
 		}
 		t.Logf("%s: %d blocks, %d parameters; FastLanczos memory per block at most %s", name, len(groups), n, FastLanczos().Memory(n, 5))
 		bs := must(BlockSpectra(context.Background(), m, mb, groups, &BlockSpectrumOptions{}, func(b BlockSpectrum) error {
-			s := must(b.Summary())
-			tr, se, _ := b.Trace()
-			products := 0
-			for _, bb := range b.Batches {
-				products += bb.Products
+			r := must(b.Result())
+			var tr, se float64
+			if r.Trace != nil {
+				tr, se = r.Trace.Mean, r.Trace.StdErr
 			}
 			t.Logf("%s %-14s %-4v %7d params: top %.4g ... NEP %.2f, trace %.4g ± %.2g (%d products)",
-				name, b.Group.Name, b.Group.Kind, b.Group.Size, byMagnitude(b.Values())[:3], s.NEP, tr, se, products)
-			res.Blocks = append(res.Blocks, blockResult{Name: b.Group.Name, Kind: b.Group.Kind.String(), Depth: b.Group.Depth,
-				Size: b.Group.Size, Values: b.Values(), Trace: tr, TraceErr: se, NEP: s.NEP, Products: products})
+				name, b.Group.Name, b.Group.Kind, b.Group.Size, byMagnitude(b.Values())[:3], r.Summary.NEP, tr, se, r.Products)
+			res.Blocks = append(res.Blocks, r)
 			return nil
 		}))
-		figModels = append(figModels, blockFigureModel(res))
-		for _, k := range must(SummarizeKinds(bs)) {
-			res.Kinds = append(res.Kinds, kindResult{Kind: k.Kind.String(), Blocks: k.Blocks, N: k.N, NEP: k.NEP, APE: k.APE, Min: k.Min, Max: k.Max})
+		figModels = append(figModels, reports.BlockCurvatureModelOf(res.Model, res.Blocks))
+		res.Kinds = must(KindResults(bs))
+		for _, k := range res.Kinds {
 			t.Logf("%s kind %-4v: %d blocks, %d values, NEP %.3f, APE %.4g, range [%.3g, %.3g]", name, k.Kind, k.Blocks, k.N, k.NEP, k.APE, k.Min, k.Max)
 		}
 		t.Logf("%s: block spectra in %s", name, time.Since(start).Round(time.Second))
@@ -366,16 +344,6 @@ func TestCurvatureTrained(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-// blockFigureModel returns the per-block figure's data of a result.
-func blockFigureModel(res curvatureResult) reports.BlockCurvatureModel {
-	fm := reports.BlockCurvatureModel{Name: res.Model}
-	for _, b := range res.Blocks {
-		fm.Blocks = append(fm.Blocks, reports.BlockCurvature{Name: b.Name, Kind: b.Kind, Depth: b.Depth, Size: b.Size,
-			Values: b.Values, Trace: b.Trace, TraceErr: b.TraceErr})
-	}
-	return fm
 }
 
 // BenchmarkCurvatureProduct times one product of each curvature operator

@@ -260,3 +260,26 @@ func operatorParams(m models.Model, names []string) ([]models.Param, error) {
 	}
 	return out, nil
 }
+
+// SelectGroups returns the groups whose names match pattern, a regular
+// expression (Go syntax, unanchored: "attn" keeps every MSA sub-block of a
+// ViT, "^layer4" a ResNet's last stage), in their order. A pattern that
+// matches no group is an error listing the groups there are.
+func SelectGroups(groups []ParamGroup, pattern string) ([]ParamGroup, error) {
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		return nil, fmt.Errorf("analysis: block pattern: %w", err)
+	}
+	var out []ParamGroup
+	names := make([]string, len(groups))
+	for i, g := range groups {
+		names[i] = g.Name
+		if re.MatchString(g.Name) {
+			out = append(out, g)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("analysis: no block matches %q (blocks: %s)", pattern, strings.Join(names, ", "))
+	}
+	return out, nil
+}

@@ -110,6 +110,11 @@ type SpectrumOptions struct {
 	// Skip, if not nil, reports batches not to compute (journaled, or
 	// another shard's).
 	Skip func(batch int) bool
+	// Curvature is the matrix whose top eigenvalues are taken (the zero
+	// value is the Hessian; the GGN and the Fisher through NewCurvature).
+	Curvature Curvature
+	// Params restricts it to these parameters (HessianOptions.Params).
+	Params []string
 }
 
 // BatchResult is one minibatch's top eigenvalues, with the batch's loss.
@@ -145,7 +150,8 @@ func MaxEigenSpectrum(ctx context.Context, m models.Model, mb *Minibatches, o *S
 			return nil, nil, err
 		}
 		defer batch.Close()
-		h, err := NewBatchHessian(m, batch, &HessianOptions{WeightDecay: opt.WeightDecay, Label: fmt.Sprintf("batch %d", b)})
+		h, err := NewCurvature(opt.Curvature, m, batch, &CurvatureOptions{HessianOptions: HessianOptions{
+			WeightDecay: opt.WeightDecay, Label: fmt.Sprintf("batch %d", b), Params: opt.Params}})
 		if err != nil {
 			return nil, nil, err
 		}

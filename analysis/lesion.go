@@ -6,22 +6,14 @@ import (
 	"fmt"
 
 	"github.com/vitprobe/vitprobe/data"
-	"github.com/vitprobe/vitprobe/findings"
 	"github.com/vitprobe/vitprobe/internal/journal"
 	"github.com/vitprobe/vitprobe/models"
+	"github.com/vitprobe/vitprobe/results"
 )
 
 // LayerRef identifies a layer of a model in the results of the lesion
-// study and the CKA analysis: the model's description and its normalised
-// depth.
-type LayerRef struct {
-	Index int              `json:"index"`
-	Name  string           `json:"name"`
-	Kind  models.LayerKind `json:"kind"`
-	// Depth is Index over the index of the model's last layer before the
-	// head (the paper's x axis): 0 for the stem, 1 for the last block.
-	Depth float64 `json:"depth"`
-}
+// study and the CKA analysis (results.LayerRef).
+type LayerRef = results.LayerRef
 
 // layerRefs returns every layer of m but the head, with normalised depths.
 func layerRefs(m models.Model) []LayerRef {
@@ -68,62 +60,21 @@ type LesionOptions struct {
 	Progress func(done, total int)
 }
 
-// LesionScore is a model's accuracy and mean negative log-likelihood on
-// the images, and its per-image outcomes.
-type LesionScore struct {
-	Accuracy float64  `json:"accuracy"`
-	NLL      float64  `json:"nll"`
-	Correct  Outcomes `json:"correct"`
-}
+// LesionScore is a model's accuracy, mean NLL and per-image outcomes
+// (results.LesionScore).
+type LesionScore = results.LesionScore
 
-// LesionBlock is the model with one residual branch removed.
-type LesionBlock struct {
-	LayerRef
-	// Identity reports an identity shortcut (see models.Residual).
-	Identity bool `json:"identity"`
-	// StageEnd reports that the block ends a stage: the next layer lowers
-	// the resolution or is the head.
-	StageEnd bool `json:"stage_end"`
-	LesionScore
-	// AccuracyDrop is the intact accuracy minus this one (positive: the
-	// block mattered), with the standard error of the paired per-image
-	// differences; Broken and Fixed count the images the lesion turned
-	// from right to wrong and from wrong to right.
-	AccuracyDrop   float64 `json:"accuracy_drop"`
-	AccuracyDropSE float64 `json:"accuracy_drop_stderr"`
-	Broken         int     `json:"broken"`
-	Fixed          int     `json:"fixed"`
-	// NLLIncrease is this NLL minus the intact one, with the standard
-	// error of the paired per-image differences.
-	NLLIncrease   float64 `json:"nll_increase"`
-	NLLIncreaseSE float64 `json:"nll_increase_stderr"`
-}
+// LesionBlock is the model with one residual branch removed
+// (results.LesionBlock).
+type LesionBlock = results.LesionBlock
 
-// LesionSkip is a layer that the study did not lesion, and why.
-type LesionSkip struct {
-	LayerRef
-	Reason string `json:"reason"`
-}
+// LesionSkip is a layer that the study did not lesion, and why
+// (results.LesionSkip).
+type LesionSkip = results.LesionSkip
 
-// LesionResult is the lesion study of one model (paper Fig. 10b): the
-// model's accuracy and NLL with each residual branch removed in turn.
-type LesionResult struct {
-	// Model is the model's preset (Spec().Name).
-	Model string `json:"model"`
-	// Images is the number of images evaluated.
-	Images int `json:"images"`
-	// Projection is LesionOptions.Projection.
-	Projection bool `json:"projection"`
-	// Layers are the model's layers but the head, in depth order: what a
-	// plot shades.
-	Layers []LayerRef `json:"layers"`
-	// Intact is the unlesioned model.
-	Intact LesionScore `json:"intact"`
-	// Blocks are the lesioned branches in depth order.
-	Blocks []LesionBlock `json:"blocks"`
-	// Skipped are the layers not lesioned, with the reason.
-	Skipped []LesionSkip `json:"skipped"`
-}
+// LesionResult is the lesion study of one model (paper Fig. 10b;
+// results.LesionResult).
+type LesionResult = results.LesionResult
 
 // lesionRecord is one journal line: an evaluation with the branch ending
 // at Layer removed (−1: the intact model).
@@ -179,18 +130,18 @@ func Lesion(ctx context.Context, m models.Model, d *data.Dataset, indices []int,
 		r, isRes := residual[l.Index]
 		switch {
 		case !isRes && l.Kind == models.KindStem:
-			res.Skipped = append(res.Skipped, LesionSkip{l, "the stem (patch embedding or first convolution) has no residual branch"})
+			res.Skipped = append(res.Skipped, LesionSkip{LayerRef: l, Reason: "the stem (patch embedding or first convolution) has no residual branch"})
 		case !isRes:
-			res.Skipped = append(res.Skipped, LesionSkip{l, "not the output of a residual branch"})
+			res.Skipped = append(res.Skipped, LesionSkip{LayerRef: l, Reason: "not the output of a residual branch"})
 		case !r.Identity && !opt.Projection:
-			res.Skipped = append(res.Skipped, LesionSkip{l, "its shortcut is a projection (the block changes the resolution or the width): without its branch the block would be a strided 1×1 convolution, not the identity"})
+			res.Skipped = append(res.Skipped, LesionSkip{LayerRef: l, Reason: "its shortcut is a projection (the block changes the resolution or the width): without its branch the block would be a strided 1×1 convolution, not the identity"})
 		default:
 			todo = append(todo, l.Index)
 		}
 	}
 	for _, l := range m.Layers() {
 		if l.Kind == models.KindHead {
-			res.Skipped = append(res.Skipped, LesionSkip{LayerRef{Index: l.Index, Name: l.Name, Kind: l.Kind, Depth: 1}, "the classifier (depth 1 by convention) is not a residual block"})
+			res.Skipped = append(res.Skipped, LesionSkip{LayerRef: LayerRef{Index: l.Index, Name: l.Name, Kind: l.Kind, Depth: 1}, Reason: "the classifier (depth 1 by convention) is not a residual block"})
 		}
 	}
 	done := map[int]lesionRecord{}
@@ -280,15 +231,4 @@ func lesionScore(r lesionRecord) LesionScore {
 	}
 	m, _ := meanSE(nll)
 	return LesionScore{Accuracy: r.Correct.Accuracy(), NLL: m, Correct: r.Correct}
-}
-
-// Study returns the result as the lesion finding's input
-// (findings.LesionMSAvsConv).
-func (r *LesionResult) Study() findings.LesionStudy {
-	s := findings.LesionStudy{Model: r.Model, Intact: r.Intact.Correct}
-	for _, b := range r.Blocks {
-		s.Units = append(s.Units, findings.LesionUnit{Name: b.Name, Kind: b.Kind.String(), StageEnd: b.StageEnd,
-			Identity: b.Identity, Correct: b.Correct})
-	}
-	return s
 }

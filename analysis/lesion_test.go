@@ -11,6 +11,7 @@ import (
 
 	"github.com/sugarme/gotch"
 
+	"github.com/vitprobe/vitprobe/findings"
 	"github.com/vitprobe/vitprobe/models"
 	"github.com/vitprobe/vitprobe/torchx"
 	"github.com/vitprobe/vitprobe/train"
@@ -218,7 +219,7 @@ func TestLesionResumes(t *testing.T) {
 	}
 	// alternet-mini's identity blocks are its three MSA blocks, each at
 	// the end of a stage (before layer3.0, layer4.0 and the head).
-	st := got.Study()
+	st := findings.LesionStudyOf(got)
 	if len(st.Units) != 3 || len(st.Intact) != 32 {
 		t.Fatalf("study of %d units on %d images", len(st.Units), len(st.Intact))
 	}

@@ -259,27 +259,9 @@ func addNoise(images []float32, idx []int, channels, n int, s noiseBandSpec, see
 // predictInto runs m on b normalised images (b, channels, side, side) and
 // records in right whether each image's largest logit is at its label.
 func predictInto(m models.Model, images []float32, b, channels, side int, labels []int64, right []bool) error {
-	x, err := torchx.FromSlice(images, []int64{int64(b), int64(channels), int64(side), int64(side)}, gotch.Float)
-	if err != nil {
-		return fmt.Errorf("analysis: %w", err)
-	}
-	logits, err := m.Forward(x, models.Eval, nil)
-	_ = x.Drop()
+	v, k, err := batchLogits(m, images, b, channels, side)
 	if err != nil {
 		return err
-	}
-	defer func() { _ = logits.Drop() }()
-	shape, err := logits.Size()
-	if err != nil {
-		return fmt.Errorf("analysis: logits: %w", err)
-	}
-	if len(shape) != 2 || shape[0] != int64(b) || shape[1] < 1 {
-		return fmt.Errorf("analysis: logits of shape %v for a batch of %d, want (%d, classes)", shape, b, b)
-	}
-	k := int(shape[1])
-	v := make([]float32, b*k)
-	if err := torchx.CopyOut(v, logits); err != nil {
-		return fmt.Errorf("analysis: logits: %w", err)
 	}
 	for i := range b {
 		row := v[i*k : (i+1)*k]
@@ -292,6 +274,34 @@ func predictInto(m models.Model, images []float32, b, channels, side int, labels
 		right[i] = int64(best) == labels[i]
 	}
 	return nil
+}
+
+// batchLogits runs m in evaluation mode on b normalised images (b,
+// channels, side, side) and returns the logits, row-major (b, k), and k.
+func batchLogits(m models.Model, images []float32, b, channels, side int) ([]float32, int, error) {
+	x, err := torchx.FromSlice(images, []int64{int64(b), int64(channels), int64(side), int64(side)}, gotch.Float)
+	if err != nil {
+		return nil, 0, fmt.Errorf("analysis: %w", err)
+	}
+	logits, err := m.Forward(x, models.Eval, nil)
+	_ = x.Drop()
+	if err != nil {
+		return nil, 0, err
+	}
+	defer func() { _ = logits.Drop() }()
+	shape, err := logits.Size()
+	if err != nil {
+		return nil, 0, fmt.Errorf("analysis: logits: %w", err)
+	}
+	if len(shape) != 2 || shape[0] != int64(b) || shape[1] < 1 {
+		return nil, 0, fmt.Errorf("analysis: logits of shape %v for a batch of %d, want (%d, classes)", shape, b, b)
+	}
+	k := int(shape[1])
+	v := make([]float32, b*k)
+	if err := torchx.CopyOut(v, logits); err != nil {
+		return nil, 0, fmt.Errorf("analysis: logits: %w", err)
+	}
+	return v, k, nil
 }
 
 func accuracyOf(right []bool) float64 {

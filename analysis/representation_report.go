@@ -58,19 +58,6 @@ func LesionCSV(names []string, rs []*LesionResult) []byte {
 	return b.Bytes()
 }
 
-// CorruptionNamesOf returns the corruptions of r in their order.
-func (r *CorruptionResult) CorruptionNamesOf() []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, c := range r.Conditions {
-		if !seen[c.Name] {
-			seen[c.Name] = true
-			out = append(out, c.Name)
-		}
-	}
-	return out
-}
-
 // CorruptionCSV returns the accuracies as a table, one row per model,
 // corruption and severity (severity 0: clean): model, corruption,
 // severity, accuracy, error, nll.

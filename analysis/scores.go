@@ -10,64 +10,15 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/sugarme/gotch"
-
 	"github.com/vitprobe/vitprobe/data"
 	"github.com/vitprobe/vitprobe/models"
+	"github.com/vitprobe/vitprobe/results"
 	"github.com/vitprobe/vitprobe/torchx"
 )
 
-// Outcomes records, per image, whether a model classified it correctly.
-// Its JSON form packs 8 images per byte, base64-encoded, after the count
-// ({"n": 10000, "packed": "..."}), so that a journal record of 10,000
-// images takes 1.7 kB. The lesion and corruption results keep them so
-// that comparisons can resample images (findings' bootstrap).
-type Outcomes []bool
-
-type outcomesJSON struct {
-	N      int    `json:"n"`
-	Packed string `json:"packed"`
-}
-
-// MarshalJSON implements json.Marshaler.
-func (o Outcomes) MarshalJSON() ([]byte, error) {
-	b := make([]byte, (len(o)+7)/8)
-	for i, v := range o {
-		if v {
-			b[i/8] |= 1 << (i % 8)
-		}
-	}
-	return json.Marshal(outcomesJSON{N: len(o), Packed: base64.StdEncoding.EncodeToString(b)})
-}
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (o *Outcomes) UnmarshalJSON(js []byte) error {
-	var p outcomesJSON
-	if err := json.Unmarshal(js, &p); err != nil {
-		return err
-	}
-	b, err := base64.StdEncoding.DecodeString(p.Packed)
-	if err != nil {
-		return fmt.Errorf("analysis: outcomes: %w", err)
-	}
-	if p.N < 0 || len(b) != (p.N+7)/8 {
-		return fmt.Errorf("analysis: outcomes: %d packed bytes for %d images", len(b), p.N)
-	}
-	out := make(Outcomes, p.N)
-	for i := range out {
-		out[i] = b[i/8]&(1<<(i%8)) != 0
-	}
-	*o = out
-	return nil
-}
-
-// Accuracy returns the share of true values (NaN for none).
-func (o Outcomes) Accuracy() float64 {
-	if len(o) == 0 {
-		return math.NaN()
-	}
-	return accuracyOf(o)
-}
+// Outcomes records, per image, whether a model classified it correctly
+// (results.Outcomes: packed in JSON).
+type Outcomes = results.Outcomes
 
 // PackedFloats is a list of float32 values whose JSON form is their
 // little-endian bytes, base64-encoded: per-image losses in journals.
@@ -127,7 +78,7 @@ func evaluate(ctx context.Context, m models.Model, d *data.Dataset, indices []in
 				return fmt.Errorf("analysis: %w", err)
 			}
 			b := len(idx)
-			if err := scoreInto(m, hb.Images, b, hb.Channels, hb.Labels, s.correct[pos:pos+b], s.nll[pos:pos+b]); err != nil {
+			if err := scoreInto(m, hb.Images, b, hb.Channels, hb.Side, hb.Labels, s.correct[pos:pos+b], s.nll[pos:pos+b]); err != nil {
 				return err
 			}
 			pos += b
@@ -143,31 +94,13 @@ func evaluate(ctx context.Context, m models.Model, d *data.Dataset, indices []in
 	return s, nil
 }
 
-// scoreInto runs m on b normalised images (b, channels, Size, Size) and
+// scoreInto runs m on b normalised images (b, channels, side, side) and
 // records for each whether its largest logit is at its label and its
 // cross-entropy −log softmax(logits)[label], computed in float64.
-func scoreInto(m models.Model, images []float32, b, channels int, labels []int64, right []bool, nll []float64) error {
-	x, err := torchx.FromSlice(images, []int64{int64(b), int64(channels), data.Size, data.Size}, gotch.Float)
-	if err != nil {
-		return fmt.Errorf("analysis: %w", err)
-	}
-	logits, err := m.Forward(x, models.Eval, nil)
-	_ = x.Drop()
+func scoreInto(m models.Model, images []float32, b, channels, side int, labels []int64, right []bool, nll []float64) error {
+	v, k, err := batchLogits(m, images, b, channels, side)
 	if err != nil {
 		return err
-	}
-	defer func() { _ = logits.Drop() }()
-	shape, err := logits.Size()
-	if err != nil {
-		return fmt.Errorf("analysis: logits: %w", err)
-	}
-	if len(shape) != 2 || shape[0] != int64(b) || shape[1] < 1 {
-		return fmt.Errorf("analysis: logits of shape %v for a batch of %d, want (%d, classes)", shape, b, b)
-	}
-	k := int(shape[1])
-	v := make([]float32, b*k)
-	if err := torchx.CopyOut(v, logits); err != nil {
-		return fmt.Errorf("analysis: logits: %w", err)
 	}
 	for i := range b {
 		row := v[i*k : (i+1)*k]

@@ -27,7 +27,8 @@ import (
 //     images in batches of 64.
 //
 // Every iteration runs the operation once on each model, alternating
-// which goes first, so that both see the same load on a shared machine.
+// which goes first, so that both see the same load on a shared machine;
+// malloc keeps freed memory as in the commands (torchx.KeepFreedMemory).
 // Reported: the median milliseconds of each (preset-ms, torchscript-ms),
 // the rates (hvp/s, points/s or images/s of each), and speed, the median
 // over iterations of the preset's time over the TorchScript model's (1:
@@ -99,6 +100,7 @@ var tsBench struct {
 func tsBenchModels(b *testing.B, name string) (models.Model, models.Model) {
 	b.Helper()
 	lockThread(b)
+	torchx.KeepFreedMemory() // as the commands do: freed tensors' pages are reused
 	if _, err := torchx.SetThreads(0); err != nil {
 		b.Fatal(err)
 	}

@@ -160,8 +160,12 @@ func (d *Dataset) Indices() []int {
 func Names() []string { return []string{"mnist", "cifar10", "cifar100", "cifar100-coarse"} }
 
 // Load reads the named dataset (one of Names) from dir. For "mnist" an empty
-// dir means MNISTDir's default; the CIFAR datasets need a folder.
+// dir means MNISTDir's default; the CIFAR datasets need a folder. A name
+// may carry a class filter, "mnist:5-9" (see KeepClasses).
 func Load(name, dir string, split Split) (*Dataset, error) {
+	if base, spec, ok := splitFilter(name); ok {
+		return loadFiltered(name, base, spec, dir, split)
+	}
 	switch name {
 	case "mnist":
 		return LoadMNIST(dir, split)

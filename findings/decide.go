@@ -80,3 +80,47 @@ func Decide(h *results.Hessian, f *results.Fourier, fam map[string]meta.Family) 
 	out = append(out, AlterNetVsViTSpectra(spectra[meta.AlterNet], spectra[meta.ViT]))
 	return out
 }
+
+// DecideRepresentation checks the claims of the representation probes on
+// a run's lesion study l and corruption results c (either may be nil: the
+// claim that needs it is inconclusive). family returns the family of a
+// result's model from its name and checkpoint path; the first model of
+// each family is taken. The lesion claim is decided on the AlterNet, the
+// corruption claim compares the AlterNet with the ResNet (the Conv
+// baseline).
+func DecideRepresentation(l *results.Lesion, c *results.Corruption, family func(name, checkpoint string) meta.Family) []Finding {
+	var lesion, corrupt Finding
+	var study *results.LesionResult
+	if l != nil {
+		for _, m := range l.Models {
+			if m.LesionResult != nil && family(m.Name, m.Checkpoint) == meta.AlterNet {
+				study = m.LesionResult
+				break
+			}
+		}
+	}
+	if study != nil {
+		lesion = LesionMSAvsConv(LesionStudyOf(study))
+	} else {
+		lesion = LesionMSAvsConv(LesionStudy{})
+		lesion.Measured = nil
+		lesion.Why = firstFailure(l == nil, "no lesion study (lesion/lesion.json)", true, "the lesion study has no AlterNet")
+	}
+	byFamily := map[meta.Family]*results.CorruptionResult{}
+	if c != nil {
+		for _, m := range c.Models {
+			if f := family(m.Name, m.Checkpoint); m.CorruptionResult != nil && byFamily[f] == nil {
+				byFamily[f] = m.CorruptionResult
+			}
+		}
+	}
+	alter, base := byFamily[meta.AlterNet], byFamily[meta.ResNet]
+	if alter != nil && base != nil {
+		corrupt = AlterNetCorruptionRobustness(CorruptionOutcomesOf(alter), CorruptionOutcomesOf(base))
+	} else {
+		corrupt = AlterNetCorruptionRobustness(CorruptionOutcomes{}, CorruptionOutcomes{})
+		corrupt.Why = firstFailure(c == nil, "no corruption results (corrupt/corrupt.json)", alter == nil, "the corruption results have no AlterNet",
+			true, "the corruption results have no ResNet (the Conv baseline)")
+	}
+	return []Finding{lesion, corrupt}
+}

@@ -6,6 +6,9 @@ import (
 	"math/rand/v2"
 	"sort"
 	"strings"
+
+	"github.com/vitprobe/vitprobe/models/meta"
+	"github.com/vitprobe/vitprobe/results"
 )
 
 // imageResamples is the number of bootstrap resamples over test images.
@@ -256,4 +259,45 @@ func countConditions(o CorruptionOutcomes) int {
 		k += len(c)
 	}
 	return k
+}
+
+// LesionStudyOf returns a lesion result as LesionMSAvsConv's input: the
+// intact model's and each lesioned block's per-image outcomes.
+func LesionStudyOf(r *results.LesionResult) LesionStudy {
+	s := LesionStudy{Model: r.Model, Intact: r.Intact.Correct}
+	for _, b := range r.Blocks {
+		s.Units = append(s.Units, LesionUnit{Name: b.Name, Kind: b.Kind.String(), StageEnd: b.StageEnd,
+			Identity: b.Identity, Correct: b.Correct})
+	}
+	return s
+}
+
+// HasMSAStageEnd reports whether r lesioned an MSA block that ends a
+// stage: the models (AlterNets) the lesion claim is decided for.
+func HasMSAStageEnd(r *results.LesionResult) bool {
+	for _, b := range r.Blocks {
+		if b.Kind == meta.KindMSA && b.StageEnd {
+			return true
+		}
+	}
+	return false
+}
+
+// CorruptionOutcomesOf returns a corruption result's per-image outcomes by
+// corruption and severity, in the order of its conditions, as
+// AlterNetCorruptionRobustness's input.
+func CorruptionOutcomesOf(r *results.CorruptionResult) CorruptionOutcomes {
+	o := CorruptionOutcomes{Model: r.Model}
+	at := map[string]int{}
+	for _, c := range r.Conditions {
+		i, ok := at[c.Name]
+		if !ok {
+			i = len(o.Corruptions)
+			at[c.Name] = i
+			o.Corruptions = append(o.Corruptions, c.Name)
+			o.Outcomes = append(o.Outcomes, nil)
+		}
+		o.Outcomes[i] = append(o.Outcomes[i], c.Correct)
+	}
+	return o
 }

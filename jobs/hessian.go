@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"slices"
+	"regexp"
 
 	"github.com/vitprobe/vitprobe/analysis"
 	"github.com/vitprobe/vitprobe/data"
@@ -49,6 +49,13 @@ type HessianOptions struct {
 	Retain bool
 	// Dataset overrides the data set each checkpoint was trained on.
 	Dataset string
+	// Curvature is the matrix of the minibatch spectra: "hessian" (or ""),
+	// "ggn" or "fisher" (analysis.ParseCurvature).
+	Curvature string
+	// Params, when not empty, restricts the matrix to the parameters whose
+	// names match this regular expression (analysis.GroupByPattern), the
+	// others held fixed: e.g. "blocks\.3\.attn" or "^layer4\.".
+	Params string
 }
 
 // Validate checks the options, as *errs.OptionError naming the flag.
@@ -77,6 +84,18 @@ func (o HessianOptions) Validate() error {
 	case o.Density && (o.SLQSteps < 1 || o.SLQVectors < 1):
 		return errs.Optionf("--slq-steps %d, --slq-vectors %d: want at least 1 each", o.SLQSteps, o.SLQVectors)
 	}
+	c, err := analysis.ParseCurvature(o.Curvature)
+	if err != nil && o.Curvature != "" {
+		return errs.Optionf("--curvature %q: want hessian, ggn or fisher", o.Curvature)
+	}
+	if o.Params != "" {
+		if _, err := regexp.Compile(o.Params); err != nil {
+			return errs.Optionf("--params %q: %v", o.Params, err)
+		}
+	}
+	if (o.Trace || o.Density || o.Full) && (c != analysis.CurvatureHessian || o.Params != "") {
+		return errs.Optionf("--trace, --density and --full take the whole Hessian: not with --curvature %s or --params", o.Curvature)
+	}
 	return nil
 }
 
@@ -94,6 +113,9 @@ type Hessian struct {
 
 // hessianJournals names the Hessian job's journals.
 var hessianJournals = journal.Names{Single: "journal.jsonl", Shard: "journal-shard-%d-of-%d.jsonl"}
+
+// hessianJob describes the Hessian job's journals for finishing and merging.
+var hessianJob = journaledJob{tool: "hessian", what: "the Hessian job", header: results.HessianTool, format: results.HessianFormat, names: hessianJournals}
 
 // Kinds of journal records.
 const (
@@ -196,17 +218,9 @@ func (j *Hessian) Run(ctx context.Context, refs []meta.Ref, opt HessianOptions) 
 	if j.sharded() {
 		return nil, nil
 	}
-	recs, err := journal.Read[hessianRecord](jpath, hdr)
+	recs, p, err := finishRun[hessianRecord](&j.Env, hessianJob, jpath, hdr, hdr.Seed, inputs)
 	if err != nil {
 		return nil, err
-	}
-	p := j.provenance("hessian", hdr.Seed)
-	for _, in := range inputs {
-		for _, f := range []string{in.path, in.weights} {
-			if err := p.AddInput(f); err != nil {
-				return nil, err
-			}
-		}
 	}
 	return writeHessian(j.Out, hdr, recs, p)
 }
@@ -215,36 +229,10 @@ func (j *Hessian) Run(ctx context.Context, refs []meta.Ref, opt HessianOptions) 
 // journals given) into the outputs of a single run, number for number,
 // written into dir.
 func (j *Hessian) Merge(dir string, journals ...string) (*results.Hessian, error) {
-	paths := journals
-	if len(paths) == 0 {
-		var err error
-		if paths, err = hessianJournals.Shards(dir); err != nil {
-			return nil, fmt.Errorf("merge: %w (copy the shards' journals there, or name them)", err)
-		}
-	}
-	paths = slices.Clone(paths)
-	slices.Sort(paths)
 	var hdr results.HessianSettings
-	if err := journal.ReadHeader(paths[0], &hdr); err != nil || hdr.Tool != results.HessianTool {
-		return nil, errs.Optionf("merge: %s is not a journal of the Hessian job", paths[0])
-	}
-	if hdr.Format != results.HessianFormat {
-		return nil, fmt.Errorf("merge: %s: journal format %d, this version writes %d", paths[0], hdr.Format, results.HessianFormat)
-	}
-	var recs []hessianRecord
-	p := j.provenance("hessian", hdr.Seed)
-	p.Threads = 0
-	for _, path := range paths {
-		r, err := journal.Read[hessianRecord](path, hdr)
-		if err != nil {
-			return nil, fmt.Errorf("merge: %w", err)
-		}
-		recs = append(recs, r...)
-		if err := p.AddInput(path); err != nil {
-			return nil, err
-		}
-	}
-	if err := prepareOut(dir); err != nil {
+	recs, p, err := mergeShards[hessianRecord](&j.Env, hessianJob, dir, journals, &hdr,
+		func() (string, int, uint64) { return hdr.Tool, hdr.Format, hdr.Seed })
+	if err != nil {
 		return nil, err
 	}
 	return writeHessian(dir, hdr, recs, p)
@@ -254,7 +242,11 @@ func (j *Hessian) Merge(dir string, journals ...string) (*results.Hessian, error
 // and returns them with the run's settings.
 func (j *Hessian) prepare(refs []meta.Ref, o HessianOptions) ([]*hessianInput, results.HessianSettings, error) {
 	hdr := results.HessianSettings{Tool: results.HessianTool, Format: results.HessianFormat, Batches: o.Batches,
-		BatchSize: o.BatchSize, K: o.K, Method: o.Method, Tol: o.Tol, MaxIter: o.MaxIter, Seed: o.Seed, Augment: o.Augment}
+		BatchSize: o.BatchSize, K: o.K, Method: o.Method, Tol: o.Tol, MaxIter: o.MaxIter, Seed: o.Seed, Augment: o.Augment,
+		Params: o.Params}
+	if c, _ := analysis.ParseCurvature(o.Curvature); c != analysis.CurvatureHessian {
+		hdr.Curvature = c.String()
+	}
 	if o.FullBatches == 0 {
 		o.FullBatches = o.Batches
 	}
@@ -373,3 +365,7 @@ func (w *hessianWork) all(ctx context.Context, inputs []*hessianInput) error {
 	bar.Finish("done")
 	return nil
 }
+
+// files returns the checkpoint's files, as its outputs' provenance names
+// them.
+func (in *hessianInput) files() []string { return []string{in.path, in.weights} }

@@ -66,6 +66,20 @@ func (w *hessianWork) batches(ctx context.Context, ci int, in *hessianInput, m m
 	label := in.hdr.Label
 	opt := &analysis.SpectrumOptions{K: w.hdr.K, Solver: solver(w.hdr), Seed: w.hdr.Seed, WeightDecay: in.hdr.WeightDecay,
 		Skip: func(b int) bool { return !want[b] }}
+	if w.hdr.Curvature != "" {
+		c, err := analysis.ParseCurvature(w.hdr.Curvature)
+		if err != nil {
+			return err
+		}
+		opt.Curvature = c
+	}
+	if w.hdr.Params != "" {
+		g, err := analysis.GroupByPattern(m, "", w.hdr.Params)
+		if err != nil {
+			return fmt.Errorf("%s: %w", label, err)
+		}
+		opt.Params = g.Params
+	}
 	err := analysis.MaxEigenSpectrum(ctx, m, mb, opt, func(r analysis.BatchResult) error {
 		rec := hessianRecord{Kind: kindBatch, Ckpt: ci, Batch: &results.HessianBatch{Batch: r.Batch, Loss: r.Loss, Values: r.Values,
 			Residuals: r.Residuals, Converged: r.Converged, Products: r.Products}}

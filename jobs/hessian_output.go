@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vitprobe/vitprobe/analysis"
 	"github.com/vitprobe/vitprobe/data"
 	"github.com/vitprobe/vitprobe/hessian"
 	"github.com/vitprobe/vitprobe/internal/atomicfile"
@@ -81,8 +82,7 @@ func assemble(hdr results.HessianSettings, recs []hessianRecord) ([]results.Hess
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", ch.Label, err)
 			}
-			m.Summary = results.HessianSummary{N: s.N, Negative: s.Negative, Positive: s.Positive, NEP: s.NEP, APE: s.APE, Min: s.Min,
-				P05: s.P05, Q1: s.Q1, Median: s.Median, Q3: s.Q3, P95: s.P95, Max: s.Max, Mean: s.Mean}
+			m.Summary = analysis.SummaryResult(s)
 		}
 	}
 	if len(missing) > 0 {

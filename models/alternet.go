@@ -62,6 +62,7 @@ type alternet struct {
 	fc       *linear
 	headL    Layer
 	dropRate []float64
+	blur     *ts.Tensor // spatial smoothing before down-sampling; nil: none
 }
 
 func newAlterNet(a alterArch, cfg Config, dev gotch.Device, name string) (Model, error) {
@@ -164,6 +165,13 @@ func newAlterNet(a alterArch, cfg Config, dev gotch.Device, name string) (Model,
 		return nil, err
 	}
 	m.params = ps
+	if cfg.Blur {
+		if m.blur, err = blurKernel(dev); err != nil {
+			m.Close()
+			return nil, err
+		}
+		m.consts = append(m.consts, m.blur)
+	}
 	return m, nil
 }
 
@@ -204,6 +212,9 @@ func (m *alternet) Forward(x *ts.Tensor, mode Mode, probe Probe) (*ts.Tensor, er
 	f.observe(m.stemL, h)
 	for i, b := range m.blocks {
 		mark, in := f.s.Mark(), h
+		if m.blur != nil && b.layer.Kind == KindDown {
+			h = f.blur(h, m.blur)
+		}
 		off := m.lesioned(b.layer.Index)
 		switch {
 		case b.conv != nil && off:

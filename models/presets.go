@@ -23,12 +23,16 @@ func init() {
 	resnet50 := resnetArch{bottleneck: true, blocks: []int{3, 4, 6, 3}, widths: []int64{64, 128, 256, 512}, stem: 64}
 	resnetMini := resnetArch{blocks: []int{1, 1, 1, 1}, widths: []int64{16, 32, 64, 128}, stem: 16}
 
+	// The heads of stages without MSA blocks matter only to preset strings
+	// that put MSA blocks there (pattern.go): they double from stage to
+	// stage, as the build-up rule's "more heads in later stages" says.
 	preact50 := alterArch{stem: 64, widths: []int64{64, 128, 256, 512},
-		pattern: []string{"CCC", "CCCC", "CCCCCC", "CCC"}, heads: []int{0, 0, 0, 0}}
+		pattern: []string{"CCC", "CCCC", "CCCCCC", "CCC"}, heads: []int{3, 6, 12, 24}, dimHead: 64, window: 4}
 	alter50 := alterArch{stem: 64, widths: []int64{64, 128, 256, 512},
-		pattern: []string{"CCC", "CCCM", "CCCCCM", "CMCM"}, heads: []int{0, 6, 12, 24}, dimHead: 64, window: 4}
+		pattern: []string{"CCC", "CCCM", "CCCCCM", "CMCM"}, heads: []int{3, 6, 12, 24}, dimHead: 64, window: 4}
 	alterMini := alterArch{stem: 16, widths: []int64{8, 16, 32, 64},
-		pattern: []string{"C", "CM", "CM", "CM"}, heads: []int{0, 2, 4, 8}, dimHead: 16, window: 4}
+		pattern: []string{"C", "CM", "CM", "CM"}, heads: []int{1, 2, 4, 8}, dimHead: 16, window: 4}
+	alterBases["preact-resnet50"], alterBases["alternet50"], alterBases["alternet-mini"] = preact50, alter50, alterMini
 
 	vitTi := vitArch{patch: 2, dim: 192, depth: 12, heads: 3, mlp: 768}
 	vitS := vitArch{patch: 2, dim: 384, depth: 12, heads: 6, mlp: 1536}
@@ -36,8 +40,9 @@ func init() {
 
 	add := func(name, doc string, def Config, build func(Config, gotch.Device, string) (Model, error)) {
 		register(name, preset{doc: doc, defaults: def, build: func(c Config, d gotch.Device) (Model, error) {
-			if f, _ := meta.PresetFamily(name); c.GAPHead && f != meta.ViT {
-				return nil, errGAP(name)
+			f, _ := meta.PresetFamily(name)
+			if err := checkOptions(name, f == meta.ViT, c); err != nil {
+				return nil, err
 			}
 			return build(c, d, name)
 		}})

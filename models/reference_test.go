@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -197,7 +198,8 @@ func writeSafetensors(t *testing.T, path string, tensors []safetensors.Tensor) {
 
 // prepareParity builds the Go model with a fixed seed, perturbs it, and
 // writes its weights and a fixed batch for parity.py.
-func prepareParity(t *testing.T, dir, name string, gap bool, seed uint64) *parityCase {
+func prepareParity(t *testing.T, dir string, pc parityConfig, seed uint64) *parityCase {
+	name := pc.name
 	t.Helper()
 	cfg, err := models.Defaults(name)
 	if err != nil {
@@ -206,7 +208,7 @@ func prepareParity(t *testing.T, dir, name string, gap bool, seed uint64) *parit
 	// Drop path 0: train mode is then deterministic (batch-norm batch
 	// statistics only), so both sides compute the same function.
 	cfg.DropPath = 0
-	cfg.GAPHead = gap
+	cfg.GAPHead, cfg.Window, cfg.Blur = pc.gap, pc.window, pc.blur
 	torchx.Seed(seed)
 	m, err := models.New(name, cfg, gotch.CPU)
 	if err != nil {
@@ -216,9 +218,16 @@ func prepareParity(t *testing.T, dir, name string, gap bool, seed uint64) *parit
 	rng := rand.New(rand.NewPCG(seed, 7))
 	perturb(t, m, rng)
 	c := &parityCase{name: name, m: m, label: name, files: map[string]string{}}
-	if gap {
+	if pc.gap {
 		c.label += "+gap"
 	}
+	if pc.window > 0 {
+		c.label += fmt.Sprintf("+w%d", pc.window)
+	}
+	if pc.blur {
+		c.label += "+blur"
+	}
+	c.label = strings.NewReplacer(":", "_", ",", ".", "=", "").Replace(c.label)
 	c.xs = []int64{parityBatch, int64(cfg.InChannels), int64(cfg.ImageSize), int64(cfg.ImageSize)}
 	c.x = make([]float32, parityBatch*cfg.InChannels*cfg.ImageSize*cfg.ImageSize)
 	for i := range c.x {
@@ -381,12 +390,22 @@ const (
 	gradFloor = 1e-3
 )
 
+// parityConfig is one case checked against PyTorch.
+type parityConfig struct {
+	name   string
+	gap    bool
+	window int
+	blur   bool
+}
+
 // parityConfigs are the cases checked against PyTorch: each mini preset with
-// its defaults, and vit-mini with the GAP head as well.
-var parityConfigs = []struct {
-	name string
-	gap  bool
-}{{"vit-mini", false}, {"vit-mini", true}, {"resnet-mini", false}, {"alternet-mini", false}}
+// its defaults, vit-mini with the GAP head and with local attention (with
+// and without a class token), the CNNs with spatial smoothing, and a preset
+// string with MSA blocks in every stage (the first stage's one head
+// included).
+var parityConfigs = []parityConfig{{name: "vit-mini"}, {name: "vit-mini", gap: true}, {name: "resnet-mini"}, {name: "alternet-mini"},
+	{name: "vit-mini", window: 3}, {name: "vit-mini", gap: true, window: 5}, {name: "resnet-mini", blur: true},
+	{name: "alternet-mini:CM,CC,CM,CMCM", blur: true}}
 
 // TestNumericalParityPyTorch checks the Go models against the plain-PyTorch
 // models of reference/pytorch/refmodels.py: same weights (written by
@@ -403,12 +422,13 @@ func TestNumericalParityPyTorch(t *testing.T) {
 	var cases []*parityCase
 	var spec []map[string]any
 	for i, pc := range parityConfigs {
-		c := prepareParity(t, dir, pc.name, pc.gap, uint64(1000+i))
+		c := prepareParity(t, dir, pc, uint64(1000+i))
 		cfg := c.m.Spec().Config
 		cases = append(cases, c)
 		spec = append(spec, map[string]any{
 			"model": pc.name, "weights": c.files["weights"], "inputs": c.files["inputs"], "out": c.files["out"],
 			"classes": cfg.Classes, "in_channels": cfg.InChannels, "image_size": cfg.ImageSize, "gap": cfg.GAPHead,
+			"window": cfg.Window, "blur": cfg.Blur,
 			"modes": []string{"eval", "train"},
 		})
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/vitprobe/vitprobe/errs"
 	"github.com/vitprobe/vitprobe/models/meta"
+	"github.com/vitprobe/vitprobe/models/pattern"
 	"github.com/vitprobe/vitprobe/torchx"
 )
 
@@ -68,6 +69,9 @@ func Describe(name string) (string, error) {
 
 func lookup(name string) (preset, error) {
 	p, ok := registry[name]
+	if !ok && pattern.IsName(name) {
+		return patternPreset(name)
+	}
 	if !ok {
 		return preset{}, fmt.Errorf("models: %w", &errs.UnknownModelError{Name: name, Known: Names()})
 	}
@@ -113,6 +117,8 @@ func validate(c Config) error {
 		return fmt.Errorf("image size = %d, want at least 1", c.ImageSize)
 	case c.DropPath < 0 || c.DropPath >= 1:
 		return fmt.Errorf("drop path = %g, want a rate in [0, 1)", c.DropPath)
+	case c.Window < 0 || (c.Window > 0 && c.Window%2 == 0):
+		return fmt.Errorf("attention window = %d, want an odd size or 0 (global)", c.Window)
 	}
 	return nil
 }

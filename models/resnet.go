@@ -33,6 +33,7 @@ type resnet struct {
 	fc       *linear
 	headL    Layer
 	dropRate []float64
+	blur     *ts.Tensor // spatial smoothing before down-sampling; nil: none
 }
 
 func newResNet(a resnetArch, cfg Config, dev gotch.Device, name string) (Model, error) {
@@ -99,6 +100,13 @@ func newResNet(a resnetArch, cfg Config, dev gotch.Device, name string) (Model, 
 		return nil, err
 	}
 	m.params = ps
+	if cfg.Blur {
+		if m.blur, err = blurKernel(dev); err != nil {
+			m.Close()
+			return nil, err
+		}
+		m.consts = append(m.consts, m.blur)
+	}
 	return m, nil
 }
 
@@ -112,6 +120,9 @@ func (m *resnet) Forward(x *ts.Tensor, mode Mode, probe Probe) (*ts.Tensor, erro
 	f.observe(m.stemL, h)
 	for i, b := range m.blocks {
 		mark, in := f.s.Mark(), h
+		if m.blur != nil && b.layer.Kind == KindDown {
+			h = f.blur(h, m.blur)
+		}
 		skip := h
 		if b.down != nil {
 			skip = f.bn(f.conv(h, b.down), b.downBN)

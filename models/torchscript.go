@@ -306,13 +306,13 @@ func tensorsOf(list []torchx.NamedTensor) []*ts.Tensor {
 // zero images and compares the outputs with the sidecar.
 func (m *TorchScript) checkOutputs() error {
 	return torchx.OnLockedThread(func() error {
-		return torchx.NoGrad(func() error {
+		return torchx.NoGrad(func() (err error) {
 			c := m.spec.Config
 			x, err := ts.Zeros([]int64{2, int64(c.InChannels), int64(c.ImageSize), int64(c.ImageSize)}, gotch.Float, m.dev)
 			if err != nil {
 				return err
 			}
-			defer x.MustDrop()
+			defer torchx.DropTo(&err, x)
 			outs, err := m.run("forward", x)
 			if err != nil {
 				return err

@@ -41,6 +41,7 @@ type vit struct {
 	head     *linear
 	headL    Layer
 	gap      bool
+	mask     *ts.Tensor // additive attention mask of local attention; nil: global
 	dropRate []float64
 }
 
@@ -88,6 +89,13 @@ func newViT(a vitArch, cfg Config, dev gotch.Device, name string) (Model, error)
 		return nil, err
 	}
 	m.params = ps
+	if cfg.Window > 0 {
+		if m.mask, err = windowMask(g, cfg.Window, !m.gap, dev); err != nil {
+			m.Close()
+			return nil, err
+		}
+		m.consts = append(m.consts, m.mask)
+	}
 	return m, nil
 }
 
@@ -114,7 +122,7 @@ func (m *vit) Forward(x *ts.Tensor, mode Mode, probe Probe) (*ts.Tensor, error) 
 	for i, b := range m.blocks {
 		mark, in := f.s.Mark(), h
 		if !m.lesioned(b.msaL.Index) { // a lesioned branch adds zeros
-			y := b.attention(f, f.layerNorm(h, b.norm1), m.a.heads)
+			y := b.attention(f, f.layerNorm(h, b.norm1), m.a.heads, m.mask)
 			h = f.add(h, f.dropPath(y, m.dropRate[i]))
 		}
 		f.observe(b.msaL, h)
@@ -140,8 +148,9 @@ func (m *vit) Forward(x *ts.Tensor, mode Mode, probe Probe) (*ts.Tensor, error) 
 }
 
 // attention is timm's Attention: one qkv projection, scaled dot-product
-// attention per head, output projection.
-func (b *vitBlock) attention(f *fwd, x *ts.Tensor, heads int64) *ts.Tensor {
+// attention per head, output projection. A non-nil mask (N, N) is added
+// to the attention logits (local attention).
+func (b *vitBlock) attention(f *fwd, x *ts.Tensor, heads int64, mask *ts.Tensor) *ts.Tensor {
 	shape, ok := f.size(x)
 	if !ok {
 		return nil
@@ -165,6 +174,9 @@ func (b *vitBlock) attention(f *fwd, x *ts.Tensor, heads int64) *ts.Tensor {
 	qkv := f.reshape(f.linear(x, b.qkv), bs, n, 3, heads, d)
 	q, k, v := f.sel(qkv, 2, 0), f.sel(qkv, 2, 1), f.sel(qkv, 2, 2)
 	logits := f.mulScalar(f.einsum("bihd,bjhd->bhij", q, k), 1/math.Sqrt(float64(d)))
+	if mask != nil {
+		logits = f.add(logits, mask)
+	}
 	o := f.einsum("bhij,bjhd->bihd", f.softmax(logits, -1), v) // (B, N, h, d)
 	return f.linear(f.reshape(o, bs, n, dim), b.proj)
 }

@@ -176,8 +176,20 @@ func nbconvertTail(s string, n int) string {
 			keep = append(keep, l)
 		}
 	}
-	return strings.Join(keep[max(0, len(keep)-n):], "\n")
+	keep = keep[max(0, len(keep)-n):]
+	// A cell that does not compile reports its errors early in the log,
+	// before the cell's source: they go first, whatever the tail holds.
+	var compile []string
+	for _, l := range strings.Split(s, "\n") {
+		if goCompileError.MatchString(l) {
+			compile = append(compile, l)
+		}
+	}
+	return strings.Join(append(compile, keep...), "\n")
 }
+
+// goCompileError is a line of the Go compiler's errors on a cell.
+var goCompileError = regexp.MustCompile(`^\./\S+\.go:\d+:\d+: `)
 
 // multiline is a notebook string: nbformat stores source and stream text as
 // a JSON string or as a list of strings to be joined.

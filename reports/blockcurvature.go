@@ -10,6 +10,8 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+
+	"github.com/vitprobe/vitprobe/results"
 )
 
 // BlockCurvature is one block's curvature as the per-block figure draws
@@ -365,4 +367,22 @@ func bcLegend(c draw.Canvas, ms []BlockCurvatureModel) draw.Canvas {
 	}
 	c.Max.Y = y - h - vg.Millimeter*2
 	return c
+}
+
+// BlockCurvatureModelOf returns the per-block figure's data of one model's
+// results as blocks.json records them: each block's top eigenvalues pooled
+// over its minibatches, its trace (NaN without).
+func BlockCurvatureModelOf(name string, blocks []results.BlockResult) BlockCurvatureModel {
+	m := BlockCurvatureModel{Name: name}
+	for _, b := range blocks {
+		c := BlockCurvature{Name: b.Name, Kind: b.Kind, Depth: b.Depth, Size: b.Size, Trace: math.NaN(), TraceErr: math.NaN()}
+		for _, bb := range b.Batches {
+			c.Values = append(c.Values, bb.Values...)
+		}
+		if b.Trace != nil {
+			c.Trace, c.TraceErr = b.Trace.Mean, b.Trace.StdErr
+		}
+		m.Blocks = append(m.Blocks, c)
+	}
+	return m
 }

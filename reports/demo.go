@@ -30,10 +30,14 @@ type Demo struct {
 	Runs        []TrainRun
 	Hessian     *results.Hessian
 	Fourier     *results.Fourier
-	Pictures    map[string][]string // section -> PNG paths relative to Out
-	Links       map[string]string   // section -> its own report, relative to Out
-	Findings    []findings.Finding
-	Missing     []string
+	Lesion      *results.Lesion
+	Corruption  *results.Corruption
+	// CKA reports that cka/cka.json exists (the page shows its heat maps).
+	CKA      bool
+	Pictures map[string][]string // section -> PNG paths relative to Out
+	Links    map[string]string   // section -> its own report, relative to Out
+	Findings []findings.Finding
+	Missing  []string
 }
 
 // Stage is one stage of the demo and its wall time.
@@ -125,7 +129,24 @@ func CollectDemo(out string) (*Demo, error) {
 	} else {
 		d.Missing = append(d.Missing, "Fourier analysis (fourier/results.json)")
 	}
-	for _, sec := range []string{"train", "hessian", "landscape", "fourier"} {
+	if _, err := os.Stat(filepath.Join(out, "cka", "cka.json")); err == nil {
+		d.CKA = true
+	} else {
+		d.Missing = append(d.Missing, "CKA (cka/cka.json)")
+	}
+	var l results.Lesion
+	if err := readJSONFile(filepath.Join(out, "lesion", "lesion.json"), &l); err == nil {
+		d.Lesion = &l
+	} else {
+		d.Missing = append(d.Missing, "lesion study (lesion/lesion.json)")
+	}
+	var c results.Corruption
+	if err := readJSONFile(filepath.Join(out, "corrupt", "corrupt.json"), &c); err == nil {
+		d.Corruption = &c
+	} else {
+		d.Missing = append(d.Missing, "corruption robustness (corrupt/corrupt.json)")
+	}
+	for _, sec := range []string{"train", "hessian", "landscape", "fourier", "cka", "lesion", "corrupt"} {
 		d.Pictures[sec] = pngs(out, sec)
 	}
 	// Landscapes: the side-by-side figures first, each model's own below
@@ -147,7 +168,22 @@ func CollectDemo(out string) (*Demo, error) {
 		}
 	}
 	d.Findings = findings.Decide(d.Hessian, d.Fourier, families(d))
+	d.Findings = append(d.Findings, findings.DecideRepresentation(d.Lesion, d.Corruption, checkpointFamily(out))...)
 	return d, nil
+}
+
+// checkpointFamily returns the family of a checkpoint of a result
+// (lesion.json, corrupt.json) from its sidecar's spec: at the path the
+// result records, else (a moved folder) at train/NAME/final.json in out.
+func checkpointFamily(out string) func(name, path string) meta.Family {
+	return func(name, path string) meta.Family {
+		for _, p := range []string{path, filepath.Join(out, "train", name, "final.json")} {
+			if ck, err := meta.ReadCheckpoint(p); err == nil {
+				return ck.Spec.Family
+			}
+		}
+		return ""
+	}
 }
 
 func readTimings(path string) []Stage {

@@ -74,6 +74,15 @@ type pageView struct {
 	Links      map[string]string
 	Missing    []string
 	FourierImg int
+	CKAImg     int
+	LesionImg  int
+	Corruption []corruptionView
+	CorruptImg int
+	Baseline   string
+}
+
+type corruptionView struct {
+	Model, Clean, Mean, MCE string
 }
 
 // subStage starts the name of a stage that ran inside another one (the
@@ -136,6 +145,25 @@ func (d *Demo) view() pageView {
 	if d.Fourier != nil {
 		v.FourierImg = d.Fourier.Images
 	}
+	if d.Lesion != nil && len(d.Lesion.Models) > 0 && d.Lesion.Models[0].LesionResult != nil {
+		v.LesionImg = d.Lesion.Models[0].Images
+	}
+	if c := d.Corruption; c != nil {
+		if len(c.Models) > 0 && c.Models[0].CorruptionResult != nil {
+			v.CorruptImg = c.Models[0].Images
+		}
+		if c.Summary != nil {
+			v.Baseline = c.Summary.Baseline
+			for _, m := range c.Summary.Models {
+				mce := "n/a"
+				if m.MCE != nil {
+					mce = fmt.Sprintf("%.1f%%", 100**m.MCE)
+				}
+				v.Corruption = append(v.Corruption, corruptionView{Model: m.Name, Clean: fmt.Sprintf("%.2f%%", 100*(1-m.CleanError)),
+					Mean: fmt.Sprintf("%.2f%%", 100*m.MeanAccuracy), MCE: mce})
+			}
+		}
+	}
 	return v
 }
 
@@ -163,7 +191,8 @@ var demoPage = template.Must(template.New("index").Funcs(template.FuncMap{
 	"base":         filepath.Base,
 	// wide: figures of several panels take the page's width.
 	"wide": func(p string) bool {
-		return strings.Contains(p, "side-by-side") || strings.Contains(p, "dlogamp") || strings.Contains(p, "spectrum")
+		return strings.Contains(p, "side-by-side") || strings.Contains(p, "dlogamp") || strings.Contains(p, "spectrum") ||
+			p == "lesion/lesion.png" || p == "corrupt/corrupt.png"
 	},
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -182,7 +211,8 @@ th{background:#f5f5f5}td.num{text-align:right;font-variant-numeric:tabular-nums}
 </style></head><body>
 <h1>vitprobe demo</h1>
 <p>Three small models trained on MNIST (padded to 32x32), analysed as Park &amp; Kim, "How Do Vision Transformers Work?" (ICLR 2022) do:
-Hessian max-eigenvalue spectra, loss-landscape slices, Fourier analysis of feature maps. Generated {{.Generated}}.</p>
+Hessian max-eigenvalue spectra, loss-landscape slices, Fourier analysis of feature maps, and the representation probes (CKA similarity
+of layers, lesion study, robustness to common corruptions). Generated {{.Generated}}.</p>
 {{if .Missing}}<p class="missing">Missing from this run: {{range $i, $m := .Missing}}{{if $i}}; {{end}}{{$m}}{{end}}.</p>{{end}}
 
 <h2>Findings</h2>
@@ -217,6 +247,28 @@ NEP: share of negative eigenvalues; APE: mean of the positive ones.{{with index 
 <h2>Fourier analysis, feature-map variance, frequency-noise robustness</h2>
 {{with index .Links "fourier"}}<p>The full report, with a table of every plotted number: <a href="{{.}}">{{.}}</a>{{if $.FourierImg}} ({{$.FourierImg}} test images){{end}}.</p>{{end}}
 <div class="figs">{{range index .Pictures "fourier"}}<figure{{if wide .}} class="wide"{{end}}><img src="{{.}}" alt="{{.}}"><figcaption>{{.}}</figcaption></figure>{{end}}</div>
+
+<h2>Representation similarity (CKA)</h2>
+<p>Minibatch linear CKA (unbiased HSIC) between the outputs of every pair of layers, within each model and between models, on the same test
+images: 1 means the two layers represent the images alike (up to rotation and scale), 0 that they are unrelated (paper Fig. 10a).
+The numbers with their standard errors: <code>cka/cka.csv</code>.</p>
+<div class="figs">{{range index .Pictures "cka"}}<figure><img src="{{.}}" alt="{{.}}" loading="lazy"><figcaption>{{.}}</figcaption></figure>{{else}}<p class="missing">No CKA heat maps found.</p>{{end}}</div>
+
+<h2>Lesion study</h2>
+<p>Each residual block's branch removed in turn (the block's input passes through unchanged): the loss of test accuracy and the increase of NLL
+against the block's depth{{if .LesionImg}}, on {{.LesionImg}} test images{{end}} (paper Fig. 10b). Blocks whose shortcut is a projection are
+skipped. Per block: <code>lesion/lesion.csv</code>.</p>
+<div class="figs">{{range index .Pictures "lesion"}}<figure{{if wide .}} class="wide"{{end}}><img src="{{.}}" alt="{{.}}"><figcaption>{{.}}</figcaption></figure>{{else}}<p class="missing">No lesion figure found.</p>{{end}}</div>
+
+<h2>Robustness to common corruptions</h2>
+<p>Accuracy on test images corrupted by noise, blur, brightness, contrast, an elastic transform and pixelation, each at severities 1 to 5
+{{- if .CorruptImg}}, on {{.CorruptImg}} test images{{end}} (paper Fig. 12b, after ImageNet-C). mCE: the mean over corruptions of the model's
+errors summed over severities over the baseline's{{if .Baseline}} ({{.Baseline}}){{end}}; below 100%: more robust than the baseline.
+Per corruption: <code>corrupt/corrupt.csv</code>, <code>corrupt/mce.csv</code>.</p>
+{{if .Corruption}}<table><tr><th>Model</th><th>Clean accuracy</th><th>Mean accuracy, corrupted</th><th>mCE</th></tr>
+{{range .Corruption}}<tr><td>{{.Model}}</td><td class="num">{{.Clean}}</td><td class="num">{{.Mean}}</td><td class="num">{{.MCE}}</td></tr>
+{{end}}</table>{{end}}
+<div class="figs">{{range index .Pictures "corrupt"}}<figure{{if wide .}} class="wide"{{end}}><img src="{{.}}" alt="{{.}}"><figcaption>{{.}}</figcaption></figure>{{else}}<p class="missing">No corruption figures found.</p>{{end}}</div>
 
 <h2>Run time</h2>
 {{if .Stages}}{{if .FirstTotal}}<p>The first run computed everything; later runs reuse the finished checkpoints, journals and results.</p>{{end}}

@@ -28,6 +28,13 @@ type HessianSettings struct {
 	Seed uint64 `json:"seed"`
 	// Augment: minibatches with each checkpoint's training augmentation.
 	Augment bool `json:"augment"`
+	// Curvature is the matrix of the minibatch spectra: "" (the Hessian),
+	// "ggn" (the generalised Gauss-Newton matrix) or "fisher" (the
+	// empirical Fisher matrix).
+	Curvature string `json:"curvature,omitempty"`
+	// Params, when not empty, is the regular expression that selects the
+	// parameters the matrix is taken over (the others held fixed).
+	Params string `json:"params,omitempty"`
 	// Trace, Density and Full ask for the Hutchinson trace, the SLQ
 	// density and the top K eigenvalues of the Hessian of the mean loss
 	// over the first FullBatches minibatches, with TraceSamples

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo (make demo): trains the three mini presets on MNIST, then computes
-# their Hessian spectra, loss-landscape slices and Fourier report, and writes
+# their Hessian spectra, loss-landscape slices, Fourier report and
+# representation probes (CKA, lesions, corruptions), and writes
 # OUT/index.html with a computed findings table. Every stage reuses finished
 # work (checkpoints, journals, saved results), so a second run takes seconds.
 # Stage times go to OUT/timings.tsv (the first run's are kept in
@@ -94,6 +95,28 @@ hessian_all() {
 stage hessian hessian_all
 stage landscape bin/landscape --out "$out/landscape" --side-by-side "${landscape_flags[@]}" "${ckpts[@]}"
 stage fourier bin/fourier --out "$out/fourier" "${fourier_flags[@]}" "${ckpts[@]}"
+
+# The representation probes as two processes of one thread each: the
+# corruption study (9 corruptions × 5 severities on 400 test images) on
+# one core; the lesion study (2,000 images), then the CKA maps (1,000
+# images) on the other, about as long (single-threaded CPU: corrupt
+# ~0.19 s per image for the three minis, lesion ~34 ms per image, CKA
+# ~8 ms per image). Each resumes from its journals.
+rep_one() { # rep_one NAME COMMAND...: runs a probe with its log in $out/NAME.log
+  local name=$1; shift
+  "$@" > "$out/$name.log" 2>&1 ||
+    { echo "demo: $name failed; its log: $out/$name.log" >&2; tail -n 5 "$out/$name.log" >&2; return 1; }
+}
+representation_all() {
+  local rc=0
+  rep_one corrupt bin/corrupt --out "$out/corrupt" --images 400 --threads 1 --workers 1 "${ckpts[@]}" &
+  local corrupt=$!
+  rep_one lesion bin/lesion --out "$out/lesion" --images 2000 --threads 1 "${ckpts[@]}" || rc=1
+  rep_one cka bin/cka --out "$out/cka" --images 1000 --threads 1 "${ckpts[@]}" || rc=1
+  wait "$corrupt" || rc=1
+  return $rc
+}
+stage representation representation_all
 mv "$timings.tmp" "$timings"
 [ -e "$out/timings-first.tsv" ] || cp "$timings" "$out/timings-first.tsv"
 bin/report --out "$out"

@@ -31,11 +31,16 @@ stop_pidfile() {
   rm -f "$f"
 }
 
-case $cmd in
-stop)
+# stop_all stops the daemons that `start DIR` started (their pid files in DIR).
+stop_all() {
   stop_pidfile "$dir/slurmd.pid"
   stop_pidfile "$dir/slurmctld.pid"
   stop_pidfile "$dir/munged.pid"
+}
+
+case $cmd in
+stop)
+  stop_all
   exit 0
   ;;
 start) ;;
@@ -65,12 +70,14 @@ if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
   munge -n | unmunge >/dev/null || die "munged does not answer"
 fi
 
+# The daemons talk over 127.0.0.1, so the cluster needs no name resolution
+# of the host (a minimal Debian root may have no /etc/hosts entry for it).
 host=$(hostname -s)
 cpus=$(nproc)
 mkdir -p "$dir/ctld" "$dir/d"
 cat >"$conf" <<EOF
 ClusterName=vitprobe-test
-SlurmctldHost=$host
+SlurmctldHost=$host(127.0.0.1)
 AuthType=auth/munge
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
@@ -87,20 +94,23 @@ SlurmdLogFile=$dir/slurmd.log
 JobCompType=jobcomp/filetxt
 JobCompLoc=$dir/jobcomp.txt
 MinJobAge=3600
-NodeName=$host CPUs=$cpus State=UNKNOWN
+NodeName=$host NodeAddr=127.0.0.1 NodeHostname=$host CPUs=$cpus State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
 export SLURM_CONF=$conf
-slurmctld -f "$conf" || die "slurmctld did not start (log: $dir/slurmctld.log)"
-slurmd -f "$conf" || die "slurmd did not start (log: $dir/slurmd.log)"
-# Wait until the node takes jobs.
+# A start that fails stops what it started.
+slurmctld -f "$conf" || { stop_all; die "slurmctld did not start (log: $dir/slurmctld.log)"; }
+slurmd -f "$conf" || { stop_all; die "slurmd did not start (log: $dir/slurmd.log)"; }
+# Wait until the node takes jobs, at most a minute (a client that cannot
+# reach slurmctld waits its own timeout per call: bounded here too).
 state=""
-for _ in $(seq 100); do
-  state=$(sinfo -h -N -o %t 2>/dev/null || true)
+deadline=$((SECONDS + 60))
+while [ "$SECONDS" -lt "$deadline" ]; do
+  state=$(timeout 10 sinfo -h -N -o %t 2>/dev/null || true)
   case $state in idle* | mix* | alloc*) break ;; esac
   sleep 0.2
 done
 case $state in
 idle* | mix* | alloc*) echo "slurm-local.sh: cluster up: node $host ($cpus CPUs), SLURM_CONF=$conf" ;;
-*) die "the node did not become idle (state '$state'; logs in $dir)" ;;
+*) stop_all; die "the node did not become idle (state '$state'; logs in $dir)" ;;
 esac

@@ -34,6 +34,24 @@ type Config struct {
 	// SaveEvery saves a checkpoint every N epochs (0: only init, warmup,
 	// final).
 	SaveEvery int `json:"save_every"`
+	// MaxSteps, when positive, ends the run after that many steps (the
+	// last epoch cut short), and the learning-rate schedule ends there:
+	// runs on data sets of different sizes can take the same number of
+	// steps. 0: Epochs whole epochs.
+	MaxSteps int `json:"max_steps,omitempty"`
+	// Validation is the class-stratified share of the training split held
+	// out (drawn with ValidationSeed, the same for every run) and never
+	// trained on; Fraction then applies to the rest. 0: none.
+	Validation float64 `json:"validation,omitempty"`
+	// Init is a checkpoint whose weights replace the fresh initialisation
+	// (pre-training, then fine-tuning); "" starts from scratch.
+	Init string `json:"init,omitempty"`
+	// InitSHA256 is Init's weights hash, filled in by Run.
+	InitSHA256 string `json:"init_sha256,omitempty"`
+	// NewHead keeps the fresh initialisation of the classifier
+	// (models.HeadParams) instead of Init's, for another number of
+	// classes.
+	NewHead bool `json:"new_head,omitempty"`
 }
 
 // Recipes names the built-in training recipes.
@@ -97,6 +115,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("train: AdamW betas (%v, %v) and eps %v out of range", c.Beta1, c.Beta2, c.Eps)
 	case c.SaveEvery < 0:
 		return fmt.Errorf("train: save every = %d epochs, want >= 0", c.SaveEvery)
+	case c.MaxSteps < 0:
+		return fmt.Errorf("train: max steps = %d, want >= 0 (0: whole epochs)", c.MaxSteps)
+	case !(c.Validation >= 0 && c.Validation < 1):
+		return fmt.Errorf("train: validation share = %v, want a value in [0, 1)", c.Validation)
+	case c.NewHead && c.Init == "":
+		return fmt.Errorf("train: a new head needs weights to start from (init)")
 	}
 	return c.Augment.Validate()
 }

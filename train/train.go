@@ -55,6 +55,10 @@ type Options struct {
 	// Curves, if not nil, renders the training curves after each epoch
 	// (reports.TrainingCurves; a field to keep this package free of plots).
 	Curves func(metrics []EpochMetrics, path string) error
+	// SnapshotEvery, when positive, writes the trainable weights as one
+	// flat vector every that many steps (and at step 0) into Out/snapshots
+	// (SnapshotPath), for trajectories. It does not change the weights.
+	SnapshotEvery int
 }
 
 // Result is what a finished run reports.
@@ -82,6 +86,10 @@ type runRecord struct {
 // "interrupt" checkpoint and returns ErrInterrupted.
 func Run(ctx context.Context, c Config, o Options) (*Result, error) {
 	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	c, err := resolveInit(c)
+	if err != nil {
 		return nil, err
 	}
 	if o.Out == "" {
@@ -117,7 +125,7 @@ func Run(ctx context.Context, c Config, o Options) (*Result, error) {
 	if err := r.start(); err != nil {
 		return nil, err
 	}
-	for r.st.Epoch < c.Epochs {
+	for r.st.Epoch < c.Epochs && r.st.Step < r.total {
 		if err := r.epoch(ctx); err != nil {
 			return nil, err
 		}
@@ -161,7 +169,7 @@ func (r *run) data() error {
 	if r.testIdx, err = r.testSet.Subset(o.TestFraction, c.Seed); err != nil {
 		return fmt.Errorf("train: test fraction: %w", err)
 	}
-	subset, err := r.trainSet.Subset(c.Fraction, c.Seed)
+	subset, _, err := Split(r.trainSet, c)
 	if err != nil {
 		return err
 	}
@@ -170,6 +178,9 @@ func (r *run) data() error {
 	}
 	perEpoch := int64(r.sampler.Batches())
 	r.total = perEpoch * int64(c.Epochs)
+	if c.MaxSteps > 0 && int64(c.MaxSteps) < r.total {
+		r.total = int64(c.MaxSteps)
+	}
 	r.warmup = int64(math.Round(c.WarmupEpochs * float64(perEpoch)))
 	return nil
 }
@@ -241,8 +252,18 @@ func (r *run) resume() (*Result, error) {
 func (r *run) start() error {
 	r.lastGood = filepath.Join(r.o.Out, "init.json")
 	if r.st.Step == 0 {
-		_, err := saveCheckpoint(r.o.Out, "init", "init", r.m, nil, r.st)
-		return err
+		if r.c.Init != "" {
+			if err := loadInit(r.m, r.c); err != nil {
+				return err
+			}
+		}
+		if _, err := saveCheckpoint(r.o.Out, "init", "init", r.m, nil, r.st); err != nil {
+			return err
+		}
+		if r.o.SnapshotEvery > 0 {
+			return snapshot(r.o.Out, r.m, 0)
+		}
+		return nil
 	}
 	if p, _, _, err := latest(r.o.Out); err == nil {
 		r.lastGood = p
@@ -266,7 +287,7 @@ func (r *run) epoch(ctx context.Context) error {
 	ep := r.sampler.Epoch(st.Epoch)
 	bar := progress.New(r.o.Log, fmt.Sprintf("epoch %d/%d", st.Epoch+1, c.Epochs), "img",
 		r.sampler.Batches()*c.BatchSize, st.Batch*c.BatchSize)
-	for k := st.Batch; k < ep.Len(); k++ {
+	for k := st.Batch; k < ep.Len() && st.Step < r.total; k++ {
 		if ctx.Err() != nil {
 			bar.Finish("interrupted")
 			name := fmt.Sprintf("interrupt-step-%07d", st.Step)
@@ -317,6 +338,11 @@ func (r *run) step(ep *data.Epoch, k int, bar *progress.Bar) error {
 	}
 	bar.Add(n, fmt.Sprintf("loss %.4f, acc %.2f%%, lr %.3g", st.Sums.Loss/float64(st.Sums.Seen),
 		100*float64(st.Sums.Correct)/float64(st.Sums.Seen), lr))
+	if r.o.SnapshotEvery > 0 && step%int64(r.o.SnapshotEvery) == 0 {
+		if err := snapshot(r.o.Out, r.m, step); err != nil {
+			return err
+		}
+	}
 	if step == r.warmup && r.warmup > 0 {
 		return r.save("warmup", "warmup")
 	}
@@ -351,7 +377,7 @@ func (r *run) endEpoch() error {
 		}
 	}
 	switch {
-	case st.Epoch == c.Epochs:
+	case st.Epoch == c.Epochs || st.Step >= r.total:
 		return r.save("final", "final")
 	case c.SaveEvery > 0 && st.Epoch%c.SaveEvery == 0:
 		return r.save(fmt.Sprintf("epoch-%04d", st.Epoch), fmt.Sprintf("epoch-%d", st.Epoch))

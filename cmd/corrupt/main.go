@@ -57,6 +57,7 @@ import (
 	"github.com/vitprobe/vitprobe/internal/prov"
 	"github.com/vitprobe/vitprobe/internal/shard"
 	"github.com/vitprobe/vitprobe/internal/torchcli"
+	"github.com/vitprobe/vitprobe/results"
 )
 
 func main() { torchcli.Main("corrupt", run) }
@@ -101,21 +102,6 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	return c, nil
 }
 
-// output is corrupt.json.
-type output struct {
-	Provenance prov.Provenance             `json:"provenance"`
-	Dataset    string                      `json:"dataset"`
-	Models     []model                     `json:"models"`
-	Summary    *analysis.CorruptionSummary `json:"summary"`
-}
-
-type model struct {
-	Name       string  `json:"name"`
-	Checkpoint string  `json:"checkpoint"`
-	Seconds    float64 `json:"seconds"`
-	*analysis.CorruptionResult
-}
-
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	start := time.Now()
 	c, err := parse(args, stderr)
@@ -137,7 +123,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(filepath.Join(c.Out, "journals"), 0o755); err != nil {
 		return err
 	}
-	out := output{Provenance: prov.New("corrupt", append([]string{"corrupt"}, args...), c.seed, threads), Dataset: dataset}
+	out := results.Corruption{Provenance: prov.New("corrupt", append([]string{"corrupt"}, args...), c.seed, threads), Dataset: dataset}
 	var names []string
 	var rs []*analysis.CorruptionResult
 	for _, ck := range cks {
@@ -155,7 +141,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "%s: shard %v done (%s)\n", ck.Name, c.shard, time.Since(t0).Round(time.Second/10))
 			continue
 		}
-		out.Models = append(out.Models, model{Name: ck.Name, Checkpoint: ck.Path, Seconds: time.Since(t0).Seconds(), CorruptionResult: r})
+		out.Models = append(out.Models, results.CorruptionEntry{Name: ck.Name, Checkpoint: ck.Path, Seconds: time.Since(t0).Seconds(), CorruptionResult: r})
 		names, rs = append(names, ck.Name), append(rs, r)
 	}
 	if c.shard.Count > 1 {
@@ -167,7 +153,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var found []findings.Finding
 	for i, n := range names {
 		if n == alter && alter != base {
-			found = append(found, findings.AlterNetCorruptionRobustness(rs[i].Outcomes(), rs[index(names, base)].Outcomes()))
+			found = append(found, findings.AlterNetCorruptionRobustness(findings.CorruptionOutcomesOf(rs[i]), findings.CorruptionOutcomesOf(rs[index(names, base)])))
 		}
 	}
 	if err := write(c, out, found, names, rs, ds); err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/vitprobe/vitprobe/internal/ckptarg"
 	"github.com/vitprobe/vitprobe/jobs"
 	"github.com/vitprobe/vitprobe/reports"
+	"github.com/vitprobe/vitprobe/results"
 )
 
 // pick returns the name of the CE's baseline (flag, else the first ResNet,
@@ -56,7 +57,7 @@ func pctOrNA(v *float64) string {
 }
 
 // write writes every output file.
-func write(c *config, out output, found []findings.Finding, names []string, rs []*analysis.CorruptionResult, ds *data.Dataset) error {
+func write(c *config, out results.Corruption, found []findings.Finding, names []string, rs []*analysis.CorruptionResult, ds *data.Dataset) error {
 	files := map[string][]byte{"corrupt.csv": analysis.CorruptionCSV(names, rs), "mce.csv": mceCSV(out.Summary)}
 	for name, v := range map[string]any{"corrupt.json": out, "findings.json": found} {
 		js, err := json.MarshalIndent(v, "", "  ")

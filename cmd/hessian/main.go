@@ -124,8 +124,6 @@ import (
 	"github.com/vitprobe/vitprobe/internal/shard"
 	"github.com/vitprobe/vitprobe/internal/torchcli"
 	"github.com/vitprobe/vitprobe/jobs"
-	"github.com/vitprobe/vitprobe/models"
-	"github.com/vitprobe/vitprobe/results"
 )
 
 func main() { torchcli.Main("hessian", run) }
@@ -156,25 +154,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	job := &jobs.Hessian{Env: jobs.Env{Out: o.out, Shard: o.shard, DataDir: o.dataDir, Log: stderr,
 		Command: append([]string{"hessian"}, args...)}, NoResume: !o.resume}
-	var res *results.Hessian
-	if o.merge {
-		res, err = job.Merge(o.out, o.args...)
-	} else {
-		if job.Threads, job.Device, err = torchcli.Setup(o.threads, o.device); err != nil {
-			return err
-		}
-		refs, perr := models.ParseRefs(o.args)
-		if perr != nil {
-			return &cli.UsageError{Err: perr}
-		}
-		res, err = job.Run(ctx, refs, o.job)
-	}
-	if err != nil {
-		return cli.Stopped(err)
-	}
-	if res == nil {
-		fmt.Fprintf(stdout, "shard %v done: %s\nonce every shard is done: hessian --merge --out %s\n", o.shard, job.Journal(), o.out)
-		return nil
+	res, err := torchcli.RunSharded(ctx, "hessian", job, &job.Env, o.job, o.merge, o.args, o.threads, o.device, stdout)
+	if err != nil || res == nil {
+		return err
 	}
 	for _, m := range res.Models {
 		fmt.Fprintf(stdout, "%s: NEP %.1f%%, APE %s over %d eigenvalues (%d minibatches, %d products, wd %g from %s)\n",
@@ -212,6 +194,8 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&j.TraceSamples, "trace-samples", 100, "Hutchinson: maximum number of Rademacher vectors (tolerance 1e-3 as PyHessian)")
 	fs.IntVar(&j.SLQSteps, "slq-steps", 100, "SLQ: Lanczos steps per vector")
 	fs.IntVar(&j.SLQVectors, "slq-vectors", 1, "SLQ: number of start vectors")
+	fs.StringVar(&j.Curvature, "curvature", "hessian", "matrix of the minibatch spectra: hessian, ggn (generalised Gauss-Newton) or fisher (empirical Fisher)")
+	fs.StringVar(&j.Params, "params", "", "restrict the matrix to the parameters whose names match this regular expression (e.g. 'blocks\\.3\\.attn'), the others fixed")
 	fs.Uint64Var(&j.Seed, "seed", 0, "random seed (minibatches, augmentation, start vectors)")
 	fs.IntVar(&o.threads, "threads", 0, "libtorch threads (0: all cores, or $VITPROBE_THREADS)")
 	fs.StringVar(&o.device, "device", "cpu", "device: cpu, cuda, cuda:N")

@@ -636,3 +636,62 @@ func TestOverMemoryLanczosRefused(t *testing.T) {
 		t.Error("a refused run left a journal")
 	}
 }
+
+// TestCurvatureAndParams: --curvature ggn gives spectra with no negative
+// eigenvalue (the GGN is positive semi-definite; round-off aside), and
+// --params restricts the matrix to a group, whose largest eigenvalue
+// cannot exceed the whole matrix's largest (Cauchy interlacing). The
+// settings are recorded, and a journal of other settings is refused.
+func TestCurvatureAndParams(t *testing.T) {
+	ck := "a=" + filepath.Join(checkpoints(t), "a.json")
+	common := []string{"--batches", "2", "--batch-size", "8", "--k", "3", "--method", "lanczos", "--wd", "0", "--threads", "1", "--seed", "5"}
+	top := func(dir string) (hi, lo float64) {
+		res := result(t, dir)
+		hi, lo = math.Inf(-1), math.Inf(1)
+		for _, mm := range res["models"].([]any) {
+			for _, bb := range mm.(map[string]any)["batches"].([]any) {
+				for _, v := range bb.(map[string]any)["values"].([]any) {
+					hi, lo = math.Max(hi, v.(float64)), math.Min(lo, v.(float64))
+				}
+			}
+		}
+		return hi, lo
+	}
+	run := func(dir string, extra ...string) {
+		t.Helper()
+		if _, stderr, err := runHere(t, append(append([]string{"--out", dir}, common...), append(extra, ck)...)...); err != nil {
+			t.Fatal(err, stderr)
+		}
+	}
+	dir := t.TempDir()
+	hessDir, ggnDir, headDir := filepath.Join(dir, "h"), filepath.Join(dir, "g"), filepath.Join(dir, "fc")
+	run(hessDir)
+	run(ggnDir, "--curvature", "ggn")
+	run(headDir, "--params", `^fc\.`)
+	hHi, _ := top(hessDir)
+	gHi, gLo := top(ggnDir)
+	fHi, _ := top(headDir)
+	t.Logf("largest eigenvalues: Hessian %.6g, GGN %.6g (smallest of its top 3: %.3g), head alone %.6g", hHi, gHi, gLo, fHi)
+	if gLo < -1e-4*gHi {
+		t.Errorf("GGN eigenvalue %g < 0", gLo)
+	}
+	if fHi > hHi*(1+1e-4) {
+		t.Errorf("the head's block has eigenvalue %g above the whole Hessian's %g", fHi, hHi)
+	}
+	settings := result(t, ggnDir)["settings"].(map[string]any)
+	if settings["curvature"] != "ggn" {
+		t.Errorf("settings: curvature %v, want ggn", settings["curvature"])
+	}
+	if s := result(t, headDir)["settings"].(map[string]any); s["params"] != `^fc\.` {
+		t.Errorf("settings: params %v", s["params"])
+	}
+	// The GGN journal is not reused for the Hessian.
+	if _, _, err := runHere(t, append(append([]string{"--out", ggnDir}, common...), ck)...); err == nil {
+		t.Error("a Hessian run on a GGN journal: want a journal mismatch")
+	}
+	for _, bad := range [][]string{{"--curvature", "gauss"}, {"--params", "("}, {"--curvature", "ggn", "--trace"}} {
+		if _, _, err := runHere(t, append(append([]string{"--out", filepath.Join(dir, "bad")}, common...), append(bad, ck)...)...); err == nil {
+			t.Errorf("%v: want an error", bad)
+		}
+	}
+}

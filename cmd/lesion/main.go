@@ -54,6 +54,7 @@ import (
 	"github.com/vitprobe/vitprobe/internal/torchcli"
 	"github.com/vitprobe/vitprobe/jobs"
 	"github.com/vitprobe/vitprobe/reports"
+	"github.com/vitprobe/vitprobe/results"
 )
 
 func main() { torchcli.Main("lesion", run) }
@@ -74,21 +75,6 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	return c, nil
 }
 
-// model is one checkpoint's study in lesion.json.
-type model struct {
-	Name       string  `json:"name"`
-	Checkpoint string  `json:"checkpoint"`
-	Seconds    float64 `json:"seconds"`
-	*analysis.LesionResult
-}
-
-// output is lesion.json.
-type output struct {
-	Provenance prov.Provenance `json:"provenance"`
-	Dataset    string          `json:"dataset"`
-	Models     []model         `json:"models"`
-}
-
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	start := time.Now()
 	c, err := parse(args, stderr)
@@ -103,7 +89,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(filepath.Join(c.Out, "journals"), 0o755); err != nil {
 		return err
 	}
-	out := output{Provenance: prov.New("lesion", append([]string{"lesion"}, args...), 0, threads), Dataset: dataset}
+	out := results.Lesion{Provenance: prov.New("lesion", append([]string{"lesion"}, args...), 0, threads), Dataset: dataset}
 	var figs []reports.LesionModel
 	var found []findings.Finding
 	for _, ck := range cks {
@@ -134,7 +120,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 			return fmt.Errorf("%s: %w", ck.Name, err)
 		}
-		out.Models = append(out.Models, model{Name: ck.Name, Checkpoint: ck.Path, Seconds: time.Since(t0).Seconds(), LesionResult: r})
+		out.Models = append(out.Models, results.LesionEntry{Name: ck.Name, Checkpoint: ck.Path, Seconds: time.Since(t0).Seconds(), LesionResult: r})
 		figs = append(figs, jobs.LesionFigureModel(r, ck.Name))
 		var own *findings.Finding
 		if f, ok := finding(r); ok {

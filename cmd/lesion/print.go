@@ -6,18 +6,15 @@ import (
 
 	"github.com/vitprobe/vitprobe/analysis"
 	"github.com/vitprobe/vitprobe/findings"
-	"github.com/vitprobe/vitprobe/models"
 )
 
 // finding decides the lesion claim for a model whose MSA blocks end stages
 // (AlterNet); ok is false for the others.
 func finding(r *analysis.LesionResult) (findings.Finding, bool) {
-	for _, b := range r.Blocks {
-		if b.Kind == models.KindMSA && b.StageEnd {
-			return findings.LesionMSAvsConv(r.Study()), true
-		}
+	if !findings.HasMSAStageEnd(r) {
+		return findings.Finding{}, false
 	}
-	return findings.Finding{}, false
+	return findings.LesionMSAvsConv(findings.LesionStudyOf(r)), true
 }
 
 // printModel prints a model's line, with its finding's verdict when it has

@@ -20,6 +20,18 @@
 //	train --model resnet-mini --out runs/resnet-mini
 //	train --model vit-ti --dataset cifar100 --data ~/cifar-100-binary --recipe paper --out runs/vit-ti
 //	train --model vit-mini --fraction 0.1 --epochs 5 --seed 3 --out runs/vit-mini-10pct --resume
+//	train --model 'alternet-mini:C,CC,CC,CMCM' --out runs/buildup-result
+//	train --model vit-mini --window 3 --out runs/vit-local3
+//	train --model vit-mini --dataset mnist:0-4 --out runs/pre
+//	train --model vit-mini --dataset mnist:5-9 --fraction 0.02 --init runs/pre/final.json --new-head --out runs/ft
+//
+// --model also takes a preset string with a block pattern,
+// BASE:PATTERN[:heads=H1,...] (AlterNet family; C convolution, M MSA),
+// and --dataset a class filter, NAME:CLASSES ("mnist:5-9" keeps digits 5
+// to 9 as classes 0 to 4). --init starts from another run's weights;
+// --new-head gives the model a fresh classifier for its own number of
+// classes. --snapshot-every N writes flat weight snapshots for
+// trajectories (package trajectory).
 package main
 
 import (
@@ -41,8 +53,8 @@ func main() { torchcli.Main("train", run) }
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
 	var (
-		model    = fs.String("model", "resnet-mini", "model preset: "+fmt.Sprint(models.Names()))
-		dataset  = fs.String("dataset", "mnist", "dataset: mnist, cifar10, cifar100, cifar100-coarse")
+		model    = fs.String("model", "resnet-mini", "model preset: "+fmt.Sprint(models.Names())+", or BASE:PATTERN[:heads=...] (AlterNet family, e.g. alternet-mini:C,CC,CC,CMCM)")
+		dataset  = fs.String("dataset", "mnist", "dataset: mnist, cifar10, cifar100, cifar100-coarse; NAME:CLASSES keeps some classes (mnist:5-9)")
 		dataDir  = fs.String("data", "", "dataset folder (MNIST: found by itself; CIFAR: the folder of the official binary files)")
 		recipe   = fs.String("recipe", "mini", "defaults: mini (MNIST in minutes on a CPU) or paper (the paper's CIFAR recipe: 300 epochs, AdamW 1.25e-4, mixup/CutMix...)")
 		fraction = fs.Float64("fraction", 1, "stratified share of the training split to use, in (0, 1]")
@@ -52,6 +64,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		out      = fs.String("out", "", "run folder (required)")
 		resume   = fs.Bool("resume", false, "continue the run in --out from its latest checkpoint")
 		testFrac = fs.Float64("test-fraction", 1, "stratified share of the test split evaluated after each epoch (reports only)")
+		// The experiments' flags (docs/methods.md, "Experiments").
+		window    = fs.Int("window", 0, "ViT only: local attention in a WxW neighbourhood of patch tokens (odd; 0 global)")
+		blur      = fs.Bool("blur", false, "ResNet/AlterNet only: blur feature maps (3x3 binomial) before each down-sampling block")
+		initFrom  = fs.String("init", "", "start from this checkpoint's weights (pre-training, then fine-tuning)")
+		newHead   = fs.Bool("new-head", false, "with --init: a fresh classifier (for another number of classes)")
+		valShare  = fs.Float64("validation", 0, "stratified share of the training split held out for validation, never trained on (0 none)")
+		maxSteps  = fs.Int("max-steps", 0, "end the run (and the learning-rate schedule) after N steps, the last epoch cut short (0: whole epochs)")
+		snapEvery = fs.Int("snapshot-every", 0, "write the flat trainable weights every N steps into OUT/snapshots (0 off)")
 	)
 	// The recipe's settings that a flag overrides when it is given.
 	for _, f := range []struct{ name, usage string }{
@@ -84,6 +104,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return &cli.UsageError{Err: err}
 	}
 	c.Fraction, c.Seed = *fraction, *seed
+	c.ModelConfig.Window, c.ModelConfig.Blur = *window, *blur
+	c.Init, c.NewHead, c.Validation, c.MaxSteps = *initFrom, *newHead, *valShare, *maxSteps
+	if *snapEvery < 0 {
+		return cli.Usagef("--snapshot-every %d: want a number of steps >= 0", *snapEvery)
+	}
 	if err := override(fs, &c); err != nil {
 		return &cli.UsageError{Err: err}
 	}
@@ -92,7 +117,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	res, err := train.Run(ctx, c, train.Options{Out: *out, DataDir: *dataDir, TestFraction: *testFrac, Resume: *resume,
-		Threads: n, Device: dev, Log: stderr, Curves: curves(fmt.Sprintf("%s on %s", c.Model, c.Dataset))})
+		Threads: n, Device: dev, Log: stderr, SnapshotEvery: *snapEvery, Curves: curves(fmt.Sprintf("%s on %s", c.Model, c.Dataset))})
 	if errors.Is(err, train.ErrInterrupted) {
 		return cli.ErrInterrupted
 	}

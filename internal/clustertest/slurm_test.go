@@ -64,12 +64,13 @@ func TestSlurmArraysMatchOneProcess(t *testing.T) {
 	}
 
 	cluster := filepath.Join(work, "slurm")
-	run(t, root, nil, "bash", "scripts/slurm-local.sh", "start", cluster)
+	// Registered first: a start that fails half-way is stopped too.
 	t.Cleanup(func() {
 		if out, err := exec.Command("bash", filepath.Join(root, "scripts/slurm-local.sh"), "stop", cluster).CombinedOutput(); err != nil {
 			t.Errorf("stopping the cluster: %v\n%s", err, out)
 		}
 	})
+	run(t, root, nil, "bash", "scripts/slurm-local.sh", "start", cluster)
 	env := []string{"SLURM_CONF=" + filepath.Join(cluster, "slurm.conf"), "VITPROBE_BIN=" + bin, "CPUS=1",
 		"PATH=" + os.Getenv("PATH") + ":/usr/sbin"}
 	ids := regexp.MustCompile(`^array (\d+) merge (\d+)$`)

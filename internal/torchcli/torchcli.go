@@ -17,6 +17,8 @@ import (
 	"github.com/sugarme/gotch"
 
 	"github.com/vitprobe/vitprobe/internal/cli"
+	"github.com/vitprobe/vitprobe/jobs"
+	"github.com/vitprobe/vitprobe/models"
 	"github.com/vitprobe/vitprobe/torchx"
 )
 
@@ -86,4 +88,44 @@ func Workers(threads int, dev gotch.Device) (int, error) {
 		return 0, cli.Usagef("VITPROBE_THREADS=%q is not a positive integer", s)
 	}
 	return n, nil
+}
+
+// ShardedJob is a job that computes on checkpoints, a share of a sharded
+// run at a time, and merges its shards' journals (jobs.Hessian,
+// jobs.Blocks).
+type ShardedJob[R, O any] interface {
+	Run(ctx context.Context, refs []models.Ref, opt O) (*R, error)
+	Merge(dir string, journals ...string) (*R, error)
+	Journal() string
+}
+
+// RunSharded is a command's run of a sharded job: with merge, args are the
+// journals to merge into env.Out (none: the shards found there); without,
+// it sets libtorch's threads and the device (recorded in env), reads args
+// as checkpoint references and runs the job with opt. A share of a
+// sharded run prints its journal and the command that merges, and returns
+// nil results; an interrupted run returns cli.ErrInterrupted.
+func RunSharded[R, O any](ctx context.Context, name string, job ShardedJob[R, O], env *jobs.Env, opt O,
+	merge bool, args []string, threads int, device string, stdout io.Writer) (*R, error) {
+	var res *R
+	var err error
+	if merge {
+		res, err = job.Merge(env.Out, args...)
+	} else {
+		if env.Threads, env.Device, err = Setup(threads, device); err != nil {
+			return nil, err
+		}
+		refs, perr := models.ParseRefs(args)
+		if perr != nil {
+			return nil, &cli.UsageError{Err: perr}
+		}
+		res, err = job.Run(ctx, refs, opt)
+	}
+	if err != nil {
+		return nil, cli.Stopped(err)
+	}
+	if res == nil {
+		fmt.Fprintf(stdout, "shard %v done: %s\nonce every shard is done: %s --merge --out %s\n", env.Shard, job.Journal(), name, env.Out)
+	}
+	return res, nil
 }

@@ -17,6 +17,15 @@ type Config struct {
 	// DropPath is the largest stochastic-depth rate, reached by the last
 	// block (rates grow linearly with depth).
 	DropPath float64 `json:"drop_path"`
+	// Window makes ViT's attention local: a patch token attends only to
+	// the patch tokens of the Window x Window square centred on it (and to
+	// the class token, which stays global). Odd; 0 is global attention.
+	// Only ViT presets accept it.
+	Window int `json:"window,omitempty"`
+	// Blur smooths the feature map before every down-sampling block with
+	// a fixed 3x3 binomial filter (spatial smoothing, as the paper's
+	// reference code does). Only ResNet and AlterNet presets accept it.
+	Blur bool `json:"blur,omitempty"`
 }
 
 // Family is a model's architecture family, the unit the paper's claims

@@ -21,7 +21,7 @@ outputs are a reference for Go's float32 results rather than a copy of them.
         --weights w.safetensors --inputs in.safetensors --out ref.safetensors
 
 A cases file is a JSON list of objects with the keys model, weights, inputs,
-out and optionally classes, in_channels, image_size, gap, modes.
+out and optionally classes, in_channels, image_size, gap, window, blur, modes.
 Exit status 77 means torch is not installed (callers skip).
 """
 import argparse
@@ -50,7 +50,8 @@ def run_case(case, dtype):
     out = {}
     for mode in case.get("modes", ["eval", "train"]):
         model = refmodels.build(case["model"], classes=case.get("classes"), in_channels=case.get("in_channels"),
-                                image_size=case.get("image_size", 32), drop_path=0.0, gap=case.get("gap", False))
+                                image_size=case.get("image_size", 32), drop_path=0.0, gap=case.get("gap", False),
+                                window=case.get("window", 0), blur=case.get("blur", False))
         refmodels.load_state(model, weights)
         model = model.to(dtype)
         model.train(mode == "train")

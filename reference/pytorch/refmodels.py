@@ -115,12 +115,22 @@ class Bottleneck(BasicBlock):
         return self.bn3(self.conv3(y))
 
 
+def blur(x):
+    """Spatial smoothing: each channel filtered with the binomial kernel
+    [1 2 1]^T [1 2 1] / 16, zero padding (the size is kept)."""
+    k = torch.tensor([1.0, 2.0, 1.0], dtype=x.dtype)
+    k = (k[:, None] * k[None, :] / 16).expand(x.shape[1], 1, 3, 3)
+    return F.conv2d(x, k, padding=1, groups=x.shape[1])
+
+
 class ResNet(nn.Module):
     """Post-activation ResNet, torchvision layout, CIFAR stem (3x3 stride-1
-    conv + BN + ReLU, no max-pool), GAP + FC head."""
+    conv + BN + ReLU, no max-pool), GAP + FC head. With blur, the input of
+    every stage after the first (the down-sampling block) is blurred."""
 
-    def __init__(self, *, bottleneck, blocks, widths, stem, classes, in_channels, drop_path=0.0):
+    def __init__(self, *, bottleneck, blocks, widths, stem, classes, in_channels, drop_path=0.0, blur=False):
         super().__init__()
+        self.blur = blur
         block = Bottleneck if bottleneck else BasicBlock
         self.conv1 = conv(in_channels, stem, 3)
         self.bn1 = bn(stem)
@@ -139,6 +149,8 @@ class ResNet(nn.Module):
     def forward(self, x):
         x = F.relu(self.bn1(self.conv1(x)))
         for si in range(self.stages):
+            if self.blur and si > 0:
+                x = blur(x)
             x = getattr(self, f"layer{si + 1}")(x)
         return self.fc(x.mean(dim=(2, 3)))
 
@@ -231,8 +243,9 @@ class AlterNet(nn.Module):
     head: BN -> ReLU -> GAP -> FC."""
 
     def __init__(self, *, stem, widths, pattern, heads, dim_head=0, window=0,
-                 classes, in_channels, drop_path=0.0):
+                 classes, in_channels, drop_path=0.0, blur=False):
         super().__init__()
+        self.blur = blur
         self.conv1 = conv(in_channels, stem, 3)
         rates = iter(drop_rates(drop_path, sum(len(s) for s in pattern)))
         cin = stem
@@ -256,6 +269,8 @@ class AlterNet(nn.Module):
     def forward(self, x):
         x = self.conv1(x)
         for si in range(self.stages):
+            if self.blur and si > 0:
+                x = blur(x)
             x = getattr(self, f"layer{si + 1}")(x)
         return self.fc(F.relu(self.bn(x)).mean(dim=(2, 3)))
 
@@ -279,18 +294,36 @@ class PatchEmbed(nn.Module):
         return self.proj(x).flatten(2).transpose(1, 2)     # (B, N, D)
 
 
+def local_mask(grid, window, cls):
+    """(N, N) mask of local attention: patch token (r, c) may attend to the
+    patch tokens (r', c') with |r - r'| and |c - c'| at most (window-1)/2,
+    and to the class token; the class token to everything. True: allowed."""
+    r = torch.arange(grid).repeat_interleave(grid)
+    c = torch.arange(grid).repeat(grid)
+    near = ((r[:, None] - r[None, :]).abs() <= (window - 1) // 2) & ((c[:, None] - c[None, :]).abs() <= (window - 1) // 2)
+    if not cls:
+        return near
+    n = grid * grid + 1
+    m = torch.ones(n, n, dtype=torch.bool)
+    m[1:, 1:] = near
+    return m
+
+
 class Attention(nn.Module):
     def __init__(self, dim, heads, qkv_bias):
         super().__init__()
         self.heads = heads
         self.qkv = trunc_linear(dim, 3 * dim, qkv_bias)
         self.proj = trunc_linear(dim, dim)
+        self.mask = None  # set by ViT for local attention
 
     def forward(self, x):
         b, n, dim = x.shape
         h, d = self.heads, dim // self.heads
         q, k, v = self.qkv(x).reshape(b, n, 3, h, d).unbind(dim=2)   # each (B, N, h, d)
         logits = torch.einsum("bihd,bjhd->bhij", q, k) / math.sqrt(d)
+        if self.mask is not None:
+            logits = logits.masked_fill(~self.mask, float("-inf"))
         o = torch.einsum("bhij,bjhd->bihd", logits.softmax(dim=-1), v)
         return self.proj(o.reshape(b, n, dim))
 
@@ -324,7 +357,7 @@ class ViT(nn.Module):
     token (or GAP), final LayerNorm, linear head."""
 
     def __init__(self, *, patch, dim, depth, heads, mlp, qkv_bias=False,
-                 classes, in_channels, image_size=32, drop_path=0.0, gap=False):
+                 classes, in_channels, image_size=32, drop_path=0.0, gap=False, window=0):
         super().__init__()
         assert image_size % patch == 0 and dim % heads == 0
         tokens = (image_size // patch) ** 2
@@ -337,6 +370,10 @@ class ViT(nn.Module):
         self.blocks = nn.ModuleList(Block(dim, heads, mlp, qkv_bias, r) for r in drop_rates(drop_path, depth))
         self.norm = nn.LayerNorm(dim, eps=LN_EPS)
         self.head = trunc_linear(dim, classes)
+        if window:
+            mask = local_mask(image_size // patch, window, not gap)
+            for blk in self.blocks:
+                blk.attn.mask = mask
 
     def forward(self, x):
         x = self.patch_embed(x)
@@ -360,30 +397,50 @@ PRESETS = {
     "resnet50": (ResNet, dict(bottleneck=True, blocks=[3, 4, 6, 3], widths=[64, 128, 256, 512], stem=64), PAPER, 0.0),
     "resnet-mini": (ResNet, dict(bottleneck=False, blocks=[1, 1, 1, 1], widths=[16, 32, 64, 128], stem=16), MINI, 0.0),
     "preact-resnet50": (AlterNet, dict(stem=64, widths=[64, 128, 256, 512], pattern=["CCC", "CCCC", "CCCCCC", "CCC"],
-                                       heads=[0, 0, 0, 0]), PAPER, 0.0),
+                                       heads=[3, 6, 12, 24], dim_head=64, window=4), PAPER, 0.0),
     "alternet50": (AlterNet, dict(stem=64, widths=[64, 128, 256, 512], pattern=["CCC", "CCCM", "CCCCCM", "CMCM"],
-                                  heads=[0, 6, 12, 24], dim_head=64, window=4), PAPER, 0.1),
+                                  heads=[3, 6, 12, 24], dim_head=64, window=4), PAPER, 0.1),
     "alternet-mini": (AlterNet, dict(stem=16, widths=[8, 16, 32, 64], pattern=["C", "CM", "CM", "CM"],
-                                     heads=[0, 2, 4, 8], dim_head=16, window=4), MINI, 0.0),
+                                     heads=[1, 2, 4, 8], dim_head=16, window=4), MINI, 0.0),
     "vit-ti": (ViT, dict(patch=2, dim=192, depth=12, heads=3, mlp=768), PAPER, 0.1),
     "vit-s": (ViT, dict(patch=2, dim=384, depth=12, heads=6, mlp=1536), PAPER, 0.1),
     "vit-mini": (ViT, dict(patch=4, dim=64, depth=6, heads=4, mlp=128), MINI, 0.0),
 }
 
 
-def build(name, classes=None, in_channels=None, image_size=32, drop_path=None, gap=False):
+def preset(name):
+    """The registry entry of a preset, or of a preset string
+    BASE:PATTERN[:heads=H1,H2,...] (an AlterNet-family base with another
+    block pattern, comma-separated stages)."""
+    if name in PRESETS:
+        return PRESETS[name]
+    parts = name.split(":")
+    if len(parts) not in (2, 3) or parts[0] not in PRESETS or PRESETS[parts[0]][0] is not AlterNet:
+        raise KeyError(f"unknown model {name!r} (known: {', '.join(sorted(PRESETS))}, or ALTERNET-BASE:PATTERN)")
+    cls, arch, defaults, drop = PRESETS[parts[0]]
+    arch = dict(arch, pattern=parts[1].split(","))
+    if len(parts) == 3:
+        assert parts[2].startswith("heads=")
+        arch["heads"] = [int(h) for h in parts[2][len("heads="):].split(",")]
+    assert len(arch["pattern"]) == len(PRESETS[parts[0]][1]["pattern"])
+    return cls, arch, defaults, drop
+
+
+def build(name, classes=None, in_channels=None, image_size=32, drop_path=None, gap=False, window=0, blur=False):
     """The preset `name` with the Go defaults for arguments left as None."""
-    if name not in PRESETS:
-        raise KeyError(f"unknown model {name!r} (known: {', '.join(sorted(PRESETS))})")
-    cls, arch, defaults, default_drop = PRESETS[name]
+    cls, arch, defaults, default_drop = preset(name)
     kw = dict(arch,
               classes=defaults["classes"] if classes is None else classes,
               in_channels=defaults["in_channels"] if in_channels is None else in_channels,
               drop_path=default_drop if drop_path is None else drop_path)
     if cls is ViT:
-        kw.update(image_size=image_size, gap=gap)
-    elif gap:
-        raise ValueError(f"{name}: the GAP head option applies to ViT presets only")
+        kw.update(image_size=image_size, gap=gap, window=window)
+        if blur:
+            raise ValueError(f"{name}: spatial smoothing applies to presets that down-sample")
+    elif gap or window:
+        raise ValueError(f"{name}: the GAP head and the attention window apply to ViT presets only")
+    else:
+        kw.update(blur=blur)
     return cls(**kw)
 
 
