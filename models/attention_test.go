@@ -23,25 +23,45 @@ import (
 // and six blocks deep it grows to about 1e-6 on logits and gradients. Asked:
 // 1e-5 for logits and gradients and 1e-4 for the products (a second
 // backward pass through the same rounding; the relative error of a sum with
-// cancellation is larger than its terms'). Measured: 2e-7..6e-7.
+// cancellation is larger than its terms'). Measured: 2e-7..6e-7. The
+// window case is local attention (Config.Window), whose -inf mask is the
+// fused operator's bias.
 func TestFusedAttentionMatchesComposite(t *testing.T) {
 	defer func(was bool) { *models.FusedAttention = was }(*models.FusedAttention)
-	for _, name := range []string{"vit-mini", "alternet-mini"} {
-		t.Run(name, func(t *testing.T) {
-			compareImpl(t, name, func(on bool) { *models.FusedAttention = on }, 1e-5, 1e-4)
+	for _, c := range []variant{{name: "vit-mini"}, {name: "alternet-mini"},
+		{"vit-mini window 3", "vit-mini", func(c *models.Config) { c.Window = 3 }}} {
+		t.Run(c.label(), func(t *testing.T) {
+			compareImpl(t, c, func(on bool) { *models.FusedAttention = on }, 1e-5, 1e-4)
 		})
 	}
+}
+
+// variant is a preset with an optional change to its default configuration.
+type variant struct {
+	what, name string
+	edit       func(*models.Config)
+}
+
+func (v variant) label() string {
+	if v.what != "" {
+		return v.what
+	}
+	return v.name
 }
 
 // TestChannelsLastMatchesStandard compares the channels-last activation
 // layout of the convolutional presets with the standard one, as above: the
 // convolutions sum in other orders (oneDNN's kernels for each layout), so
 // the numbers differ by float32 rounding, carried through the layers.
+// The blur cases add spatial smoothing (Config.Blur), a depthwise
+// convolution that keeps the layout.
 func TestChannelsLastMatchesStandard(t *testing.T) {
 	defer func(was bool) { *models.ChannelsLast = was }(*models.ChannelsLast)
-	for _, name := range []string{"resnet-mini", "alternet-mini"} {
-		t.Run(name, func(t *testing.T) {
-			compareImpl(t, name, func(on bool) { *models.ChannelsLast = on }, 1e-5, 1e-4)
+	blur := func(c *models.Config) { c.Blur = true }
+	for _, c := range []variant{{name: "resnet-mini"}, {name: "alternet-mini"},
+		{"resnet-mini blur", "resnet-mini", blur}, {"alternet-mini blur", "alternet-mini", blur}} {
+		t.Run(c.label(), func(t *testing.T) {
+			compareImpl(t, c, func(on bool) { *models.ChannelsLast = on }, 1e-5, 1e-4)
 		})
 	}
 }
@@ -52,21 +72,25 @@ func TestChannelsLastMatchesStandard(t *testing.T) {
 // form, the products by the other order of the double backward's sums).
 func TestFastDerivativesMatchLibtorch(t *testing.T) {
 	defer func(was bool) { *models.FastDerivatives = was }(*models.FastDerivatives)
-	for _, name := range []string{"resnet-mini", "alternet-mini"} {
-		t.Run(name, func(t *testing.T) {
-			compareImpl(t, name, func(on bool) { *models.FastDerivatives = on }, 1e-5, 1e-4)
+	for _, c := range []variant{{name: "resnet-mini"}, {name: "alternet-mini"},
+		{"resnet-mini blur", "resnet-mini", func(c *models.Config) { c.Blur = true }}} {
+		t.Run(c.label(), func(t *testing.T) {
+			compareImpl(t, c, func(on bool) { *models.FastDerivatives = on }, 1e-5, 1e-4)
 		})
 	}
 }
 
-// compareImpl runs preset name with set(true) and set(false) on the same
+// compareImpl runs preset v with set(true) and set(false) on the same
 // weights and images and compares logits, gradients (relative tolerance
 // tol) and a Hessian-vector product (tolHV).
-func compareImpl(t *testing.T, name string, set func(bool), tol, tolHV float64) {
+func compareImpl(t *testing.T, v variant, set func(bool), tol, tolHV float64) {
 	t.Helper()
-	cfg := must(models.Defaults(name))
+	cfg := must(models.Defaults(v.name))
+	if v.edit != nil {
+		v.edit(&cfg)
+	}
 	torchx.Seed(3)
-	m := must(models.New(name, cfg, gotch.CPU))
+	m := must(models.New(v.name, cfg, gotch.CPU))
 	defer m.Close()
 	var params []*ts.Tensor
 	for _, p := range m.Params() {

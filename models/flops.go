@@ -93,6 +93,13 @@ func (c *flopCounter) conv(cv *conv, batch, hw int64, first bool) int64 {
 	return out
 }
 
+// blur adds spatial smoothing (fwd.blur) of a (B, ch, hw, hw) map: a
+// depthwise 3x3 convolution whose kernel needs no gradient, counted as a
+// first layer's.
+func (c *flopCounter) blur(batch, ch, hw int64) {
+	c.conv(&conv{stride: 1, pad: 1, groups: ch, in: ch, out: ch, kernel: 3}, batch, hw, true)
+}
+
 // linear adds a linear layer applied to rows vectors.
 func (c *flopCounter) linear(l *linear, rows int64) {
 	c.product(2*float64(rows*l.in*l.out), false)
@@ -139,6 +146,9 @@ func (m *resnet) countFLOPs(c *flopCounter, b int64) {
 	c.bn(b * m.stem.out * hw * hw)
 	c.other(float64(b*m.stem.out*hw*hw), 1) // ReLU
 	for _, bl := range m.blocks {
+		if m.blur != nil && bl.layer.Kind == KindDown {
+			c.blur(b, bl.conv1.in, hw)
+		}
 		in := hw
 		hw = c.conv(bl.conv1, b, in, false)
 		c.bn(b * bl.conv1.out * hw * hw)
@@ -195,6 +205,9 @@ func (m *alternet) countFLOPs(c *flopCounter, b int64) {
 	hw := c.conv(m.stem, b, int64(m.spec.Config.ImageSize), true)
 	ch := m.stem.out
 	for _, bl := range m.blocks {
+		if m.blur != nil && bl.layer.Kind == KindDown {
+			c.blur(b, ch, hw)
+		}
 		switch {
 		case bl.conv != nil:
 			pb := bl.conv

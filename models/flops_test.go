@@ -49,6 +49,20 @@ func TestCountFLOPsByHand(t *testing.T) {
 			hvp: 2*2304 + 6*(4608+4608+2304+4608+256+24),
 		},
 		{
+			// The same with spatial smoothing: a depthwise 3x3 filter of
+			// the strided block's 2x8x8 input, 2·64·2·9 = 2304, counted
+			// as a first layer (its kernel needs no gradient).
+			name: "resnet blur",
+			build: func() (Model, error) {
+				c := cfg
+				c.Blur = true
+				return newResNet(resnetArch{blocks: []int{1, 1}, widths: []int64{2, 4}, stem: 2}, c, gotch.CPU, "tiny-resnet")
+			},
+			fwd: 2304 + 4608 + 4608 + 2304 + 2304 + 4608 + 256 + 24,
+			bwd: 2304 + 2304 + 2*(4608+4608+2304+4608+256+24),
+			hvp: 2*2304 + 2*2304 + 6*(4608+4608+2304+4608+256+24),
+		},
+		{
 			// stem 3x3 1->4; stage 1 a bottleneck (width 2, out 8) with a
 			// 1x1 shortcut; stage 2 a strided bottleneck and an MSA block
 			// (1 head of 2 dims, 2x2 windows on the 4x4 map).

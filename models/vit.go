@@ -164,7 +164,9 @@ func (b *vitBlock) attention(f *fwd, x *ts.Tensor, heads int64, mask *ts.Tensor)
 		if !f.ok(qkv) {
 			return nil
 		}
-		return f.linear(f.t(torchx.Attention(qkv, nil, heads, 1/math.Sqrt(float64(d)))), b.proj)
+		// The mask is the operator's additive bias (-inf entries give
+		// exact zeros of the softmax; every row keeps its own token).
+		return f.linear(f.t(torchx.Attention(qkv, mask, heads, 1/math.Sqrt(float64(d)))), b.proj)
 	}
 	// q, k, v as (B, N, h, d) views of one projection; einsum lets
 	// libtorch pick the batched products without materialising permuted
