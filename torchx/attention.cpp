@@ -663,6 +663,22 @@ char *dup_err(const char *what) {
   return s;
 }
 
+// has_tangent reports whether t carries a forward-mode tangent (libtorch
+// 1.13 has one forward-mode level, 0).
+bool has_tangent(const at::Tensor &t) { return t.defined() && t._fw_grad(/*level=*/0).defined(); }
+
+// composite is the attention from libtorch's operators, for inputs with a
+// forward-mode tangent: libtorch 1.13 runs no forward mode through a C++
+// custom Function, and its matmul and softmax have their forward-mode
+// formulas.
+at::Tensor composite(const at::Tensor &qkv, const at::Tensor &bias, const Dims &D) {
+  at::Tensor x = qkv.reshape({D.G, D.N, 3, D.H, D.d}).permute({2, 0, 3, 1, 4});  // (3, G, H, N, d)
+  at::Tensor S = at::matmul(x.select(0, 0), x.select(0, 1).transpose(-2, -1)) * static_cast<double>(D.s);
+  if (bias.numel() > 0) S = S + bias;
+  at::Tensor o = at::matmul(at::softmax(S, -1), x.select(0, 2));  // (G, H, N, d)
+  return o.permute({0, 2, 1, 3}).reshape({D.G, D.N, D.H * D.d});
+}
+
 }  // namespace
 
 extern "C" char *vp_attention(vp_tensor qkv, vp_tensor bias, long long heads, double scale,
@@ -671,7 +687,14 @@ extern "C" char *vp_attention(vp_tensor qkv, vp_tensor bias, long long heads, do
     const at::Tensor &q = *static_cast<at::Tensor *>(qkv);
     at::Tensor b = bias != nullptr ? *static_cast<at::Tensor *>(bias)
                                    : at::empty({0}, q.options().requires_grad(false));
-    at::Tensor o = Attention::apply(q, b, static_cast<int64_t>(heads), scale);
+    at::Tensor o;
+    if (has_tangent(q) || has_tangent(b)) {
+      Dims D = dims_of(q, heads, scale);
+      check_bias(b, D);
+      o = composite(q, b, D);
+    } else {
+      o = Attention::apply(q, b, static_cast<int64_t>(heads), scale);
+    }
     *out = new at::Tensor(o);
     return nullptr;
   } catch (const std::exception &e) {

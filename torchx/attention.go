@@ -20,7 +20,10 @@ import (
 //
 // Its backward and double-backward passes are fused too, so gradients and
 // Hessian-vector products through it are exact (to float32 rounding) and
-// cheap; third derivatives are an error. The numbers agree with the
+// cheap; third derivatives are an error. Inputs that carry a forward-mode
+// tangent (DualLevel) go through the composite of libtorch's operators
+// instead, since libtorch 1.13 runs no forward mode through custom
+// operators. The numbers agree with the
 // composite (matmul, softmax, matmul) to float32 rounding, not bit for bit.
 func Attention(qkv, bias *ts.Tensor, heads int64, scale float64) (*ts.Tensor, error) {
 	if qkv == nil {

@@ -144,6 +144,10 @@ struct Conv : public torch::autograd::Function<Conv> {
   }
 };
 
+// has_tangent reports whether t carries a forward-mode tangent (libtorch
+// 1.13 has one forward-mode level, 0).
+bool has_tangent(const at::Tensor &t) { return t.defined() && t._fw_grad(/*level=*/0).defined(); }
+
 char *dup_err(const char *what) {
   char *s = static_cast<char *>(std::malloc(std::strlen(what) + 1));
   std::strcpy(s, what);
@@ -159,6 +163,13 @@ extern "C" char *vp_conv2d(vp_tensor x, vp_tensor w, vp_tensor b, long long stri
     const at::Tensor &wt = *static_cast<at::Tensor *>(w);
     at::Tensor bt = b != nullptr ? *static_cast<at::Tensor *>(b) : at::empty({0}, wt.options().requires_grad(false));
     vp_conv::Geom g{{stride, stride}, {pad, pad}, {1, 1}, groups};
+    if (vp_conv::has_tangent(xt) || vp_conv::has_tangent(wt) || vp_conv::has_tangent(bt)) {
+      // libtorch 1.13 runs no forward mode through a C++ custom Function;
+      // its own convolution has the forward-mode formula.
+      *out = new at::Tensor(at::convolution(xt, wt, bt.numel() > 0 ? c10::optional<at::Tensor>(bt) : c10::nullopt,
+                                            g.stride, g.pad, g.dil, false, {0, 0}, g.groups));
+      return nullptr;
+    }
     *out = new at::Tensor(vp_conv::Conv::apply(xt, wt, bt, g));
     return nullptr;
   } catch (const std::exception &e) {

@@ -16,7 +16,9 @@ import (
 // convolutions and convolution backward passes only, which oneDNN runs.
 // libtorch 1.13's own double backward computes a strided convolution's
 // transposed term on its slow im2col path. Third derivatives are an error.
-// The caller owns the result.
+// Inputs that carry a forward-mode tangent (DualLevel) go through
+// libtorch's own convolution, since libtorch 1.13 runs no forward mode
+// through custom operators. The caller owns the result.
 func Conv2d(x, w, b *ts.Tensor, stride, pad, groups int64) (*ts.Tensor, error) {
 	var cb C.vp_tensor
 	if b != nil {
