@@ -34,6 +34,13 @@ char *vp_attention(vp_tensor qkv, vp_tensor bias, long long heads, double scale,
 char *vp_conv2d(vp_tensor x, vp_tensor w, vp_tensor b, long long stride, long long pad,
                 long long groups, vp_tensor *out);
 
+// vp_batch_norm_train is batch norm with batch statistics (training), the
+// running statistics updated with momentum; channels-last float32 maps on
+// the CPU take a kernel that sums in double (batchnorm.cpp), others
+// libtorch's batch_norm. running_mean and running_var may be NULL.
+char *vp_batch_norm_train(vp_tensor x, vp_tensor w, vp_tensor b, vp_tensor running_mean,
+                          vp_tensor running_var, double momentum, double eps, vp_tensor *out);
+
 // vp_grad_dot computes the gradient of sum_i <outs[i], v[i]> (a vector-
 // Jacobian product) with respect to wrt[j] for j < m into out[j] (zeros for
 // an input the sum does not depend on). create_graph keeps the graph of the
