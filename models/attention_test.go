@@ -82,7 +82,8 @@ func TestFastDerivativesMatchLibtorch(t *testing.T) {
 
 // compareImpl runs preset v with set(true) and set(false) on the same
 // weights and images and compares logits, gradients (relative tolerance
-// tol) and a Hessian-vector product (tolHV).
+// tol) and a Hessian-vector product (tolHV) in evaluation mode, and logits
+// and gradients in training mode.
 func compareImpl(t *testing.T, v variant, set func(bool), tol, tolHV float64) {
 	t.Helper()
 	cfg := must(models.Defaults(v.name))
@@ -129,13 +130,27 @@ func compareImpl(t *testing.T, v variant, set func(bool), tol, tolHV float64) {
 		prod := s.AddAll(must(h.Apply(vs)))
 		return flatten(t, []*ts.Tensor{out}), flatten(t, h.Grads()), flatten(t, prod)
 	}
+	// A training pass (batch statistics; the model's drop-path rates are
+	// those of its defaults, 0 for the minis): logits and gradient.
+	train := func(on bool) (logits, grad []float64) {
+		set(on)
+		var s torchx.Scope
+		defer s.Close()
+		out := s.Add(must(m.Forward(x, models.Train, nil)))
+		loss := s.Add(must(out.CrossEntropyLoss(y, ts.None, 1, -100, 0, false)))
+		g := s.AddAll(must(torchx.Grad(loss, params)))
+		return flatten(t, []*ts.Tensor{out}), flatten(t, g)
+	}
 	l1, g1, h1 := run(true)
 	l0, g0, h0 := run(false)
+	tl1, tg1 := train(true)
+	tl0, tg0 := train(false)
 	for _, c := range []struct {
 		what     string
 		got, ref []float64
 		tol      float64
-	}{{"logits", l1, l0, tol}, {"gradient", g1, g0, tol}, {"Hessian-vector product", h1, h0, tolHV}} {
+	}{{"logits", l1, l0, tol}, {"gradient", g1, g0, tol}, {"Hessian-vector product", h1, h0, tolHV},
+		{"training logits", tl1, tl0, tol}, {"training gradient", tg1, tg0, tol}} {
 		e := relDiff(c.got, c.ref)
 		t.Logf("%s: relative difference %.2g (norm %.4g)", c.what, e, norm(c.ref))
 		if !(e <= c.tol) {

@@ -103,6 +103,11 @@ func (f *fwd) bn(x *ts.Tensor, b *batchNorm) *ts.Tensor {
 	if fastDerivatives && f.mode == Eval && torchx.GradEnabled() {
 		return f.bnAffine(x, b)
 	}
+	if channelsLast && f.mode == Train && onCPU(x) {
+		// libtorch's channels-last kernel sums in float32 and loses
+		// digits on maps with a large mean; torchx's sums in double.
+		return f.t(torchx.BatchNormTrain(x, b.w, b.b, b.mean, b.vr, bnMomentum, bnEps))
+	}
 	return f.t(ts.BatchNorm(x, b.w, b.b, b.mean, b.vr, f.mode == Train, bnMomentum, bnEps, false))
 }
 
