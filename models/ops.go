@@ -122,8 +122,10 @@ func (f *fwd) bn(x *ts.Tensor, b *batchNorm) *ts.Tensor {
 // rounding.
 func (f *fwd) bnAffine(x *ts.Tensor, b *batchNorm) *ts.Tensor {
 	eps := ts.FloatScalar(bnEps)
-	defer eps.MustDrop()
 	ve := f.t(b.vr.AddScalar(eps, false))
+	if err := eps.Drop(); err != nil && f.err == nil {
+		f.err = fmt.Errorf("models: drop a scalar: %w", err)
+	}
 	if !f.ok(ve) {
 		return nil
 	}
