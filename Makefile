@@ -12,8 +12,9 @@ OUT     ?= demo-out
 PURE    ?= ./buildup ./cka ./data ./hessian/... ./fourier/... ./landscape/... ./findings/... ./reports/... ./safetensors/... \
            ./results/... ./errs/... ./models/meta ./models/pattern ./trajectory ./internal/atomicfile ./internal/cli ./internal/journal \
            ./internal/mem ./internal/progress ./internal/prov ./internal/shard ./internal/testdep ./cmd/report
+STUDY_OUT ?= study-out
 
-.PHONY: setup setup-demo demo test gotest lint vet bench clean
+.PHONY: setup setup-demo demo study test gotest lint vet bench clean
 
 setup:
 	@bash scripts/setup.sh test
@@ -23,6 +24,12 @@ setup-demo:
 
 demo: setup-demo
 	@bash scripts/demo.sh $(OUT)
+
+# The study: three seeds per model, the paper's protocol, verdicts pooled
+# over seeds (scripts/study.sh; at most an hour on two idle cores).
+# STUDY_TINY=1 make study runs it at a toy size into study-tiny-out.
+study: setup-demo
+	@bash scripts/study.sh $(if $(filter 1,$(STUDY_TINY)),study-tiny-out,$(STUDY_OUT))
 
 # The tests print as `go test` does and end with one line per skipped test
 # and its reason (scripts/testreport). Under CI=true (or
@@ -46,4 +53,4 @@ bench: setup
 	@bash scripts/bench.sh
 
 clean:
-	rm -rf $(OUT) third_party/gotch
+	rm -rf $(OUT) $(STUDY_OUT) study-tiny-out third_party/gotch

@@ -28,6 +28,10 @@ type fourierAcc struct {
 	sum    []float64 // Σ over planes of log(|F(k,k)| + eps)
 	planes int64     // B·C planes added
 	images int
+	// perImage, when set, asks for each image's high-frequency value,
+	// collected in high.
+	perImage bool
+	high     []float64
 }
 
 // add folds the square maps m into the accumulator.
@@ -55,6 +59,18 @@ func (a *fourierAcc) add(m fourier.Maps[float32], opt *fourier.Options) error {
 	}
 	a.planes += int64(m.B * m.C)
 	a.images += m.B
+	if a.perImage {
+		// Each image's own profile: the same computation on its planes.
+		per := m.C * m.H * m.W
+		one := &fourier.Options{IncludeNyquist: opt != nil && opt.IncludeNyquist, Workers: 1}
+		for b := 0; b < m.B; b++ {
+			pi, err := fourier.RelativeLogAmplitude(fourier.Maps[float32]{B: 1, C: m.C, H: m.H, W: m.W, Data: m.Data[b*per : (b+1)*per]}, one)
+			if err != nil {
+				return err
+			}
+			a.high = append(a.high, pi.Last())
+		}
+	}
 	return nil
 }
 
@@ -71,6 +87,9 @@ func (a *fourierAcc) result(info LayerInfo) FourierLayer {
 		}
 		l.LogAmp[k] = a.sum[k] / float64(a.planes)
 		l.DLogAmp[k] = l.LogAmp[k] - l.LogAmp[0]
+	}
+	if a.perImage {
+		l.HighFreqPerImage = append([]float64(nil), a.high...)
 	}
 	return l
 }

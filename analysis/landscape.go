@@ -540,8 +540,8 @@ func (e *LandscapeEvaluator) dispatch(ctx context.Context, weights [][]float64, 
 
 // Evaluate implements landscape.Evaluator: it moves every replica to
 // (x, y), evaluates the fixed batches and returns the mean NLL over the
-// examples, the accuracy and the official l1 and l2 of the moved weights
-// (landscape.Surface.Norms). The weights stay at (x, y) until the next
+// examples, the accuracy, the official l1 and l2 and Σ‖w‖² of the moved
+// weights (landscape.Surface.NormsSq). The weights stay at (x, y) until the next
 // call, Restore or Close. Non-finite losses are returned as data.
 func (e *LandscapeEvaluator) Evaluate(ctx context.Context, x, y float64) (landscape.Metrics, error) {
 	if e.closed {
@@ -569,12 +569,14 @@ func (e *LandscapeEvaluator) Evaluate(ctx context.Context, x, y float64) (landsc
 		}
 	}
 	e.moved = true
-	var l1, l2 float64
-	nll, correct, err := e.dispatch(ctx, weights, nil, true, func() { l1, l2 = e.surface.Norms(x, y) })
+	var l1, l2, sq float64
+	nll, correct, err := e.dispatch(ctx, weights, nil, true, func() { l1, l2, sq = e.surface.NormsSq(x, y) })
 	if err != nil {
 		return landscape.Metrics{}, err
 	}
-	return e.reduce(nll, correct, l1, l2), nil
+	m := e.reduce(nll, correct, l1, l2)
+	m.SqNorm = sq
+	return m, nil
 }
 
 // reduce sums the batches' results in batch order.

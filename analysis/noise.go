@@ -62,6 +62,10 @@ type NoiseOptions struct {
 	// Progress, if not nil, is called after every forward pass with the
 	// number done and their total.
 	Progress func(done, total int)
+	// PerImage also keeps, per image, whether it is classified right
+	// without noise and with each band's (NoiseResult.CleanCorrect,
+	// NoiseBand.Correct), for paired intervals over images.
+	PerImage bool
 }
 
 // NoiseResult is a model's robustness to frequency-band noise (see
@@ -228,7 +232,13 @@ func NoiseRobustness(ctx context.Context, m models.Model, d *data.Dataset, indic
 	for bi, s := range bands {
 		nb := NoiseBand{Center: s.band.Center / math.Pi, Bins: s.bins, RMS: s.rms, Accuracy: accuracyOf(noisy[bi])}
 		nb.Delta, nb.StdErr, nb.Broken, nb.Fixed = pairedDelta(clean, noisy[bi])
+		if opt.PerImage {
+			nb.Correct = bits(noisy[bi])
+		}
 		r.Bands[bi] = nb
+	}
+	if opt.PerImage {
+		r.CleanCorrect = bits(clean)
 	}
 	return r, nil
 }
@@ -333,4 +343,16 @@ func pairedDelta(clean, noisy []bool) (delta, stderr float64, broken, fixed int)
 		stderr = math.Sqrt(max(v, 0) / float64(n))
 	}
 	return delta, stderr, broken, fixed
+}
+
+// bits writes a record of booleans as '1' and '0' characters.
+func bits(v []bool) string {
+	b := make([]byte, len(v))
+	for i, x := range v {
+		b[i] = '0'
+		if x {
+			b[i] = '1'
+		}
+	}
+	return string(b)
 }

@@ -33,6 +33,10 @@ type FeatureOptions struct {
 	Nyquist bool
 	// SkipFourier and SkipVariance leave out one of the two analyses.
 	SkipFourier, SkipVariance bool
+	// PerImage also keeps every image's own high-frequency Δ log
+	// amplitude and variance per layer (FourierLayer.HighFreqPerImage,
+	// VarianceLayer.PerImage), for intervals over images.
+	PerImage bool
 	// Workers is the number of goroutines of the Go-side computations; 0
 	// means GOMAXPROCS. Results depend on it only through the order of
 	// floating-point sums.
@@ -88,6 +92,7 @@ func (p *FeatureProbe) Observe(l models.Layer, out *ts.Tensor) error {
 	if e == nil {
 		e = &probeLayer{info: LayerInfo{Index: l.Index, Name: l.Name, Kind: l.Kind, Tokens: l.Tokens,
 			Channels: m.C, Height: m.H, Width: m.W}}
+		e.f.perImage, e.v.perImage = p.opt.PerImage, p.opt.PerImage
 		p.byIndex[l.Index] = e
 		p.layers = append(p.layers, e)
 	} else if e.info.Name != l.Name || e.info.Kind != l.Kind || e.info.Channels != m.C {

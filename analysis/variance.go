@@ -36,12 +36,30 @@ type varianceAcc struct {
 	sum    float64
 	planes int64
 	images int
+	// perImage, when set, asks for each image's variance, collected in
+	// each.
+	perImage bool
+	each     []float64
 }
 
 // add folds the maps of m into the accumulator, using up to workers
 // goroutines (0: GOMAXPROCS).
 func (a *varianceAcc) add(m fourier.Maps[float32], workers int) error {
-	return addVariance(a, m, workers)
+	if err := addVariance(a, m, workers); err != nil {
+		return err
+	}
+	if a.perImage {
+		n := m.H * m.W
+		for b := 0; b < m.B; b++ {
+			s := 0.0
+			for c := 0; c < m.C; c++ {
+				p := b*m.C + c
+				s += planeVariance(m.Data[p*n : (p+1)*n])
+			}
+			a.each = append(a.each, s/float64(m.C))
+		}
+	}
+	return nil
 }
 
 func addVariance[T fourier.Float](a *varianceAcc, m fourier.Maps[T], workers int) error {
@@ -105,5 +123,9 @@ func planeVariance[T fourier.Float](x []T) float64 {
 
 // result returns the layer's mean variance.
 func (a *varianceAcc) result(info LayerInfo) VarianceLayer {
-	return VarianceLayer{LayerInfo: info, Variance: a.sum / float64(a.planes)}
+	l := VarianceLayer{LayerInfo: info, Variance: a.sum / float64(a.planes)}
+	if a.perImage {
+		l.PerImage = append([]float64(nil), a.each...)
+	}
+	return l
 }

@@ -7,8 +7,8 @@ import (
 )
 
 // Augment selects the training augmentations of docs/methods.md §1 that a batch
-// gets. The zero value is no augmentation (evaluation). RandAugment is not
-// implemented. It is plain data, with JSON names, for run configurations.
+// gets. The zero value is no augmentation (evaluation). It is plain data,
+// with JSON names, for run configurations.
 type Augment struct {
 	// CropPad is the zero padding of the random crop in pixels (the paper
 	// uses 4): the image is padded with black pixels on every side and a
@@ -30,13 +30,21 @@ type Augment struct {
 	// Smoothing is the label smoothing ε in [0, 1) (paper: 0.1): targets
 	// become (1-ε)·onehot + ε/K.
 	Smoothing float64 `json:"smoothing"`
+	// RandAugment is applied to each image after the crop and flip (the
+	// paper: PaperRandAugment); the zero value is off and is left out of
+	// the JSON, so that configurations written before it existed read
+	// back unchanged.
+	RandAugment RandAugment `json:"rand_augment,omitzero"`
 }
 
 // PaperAugment returns the paper's CIFAR training augmentations (random crop
-// with padding 4, flips, mixup 1.0 or CutMix 0.8, label smoothing 0.1, all
-// but RandAugment) adapted to a dataset: no flips where info.Flip is false.
+// with padding 4, flips, RandAugment m9 n2, mixup 1.0 or CutMix 0.8, label
+// smoothing 0.1) adapted to a dataset: no flips where info.Flip is false.
+// The official configuration's random erasing (probability 0.25) is not
+// implemented.
 func PaperAugment(info Info) Augment {
-	return Augment{CropPad: 4, Flip: info.Flip, MixupAlpha: 1, CutMixAlpha: 0.8, Smoothing: 0.1}
+	return Augment{CropPad: 4, Flip: info.Flip, MixupAlpha: 1, CutMixAlpha: 0.8, Smoothing: 0.1,
+		RandAugment: PaperRandAugment()}
 }
 
 // Validate reports the first out-of-range setting as a one-line error
@@ -54,7 +62,7 @@ func (a Augment) Validate() error {
 	if !(a.Smoothing >= 0 && a.Smoothing < 1) {
 		return fmt.Errorf("data: label smoothing %v is outside [0, 1)", a.Smoothing)
 	}
-	return nil
+	return a.RandAugment.Validate()
 }
 
 // Soft reports whether batches carry soft targets: with mixup, CutMix or
@@ -63,7 +71,7 @@ func (a Augment) Soft() bool { return a.MixupAlpha > 0 || a.CutMixAlpha > 0 || a
 
 // random reports whether the augmentations draw random numbers.
 func (a Augment) random() bool {
-	return a.CropPad > 0 || a.Flip || a.MixupAlpha > 0 || a.CutMixAlpha > 0
+	return a.CropPad > 0 || a.Flip || a.MixupAlpha > 0 || a.CutMixAlpha > 0 || a.RandAugment.Enabled()
 }
 
 // MixKind says how a batch was mixed.

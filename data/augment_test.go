@@ -332,7 +332,8 @@ func TestAugmentDeterminism(t *testing.T) {
 }
 
 func TestPaperAugment(t *testing.T) {
-	want := Augment{CropPad: 4, Flip: true, MixupAlpha: 1, CutMixAlpha: 0.8, Smoothing: 0.1}
+	want := Augment{CropPad: 4, Flip: true, MixupAlpha: 1, CutMixAlpha: 0.8, Smoothing: 0.1,
+		RandAugment: RandAugment{N: 2, M: 9, MStd: 0.5, Prob: 0.5}}
 	if got := PaperAugment(cifar100Info); got != want {
 		t.Errorf("CIFAR-100: %+v", got)
 	}

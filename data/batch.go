@@ -22,15 +22,16 @@ type HostBatch struct {
 	// Mixing records how the batch was mixed.
 	Mixing Mixing
 
-	scratch  []uint8         // one image, for crop and flip
+	scratch  []uint8         // one image, for crop, flip and RandAugment
 	fscratch []float32       // the same for datasets of float values
 	lut      [3][256]float32 // per channel: the normalised value of each byte
 }
 
 // Fill makes dst the batch of the examples at indices, augmented as aug
 // says with the random numbers of r (which may be nil when aug draws none).
-// Each image is cropped, then flipped, then normalised; the batch is then
-// mixed; then the targets are built. The same r state gives the same batch.
+// Each image is cropped, then flipped, then RandAugmented, then
+// normalised; the batch is then mixed; then the targets are built. The
+// same r state gives the same batch.
 func (d *Dataset) Fill(dst *HostBatch, indices []int, aug Augment, r *rand.Rand) error {
 	if err := aug.Validate(); err != nil {
 		return err
@@ -55,6 +56,13 @@ func (d *Dataset) Fill(dst *HostBatch, indices []int, aug Augment, r *rand.Rand)
 	n := c * plane
 	if d.Values == nil && len(d.Images) < d.Len()*n || d.Values != nil && len(d.Values) < d.Len()*n {
 		return fmt.Errorf("data: %s holds fewer values than %d images of %dx%dx%d", d.Info.Name, d.Len(), c, side, side)
+	}
+	if aug.RandAugment.Enabled() && (d.Values != nil || side != Size) {
+		kind := "8-bit"
+		if d.Values != nil {
+			kind = "float"
+		}
+		return fmt.Errorf("data: RandAugment works on 8-bit %dx%d images; %s has %s %dx%d images", Size, Size, d.Info.Name, kind, side, side)
 	}
 	dst.Size, dst.Channels, dst.Classes, dst.Side = b, c, k, side
 	dst.Images = resize(dst.Images, b*n)
@@ -88,11 +96,12 @@ func (d *Dataset) Fill(dst *HostBatch, indices []int, aug Augment, r *rand.Rand)
 			copy(out, img)
 		} else {
 			img := d.Image(i)
-			if aug.CropPad > 0 || doFlip {
+			if aug.CropPad > 0 || doFlip || aug.RandAugment.Enabled() {
 				crop(dst.scratch, img, c, side, dy, dx)
 				if doFlip {
 					flip(dst.scratch, c, side)
 				}
+				aug.RandAugment.applyTo(r, dst.scratch, c, d.Info)
 				img = dst.scratch
 			}
 			for ch := 0; ch < c; ch++ {

@@ -52,7 +52,8 @@
 // random crop after zero padding of 4, horizontal flip (not for MNIST:
 // digits are not mirror-symmetric), mixup (alpha 1.0) and CutMix (alpha
 // 0.8), one of the two per batch with probability 1/2 as in timm, and label
-// smoothing 0.1. RandAugment is out of scope and not implemented. All draws
+// smoothing 0.1, and RandAugment m9 n2 (PaperRandAugment, timm's
+// rand-m9-n2-mstd0.5) on each 8-bit image after the crop and flip. All draws
 // come from the *rand.Rand passed in; λ is Beta-distributed, drawn from two
 // Gamma variates.
 //

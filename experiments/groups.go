@@ -16,8 +16,8 @@ type Group struct {
 }
 
 // Spectrum pools the minibatch eigenvalues of every seed.
-func (g Group) Spectrum() findings.Spectrum {
-	s := findings.Spectrum{Model: g.Label}
+func (g Group) Spectrum() findings.BatchSpectrum {
+	s := findings.BatchSpectrum{Model: g.Label}
 	for _, m := range g.Runs {
 		s.Batches = append(s.Batches, m.Eigen...)
 	}

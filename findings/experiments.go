@@ -13,7 +13,8 @@ import (
 // local attention, the build-up rule, fine-tuning, trajectories). Spectrum
 // claims use the bootstrap interval of spectraPair; accuracy and
 // trajectory claims compare means over seeds against seTimes standard
-// errors of their difference.
+// errors of their difference. These claims are decided by the rules in
+// this file (criteria version 1 style), not by criteria.json.
 
 // seTimes is how many standard errors of a difference make it
 // distinguishable from the noise.
@@ -104,7 +105,7 @@ func seedList(v []float64, scale float64) string {
 // max-eigenvalues shrinks as its training set grows". small and large are
 // the spectra of the model trained on the smallest and the largest share
 // of the data (the minibatches of every seed pooled).
-func DataSizeSpectra(small, large Spectrum, smallFrac, largeFrac float64) Finding {
+func DataSizeSpectra(small, large BatchSpectrum, smallFrac, largeFrac float64) Finding {
 	f := Finding{
 		Claim: "ViT's share of negative Hessian max-eigenvalues (NEP) shrinks as the training set grows (large data fixes non-convexity)",
 		Criterion: fmt.Sprintf("%.0f%% bootstrap interval over minibatches of NEP(smallest set) − NEP(largest set): holds if above 0, "+
@@ -117,7 +118,7 @@ func DataSizeSpectra(small, large Spectrum, smallFrac, largeFrac float64) Findin
 
 // GAPvsCLS checks Fig. 6's claim: "a global-average-pooling head instead
 // of the class token reduces ViT's negative Hessian eigenvalues".
-func GAPvsCLS(gap, cls Spectrum) Finding {
+func GAPvsCLS(gap, cls BatchSpectrum) Finding {
 	f := Finding{
 		Claim: "A GAP head instead of the class token reduces ViT's negative Hessian max-eigenvalues (smooths the loss)",
 		Criterion: fmt.Sprintf("%.0f%% bootstrap interval over minibatches of NEP(GAP) − NEP(class token): holds if below 0, "+
@@ -129,7 +130,7 @@ func GAPvsCLS(gap, cls Spectrum) Finding {
 // BlurSpectra checks the spatial-smoothing claim: "blurring feature maps
 // before down-sampling flattens the loss: smaller positive Hessian
 // eigenvalues, no more negative ones".
-func BlurSpectra(blur, plain Spectrum) Finding {
+func BlurSpectra(blur, plain BatchSpectrum) Finding {
 	f := Finding{
 		Claim: "Spatial smoothing (a blur before each down-sampling) flattens the loss: smaller positive Hessian max-eigenvalues (APE), no more negative ones (NEP)",
 		Criterion: fmt.Sprintf("%.0f%% bootstrap intervals over minibatches of APE(blur) − APE(plain) and NEP(blur) − NEP(plain): "+
@@ -155,7 +156,7 @@ func BlurSpectra(blur, plain Spectrum) Finding {
 // FineTuneSpectra checks the claim behind pre-training: "a ViT pre-trained
 // on a larger set and fine-tuned on a small one has a more convex loss
 // there than one trained on the small set from scratch".
-func FineTuneSpectra(finetuned, scratch Spectrum) Finding {
+func FineTuneSpectra(finetuned, scratch BatchSpectrum) Finding {
 	f := Finding{
 		Claim: "Pre-training on more data, then fine-tuning on a small set, leaves fewer negative Hessian max-eigenvalues than training on the small set from scratch",
 		Criterion: fmt.Sprintf("%.0f%% bootstrap interval over minibatches of NEP(fine-tuned) − NEP(from scratch): holds if below 0, "+
@@ -428,7 +429,7 @@ func StatInterval(batches [][]float64, stat func([]float64) float64, seed uint64
 	}
 	r := rand.New(rand.NewPCG(seed, 0x1e7))
 	var ss []float64
-	for i := 0; i < resamples; i++ {
+	for i := 0; i < pairResamples; i++ {
 		var pick []float64
 		for range batches {
 			pick = append(pick, batches[r.IntN(len(batches))]...)
@@ -437,7 +438,7 @@ func StatInterval(batches [][]float64, stat func([]float64) float64, seed uint64
 			ss = append(ss, s)
 		}
 	}
-	if len(ss) < resamples/2 {
+	if len(ss) < pairResamples/2 {
 		return v, math.NaN(), math.NaN()
 	}
 	slices.Sort(ss)

@@ -2,8 +2,28 @@ package findings
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 )
+
+// spectrum returns n minibatches of k eigenvalues, a share neg of them
+// negative, scaled by posScale and negScale.
+func spectrum(name string, n, k int, neg, posScale, negScale float64, seed uint64) BatchSpectrum {
+	r := rand.New(rand.NewPCG(seed, 1))
+	s := BatchSpectrum{Model: name}
+	for i := 0; i < n; i++ {
+		b := make([]float64, k)
+		for j := range b {
+			if r.Float64() < neg {
+				b[j] = -negScale * (0.5 + r.Float64())
+			} else {
+				b[j] = posScale * (0.5 + r.Float64())
+			}
+		}
+		s.Batches = append(s.Batches, b)
+	}
+	return s
+}
 
 // verdicts checks a claim's function on cases built to give each verdict.
 func verdicts(t *testing.T, name string, cases map[Verdict]Finding) {

@@ -261,6 +261,67 @@ func countConditions(o CorruptionOutcomes) int {
 	return k
 }
 
+// DecideRepresentation checks the claims of the representation probes on
+// a run's lesion study l and corruption results c (either may be nil: the
+// claim that needs it is inconclusive). family returns the family of a
+// result's model from its name and checkpoint path; the first model of
+// each family is taken. The lesion claim is decided on the AlterNet, the
+// corruption claim compares the AlterNet with the ResNet (the Conv
+// baseline). These claims are decided within one run, on the trained
+// models, with intervals over test images; their rules are in this file,
+// not in criteria.json (see the package documentation).
+func DecideRepresentation(l *results.Lesion, c *results.Corruption, family func(name, checkpoint string) meta.Family) []Finding {
+	var lesion, corrupt Finding
+	var study *results.LesionResult
+	if l != nil {
+		for _, m := range l.Models {
+			if m.LesionResult != nil && family(m.Name, m.Checkpoint) == meta.AlterNet {
+				study = m.LesionResult
+				break
+			}
+		}
+	}
+	if study != nil {
+		lesion = LesionMSAvsConv(LesionStudyOf(study))
+	} else {
+		lesion = LesionMSAvsConv(LesionStudy{})
+		lesion.Measured = nil
+		lesion.Why = firstFailure(l == nil, "no lesion study (lesion/lesion.json)", true, "the lesion study has no AlterNet")
+	}
+	byFamily := map[meta.Family]*results.CorruptionResult{}
+	if c != nil {
+		for _, m := range c.Models {
+			if f := family(m.Name, m.Checkpoint); m.CorruptionResult != nil && byFamily[f] == nil {
+				byFamily[f] = m.CorruptionResult
+			}
+		}
+	}
+	alter, base := byFamily[meta.AlterNet], byFamily[meta.ResNet]
+	if alter != nil && base != nil {
+		corrupt = AlterNetCorruptionRobustness(CorruptionOutcomesOf(alter), CorruptionOutcomesOf(base))
+	} else {
+		corrupt = AlterNetCorruptionRobustness(CorruptionOutcomes{}, CorruptionOutcomes{})
+		corrupt.Why = firstFailure(c == nil, "no corruption results (corrupt/corrupt.json)", alter == nil, "the corruption results have no AlterNet",
+			true, "the corruption results have no ResNet (the Conv baseline)")
+	}
+	lesion.ID, lesion.Source, lesion.Statistic = "lesion-msa-vs-conv", "Fig. 10b", "D (pp of accuracy)"
+	corrupt.ID, corrupt.Source, corrupt.Statistic = "alternet-corruption-robustness", "Fig. 12b", "mCE of AlterNet against ResNet"
+	for _, f := range []*Finding{&lesion, &corrupt} {
+		f.Analysis, f.Protocol = "primary", "trained models, clean test images; one run"
+	}
+	return []Finding{lesion, corrupt}
+}
+
+// AddRun adds findings decided within one run on its own results (the
+// representation claims, DecideRepresentation) to r: to the pooled list
+// and, when r has exactly one seed (a demo), to that seed's.
+func (r *Report) AddRun(fs ...Finding) {
+	r.Findings = append(r.Findings, fs...)
+	if len(r.PerSeed) == 1 {
+		r.PerSeed[0].Findings = append(r.PerSeed[0].Findings, fs...)
+	}
+}
+
 // LesionStudyOf returns a lesion result as LesionMSAvsConv's input: the
 // intact model's and each lesioned block's per-image outcomes.
 func LesionStudyOf(r *results.LesionResult) LesionStudy {

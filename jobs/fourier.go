@@ -31,6 +31,11 @@ type FourierOptions struct {
 	Nyquist bool
 	// NoFourier, NoVariance and NoNoise skip an analysis.
 	NoFourier, NoVariance, NoNoise bool
+	// PerImage also records, per image, each layer's high-frequency Δ log
+	// amplitude and variance and each noise band's right/wrong outcome
+	// (the layer's and band's numbers are their means), for intervals
+	// over images (package findings).
+	PerImage bool
 	// Noise configures the frequency-band noise (its Batch is Batch).
 	Noise analysis.NoiseOptions
 }
@@ -66,16 +71,17 @@ type Fourier struct {
 // fourierHeader fixes what decides one checkpoint's numbers: its
 // weights and the settings. It is the first line of its journal.
 type fourierHeader struct {
-	Tool    string           `json:"tool"`
-	Format  int              `json:"format"`
-	Model   string           `json:"model"`
-	Weights string           `json:"weights_sha256"`
-	Dataset string           `json:"dataset"`
-	Images  int              `json:"images"`
-	Batch   int              `json:"batch"`
-	Nyquist bool             `json:"nyquist"`
-	Skip    []string         `json:"skip,omitempty"`
-	Noise   *fourierNoiseHdr `json:"noise,omitempty"`
+	Tool     string           `json:"tool"`
+	Format   int              `json:"format"`
+	Model    string           `json:"model"`
+	Weights  string           `json:"weights_sha256"`
+	Dataset  string           `json:"dataset"`
+	Images   int              `json:"images"`
+	Batch    int              `json:"batch"`
+	Nyquist  bool             `json:"nyquist"`
+	PerImage bool             `json:"per_image,omitempty"`
+	Skip     []string         `json:"skip,omitempty"`
+	Noise    *fourierNoiseHdr `json:"noise,omitempty"`
 }
 
 type fourierNoiseHdr struct {
@@ -135,7 +141,7 @@ func (o FourierOptions) Validate() error {
 // header is the journal header of checkpoint r under o.
 func (o FourierOptions) header(r meta.Resolved, dataset string) fourierHeader {
 	h := fourierHeader{Tool: fourierTool, Format: 1, Model: r.Spec.Name, Weights: r.WeightsSHA256, Dataset: dataset,
-		Images: o.Images, Batch: o.Batch, Nyquist: o.Nyquist}
+		Images: o.Images, Batch: o.Batch, Nyquist: o.Nyquist, PerImage: o.PerImage}
 	for _, s := range []struct {
 		on   bool
 		name string
@@ -160,6 +166,9 @@ func (o FourierOptions) key(r meta.Resolved, dataset string) string {
 	if !o.NoNoise {
 		n := o.Noise
 		s += fmt.Sprintf("|%g|%v|%g|%v|%t|%d", n.Level, n.Bands, n.Width, n.Metric, n.EqualEnergy, n.Seed)
+	}
+	if o.PerImage {
+		s += "|per-image"
 	}
 	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:16])

@@ -57,7 +57,7 @@ func (m *fourierMeasure) checkpoint(ctx context.Context, r meta.Resolved) error 
 		t0 := time.Now()
 		bar := progress.New(m.j.log(), r.Label+" features", "batches", batches, 0)
 		f, err := analysis.MeasureFeatures(ctx, model, fd.ds, fd.idx, analysis.FeatureOptions{Batch: m.opt.Batch, Nyquist: m.opt.Nyquist,
-			SkipFourier: m.opt.NoFourier, SkipVariance: m.opt.NoVariance, Progress: func(int, int) { bar.Add(1, "") }})
+			SkipFourier: m.opt.NoFourier, SkipVariance: m.opt.NoVariance, PerImage: m.opt.PerImage, Progress: func(int, int) { bar.Add(1, "") }})
 		bar.Finish("")
 		if err != nil {
 			return err
@@ -71,7 +71,7 @@ func (m *fourierMeasure) checkpoint(ctx context.Context, r meta.Resolved) error 
 		t0 := time.Now()
 		bar := progress.New(m.j.log(), r.Label+" noise", "passes", batches*(1+len(m.opt.Noise.Bands)), 0)
 		opt := m.opt.Noise
-		opt.Batch, opt.Progress = m.opt.Batch, func(int, int) { bar.Add(1, "") }
+		opt.Batch, opt.PerImage, opt.Progress = m.opt.Batch, m.opt.PerImage, func(int, int) { bar.Add(1, "") }
 		nr, err := analysis.NoiseRobustness(ctx, model, fd.ds, fd.idx, opt)
 		bar.Finish("")
 		if err != nil {

@@ -41,7 +41,8 @@ type LandscapeOptions struct {
 	// Augment evaluates augmented images, made once: "recipe" (the
 	// checkpoint's training augmentation), "paper" or "" (none).
 	Augment string
-	// WeightDecay is wd of the plotted loss NLL + wd·l2; nil takes each
+	// WeightDecay is wd of the regularised loss NLL + (wd/2)·Σ‖w‖² (the
+	// official code's NLL + wd·l2 is recorded beside it); nil takes each
 	// checkpoint's training weight decay (meta.Training).
 	WeightDecay *float64
 	// DirFrom, a checkpoint, makes x the line from it (x = 0) to the

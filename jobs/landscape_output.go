@@ -207,7 +207,7 @@ func directionNote(r *landscape.Result) string {
 func title(label string, r *landscape.Result, q landscape.Quantity) string {
 	what := "NLL"
 	if q == landscape.QuantityLoss {
-		what = fmt.Sprintf("NLL + %g·l2", r.Spec.WeightDecay)
+		what = fmt.Sprintf("NLL + %g·Σ‖w‖²", r.Spec.WeightDecay/2)
 	}
 	return fmt.Sprintf("%s: %s", label, what)
 }
@@ -234,8 +234,8 @@ func sideTitle(done []LandscapeResult, q landscape.Quantity) string {
 	wd := done[0].Spec.WeightDecay
 	for _, x := range done[1:] {
 		if x.Spec.WeightDecay != wd {
-			return "NLL + wd·l2"
+			return "NLL + (wd/2)·Σ‖w‖²"
 		}
 	}
-	return fmt.Sprintf("NLL + %g·l2", wd)
+	return fmt.Sprintf("NLL + %g·Σ‖w‖²", wd/2)
 }

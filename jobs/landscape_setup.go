@@ -110,6 +110,7 @@ func (j *Landscape) evaluator(in *landscapeInput, opt LandscapeOptions) (landsca
 	cfg, _ := json.Marshal(in.m.Spec().Config)
 	inputs["model_config"] = string(cfg)
 	inputs["weights_sha256"] = in.r.WeightsSHA256
+	inputs["phase"] = in.r.Phase // the checkpoint's training phase, for the findings
 	inputs["dataset"] = in.dataset
 	if src := in.d.Info.Source; src != "" {
 		inputs["data_source"] = src

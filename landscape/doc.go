@@ -27,12 +27,15 @@
 // tables, class tokens by name) and Buffer tensors get zero random
 // directions and stay at their trained values.
 //
-// Each point records NLL, accuracy (a fraction) and the official code's
-// norms of the moved weights: l1 = sum over trainable tensors of sum |w|,
-// l2 = sum over trainable tensors of their (unsquared) Frobenius norms
-// (L1, L2, Surface.Norms). The paper's plotted loss is NLL + wd*l2 with
-// wd = 0.05 (Result.Loss); the l2 term dominates it, so NLL alone is worth
-// plotting too. A point whose metrics are not finite (a diverged model) is
+// Each point records NLL, accuracy (a fraction), the official code's
+// norms of the moved weights, l1 = sum over trainable tensors of sum |w|
+// and l2 = sum over trainable tensors of their (unsquared) Frobenius norms
+// (L1, L2, Surface.Norms), and SqNorm = the sum of their squared norms
+// (SqNorm, Surface.NormsSq). The regularised loss (Result.Loss) is the
+// project's one definition, NLL + (wd/2)·SqNorm, the loss whose Hessian
+// cmd/hessian computes; the official code plots NLL + wd·l2
+// (Result.LossOfficial). The weights' term dominates either at the
+// paper's wd = 0.05, so NLL alone is worth plotting too. A point whose metrics are not finite (a diverged model) is
 // recorded as such: NaN and Inf are data here, not errors.
 //
 // # What an adapter does

@@ -146,3 +146,48 @@ func TestNormsMatchL1L2(t *testing.T) {
 		t.Errorf("NaN direction: err = %v", err)
 	}
 }
+
+// TestSqNorm: Σ‖w‖² over trainable tensors, known answer and along the
+// plane against its expansion ‖w0 + x d1 + y d2‖², computed here term by
+// term.
+func TestSqNorm(t *testing.T) {
+	p := []Param{
+		{Name: "a", Shape: []int{2}, Data: []float64{3, -4}},
+		{Name: "b", Shape: []int{3, 1}, Data: []float64{0, 5, -12}},
+		{Name: "buf", Shape: []int{2}, Data: []float64{100, 100}, Buffer: true},
+	}
+	if got := SqNorm(p); got != 25+169 {
+		t.Errorf("SqNorm = %g, want 194", got)
+	}
+	params := testParams(t, 8)
+	d1, _ := Random(params, 1, 0, NormFilter)
+	d2, _ := Random(params, 1, 1, NormFilter)
+	s, err := NewSurface(params, d1, d2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, y := 0.3, -0.7
+	var want float64
+	for i, q := range params {
+		if q.Buffer {
+			continue
+		}
+		var w2, wd1, wd2, d11, d22, d12 float64
+		for j, w := range q.Data {
+			a, b := d1[i][j], d2[i][j]
+			w2, wd1, wd2 = w2+w*w, wd1+w*a, wd2+w*b
+			d11, d22, d12 = d11+a*a, d22+b*b, d12+a*b
+		}
+		want += w2 + 2*x*wd1 + 2*y*wd2 + x*x*d11 + y*y*d22 + 2*x*y*d12
+	}
+	l1, l2, sq := s.NormsSq(x, y)
+	if math.Abs(sq-want) > 1e-9*want {
+		t.Errorf("NormsSq: Σ‖w‖² = %v, expansion %v", sq, want)
+	}
+	if nl1, nl2 := s.Norms(x, y); nl1 != l1 || nl2 != l2 {
+		t.Errorf("NormsSq's l1, l2 (%v, %v) differ from Norms' (%v, %v)", l1, l2, nl1, nl2)
+	}
+	if _, _, sq0 := s.NormsSq(0, 0); sq0 != SqNorm(params) {
+		t.Errorf("at the origin %v, SqNorm %v", sq0, SqNorm(params))
+	}
+}

@@ -16,9 +16,12 @@ import (
 // CSVHeader is the first line of the CSV output. The first six columns
 // carry the official code's names (its CSV has no header line; its
 // notebook names the columns x, y, l1, l2, NLL, Cutoff1, Cutoff2, Acc, ...
-// and vitprobe leaves out the calibration columns); loss = NLL + wd*l2 and
-// the point's index follow. Rows are in index order, x varying fastest.
-const CSVHeader = "x,y,l1,l2,NLL,Acc,loss,index"
+// and vitprobe leaves out the calibration columns); loss = NLL +
+// (wd/2)·sqnorm (the project's regularised loss, Result.Loss) and the
+// point's index follow, then sqnorm = Σ‖w_t‖² and loss_official = NLL +
+// wd·l2 (the official code's plotted loss). Rows are in index order, x
+// varying fastest.
+const CSVHeader = "x,y,l1,l2,NLL,Acc,loss,index,sqnorm,loss_official"
 
 // WriteCSV writes the points as CSV (see CSVHeader). The bytes depend only
 // on the points, so a run in one process, a resumed run and a merge of
@@ -35,6 +38,10 @@ func (r *Result) WriteCSV(w io.Writer) error {
 		}
 		b = append(b, ',')
 		b = strconv.AppendInt(b, int64(p.Index), 10)
+		for _, v := range [...]float64{p.SqNorm, r.LossOfficial(p)} {
+			b = append(b, ',')
+			b = strconv.AppendFloat(b, v, 'g', -1, 64)
+		}
 		b = append(b, '\n')
 	}
 	if _, err := w.Write(b); err != nil {
@@ -65,6 +72,10 @@ type jsonPoint struct {
 	NLL   jfloat `json:"NLL"`
 	Acc   jfloat `json:"Acc"`
 	Loss  jfloat `json:"loss"`
+	// SqNorm is Σ‖w_t‖² (absent from files written before it existed:
+	// read as NaN); LossOfficial NLL + wd·l2.
+	SqNorm       *jfloat `json:"sqnorm"`
+	LossOfficial jfloat  `json:"loss_official"`
 }
 
 // summary gives the headline numbers of a result.
@@ -90,8 +101,9 @@ type document struct {
 }
 
 func (r *Result) jsonPoint(p Point) *jsonPoint {
+	sq := jfloat(p.SqNorm)
 	return &jsonPoint{Index: p.Index, X: jfloat(p.X), Y: jfloat(p.Y), L1: jfloat(p.L1), L2: jfloat(p.L2),
-		NLL: jfloat(p.NLL), Acc: jfloat(p.Acc), Loss: jfloat(r.Loss(p))}
+		NLL: jfloat(p.NLL), Acc: jfloat(p.Acc), Loss: jfloat(r.Loss(p)), SqNorm: &sq, LossOfficial: jfloat(r.LossOfficial(p))}
 }
 
 // summarize computes the headline numbers.
@@ -160,7 +172,11 @@ func ReadJSON(rd io.Reader) (*Result, prov.Provenance, error) {
 	done := make(map[int]Point, len(doc.Points))
 	recs := make([]record, len(doc.Points))
 	for k, p := range doc.Points {
-		recs[k] = record{I: p.Index, X: p.X, Y: p.Y, NLL: p.NLL, Acc: p.Acc, L1: p.L1, L2: p.L2}
+		sq := jfloat(math.NaN())
+		if p.SqNorm != nil {
+			sq = *p.SqNorm
+		}
+		recs[k] = record{I: p.Index, X: p.X, Y: p.Y, NLL: p.NLL, Acc: p.Acc, L1: p.L1, L2: p.L2, SQ: sq}
 	}
 	if err := addRecords(done, recs, doc.Spec.Grid, "JSON result"); err != nil {
 		return nil, prov.Provenance{}, err

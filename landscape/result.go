@@ -19,11 +19,15 @@ type Metrics struct {
 	// L1 and L2 are the official code's norms of the weights at the point
 	// (see L1, L2 and Surface.Norms).
 	L1, L2 float64
+	// SqNorm is Σ‖w_t‖², the squared norms summed over the same tensors
+	// as L2 (see SqNorm and Surface.NormsSq): the weights' part of the
+	// regularised loss NLL + (wd/2)·SqNorm.
+	SqNorm float64
 }
 
 // finite reports whether every metric is finite.
 func (m Metrics) finite() bool {
-	for _, v := range [...]float64{m.NLL, m.Acc, m.L1, m.L2} {
+	for _, v := range [...]float64{m.NLL, m.Acc, m.L1, m.L2, m.SqNorm} {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return false
 		}
@@ -49,11 +53,16 @@ const (
 	QuantityL2   Quantity = "l2"
 	QuantityNLL  Quantity = "NLL"
 	QuantityAcc  Quantity = "Acc"
-	QuantityLoss Quantity = "loss" // NLL + WeightDecay*l2
+	QuantityLoss Quantity = "loss" // NLL + (WeightDecay/2)*sqnorm
+	// QuantitySqNorm is Σ‖w_t‖².
+	QuantitySqNorm Quantity = "sqnorm"
+	// QuantityLossOfficial is the official code's plotted loss,
+	// NLL + WeightDecay*l2.
+	QuantityLossOfficial Quantity = "loss_official"
 )
 
 // Quantities lists the quantities in CSV order.
-var Quantities = []Quantity{QuantityL1, QuantityL2, QuantityNLL, QuantityAcc, QuantityLoss}
+var Quantities = []Quantity{QuantityL1, QuantityL2, QuantityNLL, QuantityAcc, QuantityLoss, QuantitySqNorm, QuantityLossOfficial}
 
 // ParseQuantity reads a quantity by its CSV column name (any case).
 func ParseQuantity(s string) (Quantity, error) {
@@ -62,7 +71,7 @@ func ParseQuantity(s string) (Quantity, error) {
 			return q, nil
 		}
 	}
-	return "", fmt.Errorf("landscape: unknown quantity %q (want loss, NLL, Acc, l1 or l2)", s)
+	return "", fmt.Errorf("landscape: unknown quantity %q (want loss, NLL, Acc, l1, l2, sqnorm or loss_official)", s)
 }
 
 // Result is the outcome of a run or a merge: the spec and the points done,
@@ -72,8 +81,15 @@ type Result struct {
 	Points []Point
 }
 
-// Loss returns NLL + WeightDecay*l2 of p, the paper's plotted loss.
-func (r *Result) Loss(p Point) float64 { return p.NLL + r.Spec.WeightDecay*p.L2 }
+// Loss returns the regularised loss of p, NLL + (wd/2)·Σ‖w_t‖², the
+// project's one definition (the Hessian's too): its gradient wd·w is the
+// decay AdamW applies, and its Hessian wd·I shifts every eigenvalue by
+// exactly wd, as the paper's Hessian spectra assume.
+func (r *Result) Loss(p Point) float64 { return p.NLL + r.Spec.WeightDecay/2*p.SqNorm }
+
+// LossOfficial returns NLL + wd·l2 of p, the loss the official code plots
+// (l2 the sum of unsquared norms).
+func (r *Result) LossOfficial(p Point) float64 { return p.NLL + r.Spec.WeightDecay*p.L2 }
 
 // Value returns quantity q of p.
 func (r *Result) Value(p Point, q Quantity) float64 {
@@ -88,6 +104,10 @@ func (r *Result) Value(p Point, q Quantity) float64 {
 		return p.Acc
 	case QuantityLoss:
 		return r.Loss(p)
+	case QuantitySqNorm:
+		return p.SqNorm
+	case QuantityLossOfficial:
+		return r.LossOfficial(p)
 	}
 	panic(fmt.Sprintf("landscape: unknown quantity %q", string(q)))
 }
@@ -186,16 +206,17 @@ type record struct {
 	Acc jfloat `json:"acc"`
 	L1  jfloat `json:"l1"`
 	L2  jfloat `json:"l2"`
+	SQ  jfloat `json:"sq"`
 }
 
 func toRecord(p Point) record {
 	return record{I: p.Index, X: jfloat(p.X), Y: jfloat(p.Y), NLL: jfloat(p.NLL), Acc: jfloat(p.Acc),
-		L1: jfloat(p.L1), L2: jfloat(p.L2)}
+		L1: jfloat(p.L1), L2: jfloat(p.L2), SQ: jfloat(p.SqNorm)}
 }
 
 func (r record) point() Point {
 	return Point{Index: r.I, X: float64(r.X), Y: float64(r.Y), Metrics: Metrics{
-		NLL: float64(r.NLL), Acc: float64(r.Acc), L1: float64(r.L1), L2: float64(r.L2)}}
+		NLL: float64(r.NLL), Acc: float64(r.Acc), L1: float64(r.L1), L2: float64(r.L2), SqNorm: float64(r.SQ)}}
 }
 
 // samePoint reports whether a and b hold the same numbers, bit for bit (any
@@ -208,5 +229,5 @@ func samePoint(a, b Point) bool {
 		return math.Float64bits(u) == math.Float64bits(v)
 	}
 	return a.Index == b.Index && same(a.X, b.X) && same(a.Y, b.Y) && same(a.NLL, b.NLL) &&
-		same(a.Acc, b.Acc) && same(a.L1, b.L1) && same(a.L2, b.L2)
+		same(a.Acc, b.Acc) && same(a.L1, b.L1) && same(a.L2, b.L2) && same(a.SqNorm, b.SqNorm)
 }

@@ -54,7 +54,8 @@ type DirSpec struct {
 type Spec struct {
 	Grid       Grid    `json:"grid"`
 	Directions DirSpec `json:"directions"`
-	// WeightDecay is wd in loss = NLL + wd*l2 (the paper: 0.05).
+	// WeightDecay is wd in loss = NLL + (wd/2)·Σ‖w‖² (and in the official
+	// NLL + wd·l2).
 	WeightDecay float64 `json:"weight_decay"`
 	// Inputs holds everything else that determines the numbers, by name:
 	// model and checkpoint hash, data set, subset and its seed,
@@ -81,7 +82,8 @@ type header struct {
 }
 
 func journalHeader(s Spec) header {
-	return header{Kind: journalKind, Version: 1, Spec: s}
+	// Version 2: points record Σ‖w‖² ("sq"), which version 1 lacked.
+	return header{Kind: journalKind, Version: 2, Spec: s}
 }
 
 const journalKind = "vitprobe landscape journal"

@@ -64,8 +64,8 @@ func (b *bowl) Evaluate(ctx context.Context, x, y float64) (Metrics, error) {
 	case x == 1 && y == -1:
 		nll = math.Inf(1)
 	}
-	l1, l2 := b.s.Norms(x, y)
-	return Metrics{NLL: nll, Acc: 1 / (1 + nll), L1: l1, L2: l2}, nil
+	l1, l2, sq := b.s.NormsSq(x, y)
+	return Metrics{NLL: nll, Acc: 1 / (1 + nll), L1: l1, L2: l2, SqNorm: sq}, nil
 }
 
 func testSpec() Spec {
@@ -100,20 +100,22 @@ func TestRunAllPointsAndCSV(t *testing.T) {
 		t.Errorf("Diverged = %d, want 3", res.Diverged())
 	}
 	lines := strings.Split(strings.TrimSuffix(csvOf(t, res), "\n"), "\n")
-	if lines[0] != "x,y,l1,l2,NLL,Acc,loss,index" || len(lines) != 82 {
+	if lines[0] != "x,y,l1,l2,NLL,Acc,loss,index,sqnorm,loss_official" || len(lines) != 82 {
 		t.Fatalf("header %q, %d lines", lines[0], len(lines))
 	}
-	// The centre row: x, y exact zeros, NLL 0, accuracy 1, loss = wd*l2.
+	// The centre row: x, y exact zeros, NLL 0, accuracy 1, loss =
+	// (wd/2)·Σ‖w‖², loss_official = wd·l2.
 	_, l2 := ev.s.Norms(0, 0)
-	want := fmt.Sprintf("0,0,%s,%s,0,1,%s,40", g(L1(ev.s.Origin())), g(l2), g(0.05*l2))
+	sq := SqNorm(ev.s.Origin())
+	want := fmt.Sprintf("0,0,%s,%s,0,1,%s,40,%s,%s", g(L1(ev.s.Origin())), g(l2), g(0.025*sq), g(sq), g(0.05*l2))
 	if lines[41] != want {
 		t.Errorf("centre row %q, want %q", lines[41], want)
 	}
 	// Diverged points survive as NaN / +Inf.
-	if !strings.HasPrefix(lines[81], "1,1,") || !strings.Contains(lines[81], ",NaN,NaN,NaN,80") {
+	if !strings.HasPrefix(lines[81], "1,1,") || !strings.Contains(lines[81], ",NaN,NaN,NaN,80,") || !strings.HasSuffix(lines[81], ",NaN") {
 		t.Errorf("last row %q, want NaN metrics", lines[81])
 	}
-	if !strings.HasPrefix(lines[9], "1,-1,") || !strings.Contains(lines[9], ",+Inf,0,+Inf,8") {
+	if !strings.HasPrefix(lines[9], "1,-1,") || !strings.Contains(lines[9], ",+Inf,0,+Inf,8,") || !strings.HasSuffix(lines[9], ",+Inf") {
 		t.Errorf("row 8 %q, want +Inf NLL, accuracy 0", lines[9])
 	}
 	z := res.Values(QuantityNLL)
@@ -352,7 +354,7 @@ func TestJSONRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw, _ := os.ReadFile(path)
-	for _, want := range []string{`"NLL": "NaN"`, `"NLL": "+Inf"`, `"csv_columns": "x,y,l1,l2,NLL,Acc,loss,index"`, `"diverged": 3`, `"checkpoint": "sha256:abc"`} {
+	for _, want := range []string{`"NLL": "NaN"`, `"NLL": "+Inf"`, `"csv_columns": "x,y,l1,l2,NLL,Acc,loss,index,sqnorm,loss_official"`, `"diverged": 3`, `"checkpoint": "sha256:abc"`} {
 		if !bytes.Contains(raw, []byte(want)) {
 			t.Errorf("JSON lacks %s", want)
 		}
@@ -376,12 +378,14 @@ func TestOneDimensionalRun(t *testing.T) {
 		if y != 0 {
 			t.Errorf("y = %g on a 1-D grid", y)
 		}
-		return Metrics{NLL: x * x, Acc: 1, L2: 10}, nil
+		return Metrics{NLL: x * x, Acc: 1, L2: 10, SqNorm: 40}, nil
 	}), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "x,y,l1,l2,NLL,Acc,loss,index\n-1,0,0,10,1,1,1.5,0\n-0.5,0,0,10,0.25,1,0.75,1\n0,0,0,10,0,1,0.5,2\n0.5,0,0,10,0.25,1,0.75,3\n1,0,0,10,1,1,1.5,4\n"
+	// loss = NLL + 0.025·40 = NLL + 1; loss_official = NLL + 0.05·10.
+	want := "x,y,l1,l2,NLL,Acc,loss,index,sqnorm,loss_official\n-1,0,0,10,1,1,2,0,40,1.5\n-0.5,0,0,10,0.25,1,1.25,1,40,0.75\n" +
+		"0,0,0,10,0,1,1,2,40,0.5\n0.5,0,0,10,0.25,1,1.25,3,40,0.75\n1,0,0,10,1,1,2,4,40,1.5\n"
 	if got := csvOf(t, res); got != want {
 		t.Errorf("CSV\n%s\nwant\n%s", got, want)
 	}
@@ -391,19 +395,19 @@ func ExampleRun() {
 	grid, _ := NewGrid2(-1, 1, 3, -1, 1, 3)
 	spec := Spec{Grid: grid, Directions: DirSpec{Kind: "random", Seed: 1, Norm: NormFilter}, WeightDecay: 0.05}
 	bowl := EvaluatorFunc(func(ctx context.Context, x, y float64) (Metrics, error) {
-		return Metrics{NLL: x*x + 3*y*y, Acc: 0.5, L1: 20, L2: 10}, nil
+		return Metrics{NLL: x*x + 3*y*y, Acc: 0.5, L1: 20, L2: 10, SqNorm: 40}, nil
 	})
 	res, _ := Run(context.Background(), spec, bowl, Options{})
 	res.WriteCSV(os.Stdout)
 	// Output:
-	// x,y,l1,l2,NLL,Acc,loss,index
-	// -1,-1,20,10,4,0.5,4.5,0
-	// 0,-1,20,10,3,0.5,3.5,1
-	// 1,-1,20,10,4,0.5,4.5,2
-	// -1,0,20,10,1,0.5,1.5,3
-	// 0,0,20,10,0,0.5,0.5,4
-	// 1,0,20,10,1,0.5,1.5,5
-	// -1,1,20,10,4,0.5,4.5,6
-	// 0,1,20,10,3,0.5,3.5,7
-	// 1,1,20,10,4,0.5,4.5,8
+	// x,y,l1,l2,NLL,Acc,loss,index,sqnorm,loss_official
+	// -1,-1,20,10,4,0.5,5,0,40,4.5
+	// 0,-1,20,10,3,0.5,4,1,40,3.5
+	// 1,-1,20,10,4,0.5,5,2,40,4.5
+	// -1,0,20,10,1,0.5,2,3,40,1.5
+	// 0,0,20,10,0,0.5,1,4,40,0.5
+	// 1,0,20,10,1,0.5,2,5,40,1.5
+	// -1,1,20,10,4,0.5,5,6,40,4.5
+	// 0,1,20,10,3,0.5,4,7,40,3.5
+	// 1,1,20,10,4,0.5,5,8,40,4.5
 }

@@ -36,8 +36,12 @@ type Demo struct {
 	CKA      bool
 	Pictures map[string][]string // section -> PNG paths relative to Out
 	Links    map[string]string   // section -> its own report, relative to Out
-	Findings []findings.Finding
-	Missing  []string
+	// Report is what package findings decided; Study is set for a
+	// study's folder (seed-N folders inside), Seeds then lists them.
+	Report  *findings.Report
+	Study   bool
+	Seeds   []string
+	Missing []string
 }
 
 // Stage is one stage of the demo and its wall time.
@@ -72,37 +76,8 @@ func readJSONFile(path string, v any) error {
 // familyOrder is the order of the families on the page.
 var familyOrder = map[meta.Family]int{meta.ResNet: 0, meta.ViT: 1, meta.AlterNet: 2}
 
-// families maps weights hashes to the family their checkpoints' specs
-// record: every checkpoint of the training runs, and every model of the
-// Fourier results. Hessian results name their checkpoints by weights hash.
-func families(d *Demo) map[string]meta.Family {
-	fam := map[string]meta.Family{}
-	sidecars, _ := filepath.Glob(filepath.Join(d.Out, "train", "*", "*.json"))
-	for _, p := range sidecars {
-		if ck, err := meta.ReadCheckpoint(p); err == nil && ck.Spec.Family != "" {
-			fam[ck.WeightsSHA256] = ck.Spec.Family
-		}
-	}
-	if d.Fourier != nil {
-		for _, m := range d.Fourier.Models {
-			if m.Model.Family != "" {
-				fam[m.Weights] = m.Model.Family
-			}
-		}
-	}
-	if d.Hessian != nil {
-		for _, m := range d.Hessian.Models {
-			if _, ok := fam[m.WeightsSHA256]; !ok {
-				if ck, err := meta.ReadCheckpoint(m.Path); err == nil && ck.WeightsSHA256 == m.WeightsSHA256 {
-					fam[m.WeightsSHA256] = ck.Spec.Family
-				}
-			}
-		}
-	}
-	return fam
-}
-
-// CollectDemo reads what the demo's commands wrote into out. Missing
+// CollectDemo reads what the demo's commands (or a study's, in its
+// seed-N folders) wrote into out and decides the findings on it. Missing
 // parts are listed in Missing, never invented; the findings they would
 // decide are inconclusive.
 func CollectDemo(out string) (*Demo, error) {
@@ -113,6 +88,22 @@ func CollectDemo(out string) (*Demo, error) {
 	d := &Demo{Out: out, Pictures: map[string][]string{}, Links: map[string]string{}}
 	d.Stages = readTimings(filepath.Join(out, "timings.tsv"))
 	d.FirstStages = readTimings(filepath.Join(out, "timings-first.tsv"))
+	in, err := FindingsInputs(out)
+	if err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	if d.Report, err = findings.Decide(in); err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	if IsStudy(out) {
+		// A study's page: the findings, their tables and each seed's
+		// folder (whose own page `report --out SEED-FOLDER` writes).
+		d.Study = true
+		for _, sd := range SeedDirs(out) {
+			d.Seeds = append(d.Seeds, filepath.Base(sd.Dir))
+		}
+		return d, nil
+	}
 	d.Runs = readRuns(filepath.Join(out, "train"))
 	if len(d.Runs) == 0 {
 		d.Missing = append(d.Missing, "training runs (train/*/metrics.json)")
@@ -167,8 +158,11 @@ func CollectDemo(out string) (*Demo, error) {
 			d.Links[sec] = page
 		}
 	}
-	d.Findings = findings.Decide(d.Hessian, d.Fourier, families(d))
-	d.Findings = append(d.Findings, findings.DecideRepresentation(d.Lesion, d.Corruption, checkpointFamily(out))...)
+	// The representation claims are decided on the demo's own lesion and
+	// corruption results (a study's seed folder has none: left out there).
+	if d.Lesion != nil || d.Corruption != nil || SeedDirs(out)[0].Label == "demo" {
+		d.Report.AddRun(findings.DecideRepresentation(d.Lesion, d.Corruption, checkpointFamily(out))...)
+	}
 	return d, nil
 }
 

@@ -15,9 +15,9 @@ import (
 	"github.com/vitprobe/vitprobe/internal/prov"
 )
 
-// Write renders index.html and then findings.json (the findings the page
-// shows, with the provenance) into d.Out, and returns a short tally of the
-// verdicts.
+// Write renders index.html, findings.md (the findings' Markdown) and then
+// findings.json (the whole findings.Report, with the provenance) into
+// d.Out, and returns a short tally of the headline verdicts.
 func (d *Demo) Write() (string, error) {
 	out := d.Out
 	var buf bytes.Buffer
@@ -25,9 +25,9 @@ func (d *Demo) Write() (string, error) {
 		return "", fmt.Errorf("report: render: %w", err)
 	}
 	js, err := json.MarshalIndent(struct {
-		Provenance prov.Provenance    `json:"provenance"`
-		Findings   []findings.Finding `json:"findings"`
-	}{prov.New("report", []string{"report", "--out", out}, 0, 0), d.Findings}, "", "  ")
+		Provenance prov.Provenance `json:"provenance"`
+		*findings.Report
+	}{prov.New("report", []string{"report", "--out", out}, 0, 0), d.Report}, "", "  ")
 	if err != nil {
 		return "", err
 	}
@@ -35,12 +35,18 @@ func (d *Demo) Write() (string, error) {
 	if err := atomicfile.WriteFile(filepath.Join(out, "index.html"), buf.Bytes()); err != nil {
 		return "", fmt.Errorf("report: %w", err)
 	}
+	if err := atomicfile.WriteFile(filepath.Join(out, "findings.md"), []byte(d.Report.Markdown())); err != nil {
+		return "", fmt.Errorf("report: %w", err)
+	}
 	if err := atomicfile.WriteFile(filepath.Join(out, "findings.json"), append(js, '\n')); err != nil {
 		return "", fmt.Errorf("report: %w", err)
 	}
 	tally := map[findings.Verdict]int{}
-	for _, f := range d.Findings {
-		tally[f.Verdict]++
+	head, _ := d.Report.Headline()
+	for _, f := range head {
+		if f.Primary() {
+			tally[f.Verdict]++
+		}
 	}
 	return fmt.Sprintf("%d hold, %d do not hold, %d inconclusive", tally[findings.Holds], tally[findings.DoesNotHold], tally[findings.Inconclusive]), nil
 }
@@ -54,8 +60,8 @@ type runView struct {
 }
 
 type hessianView struct {
-	Label, NEP, APE, Min, Max, WD string
-	N, Batches, Products          int
+	Label, Min, Max, WD  string
+	N, Batches, Products int
 }
 
 type stageView struct {
@@ -63,22 +69,29 @@ type stageView struct {
 }
 
 type pageView struct {
-	Generated  string
-	Findings   []findings.Finding
-	Stages     []stageView
-	Total      string
-	FirstTotal string // of the first run, when it is not this one
-	Runs       []runView
-	Hessian    []hessianView
-	Pictures   map[string][]string
-	Links      map[string]string
-	Missing    []string
-	FourierImg int
-	CKAImg     int
-	LesionImg  int
-	Corruption []corruptionView
-	CorruptImg int
-	Baseline   string
+	Generated string
+	// Primary and Secondary are the headline findings (pooled over seeds,
+	// or the only seed's); Pooled says which; PerSeed the per-seed table.
+	Primary, Secondary []findings.Finding
+	Pooled             bool
+	PerSeed            perSeedView
+	Report             *findings.Report
+	Study              bool
+	Seeds              []string
+	Stages             []stageView
+	Total              string
+	FirstTotal         string // of the first run, when it is not this one
+	Runs               []runView
+	Hessian            []hessianView
+	Pictures           map[string][]string
+	Links              map[string]string
+	Missing            []string
+	FourierImg         int
+	CKAImg             int
+	LesionImg          int
+	Corruption         []corruptionView
+	CorruptImg         int
+	Baseline           string
 }
 
 type corruptionView struct {
@@ -102,8 +115,20 @@ func stagesTotal(stages []Stage) float64 {
 }
 
 func (d *Demo) view() pageView {
-	v := pageView{Generated: time.Now().UTC().Format("2006-01-02 15:04 UTC"), Findings: d.Findings,
+	v := pageView{Generated: time.Now().UTC().Format("2006-01-02 15:04 UTC"), Report: d.Report, Study: d.Study, Seeds: d.Seeds,
 		Pictures: d.Pictures, Links: d.Links, Missing: d.Missing}
+	head, pooled := d.Report.Headline()
+	v.Pooled = pooled
+	for _, f := range head {
+		if f.Primary() {
+			v.Primary = append(v.Primary, f)
+		} else {
+			v.Secondary = append(v.Secondary, f)
+		}
+	}
+	if pooled && len(d.Report.PerSeed) > 0 {
+		v.PerSeed = perSeedTable(d.Report)
+	}
 	first := map[string]float64{}
 	for _, s := range d.FirstStages {
 		first[s.Name] = s.Seconds
@@ -137,8 +162,7 @@ func (d *Demo) view() pageView {
 	}
 	if d.Hessian != nil {
 		for _, m := range d.Hessian.Models {
-			v.Hessian = append(v.Hessian, hessianView{Label: m.Label, NEP: fmt.Sprintf("%.3f", m.Summary.NEP),
-				APE: fmt.Sprintf("%.4g", m.Summary.APE), Min: fmt.Sprintf("%.4g", m.Summary.Min), Max: fmt.Sprintf("%.4g", m.Summary.Max),
+			v.Hessian = append(v.Hessian, hessianView{Label: m.Label, Min: fmt.Sprintf("%.4g", m.Summary.Min), Max: fmt.Sprintf("%.4g", m.Summary.Max),
 				WD: fmt.Sprintf("%g", m.WeightDecay), N: m.Summary.N, Batches: len(m.Batches), Products: m.Products})
 		}
 	}
@@ -167,6 +191,48 @@ func (d *Demo) view() pageView {
 	return v
 }
 
+// perSeedView is the per-seed table: one row per primary claim, one
+// column per seed.
+type perSeedView struct {
+	Seeds []string
+	Rows  []perSeedRow
+}
+
+type perSeedRow struct {
+	ID    string
+	Cells []findings.Finding
+}
+
+func perSeedTable(r *findings.Report) perSeedView {
+	var v perSeedView
+	for _, s := range r.PerSeed {
+		v.Seeds = append(v.Seeds, s.Seed)
+	}
+	for i, f := range r.PerSeed[0].Findings {
+		if !f.Primary() {
+			continue
+		}
+		row := perSeedRow{ID: f.ID}
+		for _, s := range r.PerSeed {
+			row.Cells = append(row.Cells, s.Findings[i])
+		}
+		v.Rows = append(v.Rows, row)
+	}
+	return v
+}
+
+// estimate formats a finding's estimate and interval.
+func estimate(f findings.Finding) string {
+	if f.Estimate == nil {
+		return ""
+	}
+	s := fmt.Sprintf("%.3g", *f.Estimate)
+	if f.Lo != nil && f.Hi != nil {
+		s += fmt.Sprintf(" [%.3g, %.3g]", *f.Lo, *f.Hi)
+	}
+	return s
+}
+
 func dur(s float64) string {
 	if s < 60 {
 		return fmt.Sprintf("%.0f s", s)
@@ -188,6 +254,8 @@ func commas(n int64) string {
 
 var demoPage = template.Must(template.New("index").Funcs(template.FuncMap{
 	"verdictClass": func(v findings.Verdict) string { return strings.ReplaceAll(string(v), " ", "-") },
+	"estimate":     estimate,
+	"secondaryWhy": func(a string) string { return strings.TrimPrefix(a, "secondary: ") },
 	"base":         filepath.Base,
 	// wide: figures of several panels take the page's width.
 	"wide": func(p string) bool {
@@ -196,7 +264,7 @@ var demoPage = template.Must(template.New("index").Funcs(template.FuncMap{
 	},
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
-<title>vitprobe demo</title>
+<title>vitprobe {{if .Study}}study{{else}}demo{{end}}</title>
 <style>
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
 h1{margin-bottom:.2em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
@@ -209,21 +277,40 @@ th{background:#f5f5f5}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .figs img{width:100%;border:1px solid #eee}figcaption{font-size:.85em;color:#555}
 .missing{color:#a33}
 </style></head><body>
-<h1>vitprobe demo</h1>
-<p>Three small models trained on MNIST (padded to 32x32), analysed as Park &amp; Kim, "How Do Vision Transformers Work?" (ICLR 2022) do:
-Hessian max-eigenvalue spectra, loss-landscape slices, Fourier analysis of feature maps, and the representation probes (CKA similarity
-of layers, lesion study, robustness to common corruptions). Generated {{.Generated}}.</p>
+<h1>vitprobe {{if .Study}}study{{else}}demo{{end}}</h1>
+<p>{{if .Study}}The three small models trained with several seeds each{{else}}Three small models{{end}} on MNIST (padded to 32x32), analysed as Park &amp; Kim, "How Do Vision Transformers Work?" (ICLR 2022) do:
+Hessian max-eigenvalue spectra, loss-landscape slices, Fourier analysis of feature maps{{if not .Study}}, and the representation probes (CKA similarity
+of layers, lesion study, robustness to common corruptions){{end}}. Generated {{.Generated}}.</p>
 {{if .Missing}}<p class="missing">Missing from this run: {{range $i, $m := .Missing}}{{if $i}}; {{end}}{{$m}}{{end}}.</p>{{end}}
+{{if .Study}}<p>Seeds: {{range $i, $s := .Seeds}}{{if $i}}, {{end}}<a href="{{$s}}/index.html">{{$s}}</a>{{end}} (each seed's own page, where it was written).</p>{{end}}
 
 <h2>Findings</h2>
-<p>Each claim of the paper, the numbers measured in this run, and a verdict decided by code (package <code>findings</code>) from those numbers with the
-criterion printed beside it. The criteria were fixed before the runs and are not tuned; small models on MNIST are not the paper's setting
-(CIFAR-100, ImageNet), so a claim that does not hold here is a measurement about these models, not a refutation.</p>
+<p>Each claim of the paper, as the paper states it, at the training phase and on the data the paper measures it on; the numbers measured, and a verdict
+decided by code (package <code>findings</code>) with the criterion printed beside it. The criteria are fixed in <code>findings/criteria.json</code>
+(version {{.Report.CriteriaVersion}}, SHA-256 <code>{{.Report.CriteriaSHA256}}</code>) and not tuned; small models on MNIST are not the paper's setting
+(CIFAR-100, ImageNet), so a claim that does not hold here is a measurement about these models, not a refutation.
+{{if not .Pooled}}<strong>One training seed:</strong> these verdicts are decided within this run; their intervals cover minibatch and image noise only,
+not the variation between training runs (pooled verdicts need {{.Report.MinSeeds}} seeds: <code>make study</code>).{{end}}</p>
 <table><tr><th style="width:24%">Claim</th><th>Measured</th><th style="width:11%">Verdict</th><th style="width:28%">Criterion</th></tr>
-{{range .Findings}}<tr><td>{{.Claim}}</td><td><ul class="meas">{{range .Measured}}<li>{{.}}</li>{{end}}</ul><div class="crit">{{.Why}}</div></td>
-<td class="{{verdictClass .Verdict}}">{{.Verdict}}</td><td class="crit">{{.Criterion}}</td></tr>
+{{range .Primary}}<tr><td>{{.Claim}} <span class="crit">({{.Source}}; {{.Protocol}})</span></td><td><ul class="meas">{{range .Measured}}<li>{{.}}</li>{{end}}</ul><div class="crit">{{.Why}}</div></td>
+<td class="{{verdictClass .Verdict}}">{{.Verdict}}{{with estimate .}}<div class="crit">{{.}}</div>{{end}}</td><td class="crit">{{.Criterion}}</td></tr>
 {{end}}</table>
-
+{{if .Secondary}}<h3>Secondary analyses</h3>
+<p>Other phases and data than the paper's, variants added after the first results, and extensions: shown for what they say, labelled, not the verdicts above.</p>
+<table><tr><th style="width:24%">Claim</th><th>Measured</th><th style="width:11%">Verdict</th><th style="width:28%">Why secondary</th></tr>
+{{range .Secondary}}<tr><td>{{.Claim}} <span class="crit">({{.Source}}; {{.Protocol}})</span></td><td><ul class="meas">{{range .Measured}}<li>{{.}}</li>{{end}}</ul><div class="crit">{{.Why}}</div></td>
+<td class="{{verdictClass .Verdict}}">{{.Verdict}}{{with estimate .}}<div class="crit">{{.}}</div>{{end}}</td><td class="crit">{{secondaryWhy .Analysis}}</td></tr>
+{{end}}</table>{{end}}
+{{with .PerSeed.Rows}}<h3>Per seed</h3><p>The primary claims decided within each seed (intervals over minibatches or images only).</p>
+<table><tr><th>Claim</th>{{range $.PerSeed.Seeds}}<th>seed {{.}}</th>{{end}}</tr>
+{{range .}}<tr><td>{{.ID}}</td>{{range .Cells}}<td class="{{verdictClass .Verdict}}">{{.Verdict}}<div class="crit">{{with estimate .}}{{.}}{{else}}{{.Why}}{{end}}</div></td>{{end}}</tr>
+{{end}}</table>{{end}}
+{{range .Report.Tables}}<h3>{{.Title}}</h3>{{with .Note}}<p class="crit">{{.}}</p>{{end}}
+<table><tr>{{range .Columns}}<th>{{.}}</th>{{end}}</tr>{{range .Rows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>{{end}}</table>
+{{end}}
+{{with .Report.Inputs}}{{if .Rows}}<details><summary>{{.Title}}: {{.Note}}</summary>
+<table><tr>{{range .Columns}}<th>{{.}}</th>{{end}}</tr>{{range .Rows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>{{end}}</table></details>{{end}}{{end}}
+{{if not .Study}}
 <h2>Training</h2>
 {{if .Runs}}<table><tr><th>Model</th><th>Parameters</th><th>Epochs</th><th>Test accuracy</th><th>Test loss</th><th>Training time</th><th>Images/s</th></tr>
 {{range .Runs}}<tr><td>{{.Model}}</td><td class="num">{{.Params}}</td><td class="num">{{.Epochs}}</td><td class="num">{{.TestAcc}}</td><td class="num">{{.TestLoss}}</td><td class="num">{{.Seconds}}</td><td class="num">{{.ImgPerSec}}</td></tr>
@@ -232,16 +319,16 @@ criterion printed beside it. The criteria were fixed before the runs and are not
 {{else}}<p class="missing">No training runs found.</p>{{end}}
 
 <h2>Hessian max-eigenvalue spectra</h2>
-{{if .Hessian}}<p>Top eigenvalues of the Hessian of each minibatch (NLL + the weight-decay L2 term), pooled per model.
-NEP: share of negative eigenvalues; APE: mean of the positive ones.{{with index .Links "hessian"}} Full tables: <a href="{{.}}">{{.}}</a>.{{end}}</p>
-<table><tr><th>Model</th><th>Eigenvalues</th><th>Minibatches</th><th>NEP</th><th>APE</th><th>Min</th><th>Max</th><th>wd</th><th>Hessian-vector products</th></tr>
-{{range .Hessian}}<tr><td>{{.Label}}</td><td class="num">{{.N}}</td><td class="num">{{.Batches}}</td><td class="num">{{.NEP}}</td><td class="num">{{.APE}}</td><td class="num">{{.Min}}</td><td class="num">{{.Max}}</td><td class="num">{{.WD}}</td><td class="num">{{.Products}}</td></tr>
+{{if .Hessian}}<p>Top eigenvalues of the Hessian of each minibatch of NLL + (wd/2)·Σ‖w‖², pooled per model: what was computed.
+NEP and APE with their intervals are in the findings' spectra table above.{{with index .Links "hessian"}} Full tables: <a href="{{.}}">{{.}}</a>.{{end}}</p>
+<table><tr><th>Model</th><th>Eigenvalues</th><th>Minibatches</th><th>Smallest</th><th>Largest</th><th>wd</th><th>Hessian-vector products</th></tr>
+{{range .Hessian}}<tr><td>{{.Label}}</td><td class="num">{{.N}}</td><td class="num">{{.Batches}}</td><td class="num">{{.Min}}</td><td class="num">{{.Max}}</td><td class="num">{{.WD}}</td><td class="num">{{.Products}}</td></tr>
 {{end}}</table>{{end}}
 <div class="figs">{{range index .Pictures "hessian"}}<figure{{if wide .}} class="wide"{{end}}><img src="{{.}}" alt="{{.}}"><figcaption>{{.}}</figcaption></figure>{{end}}</div>
 
 <h2>Loss landscapes</h2>
 <div class="figs">{{range index .Pictures "landscape"}}<figure{{if wide .}} class="wide"{{end}}><img src="{{.}}" alt="{{.}}"><figcaption>{{.}}</figcaption></figure>{{else}}<p class="missing">No landscape plots found.</p>{{end}}</div>
-{{with index .Pictures "landscape-models"}}<details><summary>Each model's figures ({{len .}}): contour, heat map and surface of NLL and NLL + wd·l2, and the slices through the centre</summary>
+{{with index .Pictures "landscape-models"}}<details><summary>Each model's figures ({{len .}}): contour, heat map and surface of NLL and NLL + (wd/2)·Σ‖w‖², and the slices through the centre</summary>
 <div class="figs">{{range .}}<figure><img src="{{.}}" alt="{{.}}" loading="lazy"><figcaption>{{.}}</figcaption></figure>{{end}}</div></details>{{end}}
 
 <h2>Fourier analysis, feature-map variance, frequency-noise robustness</h2>
@@ -270,6 +357,7 @@ Per corruption: <code>corrupt/corrupt.csv</code>, <code>corrupt/mce.csv</code>.<
 {{end}}</table>{{end}}
 <div class="figs">{{range index .Pictures "corrupt"}}<figure{{if wide .}} class="wide"{{end}}><img src="{{.}}" alt="{{.}}"><figcaption>{{.}}</figcaption></figure>{{else}}<p class="missing">No corruption figures found.</p>{{end}}</div>
 
+{{end}}
 <h2>Run time</h2>
 {{if .Stages}}{{if .FirstTotal}}<p>The first run computed everything; later runs reuse the finished checkpoints, journals and results.</p>{{end}}
 <table><tr><th>Stage</th>{{if .FirstTotal}}<th>First run</th><th>This run</th>{{else}}<th>Wall time</th>{{end}}</tr>{{range .Stages}}<tr><td>{{.Name}}</td>{{if $.FirstTotal}}<td class="num">{{.First}}</td>{{end}}<td class="num">{{.Seconds}}</td></tr>{{end}}

@@ -155,9 +155,14 @@ func lsQuantityLabel(r *landscape.Result, q landscape.Quantity, relative bool) s
 	var s string
 	switch q {
 	case landscape.QuantityLoss:
-		s = "loss = NLL + " + strconv.FormatFloat(r.Spec.WeightDecay, 'g', -1, 64) + "·l2"
+		s = "loss = NLL + " + strconv.FormatFloat(r.Spec.WeightDecay/2, 'g', -1, 64) + "·Σ‖w‖²"
 		if relative {
-			s = "loss − min (NLL + " + strconv.FormatFloat(r.Spec.WeightDecay, 'g', -1, 64) + "·l2)"
+			s = "loss − min (NLL + " + strconv.FormatFloat(r.Spec.WeightDecay/2, 'g', -1, 64) + "·Σ‖w‖²)"
+		}
+	case landscape.QuantityLossOfficial:
+		s = "official loss = NLL + " + strconv.FormatFloat(r.Spec.WeightDecay, 'g', -1, 64) + "·l2"
+		if relative {
+			s = "official loss − min (NLL + " + strconv.FormatFloat(r.Spec.WeightDecay, 'g', -1, 64) + "·l2)"
 		}
 	case landscape.QuantityNLL:
 		s = "NLL (nats)"
@@ -173,10 +178,12 @@ func lsQuantityLabel(r *landscape.Result, q landscape.Quantity, relative bool) s
 		s = "l1 = Σ|w|"
 	case landscape.QuantityL2:
 		s = "l2 = Σ‖W‖"
+	case landscape.QuantitySqNorm:
+		s = "Σ‖W‖²"
 	default:
 		s = string(q)
 	}
-	if relative && (q == landscape.QuantityL1 || q == landscape.QuantityL2) {
+	if relative && (q == landscape.QuantityL1 || q == landscape.QuantityL2 || q == landscape.QuantitySqNorm) {
 		s += " − min"
 	}
 	return s
@@ -186,7 +193,9 @@ func lsQuantityLabel(r *landscape.Result, q landscape.Quantity, relative bool) s
 func lsDefaultTitle(r *landscape.Result, q landscape.Quantity) string {
 	switch q {
 	case landscape.QuantityLoss:
-		return "Loss landscape: NLL + " + strconv.FormatFloat(r.Spec.WeightDecay, 'g', -1, 64) + "·l2"
+		return "Loss landscape: NLL + " + strconv.FormatFloat(r.Spec.WeightDecay/2, 'g', -1, 64) + "·Σ‖w‖²"
+	case landscape.QuantityLossOfficial:
+		return "Loss landscape (official): NLL + " + strconv.FormatFloat(r.Spec.WeightDecay, 'g', -1, 64) + "·l2"
 	case landscape.QuantityNLL:
 		return "Loss landscape: NLL"
 	case landscape.QuantityAcc:

@@ -87,7 +87,8 @@ func absDiff(a, b uint32) float64 {
 }
 
 // lsSynth returns a 2-D result of nll(x, y) on an n x n grid over [-1, 1]^2,
-// with l2 = 100 + 20(x²+y²) so that loss = NLL + 0.05*l2 differs from NLL.
+// with l2 = 100 + 20(x²+y²) and Σ‖w‖² = 200 + 40(x²+y²), so that loss =
+// NLL + 0.025·Σ‖w‖² (the official NLL + 0.05·l2 alike) differs from NLL.
 func lsSynth(n int, nll func(x, y float64) float64) *landscape.Result {
 	g, err := landscape.NewGrid2(-1, 1, n, -1, 1, n)
 	if err != nil {
@@ -102,7 +103,7 @@ func lsSynth(n int, nll func(x, y float64) float64) *landscape.Result {
 			acc = math.NaN()
 		}
 		r.Points = append(r.Points, landscape.Point{Index: i, X: x, Y: y, Metrics: landscape.Metrics{
-			NLL: v, Acc: acc, L1: 3000 + 10*(x*x+y*y), L2: 100 + 20*(x*x+y*y)}})
+			NLL: v, Acc: acc, L1: 3000 + 10*(x*x+y*y), L2: 100 + 20*(x*x+y*y), SqNorm: 200 + 40*(x*x+y*y)}})
 	}
 	return r
 }

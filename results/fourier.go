@@ -87,6 +87,13 @@ type FourierLayer struct {
 	LogAmp []float64 `json:"log_amp"`
 	// DLogAmp is LogAmp minus LogAmp[0], the paper's Δ log amplitude.
 	DLogAmp []float64 `json:"dlogamp"`
+	// HighFreqPerImage holds, when the run kept per-image records, each
+	// image's own Δ log amplitude at the highest frequency point (its
+	// channels' mean log amplitude there minus at frequency 0), in image
+	// order. The paper's quantity is a mean over images and channels of
+	// log |F|, so the mean of these is HighFreq() (to rounding): they
+	// allow intervals by resampling images.
+	HighFreqPerImage []float64 `json:"high_freq_per_image,omitempty"`
 }
 
 // HighFreq returns the relative log amplitude at the layer's highest
@@ -113,6 +120,10 @@ type VarianceResult struct {
 type VarianceLayer struct {
 	LayerInfo
 	Variance float64 `json:"variance"`
+	// PerImage holds, when the run kept per-image records, each image's
+	// own variance (the mean over its channels), in image order; their
+	// mean is Variance (to rounding).
+	PerImage []float64 `json:"per_image,omitempty"`
 }
 
 // NoiseResult is a model's robustness to frequency-band noise
@@ -134,6 +145,10 @@ type NoiseResult struct {
 	Clean float64 `json:"clean_accuracy"`
 	// Bands are in the order of NoiseOptions.Bands.
 	Bands []NoiseBand `json:"bands"`
+	// CleanCorrect holds, when the run kept per-image records, one
+	// character per image in order: '1' if it is classified right without
+	// noise, '0' if not.
+	CleanCorrect string `json:"clean_correct,omitempty"`
 }
 
 // NoiseBand is the effect of one band of noise.
@@ -157,4 +172,7 @@ type NoiseBand struct {
 	// to wrong and from wrong to right.
 	Broken int `json:"broken"`
 	Fixed  int `json:"fixed"`
+	// Correct is, when the run kept per-image records, CleanCorrect's
+	// record for the noisy images of this band.
+	Correct string `json:"correct,omitempty"`
 }

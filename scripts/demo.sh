@@ -49,11 +49,11 @@ train_one() {
     { echo "demo: training $m failed; its log: $out/train/$m.log" >&2; tail -n 5 "$out/train/$m.log" >&2; return 1; }
   tail -n 1 "$out/train/$m.log"
 }
-ckpt_of() { printf '%s=%s' "$1" "$out/train/$1/final.json"; } # LABEL=PATH of a model's final checkpoint
-ckpts=()
-for m in "${models[@]}"; do ckpts+=("$(ckpt_of "$m")"); done
+ckpt_of() { printf '%s=%s' "$1" "$out/train/$1/${2:-final}.json"; } # LABEL=PATH of a model's checkpoint (final by default)
+ckpts=() warmups=()
+for m in "${models[@]}"; do ckpts+=("$(ckpt_of "$m")"); warmups+=("$(ckpt_of "$m" warmup)"); done
 landscape_flags=(--grid -1:1:11 --images 200 --clip 10)
-fourier_flags=(--images 1000 --title "vitprobe demo: Fourier analysis of the MNIST mini models")
+fourier_flags=(--images 1000 --per-image --title "vitprobe demo: Fourier analysis of the MNIST mini models")
 
 # While vit-mini trains on one core, the other core trains resnet-mini and
 # alternet-mini and then computes their landscape slices and Fourier
@@ -80,11 +80,13 @@ train_all() {
 stage "train (3 models, 2 processes)" train_all
 
 # The Hessian spectra as two shards of one thread each, then merged (the
-# same JSON as one process, faster on two cores).
+# same JSON as one process, faster on two cores), at the paper's phase and
+# data: the end of warm-up, on the training augmentation (the demo trains
+# without: the minibatches are then plain, and the findings say so).
 hessian_all() {
   local rc=0 pids=() i
   for i in 0 1; do
-    bin/hessian --out "$out/hessian" --method lanczos --batches 10 --threads 1 --shard "$i/2" "${ckpts[@]}" > "$out/hessian-shard-$i.log" 2>&1 &
+    bin/hessian --out "$out/hessian" --method lanczos --batches 10 --augment --threads 1 --shard "$i/2" "${warmups[@]}" > "$out/hessian-shard-$i.log" 2>&1 &
     pids+=($!)
   done
   for i in 0 1; do

@@ -62,7 +62,7 @@ var Recipes = []string{"mini", "paper"}
 //   - "paper": docs/methods.md §1's CIFAR recipe: AdamW lr 1.25e-4, weight decay
 //     0.05, 5 warm-up epochs, cosine to 0 over 300 epochs, batch 96, clip 5,
 //     label smoothing 0.1, mixup 1.0 / CutMix 0.8, random crop (pad 4) and
-//     flips where they keep the class. RandAugment is not implemented.
+//     flips where they keep the class, RandAugment m9 n2 (data.PaperRandAugment).
 //   - "mini": what trains the mini presets on MNIST in minutes on a CPU:
 //     lr 2e-3, weight decay 0.05, 0.25 warm-up epochs, 3 epochs, batch 128,
 //     clip 5, no augmentation (MNIST needs none to pass 98%).

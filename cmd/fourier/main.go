@@ -54,6 +54,12 @@
 //     accuracy change is reported with the standard error of the paired
 //     per-image difference.
 //
+// --per-image also records, per image, each layer's high-frequency Δ log
+// amplitude and variance and each noise band's right/wrong outcome (the
+// layer's and band's numbers are their means), so that report can give
+// intervals by resampling images; results.json grows by about 20 bytes per
+// image and layer.
+//
 // Output (in --out): report.html with fig2a-dlogamp.png, fig8-highfreq.png,
 // fig9-variance.png and fig2b-noise.png beside it; layers.csv,
 // profiles.csv, noise.csv and kinds.csv (the tables of the report);
@@ -194,6 +200,7 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	metric := fs.String("metric", "chebyshev", "ring radius of the noise bands: chebyshev (max(|fy|,|fx|)) or euclidean")
 	fs.BoolVar(&n.EqualEnergy, "equal-energy", false, "scale every band's noise to a per-pixel RMS of --noise")
 	fs.BoolVar(&j.Nyquist, "nyquist", false, "add the point at frequency π to the profiles (even map sizes)")
+	fs.BoolVar(&j.PerImage, "per-image", false, "also record every image's high-frequency Δ log amplitude and variance per layer, and its right/wrong record per noise band (for intervals over images)")
 	fs.Uint64Var(&n.Seed, "seed", 0, "seed of the noise")
 	fs.IntVar(&c.threads, "threads", 0, "libtorch threads (0: all cores, or $VITPROBE_THREADS)")
 	fs.StringVar(&c.device, "device", "cpu", "device: cpu, cuda, cuda:N")

@@ -34,9 +34,12 @@
 // --augment is given (label smoothing, mixup, CutMix, crops: the
 // "augmented data" of the paper). The loss is the training NLL (against
 // soft targets when the augmentation makes them) in eval mode, plus the
-// L2 term of the weight decay wd (--wd; by default the weight decay the
-// checkpoint was trained with, else 0: see models/meta), which adds wd to every
-// eigenvalue; the JSON says which wd was used and why. The top --k
+// L2 term of the weight decay wd, (wd/2)·Σ‖w‖² over the trainable tensors
+// (--wd; by default the weight decay the checkpoint was trained with, else
+// 0: see models/meta), which adds wd to every eigenvalue; the JSON says
+// which wd was used and why. It is the project's one definition of the
+// regularised loss: landscape plots the same (and the official code's
+// NLL + wd·Σ‖w‖ beside it). The top --k
 // eigenvalues of each minibatch's Hessian are found by power iteration
 // with deflation at PyHessian's defaults (--method power: up to 100
 // products per eigenvalue, relative tolerance 1e-3; power iteration finds
@@ -184,7 +187,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&j.Method, "method", "power", "eigenvalue method: power (PyHessian's power iteration with deflation) or lanczos")
 	fs.Float64Var(&j.Tol, "tol", 0, "relative tolerance (0: the method's default, power 1e-3, lanczos 1e-6)")
 	fs.IntVar(&j.MaxIter, "max-iter", 0, "power: products per eigenvalue (0: 100); lanczos: Krylov steps (0: max(100, 4k))")
-	fs.Float64Var(&wd, "wd", 0, "L2 coefficient added to the loss, shifting every eigenvalue by wd (default: the checkpoint's training weight decay, else 0)")
+	fs.Float64Var(&wd, "wd", 0, "weight decay wd of the loss NLL + (wd/2)·Σ‖w‖², shifting every eigenvalue by wd (default: the checkpoint's training weight decay, else 0)")
 	fs.BoolVar(&j.Augment, "augment", false, "augment the minibatches with the checkpoint's training augmentation (label smoothing, mixup, CutMix, crops)")
 	fs.BoolVar(&j.Trace, "trace", false, "also estimate the trace of the Hessian over the minibatches (Hutchinson)")
 	fs.BoolVar(&j.Density, "density", false, "also estimate its eigenvalue density (stochastic Lanczos quadrature)")

@@ -23,11 +23,13 @@
 // eval mode without gradients on a fixed, seeded, class-stratified subset
 // of the training split (--images, default 1000: a 21 x 21 grid of a mini
 // model then takes 4 to 8 minutes on two cores). Each point records NLL,
-// accuracy and the official code's weight norms l1 = Σ|w| and
-// l2 = Σ‖W‖ (unsquared Frobenius norms, summed over tensors); the paper's
-// plotted loss is NLL + wd·l2, with wd the checkpoint's training weight
-// decay (0 when it records none: see models/meta) unless --wd says
-// otherwise.
+// accuracy, the official code's weight norms l1 = Σ|w| and l2 = Σ‖W‖
+// (unsquared Frobenius norms, summed over tensors) and Σ‖W‖² over the same
+// tensors. The plotted loss is the project's regularised loss,
+// NLL + (wd/2)·Σ‖W‖², the same as hessian's (its Hessian shifts every
+// eigenvalue by wd); the official code's NLL + wd·l2 is in the CSV and
+// JSON as loss_official. wd is the checkpoint's training weight decay (0
+// when it records none: see models/meta) unless --wd says otherwise.
 //
 // Directions:
 //   - random (default): Gaussian, seeded by --seed, scaled per filter as
@@ -60,11 +62,11 @@
 //
 // # Outputs (in --out; in --out/NAME for each of several checkpoints)
 //
-//	landscape.csv            x,y,l1,l2,NLL,Acc,loss,index (the official columns, then loss and the index)
+//	landscape.csv            x,y,l1,l2,NLL,Acc,loss,index,sqnorm,loss_official (the official columns, then loss, the index, Σ‖W‖² and NLL + wd·l2)
 //	landscape.json           spec, summary, every point, provenance
 //	subset.json              the evaluated example indices
 //	nll-{contour,heatmap,surface}.png    NLL − min, capped at --clip
-//	loss-{contour,heatmap,surface}.png   NLL + wd·l2 − min, capped at --clip
+//	loss-{contour,heatmap,surface}.png   NLL + (wd/2)·Σ‖W‖² − min, capped at --clip
 //	slices.png               NLL and accuracy along the two axes through the centre
 //	curves-{nll,loss}.png    for a 1-D grid (--1d)
 //	landscape.journal.jsonl  the finished points (resume)
@@ -205,7 +207,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&j.Batch, "batch", 50, "evaluation batch size (small batches run faster on CPU; the numbers depend on it in the last bits)")
 	augment := augmentFlag("none")
 	fs.Var(&augment, "augment", "evaluate on augmented images, made once: bare or =recipe for the checkpoint's training augmentation, =paper for the paper's, =none (default)")
-	wd := fs.Float64("wd", 0, "weight decay wd of the plotted loss NLL + wd·l2 (default: the checkpoint's training weight decay, else 0)")
+	wd := fs.Float64("wd", 0, "weight decay wd of the plotted loss NLL + (wd/2)·Σ‖w‖² (default: the checkpoint's training weight decay, else 0)")
 	fs.StringVar(&j.DirFrom, "dir-from", "", "checkpoint A: x runs along the line from A (x=0) to the checkpoint (x=1)")
 	fs.StringVar(&j.Eigvecs, "eigvecs", "", "safetensors file of flat direction vectors eigvec.0, eigvec.1 (e.g. top Hessian eigenvectors)")
 	fs.BoolVar(&j.Move1D, "move-1d", false, "let tensors of rank < 2 (biases, norm scales and shifts) move too")

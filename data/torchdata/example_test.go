@@ -44,6 +44,6 @@ func Example() {
 		b.Close()
 	}
 	// Output:
-	// 1199 examples, 12 batches per epoch, augment {CropPad:4 Flip:false MixupAlpha:1 CutMixAlpha:0.8 Smoothing:0.1}
+	// 1199 examples, 12 batches per epoch, augment {CropPad:4 Flip:false MixupAlpha:1 CutMixAlpha:0.8 Smoothing:0.1 RandAugment:rand-m9-n2-mstd0.5-p0.5}
 	// images [96 1 32 32] targets [96 10] mixed by mixup
 }
