@@ -96,6 +96,7 @@ func BenchmarkHVP(b *testing.B) {
 				b.Fatal(err)
 			}
 			var ts []time.Duration
+			c0 := lsCPUSeconds()
 			b.ResetTimer()
 			for range b.N {
 				t0 := time.Now()
@@ -104,8 +105,10 @@ func BenchmarkHVP(b *testing.B) {
 				}
 				ts = append(ts, time.Since(t0))
 			}
+			b.StopTimer()
 			reportMedian(b, ts)
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "hvp/s")
+			reportFLOPs(b, m, 16, "hvp", ts, lsCPUSeconds()-c0)
 		})
 		b.Run(name+"/fwd+bwd", func(b *testing.B) {
 			m, batch := benchSetup(b, name)
@@ -128,13 +131,16 @@ func BenchmarkHVP(b *testing.B) {
 			}
 			step()
 			var ts []time.Duration
+			c0 := lsCPUSeconds()
 			b.ResetTimer()
 			for range b.N {
 				t0 := time.Now()
 				step()
 				ts = append(ts, time.Since(t0))
 			}
+			b.StopTimer()
 			reportMedian(b, ts)
+			reportFLOPs(b, m, 16, "fwd+bwd", ts, lsCPUSeconds()-c0)
 		})
 		b.Run(name+"/setup", func(b *testing.B) {
 			m, batch := benchSetup(b, name)
@@ -151,6 +157,32 @@ func BenchmarkHVP(b *testing.B) {
 			}
 			reportMedian(b, ts)
 		})
+	}
+}
+
+// reportFLOPs adds the CPU milliseconds per call (all threads: a measure
+// of the work that other processes' load hardly changes) and the achieved
+// rates of the pass (models.CountFLOPs in evaluation mode: "hvp" or
+// "fwd+bwd"): MFLOP per call, GFLOP/s at the median call's wall time and
+// GFLOP per CPU second.
+func reportFLOPs(b *testing.B, m models.Model, batch int, pass string, ts []time.Duration, cpu float64) {
+	b.Helper()
+	n := float64(len(ts))
+	b.ReportMetric(1e3*cpu/n, "cpu-ms")
+	fl, err := models.CountFLOPs(m, batch, models.Eval)
+	if err != nil {
+		return // a model CountFLOPs does not know: no rates
+	}
+	f := fl.Forward.Total() + fl.Backward.Total()
+	if pass == "hvp" {
+		f = fl.HVP.Total()
+	}
+	sorted := slices.Clone(ts)
+	slices.Sort(sorted)
+	b.ReportMetric(f/1e6, "MFLOP")
+	b.ReportMetric(f/sorted[len(sorted)/2].Seconds()/1e9, "GFLOP/s")
+	if cpu > 0 {
+		b.ReportMetric(f*n/cpu/1e9, "GFLOP/cpu-s")
 	}
 }
 
@@ -297,7 +329,13 @@ func TestBatchHessianMemoryFlat(t *testing.T) {
 // test images 0..15: the loss, v'Hv and |Hv| for v = all ones, for each mini
 // preset with seeded weights written as a checkpoint here (or for the
 // checkpoint of -hessian.ckpt). Both are float32 computations summed in other
-// orders, so they agree to about 1e-6 relative; 1e-4 is asked.
+// orders, so they agree to about 1e-6 relative (v'Hv, a sum that cancels,
+// relative to Σ|(Hv)_i|); 1e-4 is asked. alternet-mini's seeded weights put
+// one ReLU input of layer4.0 on these images 2e-8 from zero, where rounding
+// picks the side of the kink: with the fused attention and channels-last
+// layout that input comes out positive, in PyTorch negative, and the one
+// mask entry moves v'Hv by 2.4e-4 of itself, 1.8e-5 of Σ|(Hv)_i| (with 1e-3
+// noise on the images the two agree to 2e-7).
 func TestHVPMatchesPyTorch(t *testing.T) {
 	py := testdep.Python(t, "numpy")
 	ckpts := map[string]string{}
@@ -357,18 +395,22 @@ func hvpMatchesPyTorch(t *testing.T, py, ckpt string) {
 	}
 	hv := make([]float64, h.Dim())
 	must(0, h.MulVec(hv, v))
-	var vhv, nn float64
+	var vhv, nn, abs float64
 	for _, x := range hv {
 		vhv += x
 		nn += x * x
+		abs += math.Abs(x)
 	}
 	got := []float64{h.Loss(), vhv, math.Sqrt(nn)}
 	ref := []float64{want.Loss, want.VHv, want.NormHv}
+	// v'Hv = Σ (Hv)_i cancels: its error is measured against Σ |(Hv)_i|,
+	// the scale of the rounding of its terms.
+	scale := []float64{math.Abs(ref[0]), abs, math.Abs(ref[2])}
 	for i, name := range []string{"loss", "v'Hv", "|Hv|"} {
-		e := math.Abs(got[i]-ref[i]) / math.Abs(ref[i])
-		t.Logf("%s: Go %.9g, PyTorch %.9g (relative difference %.2g)", name, got[i], ref[i], e)
+		e := math.Abs(got[i]-ref[i]) / scale[i]
+		t.Logf("%s: Go %.9g, PyTorch %.9g (difference %.2g of %.4g)", name, got[i], ref[i], e, scale[i])
 		if e > 1e-4 {
-			t.Errorf("%s differs by %g relative", name, e)
+			t.Errorf("%s differs by %g of %g", name, e, scale[i])
 		}
 	}
 }

@@ -54,7 +54,9 @@ func lsCPUSeconds() float64 {
 // threads of this machine used as two workers of one libtorch thread each
 // (the command's choice), as one worker of two intra-op threads, and as
 // one worker of one thread, in points per second (wall clock) and CPU
-// seconds per point (all threads). "set" is the cost of moving the weights
+// seconds per point (all threads), and the achieved GFLOP/s (a point is a
+// forward pass over the 1,000 images, models.CountFLOPs in evaluation
+// mode). "set" is the cost of moving the weights
 // alone (w0 + x·d1 + y·d2 in Go, then torchx.CopyIn into every moving
 // tensor).
 //
@@ -80,8 +82,12 @@ func BenchmarkLandscapePoint(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
-				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "points/s")
+				pps := float64(b.N) / b.Elapsed().Seconds()
+				b.ReportMetric(pps, "points/s")
 				b.ReportMetric((lsCPUSeconds()-cpu0)/float64(b.N), "cpu-s/point")
+				if fl, err := models.CountFLOPs(m, 1000, models.Eval); err == nil {
+					b.ReportMetric(fl.Forward.Total()*pps/1e9, "GFLOP/s")
+				}
 			})
 		}
 		b.Run(name+"/set", func(b *testing.B) {

@@ -6,6 +6,8 @@ import (
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
+
+	"github.com/vitprobe/vitprobe/torchx"
 )
 
 // alterArch describes a pre-activation bottleneck ResNet whose stages may end
@@ -206,7 +208,7 @@ func (m *alternet) Forward(x *ts.Tensor, mode Mode, probe Probe) (*ts.Tensor, er
 		return nil, err
 	}
 	f := &fwd{mode: mode, probe: probe}
-	h := f.conv(x, m.stem)
+	h := f.layout(f.conv(x, m.stem))
 	f.observe(m.stemL, h)
 	for i, b := range m.blocks {
 		mark, in := f.s.Mark(), h
@@ -269,6 +271,9 @@ func (b *msaBlock) attention(f *fwd, x *ts.Tensor) *ts.Tensor {
 	p, h, d := b.window, b.heads, b.dimHead
 	n1, n2 := hgt/p, wid/p
 	qkv := f.conv(x, b.qkv) // (B, 3·h·d, H, W)
+	if useFused(x) {
+		return b.fusedAttention(f, qkv, bs, hgt, wid)
+	}
 	qkv = f.reshape(qkv, bs, 3, h, d, n1, p, n2, p)
 	qkv = f.permute(qkv, 1, 0, 4, 6, 2, 5, 7, 3) // (3, B, n1, n2, h, p, p, d)
 	qkv = f.reshape(qkv, 3, bs*n1*n2, h, p*p, d)
@@ -286,4 +291,39 @@ func (b *msaBlock) attention(f *fwd, x *ts.Tensor) *ts.Tensor {
 	o = f.reshape(o, bs, n1, n2, h, p, p, d)
 	o = f.permute(o, 0, 3, 6, 1, 4, 2, 5) // (B, h, d, n1, p, n2, p)
 	return f.reshape(o, bs, h*d, hgt, wid)
+}
+
+// fusedAttention is attention on torchx.Attention: the windows' tokens are
+// gathered once into the packed (B·n1·n2, p², 3·h·d) layout the operator
+// reads, and its (B·n1·n2, p², h·d) result scattered back to a map.
+func (b *msaBlock) fusedAttention(f *fwd, qkv *ts.Tensor, bs, hgt, wid int64) *ts.Tensor {
+	p, h, d := b.window, b.heads, b.dimHead
+	n1, n2 := hgt/p, wid/p
+	c := 3 * h * d
+	// (B, C, H, W) -> (B, H, W, C) is a view in the channels-last layout;
+	// the window split is a view in either layout, the final reshape the
+	// one copy.
+	w := f.permute(qkv, 0, 2, 3, 1)
+	w = f.reshape(w, bs, n1, p, n2, p, c)
+	w = f.permute(w, 0, 1, 3, 2, 4, 5) // (B, n1, n2, p, p, 3·h·d)
+	w = f.reshape(w, bs*n1*n2, p*p, c)
+	var bias *ts.Tensor
+	if f.ok(b.relPos) {
+		flat := f.reshape(b.relPos, -1)
+		if f.ok(flat) {
+			bias = f.reshape(f.t(flat.IndexSelect(0, b.relIndex, false)), p*p, p*p)
+		}
+	}
+	if !f.ok(w, bias) {
+		return nil
+	}
+	o := f.t(torchx.Attention(w, bias, h, 1/math.Sqrt(float64(d)))) // (B·n1·n2, p², h·d)
+	o = f.reshape(o, bs, n1, n2, p, p, h*d)
+	o = f.permute(o, 0, 1, 3, 2, 4, 5) // (B, n1, p, n2, p, h·d)
+	o = f.reshape(o, bs, hgt, wid, h*d)
+	o = f.permute(o, 0, 3, 1, 2) // (B, h·d, H, W), laid out channels-last
+	if !channelsLast && f.ok(o) {
+		o = f.t(o.Contiguous(false))
+	}
+	return o
 }

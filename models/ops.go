@@ -67,8 +67,28 @@ func (f *fwd) conv(x *ts.Tensor, c *conv) *ts.Tensor {
 	if !f.ok(x) {
 		return nil
 	}
+	if fastDerivatives && onCPU(x) {
+		// libtorch's conv2d with a double backward that stays in oneDNN.
+		return f.t(torchx.Conv2d(x, c.w, c.b, c.stride, c.pad, c.groups))
+	}
 	return f.t(ts.Conv2d(x, c.w, orNone(c.b), []int64{c.stride, c.stride}, []int64{c.pad, c.pad}, []int64{1, 1}, c.groups))
 }
+
+// onCPU reports whether x lives on the CPU.
+func onCPU(x *ts.Tensor) bool {
+	dev, err := x.Device()
+	// Compared by name: gotch's Device.OfCInt returns CPU with another
+	// Value than gotch.CPU.
+	return err == nil && dev.Name == gotch.CPU.Name
+}
+
+// fastDerivatives selects, on the CPU (the default), torchx.Conv2d for the
+// convolutions and the affine form of batch norm in evaluation passes that
+// are differentiated (bnAffine): the same first derivatives, and second
+// derivatives (Hessian-vector products) without libtorch 1.13's slow
+// paths. false selects libtorch's conv2d and batch_norm, which the tests
+// compare them with.
+var fastDerivatives = true
 
 // bnMomentum and bnEps are torch.nn.BatchNorm2d's defaults.
 const (
@@ -80,7 +100,45 @@ func (f *fwd) bn(x *ts.Tensor, b *batchNorm) *ts.Tensor {
 	if !f.ok(x) {
 		return nil
 	}
+	if fastDerivatives && f.mode == Eval && torchx.GradEnabled() {
+		return f.bnAffine(x, b)
+	}
+	if channelsLast && f.mode == Train && onCPU(x) {
+		// libtorch's channels-last kernel sums in float32 and loses
+		// digits on maps with a large mean; torchx's sums in double.
+		return f.t(torchx.BatchNormTrain(x, b.w, b.b, b.mean, b.vr, bnMomentum, bnEps))
+	}
 	return f.t(ts.BatchNorm(x, b.w, b.b, b.mean, b.vr, f.mode == Train, bnMomentum, bnEps, false))
+}
+
+// bnAffine is batch norm in evaluation written as the per-channel affine
+// map it is, x·α + β with α = w/sqrt(var + eps) and β = b − mean·α (the
+// terms libtorch's own evaluation kernel forms), for passes that will be
+// differentiated: libtorch 1.13 differentiates its batch_norm twice with
+// the general formula for batch statistics, a long chain of elementwise
+// operations on every activation (a quarter of a Hessian-vector product of
+// resnet-mini, profiled), where the affine map's second derivatives are
+// two multiplications. The values agree with batch_norm's to float32
+// rounding.
+func (f *fwd) bnAffine(x *ts.Tensor, b *batchNorm) *ts.Tensor {
+	eps := ts.FloatScalar(bnEps)
+	ve := f.t(b.vr.AddScalar(eps, false))
+	if err := eps.Drop(); err != nil && f.err == nil {
+		f.err = fmt.Errorf("models: drop a scalar: %w", err)
+	}
+	if !f.ok(ve) {
+		return nil
+	}
+	alpha := f.t(b.w.Div(f.t(ve.Sqrt(false)), false))
+	if !f.ok(alpha) {
+		return nil
+	}
+	beta := f.t(b.b.Sub(f.t(b.mean.Mul(alpha, false)), false))
+	alpha, beta = f.reshape(alpha, 1, -1, 1, 1), f.reshape(beta, 1, -1, 1, 1)
+	if !f.ok(alpha, beta) {
+		return nil
+	}
+	return f.t(beta.Addcmul(x, alpha, false))
 }
 
 func (f *fwd) relu(x *ts.Tensor) *ts.Tensor {
@@ -315,4 +373,39 @@ func dropRates(max float64, n int) []float64 {
 		r[i] = max * float64(i) / float64(n-1)
 	}
 	return r
+}
+
+// fusedAttention selects torchx.Attention for the attention of the ViT and
+// AlterNet blocks on the CPU (the default); false selects the composite of
+// libtorch operators (matrix products, softmax) that it replaced, which
+// the tests compare it with.
+var fusedAttention = true
+
+// useFused reports whether the fused attention applies to x: CPU tensors
+// (the operator is CPU code), when selected.
+func useFused(x *ts.Tensor) bool {
+	return fusedAttention && x != nil && onCPU(x)
+}
+
+// channelsLast selects the channels-last layout for the activations of the
+// convolutional presets on the CPU (the default): the input is converted
+// once (the stem's output: a one-channel image is both layouts at once,
+// and libtorch then picks the standard one), and every convolution, batch
+// norm and elementwise operation after it keeps the layout, so that oneDNN runs the convolutions without
+// converting to and from its blocked layout at every call. The weights
+// stay in the standard layout (they are small; oneDNN reorders them). The
+// numbers differ from the standard layout's by float32 rounding (other
+// summation orders inside the convolutions). false selects the standard
+// layout, which the tests compare it with.
+var channelsLast = true
+
+// layout converts a feature map to the activation layout in use.
+func (f *fwd) layout(x *ts.Tensor) *ts.Tensor {
+	if !channelsLast || !f.ok(x) {
+		return x
+	}
+	if !onCPU(x) {
+		return x
+	}
+	return f.t(torchx.ChannelsLast(x))
 }

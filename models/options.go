@@ -131,22 +131,19 @@ func blurKernel(dev gotch.Device) (*ts.Tensor, error) {
 
 // blur filters every channel of a (B, C, H, W) map with the (1, 1, 3, 3)
 // kernel k, zero-padded (the size is kept; the border darkens, as with the
-// reference code's zero padding).
+// reference code's zero padding). It is a depthwise convolution (the
+// kernel repeated per channel), so the map keeps its layout (channels-last
+// on the CPU) and its second derivatives take f.conv's path.
 func (f *fwd) blur(x, k *ts.Tensor) *ts.Tensor {
-	if !f.ok(x, k) {
+	shape, ok := f.size(x)
+	if !ok || !f.ok(k) {
 		return nil
 	}
-	shape, err := x.Size()
-	if err != nil {
-		f.err = err
+	w := f.t(k.Repeat([]int64{shape[1], 1, 1, 1}, false))
+	if !f.ok(w) {
 		return nil
 	}
-	flat := f.reshape(x, shape[0]*shape[1], 1, shape[2], shape[3])
-	if !f.ok(flat) {
-		return nil
-	}
-	y := f.t(ts.Conv2d(flat, k, ts.None, []int64{1, 1}, []int64{1, 1}, []int64{1, 1}, 1))
-	return f.reshape(y, shape...)
+	return f.conv(x, &conv{w: w, stride: 1, pad: 1, groups: shape[1], in: shape[1], out: shape[1], kernel: 3})
 }
 
 // windowMask returns the additive attention mask of local attention over

@@ -116,7 +116,7 @@ func (m *resnet) Forward(x *ts.Tensor, mode Mode, probe Probe) (*ts.Tensor, erro
 		return nil, err
 	}
 	f := &fwd{mode: mode, probe: probe}
-	h := f.relu(f.bn(f.conv(x, m.stem), m.stemBN))
+	h := f.relu(f.bn(f.layout(f.conv(x, m.stem)), m.stemBN))
 	f.observe(m.stemL, h)
 	for i, b := range m.blocks {
 		mark, in := f.s.Mark(), h

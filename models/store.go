@@ -211,12 +211,15 @@ func (s *store) bn(name string, c int64) *batchNorm {
 }
 
 // linear is a fully connected layer y = x Wᵀ + b.
-type linear struct{ w, b *ts.Tensor }
+type linear struct {
+	w, b    *ts.Tensor
+	in, out int64
+}
 
 // linearTrunc creates a linear layer with timm's ViT initialisation:
 // weights truncated-normal with std 0.02, zero bias.
 func (s *store) linearTrunc(name string, in, out int64, bias bool) *linear {
-	l := &linear{w: s.tensor(name+".weight", ParamWeight, []int64{out, in}, normal(0.02, true))}
+	l := &linear{w: s.tensor(name+".weight", ParamWeight, []int64{out, in}, normal(0.02, true)), in: in, out: out}
 	if bias {
 		l.b = s.tensor(name+".bias", ParamBias, []int64{out}, nil)
 	}
@@ -228,8 +231,9 @@ func (s *store) linearTrunc(name string, in, out int64, bias bool) *linear {
 func (s *store) linearDefault(name string, in, out int64) *linear {
 	bound := 1 / math.Sqrt(float64(in))
 	return &linear{
-		w: s.tensor(name+".weight", ParamWeight, []int64{out, in}, uniform(bound)),
-		b: s.tensor(name+".bias", ParamBias, []int64{out}, uniform(bound)),
+		w:  s.tensor(name+".weight", ParamWeight, []int64{out, in}, uniform(bound)),
+		b:  s.tensor(name+".bias", ParamBias, []int64{out}, uniform(bound)),
+		in: in, out: out,
 	}
 }
 

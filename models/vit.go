@@ -6,6 +6,8 @@ import (
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
+
+	"github.com/vitprobe/vitprobe/torchx"
 )
 
 // vitArch describes a ViT in timm's layout: pre-norm blocks
@@ -155,6 +157,17 @@ func (b *vitBlock) attention(f *fwd, x *ts.Tensor, heads int64, mask *ts.Tensor)
 	}
 	bs, n, dim := shape[0], shape[1], shape[2]
 	d := dim / heads
+	if useFused(x) {
+		// One fused operator over the packed projection (torchx.Attention):
+		// no permuted copies, no per-head matrix-product calls.
+		qkv := f.linear(x, b.qkv) // (B, N, 3·D): q, k, v heads packed per token
+		if !f.ok(qkv) {
+			return nil
+		}
+		// The mask is the operator's additive bias (-inf entries give
+		// exact zeros of the softmax; every row keeps its own token).
+		return f.linear(f.t(torchx.Attention(qkv, mask, heads, 1/math.Sqrt(float64(d)))), b.proj)
+	}
 	// q, k, v as (B, N, h, d) views of one projection; einsum lets
 	// libtorch pick the batched products without materialising permuted
 	// copies (measured faster than permute + matmul here: by ~20% of a

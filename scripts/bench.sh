@@ -5,10 +5,22 @@
 # so that their ratio survives a machine shared with other jobs; the summary
 # gives medians over the repeats. `make bench` runs the set-up first; alone,
 # run `bash scripts/setup.sh` once before. On a shared machine, run it under
-# nice (`nice -n 5 make bench`). About 8 minutes on 2 idle cores,
-# BENCH_QUICK=1 about 3; far longer when other jobs share the cores, where
-# two-threaded libtorch suffers most (VITPROBE_THREADS=1 runs everything on
-# one thread; docs/benchmarks.md has the figures).
+# nice (`nice -n 5 make bench`). About 15-20 minutes on 2 idle cores (three
+# repeats), the targets alone (BENCH_SECTIONS="peak trainpy hvp landscape")
+# about 7, BENCH_QUICK=1 about 5, BENCH_SMOKE=1 about 2; far longer when
+# other jobs share the cores, where two-threaded libtorch suffers most
+# (VITPROBE_THREADS=1 runs everything on one thread; docs/benchmarks.md has
+# the figures).
+#
+# The summary opens with the speed targets, per mini preset, each a median
+# of paired runs (Go and PyTorch one after the other, same threads, same
+# batch): the training step against PyTorch's (reference/pytorch/
+# bench_train.py), a Hessian-vector product against a forward+backward pass
+# and against PyTorch's double backward (bench_hvp.py), landscape points
+# per second with the command's default (2 workers of 1 thread) against
+# PyTorch's reload loop (bench_landscape.py), and the GFLOP/s each reaches
+# (models.CountFLOPs) as a share of the machine's measured peak
+# (torchx.BenchmarkPeak: OpenBLAS sgemm and oneDNN convolution).
 #
 # Output, in $BENCH_OUT (default bench-out/, git-ignored):
 #   machine.txt   CPU, cores, memory, Go, libtorch, torch, git commit, threads
@@ -20,15 +32,19 @@
 # the run with its name, its exit status and the file holding its output.
 #
 # Environment:
+#   BENCH_SMOKE=1        the targets only (sections peak trainpy hvp
+#                        landscape), one repeat, a step or two each: checks
+#                        that the whole chain runs (a few minutes); its
+#                        figures are too short to quote
 #   BENCH_QUICK=1        one repeat, fewer iterations, no memory run
 #   BENCH_REPEATS=N      interleaved repeats of every Go/PyTorch pair and of
-#                        the training-step benchmark (default 2; quick 1)
+#                        the training-step benchmark (default 3; quick 1)
 #   BENCH_BIG=1          also forward+backward of the paper-sized presets
 #                        (resnet18/50, preact-resnet50, alternet50, vit-ti:
 #                        several minutes more)
-#   BENCH_SECTIONS=LIST  the sections to run, of: train blas models hvp
-#                        landscape lanczos hessian fourier probes data torchx
-#                        torchscript rss
+#   BENCH_SECTIONS=LIST  the sections to run, of: peak trainpy train blas
+#                        models hvp landscape lanczos hessian fourier probes
+#                        data torchx torchscript rss
 #                        (default all; BENCH_QUICK leaves out rss)
 #   BENCH_MODELS=LIST    the mini presets (default resnet-mini vit-mini
 #                        alternet-mini; the checkpoint-based sections use
@@ -38,9 +54,10 @@
 #   BENCH_NO_PYTORCH=1   Go side only
 #   VITPROBE_DEMO=DIR    trained checkpoints DIR/NAME/final.json (default
 #                        demo-out/train when it has them, else /tmp/demo).
-#                        Landscape points cost the same with any weights: the
-#                        Go side falls back to fresh ones, the PyTorch side
-#                        and the Lanczos comparison are skipped without them.
+#                        Landscape points cost the same with any weights:
+#                        without them both sides evaluate checkpoints of one
+#                        training step made here (OUT/ckpt); the Lanczos
+#                        comparison is skipped.
 #   VITPROBE_THREADS=N   libtorch threads where "all cores" are used
 #                        (default: every core); the PyTorch scripts get the
 #                        same count, and OPENBLAS_NUM_THREADS too, as Go's
@@ -50,15 +67,22 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 
 quick=${BENCH_QUICK:-0}
-if [ "$quick" = 1 ]; then
+smoke=${BENCH_SMOKE:-0}
+default_sections="peak trainpy train blas models hvp landscape lanczos hessian fourier probes data torchx torchscript rss"
+if [ "$smoke" = 1 ]; then
+  quick=1
   repeats=${BENCH_REPEATS:-1}
-  train_steps=2 fb_steps=5 hvp_reps=5 ls_points=1 go_time=0.2s
+  train_steps=1 tp_steps=1 fb_steps=1 hvp_reps=2 ls_points=1 peak_calls=3 go_time=0.1s
+  default_sections="peak trainpy hvp landscape"
+elif [ "$quick" = 1 ]; then
+  repeats=${BENCH_REPEATS:-1}
+  train_steps=2 tp_steps=10 fb_steps=5 hvp_reps=5 ls_points=1 peak_calls=10 go_time=0.2s
 else
-  repeats=${BENCH_REPEATS:-2}
-  train_steps=3 fb_steps=5 hvp_reps=5 ls_points=2 go_time=0.5s
+  repeats=${BENCH_REPEATS:-3}
+  train_steps=3 tp_steps=20 fb_steps=5 hvp_reps=5 ls_points=2 peak_calls=20 go_time=0.5s
 fi
 big_steps=2
-sections=${BENCH_SECTIONS:-train blas models hvp landscape lanczos hessian fourier probes data torchx torchscript rss}
+sections=${BENCH_SECTIONS:-$default_sections}
 out=${BENCH_OUT:-bench-out}
 py=${BENCH_PYTHON:-/usr/bin/python3}
 threads=${VITPROBE_THREADS:-$(nproc)}
@@ -78,7 +102,7 @@ say() { printf 'bench: [%02d:%02d] %s\n' $(((SECONDS - start) / 60)) $(((SECONDS
 want() { [[ " $sections " == *" $1 "* ]]; }
 
 case "$repeats" in '' | *[!0-9]* | 0) die "BENCH_REPEATS=$repeats is not a positive integer" ;; esac
-all_sections=" train blas models hvp landscape lanczos hessian fourier probes data torchx torchscript rss "
+all_sections=" peak trainpy train blas models hvp landscape lanczos hessian fourier probes data torchx torchscript rss "
 for s in $sections; do
   [[ "$all_sections" == *" $s "* ]] || die "BENCH_SECTIONS: unknown section $s (known:$all_sections)"
 done
@@ -127,7 +151,7 @@ fi
   fi
   echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' + uncommitted changes')"
   echo "threads (all cores): $threads"
-  echo "repeats: $repeats; quick: $quick; sections: $sections"
+  echo "repeats: $repeats; quick: $quick; smoke: $smoke; sections: $sections"
   echo "checkpoints: $VITPROBE_DEMO"
   echo "load average at start: $(cat /proc/loadavg)"
 } > "$out/machine.txt"
@@ -170,18 +194,47 @@ gotest() {
 # --- build ---------------------------------------------------------------------
 say "building the test binaries"
 pkgs=()
-{ want train || want blas; } && pkgs+=(train)
+{ want train || want trainpy || want blas; } && pkgs+=(train)
 want models && pkgs+=(models)
 { want hvp || want landscape || want lanczos || want probes || want blas; } && pkgs+=(analysis)
 want hessian && pkgs+=(hessian)
 want fourier && pkgs+=(fourier)
 want data && pkgs+=(data)
-want torchx && pkgs+=(torchx)
+{ want torchx || want peak; } && pkgs+=(torchx)
 for p in "${pkgs[@]}"; do
   go test -c -vet=off -o "$bin/$p.test" "./$p" || die "building the tests of ./$p failed"
 done
-if want rss && [ "$quick" != 1 ]; then
+if { want rss && [ "$quick" != 1 ]; } || want landscape; then
   go build -o "$bin/train" ./cmd/train || die "building cmd/train failed"
+fi
+
+# The demo's batches (resnet-mini 128, vit-mini 16, alternet-mini 64).
+declare -A demo_batch=([resnet-mini]=128 [vit-mini]=16 [alternet-mini]=64)
+
+# --- the machine's peaks: OpenBLAS sgemm and oneDNN convolution ----------------
+# Once per repeat, the best call of each: the references of the targets'
+# "share of peak".
+if want peak; then
+  for r in $(seq "$repeats"); do
+    say "peak: sgemm 1024 and 3x3 convolution, 1 thread and $threads (repeat $r/$repeats)"
+    gotest torchx peak -test.run '^$' -test.bench '^BenchmarkPeak$' -test.benchtime "${peak_calls}x"
+  done
+fi
+
+# --- training step: Go vs PyTorch, same threads, same batch --------------------
+if want trainpy; then
+  for r in $(seq "$repeats"); do
+    for m in "${minis[@]}"; do
+      b=${demo_batch[$m]:-128}
+      say "trainpy: $m training step, batch $b, $threads threads, Go then PyTorch, $tp_steps steps (repeat $r/$repeats)"
+      VITPROBE_BENCH_MODELS=$m VITPROBE_BENCH_BATCH=$b \
+        gotest train trainpy-go -test.run '^$' -test.bench "^BenchmarkTrainStep\$/^$m\$/^threads=$threads\$" -test.benchtime "${tp_steps}x"
+      if [ $pytorch = 1 ]; then
+        run trainpy-py env OPENBLAS_NUM_THREADS="$threads" "$py" reference/pytorch/bench_train.py --threads "$threads" --batch "$b" \
+          --steps "$tp_steps" --out "$raw/trainpy-py-$m-$r.json" "$m"
+      fi
+    done
+  done
 fi
 
 # --- training step: 1 thread vs all cores --------------------------------------
@@ -195,9 +248,8 @@ fi
 # --- OpenBLAS kernels: the SSE3 fallback vs the kernels in use ---------------------
 # OpenBLAS 0.3.21 does not know recent Xeon models and falls back to its SSE3
 # "Prescott" kernels; torchx replaces them (torchx.BLASCore). One thread, the
-# demo's batches (resnet-mini 128, vit-mini 16, alternet-mini 64), training
-# step and Hessian-vector product, the two kernel sets alternating.
-declare -A demo_batch=([resnet-mini]=128 [vit-mini]=16 [alternet-mini]=64)
+# demo's batches, training step and Hessian-vector product, the two kernel
+# sets alternating.
 if want blas && [ -n "${OPENBLAS_CORETYPE:-}" ] && [ "$OPENBLAS_CORETYPE" != Prescott ]; then
   for r in $(seq "$repeats"); do
     for core in Prescott "$OPENBLAS_CORETYPE"; do
@@ -257,14 +309,30 @@ if want landscape; then
   # The PyTorch loop evaluates training images 0..999 (the Go benchmark a
   # stratified 1,000): the cost of a point does not depend on which.
   printf '{"dataset": "mnist", "split": "train", "n": 1000, "indices": [%s]}\n' "$(seq -s, 0 999)" > "$subset"
+  # Both sides evaluate the same weights: the demo's checkpoints, or else
+  # ones of a single training step made here.
+  ls_demo=$VITPROBE_DEMO
+  for m in "${minis[@]}"; do
+    if [ ! -f "$ls_demo/$m/final.json" ]; then
+      ls_demo=$out/ckpt
+      break
+    fi
+  done
+  if [ "$ls_demo" = "$out/ckpt" ]; then
+    for m in "${minis[@]}"; do
+      say "landscape: no $VITPROBE_DEMO/$m/final.json; a checkpoint of one training step of $m in $ls_demo"
+      run landscape-ckpt "$bin/train" --model "$m" --max-steps 1 --fraction 0.01 --test-fraction 0.01 --threads "$threads" \
+        --out "$ls_demo/$m"
+    done
+  fi
   for r in $(seq "$repeats"); do
     for m in "${minis[@]}"; do
-      ck=$VITPROBE_DEMO/$m/final.json
+      ck=$ls_demo/$m/final.json
       say "landscape: $m, $ls_points points of 1,000 images, Go (2x1, 1x$threads workers x threads) then PyTorch (repeat $r/$repeats)"
       # The command's default (2 workers of 1 thread) and one worker of the
       # PyTorch side's threads.
-      gotest analysis landscape-go -test.run '^$' -test.bench "^BenchmarkLandscapePoint\$/^$m\$/^(workers=(2x1|1x$threads)|set)\$" \
-        -test.benchtime "${ls_points}x"
+      VITPROBE_DEMO=$ls_demo gotest analysis landscape-go -test.run '^$' \
+        -test.bench "^BenchmarkLandscapePoint\$/^$m\$/^(workers=(2x1|1x$threads)|set)\$" -test.benchtime "${ls_points}x"
       if [ $pytorch = 1 ] && [ -f "$ck" ]; then
         run landscape-py env OPENBLAS_NUM_THREADS="$threads" "$py" reference/pytorch/bench_landscape.py --checkpoint "$ck" --subset "$subset" \
           --batch 50 --threads "$threads" --points "$ls_points" --out "$raw/landscape-py-$m-$r.json"

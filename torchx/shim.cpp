@@ -277,6 +277,98 @@ extern "C" char *vp_clip_grad_norm(vp_tensor *grads, int n, double max_norm, dou
   }
 }
 
+extern "C" char *vp_flatten(vp_tensor *params, int n, vp_tensor *flat_out) {
+  try {
+    at::NoGradGuard guard;
+    std::vector<at::Tensor> ps = as_vector(params, n);
+    int64_t total = 0;
+    for (const auto &p : ps) {
+      if (!p.is_contiguous() || p.scalar_type() != ps[0].scalar_type() || p.device() != ps[0].device()) {
+        return dup_error("vp_flatten: tensors must be contiguous, of one element type and device");
+      }
+      total += p.numel();
+    }
+    at::Tensor flat = at::empty({total}, ps[0].options().requires_grad(false));
+    int64_t off = 0;
+    for (auto &p : ps) {
+      flat.narrow(0, off, p.numel()).copy_(p.reshape({-1}));
+      off += p.numel();
+    }
+    off = 0;
+    for (auto &p : ps) {
+      // Rebind the tensor (the same TensorImpl every holder points to) to
+      // its slice of the flat storage: same values, same shape and strides.
+      const int64_t k = p.numel();
+      p.set_(flat.storage(), flat.storage_offset() + off, p.sizes(), p.strides());
+      off += k;
+    }
+    *flat_out = new at::Tensor(flat);
+    return nullptr;
+  } catch (const std::exception &e) {
+    return dup_error(e.what());
+  }
+}
+
+extern "C" char *vp_grad_into(vp_tensor loss, vp_tensor *params, int n, vp_tensor flat_grad) {
+  try {
+    at::Tensor l = *static_cast<at::Tensor *>(loss);
+    if (l.numel() != 1) {
+      return dup_error("vp_grad_into: loss is not a scalar");
+    }
+    auto ps = as_vector(params, n);
+    auto res = torch::autograd::grad({l}, ps, {}, /*retain_graph=*/false, /*create_graph=*/false,
+                                     /*allow_unused=*/true);
+    at::NoGradGuard guard;
+    at::Tensor flat = *static_cast<at::Tensor *>(flat_grad);
+    int64_t off = 0;
+    for (int i = 0; i < n; i++) {
+      const int64_t k = ps[i].numel();
+      at::Tensor dst = flat.narrow(0, off, k);
+      if (res[i].defined()) {
+        dst.view(ps[i].sizes()).copy_(res[i]);
+      } else {
+        dst.zero_();
+      }
+      off += k;
+    }
+    if (off != flat.numel()) {
+      return dup_error("vp_grad_into: the flat gradient's size is not the parameters' total");
+    }
+    return nullptr;
+  } catch (const std::exception &e) {
+    return dup_error(e.what());
+  }
+}
+
+extern "C" char *vp_clip_flat(vp_tensor *views, int n, vp_tensor flat, double max_norm,
+                              double *total) {
+  try {
+    at::NoGradGuard guard;
+    std::vector<at::Tensor> norms;
+    norms.reserve(n);
+    for (int i = 0; i < n; i++) {
+      norms.push_back(at::norm(*static_cast<at::Tensor *>(views[i]), 2));
+    }
+    at::Tensor tn = at::norm(at::stack(norms), 2);
+    *total = tn.item<double>();
+    at::Tensor coef = at::clamp_max(max_norm / (tn + 1e-6), 1.0);
+    static_cast<at::Tensor *>(flat)->mul_(coef);
+    return nullptr;
+  } catch (const std::exception &e) {
+    return dup_error(e.what());
+  }
+}
+
+extern "C" char *vp_channels_last(vp_tensor t, vp_tensor *out) {
+  try {
+    at::Tensor x = *static_cast<at::Tensor *>(t);
+    *out = new at::Tensor(x.contiguous(at::MemoryFormat::ChannelsLast));
+    return nullptr;
+  } catch (const std::exception &e) {
+    return dup_error(e.what());
+  }
+}
+
 // The BLAS libtorch calls for matrix products (OpenBLAS here) keeps its own
 // thread pool, which at::set_num_threads does not reach: without this a
 // "single-threaded" process still runs its matrix products on every core.

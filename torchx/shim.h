@@ -20,6 +20,27 @@ char *vp_grad(vp_tensor loss, vp_tensor *params, int n, int create_graph,
 char *vp_hvp(vp_tensor *grads, vp_tensor *params, vp_tensor *v, int n,
              vp_tensor *out);
 
+// vp_attention computes multi-head self-attention softmax(s·QKᵀ + bias)·V
+// for every sequence and head of qkv (G, N, 3·heads·d: q, k, v heads
+// packed per token) into a new (G, N, heads·d) tensor, with fused backward
+// and double-backward passes (attention.cpp). bias is NULL or (N, N).
+char *vp_attention(vp_tensor qkv, vp_tensor bias, long long heads, double scale,
+                   vp_tensor *out);
+
+// vp_conv2d is conv2d (square stride and padding, dilation 1) with
+// libtorch's forward and backward passes and a double backward made of
+// convolutions and convolution backward passes only (conv.cpp). b may be
+// NULL.
+char *vp_conv2d(vp_tensor x, vp_tensor w, vp_tensor b, long long stride, long long pad,
+                long long groups, vp_tensor *out);
+
+// vp_batch_norm_train is batch norm with batch statistics (training), the
+// running statistics updated with momentum; channels-last float32 maps on
+// the CPU take a kernel that sums in double (batchnorm.cpp), others
+// libtorch's batch_norm. running_mean and running_var may be NULL.
+char *vp_batch_norm_train(vp_tensor x, vp_tensor w, vp_tensor b, vp_tensor running_mean,
+                          vp_tensor running_var, double momentum, double eps, vp_tensor *out);
+
 // vp_grad_dot computes the gradient of sum_i <outs[i], v[i]> (a vector-
 // Jacobian product) with respect to wrt[j] for j < m into out[j] (zeros for
 // an input the sum does not depend on). create_graph keeps the graph of the
@@ -64,6 +85,26 @@ char *vp_adamw_step(vp_tensor *params, vp_tensor *grads, vp_tensor *m, vp_tensor
 // vp_clip_grad_norm scales grads in place as torch.nn.utils.clip_grad_norm_
 // (2-norm) does and stores the total norm before clipping in *total.
 char *vp_clip_grad_norm(vp_tensor *grads, int n, double max_norm, double *total);
+
+// vp_flatten copies the n contiguous tensors params (one element type and
+// device) into one new 1-D tensor *flat_out, in order, and rebinds each of
+// them to its slice of that tensor's storage (same values, shape and
+// strides): holders of the tensors see the flat storage from then on.
+char *vp_flatten(vp_tensor *params, int n, vp_tensor *flat_out);
+
+// vp_grad_into computes d loss / d params[i] and writes them, in order, into
+// the 1-D tensor flat_grad (zeros for a parameter the loss does not use).
+// The graph of loss is freed.
+char *vp_grad_into(vp_tensor loss, vp_tensor *params, int n, vp_tensor flat_grad);
+
+// vp_clip_flat scales flat in place as torch.nn.utils.clip_grad_norm_
+// (2-norm) scales the gradients views[0..n-1] (views of flat covering it),
+// with the same per-tensor norms, and stores the total norm in *total.
+char *vp_clip_flat(vp_tensor *views, int n, vp_tensor flat, double max_norm, double *total);
+
+// vp_channels_last returns t (4-D) laid out channels-last (NHWC strides, the
+// same logical shape and values), differentiably; t itself if it already is.
+char *vp_channels_last(vp_tensor t, vp_tensor *out);
 
 // vp_set_num_threads sets libtorch's intra-op thread count and OpenBLAS's.
 void vp_set_num_threads(int n);

@@ -2,9 +2,11 @@ package train
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/sugarme/gotch"
@@ -63,7 +65,7 @@ func benchTrainStep(b *testing.B, d *data.Dataset, name string, threads int) {
 			b.Fatal(err)
 		}
 		defer m.Close()
-		params, trainable := trainableParams(m)
+		_, trainable := trainableParams(m)
 		opt, err := newOptimizer(trainable)
 		if err != nil {
 			b.Fatal(err)
@@ -75,16 +77,49 @@ func benchTrainStep(b *testing.B, d *data.Dataset, name string, threads int) {
 		}
 		ep := smp.Epoch(0)
 		step := func(i int) {
-			if _, _, err := trainStep(m, params, opt, d, ep.Batch(i%ep.Len()), ep.Rand(i), c, 1e-3, int64(i+1)); err != nil {
+			if _, _, err := trainStep(m, opt, d, ep.Batch(i%ep.Len()), ep.Rand(i), c, 1e-3, int64(i+1)); err != nil {
 				b.Fatal(err)
 			}
 		}
 		step(0)
+		fl, err := models.CountFLOPs(m, c.BatchSize, models.Train)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c0 := cpuSeconds()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
 			step(i + 1)
 		}
-		b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/step")
-		b.ReportMetric(float64(c.BatchSize*b.N)/b.Elapsed().Seconds(), "img/s")
+		b.StopTimer()
+		cpu := cpuSeconds() - c0
+		reportStep(b, c.BatchSize, fl.Forward.Total()+fl.Backward.Total(), cpu)
 	})
+}
+
+// cpuSeconds is the CPU time of the process (user + system, all threads):
+// on a machine shared with other jobs it measures the work, which other
+// processes hardly change, where wall time also measures the queue.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return math.NaN()
+	}
+	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+	return tv(ru.Utime) + tv(ru.Stime)
+}
+
+// reportStep reports a step benchmark's rates: milliseconds (wall and CPU)
+// per step, images per second, the step's FLOPs per image
+// (models.CountFLOPs: forward and backward) and the achieved GFLOP per
+// second of wall time and of CPU time.
+func reportStep(b *testing.B, batch int, flops, cpu float64) {
+	wall := b.Elapsed().Seconds()
+	n := float64(b.N)
+	b.ReportMetric(1e3*wall/n, "ms/step")
+	b.ReportMetric(1e3*cpu/n, "cpu-ms/step")
+	b.ReportMetric(float64(batch)*n/wall, "img/s")
+	b.ReportMetric(flops/float64(batch)/1e6, "MFLOP/img")
+	b.ReportMetric(flops*n/wall/1e9, "GFLOP/s")
+	b.ReportMetric(flops*n/cpu/1e9, "GFLOP/cpu-s")
 }

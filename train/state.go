@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/vitprobe/vitprobe/internal/atomicfile"
@@ -69,29 +68,21 @@ type trainState struct {
 }
 
 // optimizer holds AdamW's moment buffers, one pair per trainable parameter
-// in name order.
+// in name order, as views of two flat buffers (flatopt.go).
 type optimizer struct {
 	names []string
 	m, v  []*ts.Tensor
+	flatState
 }
 
 func newOptimizer(params []models.Param) (*optimizer, error) {
 	o := &optimizer{}
+	if err := o.attach(params); err != nil {
+		o.close()
+		return nil, err
+	}
 	for _, p := range params {
-		m, err := ts.Zeros(p.Shape, gotch.Float, gotch.CPU)
-		if err != nil {
-			o.close()
-			return nil, err
-		}
-		v, err := ts.Zeros(p.Shape, gotch.Float, gotch.CPU)
-		if err != nil {
-			_ = m.Drop() // the allocation's error is the one to report
-			o.close()
-			return nil, err
-		}
 		o.names = append(o.names, p.Name)
-		o.m = append(o.m, m)
-		o.v = append(o.v, v)
 	}
 	return o, nil
 }
@@ -100,6 +91,7 @@ func (o *optimizer) close() {
 	torchx.DropAll(o.m)
 	torchx.DropAll(o.v)
 	o.m, o.v = nil, nil
+	o.flatState.close()
 }
 
 func (o *optimizer) save(path string) (string, error) {

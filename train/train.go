@@ -147,7 +147,6 @@ type run struct {
 	sampler       *data.Sampler
 	warmup, total int64
 	m             models.Model
-	params        []*ts.Tensor
 	opt           *optimizer
 	st            trainState
 	lastGood      string
@@ -194,12 +193,11 @@ func (r *run) model() error {
 		return err
 	}
 	r.m = m
-	params, trainable := trainableParams(m)
+	_, trainable := trainableParams(m)
 	if r.opt, err = newOptimizer(trainable); err != nil {
 		m.Close()
 		return fmt.Errorf("train: %w", err)
 	}
-	r.params = params
 	return nil
 }
 
@@ -315,7 +313,7 @@ func (r *run) step(ep *data.Epoch, k int, bar *progress.Bar) error {
 	t0 := time.Now()
 	step := st.Step + 1
 	lr := Schedule(c.LR, step, r.warmup, r.total)
-	loss, correct, err := trainStep(r.m, r.params, r.opt, r.trainSet, ep.Batch(k), ep.Rand(k), c, lr, step)
+	loss, correct, err := trainStep(r.m, r.opt, r.trainSet, ep.Batch(k), ep.Rand(k), c, lr, step)
 	if err != nil {
 		if nf := (*errs.NonFiniteError)(nil); errors.As(err, &nf) {
 			return fmt.Errorf("train: %w at epoch %d, step %d (lr %.3g); weights not saved, the last good checkpoint is %s",
@@ -403,7 +401,7 @@ func trainableParams(m models.Model) ([]*ts.Tensor, []models.Param) {
 
 // trainStep runs one optimisation step and returns the batch's loss and
 // number of correct predictions.
-func trainStep(m models.Model, params []*ts.Tensor, opt *optimizer, d *data.Dataset, idx []int,
+func trainStep(m models.Model, opt *optimizer, d *data.Dataset, idx []int,
 	r *rand.Rand, c Config, lr float64, step int64) (lossValue float64, ncorrect int, err error) {
 	// libtorch's generator (stochastic depth) is reseeded per step, so that
 	// a resumed run draws the same masks.
@@ -434,17 +432,7 @@ func trainStep(m models.Model, params []*ts.Tensor, opt *optimizer, d *data.Data
 	if err != nil {
 		return 0, 0, err
 	}
-	grads, err := torchx.Grad(loss, params)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer torchx.DropAll(grads)
-	if c.Clip > 0 {
-		if _, err := torchx.ClipGradNorm(grads, c.Clip); err != nil {
-			return 0, 0, err
-		}
-	}
-	if err := torchx.AdamWStep(params, grads, opt.m, opt.v, lr, c.Beta1, c.Beta2, c.Eps, c.WeightDecay, step); err != nil {
+	if err := opt.step(loss, c, lr, step); err != nil {
 		return 0, 0, err
 	}
 	return lv, correct, nil

@@ -38,6 +38,8 @@ func summarize(w io.Writer, out string) error {
 	s := &summary{w: bufio.NewWriter(w), raw: filepath.Join(out, "raw")}
 	s.printf("# vitprobe bench summary\n\n```\n%s\n```\n\n", strings.TrimRight(string(machine), "\n"))
 	s.printf("Medians over repeats; the raw outputs (with the commands and load averages) are in raw/.\n\n")
+	s.targets()
+	s.peakTable()
 	s.trainStep()
 	s.blas()
 	s.fwdbwd()

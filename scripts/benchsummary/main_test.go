@@ -23,6 +23,15 @@ func TestSummary(t *testing.T) {
 		"| vit-mini | 0.900 | 0.512 | 0.400 | 1.28 | 4.10 | 3.90 | 5.00 | 1.2 | 2.0 | 1 |",
 		"| BenchmarkFFT2/32 | 0.012 | 81.2 MB/s |",
 		"| 1 | 512 | 1,200.2 | 0.9877 |",
+		// targets: ratios within pairs (150/100, 144/120), medians; the
+		// share is of the larger peak at 2 threads (conv 117)
+		"| resnet-mini | training step (ms), batch 128 | 110.0 | 147.0 | 1.35 | ≥ 1.3 | yes | 11.7 | 10% | 2 |",
+		"| resnet-mini | training step, CPU time of all threads (cpu-ms) | 160.0 | 205.0 | 1.28 |  |  |  |  | 2 |",
+		"| vit-mini | HVP, batch 16 (ms) vs PyTorch's double backward | 13.0 | 25.0 | 1.91 | ≥ 1.3 | yes |  |  | 2 |",
+		"| vit-mini | HVP vs Go's forward+backward (ms) | 13.0 | 6.5 | 1.92 | ≤ 3 | yes |  |  | 1 |",
+		"| vit-mini | landscape points/s, 2 workers x 1 thread vs PyTorch's reload loop | 0.900 | 0.400 | 2.25 | ≥ 1.5 | yes |  |  | 1 |",
+		"sgemm 1024 90.0 GFLOP/s, 3x3 convolution 64 channels 117.0 GFLOP/s on 2 thread(s)", // best of the runs
+		"| sgemm1024/threads=2 | 90.0 | 71.0 | 40.5 | 2 |",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q:\n%s", want, out)

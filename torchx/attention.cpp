@@ -1,0 +1,703 @@
+// vitprobe's fused multi-head self-attention: softmax(s·QKᵀ + B)·V for every
+// (sequence, head) pair in one operator, with hand-written backward and
+// double-backward passes, so that training and Hessian-vector products go
+// through the same few passes over memory.
+//
+// Why: libtorch 1.13 computes a batched attention product as one small
+// OpenBLAS call per sequence and head (a few microseconds of set-up each for
+// 65x16x65 products), plus permuted copies of q, k and v, a scaling pass and
+// a softmax pass, and autograd's double backward through all of those. Here
+// one loop over (sequence, head) pairs gathers the head's q, k, v from the
+// packed projection, multiplies in small register-friendly loops and writes
+// the result where the output projection reads it.
+//
+// Layout. qkv is (G, N, 3·H·d) contiguous: for token i of sequence g, the
+// channels are [q heads 0..H-1 | k heads | v heads], d each (what ViT's qkv
+// linear layer produces, and what AlterNet's window attention arranges).
+// The output is (G, N, H·d). The optional bias is (N, N), added to every
+// head's logits (AlterNet's relative-position bias).
+//
+// Derivatives, per (sequence, head), with S = s·QKᵀ + B, P = softmax(S),
+// O = PV and the incoming dO:
+//   backward:  dV = Pᵀ dO,  dP = dO Vᵀ,  r = rowsum(P ⊙ dP),
+//              dS = P ⊙ (dP − r),  dQ = s·dS K,  dK = s·dSᵀ Q,  dB = Σ dS.
+//   double backward, given cotangents gdQ, gdK, gdV (and gdB) of the
+//   backward's outputs, the cotangents of its inputs Q, K, V, dO (and B):
+//              g_dS = s·(gdQ Kᵀ + Q gdKᵀ) + gdB
+//              g_r  = −rowsum(P ⊙ g_dS)
+//              g_dP = P ⊙ (g_dS + g_r)
+//              g_P  = g_dS ⊙ (dP − r) + g_r ⊙ dP + dO gdVᵀ
+//              g_dO = g_dP V + P gdV,          g_V = g_dPᵀ dO
+//              g_S  = P ⊙ (g_P − rowsum(P ⊙ g_P))
+//              g_Q  = s·(dS gdK + g_S K),      g_K = s·(dSᵀ gdQ + g_Sᵀ Q)
+//              g_B  = Σ g_S.
+// Third derivatives are not implemented (an error, never a silent zero).
+//
+// Numbers: every sum runs in a fixed order (sequential over the contraction
+// index; row reductions in 16 lanes combined in lane order), so the results
+// depend only on the inputs and the instruction set the CPU offers (the
+// kernels are compiled for AVX-512, AVX2+FMA and baseline x86-64, chosen at
+// load). They differ from libtorch's composite attention by float32
+// rounding. exp is a Cephes-style polynomial (about 1 ulp).
+#include "shim.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/csrc/autograd/custom_function.h>
+#include <torch/csrc/autograd/grad_mode.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+// no-trapping-math lets the float-to-int conversion of exp vectorise (libtorch
+// itself is built with it).
+#pragma GCC optimize("O3", "fp-contract=fast", "no-trapping-math")
+
+namespace vp_attention_kernels {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// The per-head kernels are compiled three times and picked at load (an
+// ifunc): they must have external linkage and must not be inlined.
+#define VP_CLONES __attribute__((noinline, target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define VP_INLINE static inline __attribute__((always_inline))
+
+// The shape of one call.
+struct Dims {
+  int64_t G, N, H, d;
+  float s;
+  int64_t R() const { return 3 * H * d; }  // qkv row stride
+  int64_t O() const { return H * d; }      // output row stride
+};
+
+// gemm_rows<D> is C (M×D) = or += A (M×K) · B (K×D, dense) for a head
+// dimension D known at compile time: four rows at a time, so that the
+// accumulators stay in registers and four independent chains hide the
+// latency of the fused multiply-adds.
+template <int D>
+VP_INLINE void gemm_rows(int64_t M, int64_t K, const float *__restrict A, int64_t lda,
+                         const float *__restrict B, float *__restrict C, int64_t ldc, bool acc) {
+  int64_t i = 0;
+  for (; i + 4 <= M; i += 4) {
+    float c0[D], c1[D], c2[D], c3[D];
+    for (int l = 0; l < D; l++) {
+      c0[l] = acc ? C[i * ldc + l] : 0.0f;
+      c1[l] = acc ? C[(i + 1) * ldc + l] : 0.0f;
+      c2[l] = acc ? C[(i + 2) * ldc + l] : 0.0f;
+      c3[l] = acc ? C[(i + 3) * ldc + l] : 0.0f;
+    }
+    const float *a0 = A + i * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
+    for (int64_t k = 0; k < K; k++) {
+      const float *__restrict b = B + k * D;
+      const float x0 = a0[k], x1 = a1[k], x2 = a2[k], x3 = a3[k];
+      for (int l = 0; l < D; l++) {
+        c0[l] += x0 * b[l];
+        c1[l] += x1 * b[l];
+        c2[l] += x2 * b[l];
+        c3[l] += x3 * b[l];
+      }
+    }
+    for (int l = 0; l < D; l++) {
+      C[i * ldc + l] = c0[l];
+      C[(i + 1) * ldc + l] = c1[l];
+      C[(i + 2) * ldc + l] = c2[l];
+      C[(i + 3) * ldc + l] = c3[l];
+    }
+  }
+  for (; i < M; i++) {
+    float c0[D];
+    for (int l = 0; l < D; l++) c0[l] = acc ? C[i * ldc + l] : 0.0f;
+    const float *a0 = A + i * lda;
+    for (int64_t k = 0; k < K; k++) {
+      const float *__restrict b = B + k * D;
+      const float x0 = a0[k];
+      for (int l = 0; l < D; l++) c0[l] += x0 * b[l];
+    }
+    for (int l = 0; l < D; l++) C[i * ldc + l] = c0[l];
+  }
+}
+
+// gemm_rows_t<D> is C (M×D) = or += Aᵀ · B with A (K×M), B (K×D, dense).
+template <int D>
+VP_INLINE void gemm_rows_t(int64_t M, int64_t K, const float *__restrict A, int64_t lda,
+                           const float *__restrict B, float *__restrict C, int64_t ldc, bool acc) {
+  int64_t i = 0;
+  for (; i + 4 <= M; i += 4) {
+    float c0[D], c1[D], c2[D], c3[D];
+    for (int l = 0; l < D; l++) {
+      c0[l] = acc ? C[i * ldc + l] : 0.0f;
+      c1[l] = acc ? C[(i + 1) * ldc + l] : 0.0f;
+      c2[l] = acc ? C[(i + 2) * ldc + l] : 0.0f;
+      c3[l] = acc ? C[(i + 3) * ldc + l] : 0.0f;
+    }
+    for (int64_t k = 0; k < K; k++) {
+      const float *__restrict b = B + k * D;
+      const float *a = A + k * lda + i;
+      const float x0 = a[0], x1 = a[1], x2 = a[2], x3 = a[3];
+      for (int l = 0; l < D; l++) {
+        c0[l] += x0 * b[l];
+        c1[l] += x1 * b[l];
+        c2[l] += x2 * b[l];
+        c3[l] += x3 * b[l];
+      }
+    }
+    for (int l = 0; l < D; l++) {
+      C[i * ldc + l] = c0[l];
+      C[(i + 1) * ldc + l] = c1[l];
+      C[(i + 2) * ldc + l] = c2[l];
+      C[(i + 3) * ldc + l] = c3[l];
+    }
+  }
+  for (; i < M; i++) {
+    float c0[D];
+    for (int l = 0; l < D; l++) c0[l] = acc ? C[i * ldc + l] : 0.0f;
+    for (int64_t k = 0; k < K; k++) {
+      const float *__restrict b = B + k * D;
+      const float x0 = A[k * lda + i];
+      for (int l = 0; l < D; l++) c0[l] += x0 * b[l];
+    }
+    for (int l = 0; l < D; l++) C[i * ldc + l] = c0[l];
+  }
+}
+
+// C (M×Nc, row stride ldc) = or += A (M×K) · B (K×Nc).
+VP_INLINE void gemm_nn(int64_t M, int64_t Nc, int64_t K, const float *__restrict A, int64_t lda,
+                       const float *__restrict B, int64_t ldb, float *__restrict C, int64_t ldc,
+                       bool acc) {
+  if (ldb == Nc) {
+    switch (Nc) {
+      case 16:
+        return gemm_rows<16>(M, K, A, lda, B, C, ldc, acc);
+      case 32:
+        return gemm_rows<32>(M, K, A, lda, B, C, ldc, acc);
+      case 64:
+        return gemm_rows<64>(M, K, A, lda, B, C, ldc, acc);
+    }
+  }
+  // Blocks of 4 rows by 16 columns held in registers over the whole
+  // contraction; the columns past the last full block one by one.
+  int64_t i = 0;
+  for (; i + 4 <= M; i += 4) {
+    const float *a0 = A + i * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
+    int64_t j = 0;
+    for (; j + 16 <= Nc; j += 16) {
+      float c0[16], c1[16], c2[16], c3[16];
+      for (int l = 0; l < 16; l++) {
+        c0[l] = acc ? C[i * ldc + j + l] : 0.0f;
+        c1[l] = acc ? C[(i + 1) * ldc + j + l] : 0.0f;
+        c2[l] = acc ? C[(i + 2) * ldc + j + l] : 0.0f;
+        c3[l] = acc ? C[(i + 3) * ldc + j + l] : 0.0f;
+      }
+      for (int64_t k = 0; k < K; k++) {
+        const float *__restrict b = B + k * ldb + j;
+        const float x0 = a0[k], x1 = a1[k], x2 = a2[k], x3 = a3[k];
+        for (int l = 0; l < 16; l++) {
+          c0[l] += x0 * b[l];
+          c1[l] += x1 * b[l];
+          c2[l] += x2 * b[l];
+          c3[l] += x3 * b[l];
+        }
+      }
+      for (int l = 0; l < 16; l++) {
+        C[i * ldc + j + l] = c0[l];
+        C[(i + 1) * ldc + j + l] = c1[l];
+        C[(i + 2) * ldc + j + l] = c2[l];
+        C[(i + 3) * ldc + j + l] = c3[l];
+      }
+    }
+    for (; j < Nc; j++) {
+      float c0 = acc ? C[i * ldc + j] : 0.0f, c1 = acc ? C[(i + 1) * ldc + j] : 0.0f;
+      float c2 = acc ? C[(i + 2) * ldc + j] : 0.0f, c3 = acc ? C[(i + 3) * ldc + j] : 0.0f;
+      for (int64_t k = 0; k < K; k++) {
+        const float b = B[k * ldb + j];
+        c0 += a0[k] * b;
+        c1 += a1[k] * b;
+        c2 += a2[k] * b;
+        c3 += a3[k] * b;
+      }
+      C[i * ldc + j] = c0;
+      C[(i + 1) * ldc + j] = c1;
+      C[(i + 2) * ldc + j] = c2;
+      C[(i + 3) * ldc + j] = c3;
+    }
+  }
+  for (; i < M; i++) {
+    float *__restrict c = C + i * ldc;
+    if (!acc) {
+      for (int64_t j = 0; j < Nc; j++) c[j] = 0;
+    }
+    const float *a = A + i * lda;
+    for (int64_t k = 0; k < K; k++) {
+      const float av = a[k];
+      const float *__restrict b = B + k * ldb;
+      for (int64_t j = 0; j < Nc; j++) c[j] += av * b[j];
+    }
+  }
+}
+
+// C (M×Nc) = or += Aᵀ · B with A (K×M), B (K×Nc).
+VP_INLINE void gemm_tn(int64_t M, int64_t Nc, int64_t K, const float *__restrict A, int64_t lda,
+                       const float *__restrict B, int64_t ldb, float *__restrict C, int64_t ldc,
+                       bool acc) {
+  if (ldb == Nc) {
+    switch (Nc) {
+      case 16:
+        return gemm_rows_t<16>(M, K, A, lda, B, C, ldc, acc);
+      case 32:
+        return gemm_rows_t<32>(M, K, A, lda, B, C, ldc, acc);
+      case 64:
+        return gemm_rows_t<64>(M, K, A, lda, B, C, ldc, acc);
+    }
+  }
+  if (!acc) {
+    for (int64_t i = 0; i < M; i++) {
+      for (int64_t j = 0; j < Nc; j++) C[i * ldc + j] = 0;
+    }
+  }
+  for (int64_t k = 0; k < K; k++) {
+    const float *__restrict b = B + k * ldb;
+    for (int64_t i = 0; i < M; i++) {
+      const float av = A[k * lda + i];
+      float *__restrict c = C + i * ldc;
+      for (int64_t j = 0; j < Nc; j++) c[j] += av * b[j];
+    }
+  }
+}
+
+// dst (cols×rows) = srcᵀ, src rows×cols with row stride ld.
+VP_INLINE void transpose(int64_t rows, int64_t cols, const float *__restrict src, int64_t ld,
+                         float *__restrict dst) {
+  for (int64_t i = 0; i < rows; i++) {
+    for (int64_t j = 0; j < cols; j++) dst[j * rows + i] = src[i * ld + j];
+  }
+}
+
+// gather copies a head's rows×d block (row stride ld) into a dense buffer.
+VP_INLINE void gather(int64_t rows, int64_t d, const float *__restrict src, int64_t ld,
+                      float *__restrict dst) {
+  for (int64_t i = 0; i < rows; i++) std::memcpy(dst + i * d, src + i * ld, d * sizeof(float));
+}
+
+VP_INLINE void scale(int64_t rows, int64_t cols, float s, float *__restrict x, int64_t ld) {
+  for (int64_t i = 0; i < rows; i++) {
+    for (int64_t j = 0; j < cols; j++) x[i * ld + j] *= s;
+  }
+}
+
+constexpr int kLanes = 16;
+
+// dot returns Σ a[j]·b[j] in 16 lanes, combined in lane order.
+VP_INLINE float dot(int64_t n, const float *__restrict a, const float *__restrict b) {
+  float acc[kLanes] = {0};
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes) {
+    for (int l = 0; l < kLanes; l++) acc[l] += a[j + l] * b[j + l];
+  }
+  for (int l = 0; j < n; j++, l++) acc[l] += a[j] * b[j];
+  float s = 0;
+  for (int l = 0; l < kLanes; l++) s += acc[l];
+  return s;
+}
+
+VP_INLINE float exp_poly(float x) {
+  // e^x = 2^n · e^r, n = round(x·log2 e), |r| <= ln2/2, e^r by Cephes' expf
+  // polynomial. Below -87 (e^x < 1.7e-38, negligible against the row's
+  // largest term, 1) the result is 0.
+  const bool tiny = x < -87.0f;
+  const float xc = tiny ? -87.0f : x;
+  const float n = __builtin_floorf(xc * 1.44269504088896341f + 0.5f);
+  float r = xc - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  return tiny ? 0.0f : p * __builtin_bit_cast(float, bits);
+}
+
+// row_max returns the largest of x[0..n-1] (n >= 1), in 16 lanes.
+VP_INLINE float row_max(int64_t n, const float *__restrict x) {
+  float mx[kLanes];
+  for (int l = 0; l < kLanes; l++) mx[l] = x[0];
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes) {
+    for (int l = 0; l < kLanes; l++) mx[l] = x[j + l] > mx[l] ? x[j + l] : mx[l];
+  }
+  for (int l = 0; j < n; j++, l++) mx[l] = x[j] > mx[l] ? x[j] : mx[l];
+  float m = mx[0];
+  for (int l = 1; l < kLanes; l++) m = mx[l] > m ? mx[l] : m;
+  return m;
+}
+
+// row_sum returns Σ x[0..n-1] in 16 lanes, combined in lane order.
+VP_INLINE float row_sum(int64_t n, const float *__restrict x) {
+  float acc[kLanes] = {0};
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes) {
+    for (int l = 0; l < kLanes; l++) acc[l] += x[j + l];
+  }
+  for (int l = 0; j < n; j++, l++) acc[l] += x[j];
+  float s = 0;
+  for (int l = 0; l < kLanes; l++) s += acc[l];
+  return s;
+}
+
+// softmax_rows turns each row of S (N×N) into softmax(s·S + B) in place.
+VP_INLINE void softmax_rows(int64_t N, float s, const float *__restrict bias, float *__restrict S) {
+  for (int64_t i = 0; i < N; i++) {
+    float *__restrict x = S + i * N;
+    if (bias != nullptr) {
+      const float *__restrict b = bias + i * N;
+      for (int64_t j = 0; j < N; j++) x[j] = x[j] * s + b[j];
+    } else {
+      for (int64_t j = 0; j < N; j++) x[j] *= s;
+    }
+    const float m = row_max(N, x);
+    for (int64_t j = 0; j < N; j++) x[j] = exp_poly(x[j] - m);
+    const float inv = 1.0f / row_sum(N, x);
+    for (int64_t j = 0; j < N; j++) x[j] *= inv;
+  }
+}
+
+// Scratch for one head: the dense blocks the kernels work on.
+struct Scratch {
+  std::vector<float> buf;
+  float *take(size_t n) {
+    float *p = buf.data() + used;
+    used += n;
+    return p;
+  }
+  void reset(const Dims &D, int nd, int nn) {
+    const size_t need = static_cast<size_t>(nd) * D.N * D.d + static_cast<size_t>(nn) * D.N * D.N;
+    if (buf.size() < need) buf.resize(need);
+    used = 0;
+  }
+  size_t used = 0;
+};
+
+// Forward of head h of sequence g: P (N×N) and the head's output block.
+VP_CLONES void fwd_head(const Dims &D, const float *qkv, const float *bias, float *out, float *P,
+                        float *scratch) {
+  const int64_t N = D.N, d = D.d, R = D.R();
+  float *Q = scratch, *Kt = Q + N * d, *V = Kt + N * d;
+  gather(N, d, qkv, R, Q);
+  transpose(N, d, qkv + D.H * d, R, Kt);
+  gather(N, d, qkv + 2 * D.H * d, R, V);
+  gemm_nn(N, N, d, Q, d, Kt, N, P, N, false);
+  softmax_rows(N, D.s, bias, P);
+  gemm_nn(N, d, N, P, N, V, d, out, D.O(), false);
+}
+
+// Backward of one head: the head's slots of dqkv, and dS (N×N) when dS is
+// not null (for the bias's gradient).
+VP_CLONES void bwd_head(const Dims &D, const float *qkv, const float *P, const float *dO,
+                        float *dqkv, float *dSout, float *scratch) {
+  const int64_t N = D.N, d = D.d, R = D.R(), Hd = D.H * d;
+  float *Q = scratch, *K = Q + N * d, *Vt = K + N * d, *G = Vt + N * d;
+  float *dP = G + N * d;
+  gather(N, d, qkv, R, Q);
+  gather(N, d, qkv + Hd, R, K);
+  transpose(N, d, qkv + 2 * Hd, R, Vt);
+  gather(N, d, dO, D.O(), G);
+  // dV = Pᵀ dO
+  gemm_tn(N, d, N, P, N, G, d, dqkv + 2 * Hd, R, false);
+  // dP = dO Vᵀ, then dS = P ⊙ (dP − r) in place
+  gemm_nn(N, N, d, G, d, Vt, N, dP, N, false);
+  for (int64_t i = 0; i < N; i++) {
+    const float *p = P + i * N;
+    float *x = dP + i * N;
+    const float r = dot(N, p, x);
+    for (int64_t j = 0; j < N; j++) x[j] = p[j] * (x[j] - r);
+  }
+  // dQ = s·dS K, dK = s·dSᵀ Q
+  gemm_nn(N, d, N, dP, N, K, d, dqkv, R, false);
+  scale(N, d, D.s, dqkv, R);
+  gemm_tn(N, d, N, dP, N, Q, d, dqkv + Hd, R, false);
+  scale(N, d, D.s, dqkv + Hd, R);
+  if (dSout != nullptr) std::memcpy(dSout, dP, N * N * sizeof(float));
+}
+
+// Double backward of one head (see the top of the file): the head's slots of
+// g_qkv and g_dO, and g_S (N×N) when gSout is not null.
+VP_CLONES void dbl_head(const Dims &D, const float *qkv, const float *P, const float *dO,
+                        const float *gdqkv, const float *gB, float *gqkv, float *gdO,
+                        float *gSout, float *scratch) {
+  const int64_t N = D.N, d = D.d, R = D.R(), Hd = D.H * d;
+  const float s = D.s;
+  float *Q = scratch, *K = Q + N * d, *V = K + N * d, *Vt = V + N * d, *Kt = Vt + N * d;
+  float *G = Kt + N * d, *gQ = G + N * d, *gK = gQ + N * d, *gV = gK + N * d;
+  float *gKt = gV + N * d, *gVt = gKt + N * d;
+  float *dP = gVt + N * d, *dS = dP + N * N, *gdS = dS + N * N, *gP = gdS + N * N,
+        *gdP = gP + N * N;
+  gather(N, d, qkv, R, Q);
+  gather(N, d, qkv + Hd, R, K);
+  gather(N, d, qkv + 2 * Hd, R, V);
+  transpose(N, d, qkv + 2 * Hd, R, Vt);
+  transpose(N, d, qkv + Hd, R, Kt);
+  gather(N, d, dO, Hd, G);
+  gather(N, d, gdqkv, R, gQ);
+  gather(N, d, gdqkv + Hd, R, gK);
+  gather(N, d, gdqkv + 2 * Hd, R, gV);
+  transpose(N, d, gdqkv + Hd, R, gKt);
+  transpose(N, d, gdqkv + 2 * Hd, R, gVt);
+  std::vector<float> r(N), gr(N);
+  // Recompute dP, r, dS.
+  gemm_nn(N, N, d, G, d, Vt, N, dP, N, false);
+  for (int64_t i = 0; i < N; i++) {
+    const float *p = P + i * N, *x = dP + i * N;
+    float *y = dS + i * N;
+    r[i] = dot(N, p, x);
+    for (int64_t j = 0; j < N; j++) y[j] = p[j] * (x[j] - r[i]);
+  }
+  // g_dS = s·(gdQ Kᵀ + Q gdKᵀ) + gdB
+  gemm_nn(N, N, d, gQ, d, Kt, N, gdS, N, false);
+  gemm_nn(N, N, d, Q, d, gKt, N, gdS, N, true);
+  for (int64_t i = 0; i < N; i++) {
+    float *x = gdS + i * N;
+    if (gB != nullptr) {
+      const float *b = gB + i * N;
+      for (int64_t j = 0; j < N; j++) x[j] = x[j] * s + b[j];
+    } else {
+      for (int64_t j = 0; j < N; j++) x[j] *= s;
+    }
+  }
+  // g_r, g_dP, g_P (without its dO gdVᵀ term)
+  for (int64_t i = 0; i < N; i++) {
+    const float *p = P + i * N, *x = gdS + i * N, *dp = dP + i * N;
+    gr[i] = -dot(N, p, x);
+    float *a = gdP + i * N, *b = gP + i * N;
+    for (int64_t j = 0; j < N; j++) {
+      a[j] = p[j] * (x[j] + gr[i]);
+      b[j] = x[j] * (dp[j] - r[i]) + gr[i] * dp[j];
+    }
+  }
+  // g_P += dO gdVᵀ
+  gemm_nn(N, N, d, G, d, gVt, N, gP, N, true);
+  // g_dO = g_dP V + P gdV
+  float *gdOh = gdO;
+  gemm_nn(N, d, N, gdP, N, V, d, gdOh, Hd, false);
+  gemm_nn(N, d, N, P, N, gV, d, gdOh, Hd, true);
+  // g_V = g_dPᵀ dO
+  gemm_tn(N, d, N, gdP, N, G, d, gqkv + 2 * Hd, R, false);
+  // g_S = P ⊙ (g_P − rowsum(P ⊙ g_P)), in gP
+  for (int64_t i = 0; i < N; i++) {
+    const float *p = P + i * N;
+    float *x = gP + i * N;
+    const float t = dot(N, p, x);
+    for (int64_t j = 0; j < N; j++) x[j] = p[j] * (x[j] - t);
+  }
+  // g_Q = s·(dS gdK + g_S K), g_K = s·(dSᵀ gdQ + g_Sᵀ Q)
+  gemm_nn(N, d, N, dS, N, gK, d, gqkv, R, false);
+  gemm_nn(N, d, N, gP, N, K, d, gqkv, R, true);
+  scale(N, d, s, gqkv, R);
+  gemm_tn(N, d, N, dS, N, gQ, d, gqkv + Hd, R, false);
+  gemm_tn(N, d, N, gP, N, Q, d, gqkv + Hd, R, true);
+  scale(N, d, s, gqkv + Hd, R);
+  if (gSout != nullptr) std::memcpy(gSout, gP, N * N * sizeof(float));
+}
+
+}  // namespace vp_attention_kernels
+
+namespace {
+
+using namespace vp_attention_kernels;
+
+Dims dims_of(const at::Tensor &qkv, int64_t heads, double scale) {
+  TORCH_CHECK(qkv.dim() == 3, "vitprobe attention: qkv must be (G, N, 3·H·d), got ", qkv.sizes());
+  TORCH_CHECK(qkv.scalar_type() == at::kFloat, "vitprobe attention: qkv must be float32");
+  TORCH_CHECK(qkv.device().is_cpu(), "vitprobe attention: CPU tensors only");
+  TORCH_CHECK(heads > 0 && qkv.size(2) % (3 * heads) == 0,
+              "vitprobe attention: ", qkv.size(2), " channels are not 3 x ", heads, " heads");
+  Dims D;
+  D.G = qkv.size(0);
+  D.N = qkv.size(1);
+  D.H = heads;
+  D.d = qkv.size(2) / (3 * heads);
+  D.s = static_cast<float>(scale);
+  return D;
+}
+
+void check_bias(const at::Tensor &bias, const Dims &D) {
+  if (bias.numel() == 0) return;
+  TORCH_CHECK(bias.dim() == 2 && bias.size(0) == D.N && bias.size(1) == D.N &&
+                  bias.scalar_type() == at::kFloat,
+              "vitprobe attention: bias must be float32 (N, N) with N = ", D.N, ", got ",
+              bias.sizes());
+}
+
+// Plain tensors (no autograd) for the three passes.
+
+std::vector<at::Tensor> forward_pass(const at::Tensor &qkv_in, const at::Tensor &bias_in, const Dims &D) {
+  at::Tensor qkv = qkv_in.contiguous(), bias = bias_in.contiguous();
+  at::Tensor out = at::empty({D.G, D.N, D.H * D.d}, qkv.options());
+  at::Tensor P = at::empty({D.G, D.H, D.N, D.N}, qkv.options());
+  const float *q = qkv.data_ptr<float>();
+  const float *b = bias.numel() ? bias.data_ptr<float>() : nullptr;
+  float *o = out.data_ptr<float>(), *p = P.data_ptr<float>();
+  at::parallel_for(0, D.G * D.H, 1, [&](int64_t lo, int64_t hi) {
+    Scratch sc;
+    for (int64_t it = lo; it < hi; it++) {
+      const int64_t g = it / D.H, h = it % D.H;
+      sc.reset(D, 3, 0);
+      fwd_head(D, q + g * D.N * D.R() + h * D.d, b, o + g * D.N * D.O() + h * D.d,
+               p + it * D.N * D.N, sc.take(3 * D.N * D.d));
+    }
+  });
+  return {out, P};
+}
+
+std::vector<at::Tensor> backward_pass(const at::Tensor &qkv_in, const at::Tensor &bias, const at::Tensor &P,
+                                      const at::Tensor &dO_in, const Dims &D) {
+  at::Tensor qkv = qkv_in.contiguous(), dO = dO_in.contiguous();
+  at::Tensor dqkv = at::empty_like(qkv);
+  const bool wantB = bias.numel() > 0;
+  at::Tensor dS = wantB ? at::empty({D.G * D.H, D.N, D.N}, qkv.options()) : at::Tensor();
+  const float *q = qkv.data_ptr<float>(), *p = P.data_ptr<float>(), *g = dO.data_ptr<float>();
+  float *dq = dqkv.data_ptr<float>();
+  float *ds = wantB ? dS.data_ptr<float>() : nullptr;
+  at::parallel_for(0, D.G * D.H, 1, [&](int64_t lo, int64_t hi) {
+    Scratch sc;
+    for (int64_t it = lo; it < hi; it++) {
+      const int64_t gi = it / D.H, h = it % D.H;
+      sc.reset(D, 4, 1);
+      bwd_head(D, q + gi * D.N * D.R() + h * D.d, p + it * D.N * D.N, g + gi * D.N * D.O() + h * D.d,
+               dq + gi * D.N * D.R() + h * D.d, ds ? ds + it * D.N * D.N : nullptr,
+               sc.take(4 * D.N * D.d + D.N * D.N));
+    }
+  });
+  at::Tensor dB = wantB ? dS.sum(0) : at::empty({0}, qkv.options());
+  return {dqkv, dB};
+}
+
+std::vector<at::Tensor> double_pass(const at::Tensor &qkv_in, const at::Tensor &bias, const at::Tensor &P,
+                                    const at::Tensor &dO_in, const at::Tensor &gdqkv_in,
+                                    const at::Tensor &gB_in, const Dims &D) {
+  at::Tensor qkv = qkv_in.contiguous(), dO = dO_in.contiguous(), gdqkv = gdqkv_in.contiguous();
+  const bool hasB = bias.numel() > 0;
+  at::Tensor gB = (hasB && gB_in.defined() && gB_in.numel() > 0) ? gB_in.contiguous() : at::Tensor();
+  at::Tensor gqkv = at::empty_like(qkv), gdO = at::empty_like(dO);
+  at::Tensor gS = hasB ? at::empty({D.G * D.H, D.N, D.N}, qkv.options()) : at::Tensor();
+  const float *q = qkv.data_ptr<float>(), *p = P.data_ptr<float>(), *g = dO.data_ptr<float>();
+  const float *gd = gdqkv.data_ptr<float>();
+  const float *gb = gB.defined() ? gB.data_ptr<float>() : nullptr;
+  float *gq = gqkv.data_ptr<float>(), *go = gdO.data_ptr<float>();
+  float *gs = hasB ? gS.data_ptr<float>() : nullptr;
+  at::parallel_for(0, D.G * D.H, 1, [&](int64_t lo, int64_t hi) {
+    Scratch sc;
+    for (int64_t it = lo; it < hi; it++) {
+      const int64_t gi = it / D.H, h = it % D.H;
+      sc.reset(D, 11, 5);
+      const int64_t qoff = gi * D.N * D.R() + h * D.d, ooff = gi * D.N * D.O() + h * D.d;
+      dbl_head(D, q + qoff, p + it * D.N * D.N, g + ooff, gd + qoff, gb, gq + qoff, go + ooff,
+               gs ? gs + it * D.N * D.N : nullptr, sc.take(11 * D.N * D.d + 5 * D.N * D.N));
+    }
+  });
+  at::Tensor gBias = hasB ? gS.sum(0) : at::Tensor();
+  return {gqkv, gBias, gdO};
+}
+
+// The backward pass as a differentiable operator, so that Hessian-vector
+// products (a backward pass through the backward pass) reach the fused
+// double backward. Inputs: qkv, bias (or a 0-element tensor), dO, P (not
+// differentiated: a function of qkv and bias, accounted for in the formulas).
+struct AttentionBackward : public torch::autograd::Function<AttentionBackward> {
+  static variable_list forward(AutogradContext *ctx, const at::Tensor &qkv, const at::Tensor &bias,
+                               const at::Tensor &dO, const at::Tensor &P, int64_t heads,
+                               double scale) {
+    Dims D = dims_of(qkv, heads, scale);
+    auto r = backward_pass(qkv, bias, P, dO, D);
+    ctx->save_for_backward({qkv, bias, dO});
+    ctx->saved_data["P"] = P;
+    ctx->saved_data["heads"] = heads;
+    ctx->saved_data["scale"] = scale;
+    return {r[0], r[1]};
+  }
+
+  static variable_list backward(AutogradContext *ctx, variable_list grads) {
+    TORCH_CHECK(!torch::autograd::GradMode::is_enabled(),
+                "vitprobe attention: third derivatives are not implemented");
+    auto saved = ctx->get_saved_variables();
+    const at::Tensor &qkv = saved[0], &bias = saved[1], &dO = saved[2];
+    at::Tensor P = ctx->saved_data["P"].toTensor();
+    Dims D = dims_of(qkv, ctx->saved_data["heads"].toInt(), ctx->saved_data["scale"].toDouble());
+    at::Tensor gd = grads[0].defined() ? grads[0] : at::zeros_like(qkv);
+    auto r = double_pass(qkv, bias, P, dO, gd, grads.size() > 1 ? grads[1] : at::Tensor(), D);
+    return {r[0], bias.numel() ? r[1] : at::Tensor(), r[2], at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+struct Attention : public torch::autograd::Function<Attention> {
+  static at::Tensor forward(AutogradContext *ctx, const at::Tensor &qkv, const at::Tensor &bias,
+                            int64_t heads, double scale) {
+    Dims D = dims_of(qkv, heads, scale);
+    check_bias(bias, D);
+    auto r = forward_pass(qkv, bias, D);
+    ctx->save_for_backward({qkv, bias});
+    ctx->saved_data["P"] = r[1];
+    ctx->saved_data["heads"] = heads;
+    ctx->saved_data["scale"] = scale;
+    return r[0];
+  }
+
+  static variable_list backward(AutogradContext *ctx, variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    const at::Tensor &qkv = saved[0], &bias = saved[1];
+    at::Tensor P = ctx->saved_data["P"].toTensor();
+    const int64_t heads = ctx->saved_data["heads"].toInt();
+    const double scale = ctx->saved_data["scale"].toDouble();
+    auto r = AttentionBackward::apply(qkv, bias, grads[0].contiguous(), P, heads, scale);
+    return {r[0], bias.numel() ? r[1] : at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+char *dup_err(const char *what) {
+  char *s = static_cast<char *>(std::malloc(std::strlen(what) + 1));
+  std::strcpy(s, what);
+  return s;
+}
+
+// has_tangent reports whether t carries a forward-mode tangent (libtorch
+// 1.13 has one forward-mode level, 0).
+bool has_tangent(const at::Tensor &t) { return t.defined() && t._fw_grad(/*level=*/0).defined(); }
+
+// composite is the attention from libtorch's operators, for inputs with a
+// forward-mode tangent: libtorch 1.13 runs no forward mode through a C++
+// custom Function, and its matmul and softmax have their forward-mode
+// formulas.
+at::Tensor composite(const at::Tensor &qkv, const at::Tensor &bias, const Dims &D) {
+  at::Tensor x = qkv.reshape({D.G, D.N, 3, D.H, D.d}).permute({2, 0, 3, 1, 4});  // (3, G, H, N, d)
+  at::Tensor S = at::matmul(x.select(0, 0), x.select(0, 1).transpose(-2, -1)) * static_cast<double>(D.s);
+  if (bias.numel() > 0) S = S + bias;
+  at::Tensor o = at::matmul(at::softmax(S, -1), x.select(0, 2));  // (G, H, N, d)
+  return o.permute({0, 2, 1, 3}).reshape({D.G, D.N, D.H * D.d});
+}
+
+}  // namespace
+
+extern "C" char *vp_attention(vp_tensor qkv, vp_tensor bias, long long heads, double scale,
+                              vp_tensor *out) {
+  try {
+    const at::Tensor &q = *static_cast<at::Tensor *>(qkv);
+    at::Tensor b = bias != nullptr ? *static_cast<at::Tensor *>(bias)
+                                   : at::empty({0}, q.options().requires_grad(false));
+    at::Tensor o;
+    if (has_tangent(q) || has_tangent(b)) {
+      Dims D = dims_of(q, heads, scale);
+      check_bias(b, D);
+      o = composite(q, b, D);
+    } else {
+      o = Attention::apply(q, b, static_cast<int64_t>(heads), scale);
+    }
+    *out = new at::Tensor(o);
+    return nullptr;
+  } catch (const std::exception &e) {
+    return dup_err(e.what());
+  }
+}
