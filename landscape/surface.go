@@ -2,7 +2,6 @@ package landscape
 
 import (
 	"errors"
-	"math"
 )
 
 // Surface is the plane of weights w(x, y) = w0 + x*d1 + y*d2 through the
@@ -82,18 +81,6 @@ func (s *Surface) At(dst [][]float64, x, y float64) [][]float64 {
 // weights at (x, y), without making them: the same numbers as L1 and L2 of
 // At(nil, x, y) with the origin's Buffer marks.
 func (s *Surface) Norms(x, y float64) (l1, l2 float64) {
-	for i := range s.origin {
-		if s.origin[i].Buffer {
-			continue
-		}
-		var a, q float64
-		for j := range s.origin[i].Data {
-			v := s.value(i, j, x, y)
-			a += math.Abs(v)
-			q += v * v
-		}
-		l1 += a
-		l2 += math.Sqrt(q)
-	}
+	l1, l2, _ = s.NormsSq(x, y)
 	return l1, l2
 }
