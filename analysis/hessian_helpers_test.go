@@ -120,8 +120,15 @@ func batchOf(t testing.TB, lo, size int, aug data.Augment) *torchdata.Batch {
 }
 
 // lockThread pins the test's goroutine to its OS thread: libtorch's grad
-// mode is per thread and an HVP must be used where it was built.
+// mode is per thread and an HVP must be used where it was built. It also
+// sets the thread count on that thread to the count in effect: OpenMP keeps
+// it per thread, and oneDNN's convolutions would otherwise read the process
+// default on a fresh thread (two runs could differ in the last bit).
 func lockThread(t testing.TB) {
+	t.Helper()
 	runtime.LockOSThread()
 	t.Cleanup(runtime.UnlockOSThread)
+	if _, err := torchx.SetThreads(torchx.Threads()); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -3,6 +3,7 @@ package torchx_test
 import (
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"github.com/sugarme/gotch"
@@ -17,6 +18,22 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// pin locks the calling test's goroutine to its OS thread and sets
+// libtorch's thread count on that thread (to the count in effect). A test that compares two runs bit
+// for bit needs it: OpenMP keeps the thread count per OS thread, and
+// oneDNN reads it without libtorch's lazy set-up, so a goroutine that moves
+// to an OS thread where no torch code ran may run a convolution's weight
+// gradient with another split of its reduction (a last-bit difference, seen
+// once in 300 runs under load). The commands run on a locked main thread.
+func pin(t testing.TB) {
+	t.Helper()
+	runtime.LockOSThread()
+	t.Cleanup(runtime.UnlockOSThread)
+	if _, err := torchx.SetThreads(torchx.Threads()); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // leaf returns a float64 leaf tensor requiring grad.
@@ -167,6 +184,7 @@ func TestCubicHVP(t *testing.T) {
 }
 
 func TestGradMatchesBackward(t *testing.T) {
+	pin(t)
 	r := rand.New(rand.NewPCG(3, 4))
 	vals := func(n int) []float64 {
 		v := make([]float64, n)

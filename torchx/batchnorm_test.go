@@ -114,6 +114,7 @@ func TestBatchNormTrainMatchesFloat64(t *testing.T) {
 // TestBatchNormTrainOtherInputs checks that inputs the kernel does not take
 // (the standard layout, float64) give libtorch's batch_norm, bit for bit.
 func TestBatchNormTrainOtherInputs(t *testing.T) {
+	pin(t)
 	r := rand.New(rand.NewPCG(3, 4))
 	for _, k := range []gotch.DType{gotch.Float, gotch.Double} {
 		var s torchx.Scope

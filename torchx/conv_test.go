@@ -33,6 +33,7 @@ func TestConv2dMatchesLibtorch(t *testing.T) {
 	} {
 		name := fmt.Sprintf("%dto%d_k%d_s%d_g%d_bias%v_xgrad%v_cl%v", c.cin, c.cout, c.k, c.stride, c.groups, c.bias, c.inputGrad, c.channelsLast)
 		t.Run(name, func(t *testing.T) {
+			pin(t)
 			r := rand.New(rand.NewPCG(uint64(c.cin*100+c.cout), uint64(c.stride)))
 			const n, hw = 3, 8
 			xv := randVals(r, n*c.cin*hw*hw, 1)

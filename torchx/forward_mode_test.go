@@ -16,6 +16,7 @@ import (
 // computed here with libtorch's conv2d in float64. The value must be the
 // one without tangents, bit for bit.
 func TestConv2dForwardMode(t *testing.T) {
+	pin(t)
 	r := rand.New(rand.NewPCG(5, 6))
 	const n, cin, cout, hw, k, stride, pad = 2, 3, 4, 6, 3, 2, 1
 	xs, ws, bs := []int64{n, cin, hw, hw}, []int64{cout, cin, k, k}, []int64{cout}
@@ -69,6 +70,7 @@ func TestConv2dForwardMode(t *testing.T) {
 // (truncation and rounding errors about 1e-10), on a window-sized case
 // with the bias; float32 rounding allows 1e-5.
 func TestAttentionForwardMode(t *testing.T) {
+	pin(t)
 	const g, n, h, dh = 3, 9, 2, 4
 	const scale = 0.5
 	r := rand.New(rand.NewPCG(7, 8))

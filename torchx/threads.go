@@ -31,9 +31,13 @@ func DefaultThreads() (int, error) {
 // SetThreads sets libtorch's intra-op thread count, and OpenBLAS's (whose
 // own pool runs libtorch's matrix products), to n; n <= 0 means
 // DefaultThreads. libtorch (Debian's 1.13.1) starts with one thread per
-// physical core as it counts them, which is one on a 2-vCPU machine. Call it
-// before other torch work: threads that already ran parallel torch code keep
-// their count. It returns the count in effect.
+// physical core as it counts them, which is one on a 2-vCPU machine. The
+// count is kept per OS thread (OpenMP's), and oneDNN's convolutions read it
+// as OpenMP has it on the calling thread: run torch work on a goroutine
+// locked to the OS thread that called SetThreads (as the commands do with
+// their main thread, and OnLockedThread), or two runs of the same
+// convolution may split a reduction differently and differ in the last bit.
+// It returns the count in effect.
 func SetThreads(n int) (int, error) {
 	if n <= 0 {
 		var err error

@@ -2,6 +2,7 @@ package train
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/sugarme/gotch"
@@ -25,11 +26,15 @@ func TestFlatStepMatchesPerTensor(t *testing.T) {
 	if err != nil {
 		t.Skip("MNIST:", err)
 	}
-	if _, err := torchx.SetThreads(1); err != nil {
-		t.Fatal(err)
-	}
 	for _, name := range []string{"resnet-mini", "vit-mini"} {
 		t.Run(name, func(t *testing.T) {
+			// One OS thread with its count set: OpenMP keeps the count per
+			// thread, and oneDNN reads it as the calling thread has it.
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			if _, err := torchx.SetThreads(1); err != nil {
+				t.Fatal(err)
+			}
 			c, err := Recipe("mini", name, "mnist")
 			if err != nil {
 				t.Fatal(err)
