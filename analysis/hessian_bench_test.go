@@ -414,3 +414,127 @@ func hvpMatchesPyTorch(t *testing.T, py, ckpt string) {
 		}
 	}
 }
+
+// BenchmarkHVPProfile profiles, per mini preset at batch 16 as
+// BenchmarkHVP, b.N Hessian-vector products and b.N forward+backward
+// passes, and b.N forward passes at batch 50 without autograd (what a
+// landscape point repeats over its images), with libtorch's operator
+// profiler, and prints where each call's time goes (torchx.ProfileOps),
+// each table after a "profile:" header, for scripts/bench.sh's summary.
+//
+//	go test ./analysis -run '^$' -bench HVPProfile -benchtime 5x
+func BenchmarkHVPProfile(b *testing.B) {
+	// The last run of each sub-benchmark (the benchmark runs it with N=1
+	// first) is printed once all have run, in order.
+	var order []string
+	tables := map[string]string{}
+	defer func() {
+		for _, k := range order {
+			fmt.Print(tables[k])
+		}
+	}()
+	show := func(b *testing.B, what string, p *torchx.Profile) {
+		b.Helper()
+		var t strings.Builder
+		fmt.Fprintf(&t, "profile: %s, %d threads, per call (mean of %d)\n\n", what, torchx.Threads(), b.N)
+		if err := p.WriteTable(&t, 12, b.N); err != nil {
+			b.Fatal(err)
+		}
+		if _, ok := tables[what]; !ok {
+			order = append(order, what)
+		}
+		tables[what] = t.String() + "\n"
+	}
+	for _, name := range benchNames() {
+		b.Run(name+"/hvp", func(b *testing.B) {
+			m, batch := benchSetup(b, name)
+			h, err := NewBatchHessian(m, batch, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer h.Close()
+			v := randVec(h.Dim(), 1)
+			dst := make([]float64, h.Dim())
+			if err := h.MulVec(dst, v); err != nil { // warm-up
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			p, err := torchx.ProfileOps(func() error {
+				for range b.N {
+					if err := h.MulVec(dst, v); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			show(b, "Hessian-vector product, "+name+", batch 16", p)
+		})
+		b.Run(name+"/fwd+bwd", func(b *testing.B) {
+			m, batch := benchSetup(b, name)
+			tensors, _ := paramTensors(TrainableParams(m))
+			step := func() error {
+				logits, err := m.Forward(batch.Images, models.Eval, nil)
+				if err != nil {
+					return err
+				}
+				defer logits.MustDrop()
+				loss, err := train.Loss(logits, batch)
+				if err != nil {
+					return err
+				}
+				defer loss.MustDrop()
+				g, err := torchx.Grad(loss, tensors)
+				torchx.DropAll(g)
+				return err
+			}
+			if err := step(); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			p, err := torchx.ProfileOps(func() error {
+				for range b.N {
+					if err := step(); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			show(b, "forward+backward, "+name+", batch 16", p)
+		})
+		b.Run(name+"/forward", func(b *testing.B) {
+			m, _ := benchSetup(b, name)
+			batch := batchOf(b, 0, 50, data.Augment{})
+			fwd := func() error {
+				return torchx.NoGrad(func() error {
+					logits, err := m.Forward(batch.Images, models.Eval, nil)
+					if err == nil {
+						logits.MustDrop()
+					}
+					return err
+				})
+			}
+			if err := fwd(); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			p, err := torchx.ProfileOps(func() error {
+				for range b.N {
+					if err := fwd(); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			show(b, "forward without autograd (a landscape point's unit), "+name+", batch 50", p)
+		})
+	}
+}

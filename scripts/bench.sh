@@ -6,7 +6,8 @@
 # gives medians over the repeats. `make bench` runs the set-up first; alone,
 # run `bash scripts/setup.sh` once before. On a shared machine, run it under
 # nice (`nice -n 5 make bench`). About 15-20 minutes on 2 idle cores (three
-# repeats), the targets alone (BENCH_SECTIONS="peak trainpy hvp landscape")
+# repeats), the targets alone (BENCH_SECTIONS="peak trainpy hvp landscape
+# profile")
 # about 7, BENCH_QUICK=1 about 5, BENCH_SMOKE=1 about 2; far longer when
 # other jobs share the cores, where two-threaded libtorch suffers most
 # (VITPROBE_THREADS=1 runs everything on one thread; docs/benchmarks.md has
@@ -33,7 +34,7 @@
 #
 # Environment:
 #   BENCH_SMOKE=1        the targets only (sections peak trainpy hvp
-#                        landscape), one repeat, a step or two each: checks
+#                        landscape profile), one repeat, a step or two each: checks
 #                        that the whole chain runs (a few minutes); its
 #                        figures are too short to quote
 #   BENCH_QUICK=1        one repeat, fewer iterations, no memory run
@@ -43,8 +44,8 @@
 #                        (resnet18/50, preact-resnet50, alternet50, vit-ti:
 #                        several minutes more)
 #   BENCH_SECTIONS=LIST  the sections to run, of: peak trainpy train blas
-#                        models hvp landscape lanczos hessian fourier probes
-#                        data torchx torchscript rss
+#                        models hvp landscape profile lanczos hessian fourier
+#                        probes data torchx torchscript rss
 #                        (default all; BENCH_QUICK leaves out rss)
 #   BENCH_MODELS=LIST    the mini presets (default resnet-mini vit-mini
 #                        alternet-mini; the checkpoint-based sections use
@@ -68,12 +69,12 @@ root=$(pwd)
 
 quick=${BENCH_QUICK:-0}
 smoke=${BENCH_SMOKE:-0}
-default_sections="peak trainpy train blas models hvp landscape lanczos hessian fourier probes data torchx torchscript rss"
+default_sections="peak trainpy train blas models hvp landscape profile lanczos hessian fourier probes data torchx torchscript rss"
 if [ "$smoke" = 1 ]; then
   quick=1
   repeats=${BENCH_REPEATS:-1}
   train_steps=1 tp_steps=1 fb_steps=1 hvp_reps=2 ls_points=1 peak_calls=3 go_time=0.1s
-  default_sections="peak trainpy hvp landscape"
+  default_sections="peak trainpy hvp landscape profile"
 elif [ "$quick" = 1 ]; then
   repeats=${BENCH_REPEATS:-1}
   train_steps=2 tp_steps=10 fb_steps=5 hvp_reps=5 ls_points=1 peak_calls=10 go_time=0.2s
@@ -102,7 +103,7 @@ say() { printf 'bench: [%02d:%02d] %s\n' $(((SECONDS - start) / 60)) $(((SECONDS
 want() { [[ " $sections " == *" $1 "* ]]; }
 
 case "$repeats" in '' | *[!0-9]* | 0) die "BENCH_REPEATS=$repeats is not a positive integer" ;; esac
-all_sections=" peak trainpy train blas models hvp landscape lanczos hessian fourier probes data torchx torchscript rss "
+all_sections=" peak trainpy train blas models hvp landscape profile lanczos hessian fourier probes data torchx torchscript rss "
 for s in $sections; do
   [[ "$all_sections" == *" $s "* ]] || die "BENCH_SECTIONS: unknown section $s (known:$all_sections)"
 done
@@ -194,9 +195,9 @@ gotest() {
 # --- build ---------------------------------------------------------------------
 say "building the test binaries"
 pkgs=()
-{ want train || want trainpy || want blas; } && pkgs+=(train)
+{ want train || want trainpy || want blas || want profile; } && pkgs+=(train)
 want models && pkgs+=(models)
-{ want hvp || want landscape || want lanczos || want probes || want blas; } && pkgs+=(analysis)
+{ want hvp || want landscape || want lanczos || want probes || want blas || want profile; } && pkgs+=(analysis)
 want hessian && pkgs+=(hessian)
 want fourier && pkgs+=(fourier)
 want data && pkgs+=(data)
@@ -343,6 +344,21 @@ if want landscape; then
   done
 fi
 
+# --- profiles: where the time goes ---------------------------------------------
+# libtorch's operator profiler (torchx.ProfileOps) over the training step at
+# the demo's batch, and over the HVP, forward+backward and eval-mode forward
+# of BenchmarkHVP's set-up: the operators by self time and the time outside
+# operators, per call. The summary ends with these tables.
+if want profile; then
+  for m in "${minis[@]}"; do
+    b=${demo_batch[$m]:-128}
+    say "profile: $m training step (batch $b), HVP, forward+backward and forward, $threads threads"
+    VITPROBE_BENCH_MODELS=$m VITPROBE_BENCH_BATCH=$b \
+      gotest train profile-train -test.run '^$' -test.bench "^BenchmarkTrainStepProfile\$/^$m\$" -test.benchtime "${tp_steps}x"
+    gotest analysis profile-hvp -test.run '^$' -test.bench '^BenchmarkHVPProfile$' -hessian.models "$m" -test.benchtime "${hvp_reps}x"
+  done
+fi
+
 # --- Lanczos vs power iteration on a trained checkpoint ------------------------
 if want lanczos; then
   ck=$VITPROBE_DEMO/resnet-mini/final.json
@@ -393,5 +409,12 @@ fi
 # --- summary -----------------------------------------------------------------------
 say "summary"
 go run ./scripts/benchsummary "$out" > "$out/summary.md" || die "writing the summary failed"
+if [ -f "$raw/profile-train.txt" ] || [ -f "$raw/profile-hvp.txt" ]; then
+  {
+    printf '\n## Where the time goes (libtorch operator profiler, per call)\n\n'
+    cat "$raw"/profile-train.txt "$raw"/profile-hvp.txt 2>/dev/null |
+      awk '/^profile:/ { p = 1; sub(/^profile: /, "### "); print; next } p { print } /^\| wall/ { if (p) print ""; p = 0 }'
+  } >> "$out/summary.md"
+fi
 cat "$out/summary.md"
 say "done: $out/summary.md"

@@ -43,6 +43,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
@@ -611,6 +612,7 @@ struct AttentionBackward : public torch::autograd::Function<AttentionBackward> {
   static variable_list forward(AutogradContext *ctx, const at::Tensor &qkv, const at::Tensor &bias,
                                const at::Tensor &dO, const at::Tensor &P, int64_t heads,
                                double scale) {
+    RECORD_FUNCTION("vitprobe::attention_backward", std::vector<c10::IValue>());
     Dims D = dims_of(qkv, heads, scale);
     auto r = backward_pass(qkv, bias, P, dO, D);
     ctx->save_for_backward({qkv, bias, dO});
@@ -623,6 +625,7 @@ struct AttentionBackward : public torch::autograd::Function<AttentionBackward> {
   static variable_list backward(AutogradContext *ctx, variable_list grads) {
     TORCH_CHECK(!torch::autograd::GradMode::is_enabled(),
                 "vitprobe attention: third derivatives are not implemented");
+    RECORD_FUNCTION("vitprobe::attention_double_backward", std::vector<c10::IValue>());
     auto saved = ctx->get_saved_variables();
     const at::Tensor &qkv = saved[0], &bias = saved[1], &dO = saved[2];
     at::Tensor P = ctx->saved_data["P"].toTensor();
@@ -636,6 +639,7 @@ struct AttentionBackward : public torch::autograd::Function<AttentionBackward> {
 struct Attention : public torch::autograd::Function<Attention> {
   static at::Tensor forward(AutogradContext *ctx, const at::Tensor &qkv, const at::Tensor &bias,
                             int64_t heads, double scale) {
+    RECORD_FUNCTION("vitprobe::attention", std::vector<c10::IValue>());
     Dims D = dims_of(qkv, heads, scale);
     check_bias(bias, D);
     auto r = forward_pass(qkv, bias, D);

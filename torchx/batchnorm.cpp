@@ -25,6 +25,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
@@ -152,6 +153,7 @@ struct BNTrain : public torch::autograd::Function<BNTrain> {
   static at::Tensor forward(AutogradContext *ctx, const at::Tensor &x, const at::Tensor &w,
                             const at::Tensor &b, const at::Tensor &mean, const at::Tensor &invstd,
                             double eps) {
+    RECORD_FUNCTION("vitprobe::batch_norm_affine", std::vector<c10::IValue>());
     int64_t M, C;
     dims(x, &M, &C);
     at::Tensor wd = w.detach().to(at::kDouble).contiguous(), bd = b.detach().to(at::kDouble).contiguous();
@@ -173,6 +175,7 @@ struct BNTrain : public torch::autograd::Function<BNTrain> {
   }
 
   static variable_list backward(AutogradContext *ctx, variable_list grads) {
+    RECORD_FUNCTION("vitprobe::batch_norm_backward", std::vector<c10::IValue>());
     auto saved = ctx->get_saved_variables();
     const at::Tensor &x = saved[0], &w = saved[1];
     const double eps = ctx->saved_data["eps"].toDouble();
@@ -265,7 +268,8 @@ extern "C" char *vp_batch_norm_train(vp_tensor x, vp_tensor w, vp_tensor b, vp_t
                 xt.sizes());
     at::Tensor mean_t, invstd_t;
     {
-      at::NoGradGuard guard;
+      RECORD_FUNCTION("vitprobe::batch_norm_stats", std::vector<c10::IValue>());
+      at::NoGradGuard no_grad;
       const float *xp = xt.data_ptr<float>();
       std::vector<double> mean = block_sums(M, C, [&](int64_t lo, int64_t hi, double *acc) {
         sum_rows(lo, hi, C, xp, acc);

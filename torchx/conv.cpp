@@ -20,6 +20,7 @@
 #include "shim.h"
 
 #include <ATen/ATen.h>
+#include <ATen/record_function.h>
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
@@ -91,6 +92,7 @@ struct ConvBackward : public torch::autograd::Function<ConvBackward> {
   static variable_list backward(AutogradContext *ctx, variable_list grads) {
     TORCH_CHECK(!torch::autograd::GradMode::is_enabled(),
                 "vitprobe convolution: third derivatives are not implemented");
+    RECORD_FUNCTION("vitprobe::conv2d_double_backward", std::vector<c10::IValue>());
     auto saved = ctx->get_saved_variables();
     const at::Tensor &x = saved[0], &w = saved[1], &gy = saved[2];
     Geom g = geom_of(ctx);

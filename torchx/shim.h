@@ -106,6 +106,13 @@ char *vp_clip_flat(vp_tensor *views, int n, vp_tensor flat, double max_norm, dou
 // same logical shape and values), differentiably; t itself if it already is.
 char *vp_channels_last(vp_tensor t, vp_tensor *out);
 
+// vp_profile_start starts timing every operator and autograd node called
+// on this thread.
+char *vp_profile_start(void);
+// vp_profile_stop ends it and writes one line per call,
+// "thread\tstart_us\tend_us\tname\n", into *out (malloc'd).
+char *vp_profile_stop(char **out);
+
 // vp_set_num_threads sets libtorch's intra-op thread count and OpenBLAS's.
 void vp_set_num_threads(int n);
 // vp_blas_threads returns OpenBLAS's thread count, -1 without OpenBLAS.

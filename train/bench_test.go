@@ -123,3 +123,91 @@ func reportStep(b *testing.B, batch int, flops, cpu float64) {
 	b.ReportMetric(flops*n/wall/1e9, "GFLOP/s")
 	b.ReportMetric(flops*n/cpu/1e9, "GFLOP/cpu-s")
 }
+
+// BenchmarkTrainStepProfile profiles b.N training steps of each mini preset
+// (as BenchmarkTrainStep, every core) with libtorch's operator profiler and
+// prints where a step's time goes: the operators by self time and the time
+// outside operators (torchx.ProfileOps), each table after a "profile:"
+// header, for scripts/bench.sh's summary. The profiler's own cost
+// (about a microsecond per operator call) makes these steps slightly
+// slower than BenchmarkTrainStep's.
+//
+//	go test ./train -run '^$' -bench TrainStepProfile -benchtime 10x
+func BenchmarkTrainStepProfile(b *testing.B) {
+	d, err := data.Load("mnist", "", data.Train)
+	if err != nil {
+		b.Skip(err)
+	}
+	names := []string{"resnet-mini", "vit-mini", "alternet-mini"}
+	if v := os.Getenv("VITPROBE_BENCH_MODELS"); v != "" {
+		names = strings.Split(v, ",")
+	}
+	// The last run of each sub-benchmark (the benchmark runs it with N=1
+	// first) is printed once all have run.
+	tables := make([]string, len(names))
+	defer func() {
+		for _, t := range tables {
+			fmt.Print(t)
+		}
+	}()
+	for k, name := range names {
+		b.Run(name, func(b *testing.B) {
+			threads, err := torchx.SetThreads(0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			c, err := Recipe("mini", name, "mnist")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if v := os.Getenv("VITPROBE_BENCH_BATCH"); v != "" {
+				if c.BatchSize, err = strconv.Atoi(v); err != nil {
+					b.Fatalf("VITPROBE_BENCH_BATCH: %v", err)
+				}
+			}
+			torchx.Seed(1)
+			m, err := models.New(c.Model, c.ModelConfig, gotch.CPU)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer m.Close()
+			_, trainable := trainableParams(m)
+			opt, err := newOptimizer(trainable)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer opt.close()
+			smp, err := data.Shuffled(d.Indices(), c.BatchSize, 1, true)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ep := smp.Epoch(0)
+			step := func(i int) error {
+				_, _, err := trainStep(m, opt, d, ep.Batch(i%ep.Len()), ep.Rand(i), c, 1e-3, int64(i+1))
+				return err
+			}
+			if err := step(0); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			p, err := torchx.ProfileOps(func() error {
+				for i := 0; i < b.N; i++ {
+					if err := step(i + 1); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			b.StopTimer()
+			if err != nil {
+				b.Fatal(err)
+			}
+			var t strings.Builder
+			fmt.Fprintf(&t, "profile: training step, %s, batch %d, %d threads, per step (mean of %d)\n\n", name, c.BatchSize, threads, b.N)
+			if err := p.WriteTable(&t, 12, b.N); err != nil {
+				b.Fatal(err)
+			}
+			tables[k] = t.String() + "\n"
+		})
+	}
+}
