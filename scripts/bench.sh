@@ -53,6 +53,8 @@
 #   BENCH_OUT=DIR        output folder (default bench-out); emptied first
 #   BENCH_PYTHON=PATH    Python with torch (default /usr/bin/python3)
 #   BENCH_NO_PYTORCH=1   Go side only
+#   BENCH_PYTORCH_MALLOC=default  the PyTorch side on glibc's default malloc
+#                        settings (default: vitprobe's, as the Go side runs)
 #   VITPROBE_DEMO=DIR    trained checkpoints DIR/NAME/final.json (default
 #                        demo-out/train when it has them, else /tmp/demo).
 #                        Landscape points cost the same with any weights:
@@ -110,6 +112,18 @@ done
 [ -f datasets/mnist/train-images-idx3-ubyte.gz ] || die "no MNIST in datasets/mnist: run bash scripts/setup.sh (or make bench)"
 [ -f third_party/gotch/.vitprobe-stamp ] || die "gotch is not prepared: run bash scripts/setup.sh (or make bench)"
 
+# The PyTorch side gets glibc malloc settings equal to those vitprobe's
+# commands and benchmarks set for themselves (torchx.KeepFreedMemory and
+# the one-arena start-up): without them every activation above 128 KiB is
+# mmap'ed and faulted in again at every step, which on this VM made the
+# PyTorch loops 1.2-9 times slower (docs/benchmarks.md). BENCH_PYTORCH_MALLOC=default
+# leaves PyTorch on glibc's defaults, as a user who sets nothing runs it.
+case "${BENCH_PYTORCH_MALLOC:-vitprobe}" in
+  vitprobe) py_env=(MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=1073741824 MALLOC_ARENA_MAX=1) ;;
+  default) py_env=(BENCH_PYTORCH_MALLOC=default) ;;
+  *) die "BENCH_PYTORCH_MALLOC=${BENCH_PYTORCH_MALLOC}: want vitprobe or default" ;;
+esac
+
 pytorch=1
 if [ "${BENCH_NO_PYTORCH:-0}" = 1 ]; then
   pytorch=0
@@ -151,6 +165,7 @@ fi
     echo "torch (python): $("$py" -c 'import torch; print(torch.__version__)') ($py)"
   fi
   echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' + uncommitted changes')"
+  echo "PyTorch's malloc: ${BENCH_PYTORCH_MALLOC:-vitprobe} (${py_env[*]})"
   echo "threads (all cores): $threads"
   echo "repeats: $repeats; quick: $quick; smoke: $smoke; sections: $sections"
   echo "checkpoints: $VITPROBE_DEMO"
@@ -231,7 +246,7 @@ if want trainpy; then
       VITPROBE_BENCH_MODELS=$m VITPROBE_BENCH_BATCH=$b \
         gotest train trainpy-go -test.run '^$' -test.bench "^BenchmarkTrainStep\$/^$m\$/^threads=$threads\$" -test.benchtime "${tp_steps}x"
       if [ $pytorch = 1 ]; then
-        run trainpy-py env OPENBLAS_NUM_THREADS="$threads" "$py" reference/pytorch/bench_train.py --threads "$threads" --batch "$b" \
+        run trainpy-py env "${py_env[@]}" OPENBLAS_NUM_THREADS="$threads" "$py" reference/pytorch/bench_train.py --threads "$threads" --batch "$b" \
           --steps "$tp_steps" --out "$raw/trainpy-py-$m-$r.json" "$m"
       fi
     done
@@ -272,7 +287,7 @@ fi
 fwdbwd() {
   gotest models fwdbwd-go -test.run '^$' -test.bench "^BenchmarkForwardBackward\$/^$1\$" -test.benchtime "${2}x"
   if [ $pytorch = 1 ]; then
-    run fwdbwd-py env OPENBLAS_NUM_THREADS="$threads" "$py" reference/pytorch/bench_models.py --threads "$threads" --steps "$2" "$1"
+    run fwdbwd-py env "${py_env[@]}" OPENBLAS_NUM_THREADS="$threads" "$py" reference/pytorch/bench_models.py --threads "$threads" --steps "$2" "$1"
   fi
 }
 if want models; then
@@ -297,7 +312,7 @@ if want hvp; then
       say "hvp: $m, Go then PyTorch, median of $hvp_reps (repeat $r/$repeats)"
       gotest analysis hvp-go -test.run '^$' -test.bench "^BenchmarkHVP\$" -hessian.models "$m" -test.benchtime "${hvp_reps}x"
       if [ $pytorch = 1 ]; then
-        run hvp-py env OPENBLAS_NUM_THREADS="$threads" "$py" reference/pytorch/bench_hvp.py --models "$m" --threads "$threads" --reps "$hvp_reps" \
+        run hvp-py env "${py_env[@]}" OPENBLAS_NUM_THREADS="$threads" "$py" reference/pytorch/bench_hvp.py --models "$m" --threads "$threads" --reps "$hvp_reps" \
           --out "$raw/hvp-py-$m-$r.json"
       fi
     done
@@ -335,7 +350,7 @@ if want landscape; then
       VITPROBE_DEMO=$ls_demo gotest analysis landscape-go -test.run '^$' \
         -test.bench "^BenchmarkLandscapePoint\$/^$m\$/^(workers=(2x1|1x$threads)|set)\$" -test.benchtime "${ls_points}x"
       if [ $pytorch = 1 ] && [ -f "$ck" ]; then
-        run landscape-py env OPENBLAS_NUM_THREADS="$threads" "$py" reference/pytorch/bench_landscape.py --checkpoint "$ck" --subset "$subset" \
+        run landscape-py env "${py_env[@]}" OPENBLAS_NUM_THREADS="$threads" "$py" reference/pytorch/bench_landscape.py --checkpoint "$ck" --subset "$subset" \
           --batch 50 --threads "$threads" --points "$ls_points" --out "$raw/landscape-py-$m-$r.json"
       elif [ $pytorch = 1 ]; then
         say "landscape: no $ck, PyTorch side skipped (make demo, or set VITPROBE_DEMO)"
@@ -411,7 +426,7 @@ say "summary"
 go run ./scripts/benchsummary "$out" > "$out/summary.md" || die "writing the summary failed"
 if [ -f "$raw/profile-train.txt" ] || [ -f "$raw/profile-hvp.txt" ]; then
   {
-    printf '\n## Where the time goes (libtorch operator profiler, per call)\n\n'
+    printf '\n## Where the time goes (operators timed by torchx.ProfileOps, per call)\n\n'
     cat "$raw"/profile-train.txt "$raw"/profile-hvp.txt 2>/dev/null |
       awk '/^profile:/ { p = 1; sub(/^profile: /, "### "); print; next } p { print } /^\| wall/ { if (p) print ""; p = 0 }'
   } >> "$out/summary.md"
