@@ -140,36 +140,41 @@ func Fingerprint(dirs ...Direction) string {
 // L1 returns the official code's l1: the sum over the trainable tensors
 // (Buffer false) of their L1 norms, sum |w|.
 func L1(params []Param) float64 {
-	var l1 float64
-	for i := range params {
-		if params[i].Buffer {
-			continue
-		}
+	return sumPerTensor(params, func(d []float64) float64 {
 		var s float64
-		for _, v := range params[i].Data {
+		for _, v := range d {
 			s += math.Abs(v)
 		}
-		l1 += s
-	}
-	return l1
+		return s
+	})
 }
 
 // L2 returns the official code's l2: the sum over the trainable tensors
 // (Buffer false) of their Frobenius norms, each unsquared; it is not the
 // norm of all weights together, nor the usual squared weight-decay term.
 func L2(params []Param) float64 {
-	var l2 float64
+	return sumPerTensor(params, func(d []float64) float64 { return math.Sqrt(sqSum(d)) })
+}
+
+// sumPerTensor adds f over the trainable tensors (Buffer false), in order:
+// each tensor's value first, then their sum (the order NormsSq adds them).
+func sumPerTensor(params []Param, f func([]float64) float64) float64 {
+	var total float64
 	for i := range params {
-		if params[i].Buffer {
-			continue
+		if !params[i].Buffer {
+			total += f(params[i].Data)
 		}
-		var s float64
-		for _, v := range params[i].Data {
-			s += v * v
-		}
-		l2 += math.Sqrt(s)
 	}
-	return l2
+	return total
+}
+
+// sqSum returns Σ v² over d, in order.
+func sqSum(d []float64) float64 {
+	var q float64
+	for _, v := range d {
+		q += v * v
+	}
+	return q
 }
 
 // DefaultZeroPatterns are the name patterns whose tensors get zero

@@ -6,20 +6,7 @@ import "math"
 // same tensors as L2 but with each norm squared: the weights' part of the
 // regularised loss NLL + (wd/2)·SqNorm that the project uses for both
 // the Hessian and the landscape (Result.Loss).
-func SqNorm(params []Param) float64 {
-	var sq float64
-	for i := range params {
-		if params[i].Buffer {
-			continue
-		}
-		var q float64
-		for _, v := range params[i].Data {
-			q += v * v
-		}
-		sq += q // per tensor, then summed: as NormsSq adds them
-	}
-	return sq
-}
+func SqNorm(params []Param) float64 { return sumPerTensor(params, sqSum) }
 
 // NormsSq returns l1, l2 (as Norms) and SqNorm of the weights at (x, y), in
 // one pass and without making them.

@@ -38,31 +38,7 @@ func BenchmarkAttentionImpl(b *testing.B) {
 		for _, impl := range []string{"fused", "composite"} {
 			b.Run(name+"/"+impl, func(b *testing.B) {
 				*models.FusedAttention = impl == "fused"
-				cfg := must(models.Defaults(name))
-				torchx.Seed(1)
-				m := must(models.New(name, cfg, gotch.CPU))
-				defer m.Close()
-				var params []*ts.Tensor
-				for _, p := range m.Params() {
-					if p.Trainable() {
-						params = append(params, p.Tensor)
-					}
-				}
-				x := must(ts.Randn([]int64{16, 1, 32, 32}, gotch.Float, gotch.CPU))
-				defer x.MustDrop()
-				step := func() {
-					y := must(m.Forward(x, models.Train, nil))
-					l := must(y.Mean(gotch.Float, true))
-					torchx.DropAll(must(torchx.Grad(l, params)))
-					l.MustDrop()
-				}
-				step()
-				c0 := cpuSeconds()
-				b.ResetTimer()
-				for range b.N {
-					step()
-				}
-				b.ReportMetric(1e3*(cpuSeconds()-c0)/float64(b.N), "cpu-ms/op")
+				benchFwdBwd(b, name, 16)
 			})
 		}
 	}
@@ -90,32 +66,40 @@ func BenchmarkConvVariants(b *testing.B) {
 		}{{"cl+fast", true, true}, {"cl", true, false}, {"fast", false, true}, {"plain", false, false}} {
 			b.Run(c.name+"/"+v.label, func(b *testing.B) {
 				*models.ChannelsLast, *models.FastDerivatives = v.cl, v.fd
-				cfg := must(models.Defaults(c.name))
-				torchx.Seed(1)
-				m := must(models.New(c.name, cfg, gotch.CPU))
-				defer m.Close()
-				var params []*ts.Tensor
-				for _, p := range m.Params() {
-					if p.Trainable() {
-						params = append(params, p.Tensor)
-					}
-				}
-				x := must(ts.Randn([]int64{c.batch, 1, 32, 32}, gotch.Float, gotch.CPU))
-				defer x.MustDrop()
-				step := func() {
-					y := must(m.Forward(x, models.Train, nil))
-					l := must(y.Mean(gotch.Float, true))
-					torchx.DropAll(must(torchx.Grad(l, params)))
-					l.MustDrop()
-				}
-				step()
-				c0 := cpuSeconds()
-				b.ResetTimer()
-				for range b.N {
-					step()
-				}
-				b.ReportMetric(1e3*(cpuSeconds()-c0)/float64(b.N), "cpu-ms/op")
+				benchFwdBwd(b, c.name, c.batch)
 			})
 		}
 	}
+}
+
+// benchFwdBwd times a training-mode forward pass of a freshly seeded preset
+// on batch random images and the gradient of its mean output, reporting
+// CPU milliseconds per pass beside the wall time.
+func benchFwdBwd(b *testing.B, name string, batch int64) {
+	b.Helper()
+	cfg := must(models.Defaults(name))
+	torchx.Seed(1)
+	m := must(models.New(name, cfg, gotch.CPU))
+	defer m.Close()
+	var params []*ts.Tensor
+	for _, p := range m.Params() {
+		if p.Trainable() {
+			params = append(params, p.Tensor)
+		}
+	}
+	x := must(ts.Randn([]int64{batch, 1, 32, 32}, gotch.Float, gotch.CPU))
+	defer x.MustDrop()
+	step := func() {
+		y := must(m.Forward(x, models.Train, nil))
+		l := must(y.Mean(gotch.Float, true))
+		torchx.DropAll(must(torchx.Grad(l, params)))
+		l.MustDrop()
+	}
+	step()
+	c0 := cpuSeconds()
+	b.ResetTimer()
+	for range b.N {
+		step()
+	}
+	b.ReportMetric(1e3*(cpuSeconds()-c0)/float64(b.N), "cpu-ms/op")
 }
