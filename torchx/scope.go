@@ -137,14 +137,26 @@ func NoGrad(fn func() error) error {
 
 // OnLockedThread runs fn on a fresh goroutine locked to one OS thread and
 // waits for it. Torch work that relies on per-thread state (grad mode, the
-// last-error slot) belongs in such a function, or on a main goroutine that
-// called runtime.LockOSThread at start-up.
+// last-error slot, the thread count) belongs in such a function, or on a
+// main goroutine that called runtime.LockOSThread at start-up. The OS
+// thread gets libtorch's thread count (SetThreads) before fn runs: OpenMP
+// keeps the count per OS thread, and on a thread where libtorch has not set
+// it yet oneDNN would use OpenMP's process default.
 func OnLockedThread(fn func() error) error {
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
+		syncThreads()
 		done <- fn()
 	}()
 	return <-done
 }
+
+// syncThreads sets OpenMP's count on the calling OS thread to libtorch's
+// (libtorch does so lazily, at a thread's first parallel loop or count
+// query; oneDNN reads OpenMP's count directly).
+func syncThreads() { C.vp_get_num_threads() }
+
+// ompThreads is OpenMP's count on the calling OS thread as oneDNN reads it.
+func ompThreads() int { return int(C.vp_omp_max_threads()) }

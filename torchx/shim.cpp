@@ -422,6 +422,14 @@ extern "C" const char *vp_torch_version(void) { return TORCH_VERSION; }
 
 extern "C" int vp_get_num_threads(void) { return at::get_num_threads(); }
 
+extern "C" int vp_omp_max_threads(void) {
+  using getter = int (*)(void);
+  if (auto f = reinterpret_cast<getter>(dlsym(RTLD_DEFAULT, "omp_get_max_threads"))) {
+    return f();
+  }
+  return -1;
+}
+
 extern "C" void vp_manual_seed(unsigned long long seed) {
   at::manual_seed(static_cast<uint64_t>(seed));
 }

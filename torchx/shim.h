@@ -127,6 +127,10 @@ int vp_blas_rechoose(void);
 const char *vp_torch_version(void);
 // vp_get_num_threads returns libtorch's intra-op thread count.
 int vp_get_num_threads(void);
+// vp_omp_max_threads returns OpenMP's thread count on this OS thread as
+// oneDNN reads it (omp_get_max_threads, without libtorch's set-up), or -1
+// without OpenMP.
+int vp_omp_max_threads(void);
 // vp_manual_seed seeds libtorch's default CPU generator.
 void vp_manual_seed(unsigned long long seed);
 // vp_grad_enabled reports whether grad mode is on for this thread.

@@ -1,7 +1,10 @@
 package torchx_test
 
 import (
+	"runtime"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -138,4 +141,60 @@ func TestScopeDropSince(t *testing.T) {
 		t.Error("DropOwned dropped a tensor the scope does not own")
 	}
 	s.Close()
+}
+
+// TestOnLockedThreadSetsOpenMP starts many OnLockedThread calls at once
+// (so that most run on OS threads made for them) and checks that OpenMP's
+// count, as oneDNN reads it, is libtorch's on each before fn does any torch
+// work. The control, goroutines that only lock a thread, shows what fn
+// would otherwise see on a fresh thread: OpenMP's process default.
+func TestOnLockedThreadSetsOpenMP(t *testing.T) {
+	pin(t)
+	if torchx.OMPThreads() < 0 {
+		t.Skip("libtorch is not built with OpenMP")
+	}
+	defer torchx.SetThreads(torchx.Threads())
+	if _, err := torchx.SetThreads(1); err != nil {
+		t.Fatal(err)
+	}
+	const n = 12
+	run := func(locked bool) map[int]int {
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		seen := map[int]int{}
+		start := make(chan struct{})
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				record := func() error {
+					k := torchx.OMPThreads()
+					<-start // every goroutine holds its thread until all have one
+					mu.Lock()
+					seen[k]++
+					mu.Unlock()
+					return nil
+				}
+				if locked {
+					if err := torchx.OnLockedThread(record); err != nil {
+						t.Error(err)
+					}
+					return
+				}
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				_ = record()
+			}()
+		}
+		time.Sleep(50 * time.Millisecond)
+		close(start)
+		wg.Wait()
+		return seen
+	}
+	if got := run(true); got[1] != n {
+		t.Errorf("OpenMP's counts on OnLockedThread's threads: %v, want 1 on all %d", got, n)
+	}
+	if runtime.NumCPU() > 1 {
+		t.Logf("without it (plain locked goroutines): %v", run(false))
+	}
 }

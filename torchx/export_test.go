@@ -1,0 +1,4 @@
+package torchx
+
+// OMPThreads exposes ompThreads to the external tests.
+var OMPThreads = ompThreads
