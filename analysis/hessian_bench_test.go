@@ -84,23 +84,13 @@ func benchNames() []string {
 func BenchmarkHVP(b *testing.B) {
 	for _, name := range benchNames() {
 		b.Run(name+"/hvp", func(b *testing.B) {
-			m, batch := benchSetup(b, name)
-			h, err := NewBatchHessian(m, batch, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer h.Close()
-			v := randVec(h.Dim(), 1)
-			dst := make([]float64, h.Dim())
-			if err := h.MulVec(dst, v); err != nil { // warm-up
-				b.Fatal(err)
-			}
+			m, mul := newBenchHVP(b, name)
 			var ts []time.Duration
 			c0 := lsCPUSeconds()
 			b.ResetTimer()
 			for range b.N {
 				t0 := time.Now()
-				if err := h.MulVec(dst, v); err != nil {
+				if err := mul(); err != nil {
 					b.Fatal(err)
 				}
 				ts = append(ts, time.Since(t0))
@@ -112,22 +102,11 @@ func BenchmarkHVP(b *testing.B) {
 		})
 		b.Run(name+"/fwd+bwd", func(b *testing.B) {
 			m, batch := benchSetup(b, name)
-			tensors, _ := paramTensors(TrainableParams(m))
+			fb := fwdBwd(m, batch)
 			step := func() {
-				logits, err := m.Forward(batch.Images, models.Eval, nil)
-				if err != nil {
+				if err := fb(); err != nil {
 					b.Fatal(err)
 				}
-				loss, err := train.Loss(logits, batch)
-				if err != nil {
-					b.Fatal(err)
-				}
-				g, err := torchx.Grad(loss, tensors)
-				if err != nil {
-					b.Fatal(err)
-				}
-				torchx.DropAll(g)
-				torchx.DropAll([]*ts.Tensor{loss, logits})
 			}
 			step()
 			var ts []time.Duration
@@ -157,6 +136,48 @@ func BenchmarkHVP(b *testing.B) {
 			}
 			reportMedian(b, ts)
 		})
+	}
+}
+
+// newBenchHVP returns BenchmarkHVP's product on a fresh preset (benchSetup):
+// the minibatch Hessian of its batch of 16 (closed when the benchmark run
+// ends) applied to a fixed random vector, after one warm-up product.
+func newBenchHVP(b *testing.B, name string) (models.Model, func() error) {
+	b.Helper()
+	m, batch := benchSetup(b, name)
+	h, err := NewBatchHessian(m, batch, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(h.Close)
+	v := randVec(h.Dim(), 1)
+	dst := make([]float64, h.Dim())
+	mul := func() error { return h.MulVec(dst, v) }
+	if err := mul(); err != nil { // warm-up
+		b.Fatal(err)
+	}
+	return m, mul
+}
+
+// fwdBwd returns one forward and backward pass of m on batch in evaluation
+// mode (torchx.Grad of the loss for the trainable parameters), the unit
+// PyHessian's cost is usually quoted in; it drops what it makes.
+func fwdBwd(m models.Model, batch *torchdata.Batch) func() error {
+	tensors, _ := paramTensors(TrainableParams(m))
+	return func() error {
+		logits, err := m.Forward(batch.Images, models.Eval, nil)
+		if err != nil {
+			return err
+		}
+		defer torchx.DropAll([]*ts.Tensor{logits})
+		loss, err := train.Loss(logits, batch)
+		if err != nil {
+			return err
+		}
+		defer torchx.DropAll([]*ts.Tensor{loss})
+		g, err := torchx.Grad(loss, tensors)
+		torchx.DropAll(g)
+		return err
 	}
 }
 
@@ -447,21 +468,11 @@ func BenchmarkHVPProfile(b *testing.B) {
 	}
 	for _, name := range benchNames() {
 		b.Run(name+"/hvp", func(b *testing.B) {
-			m, batch := benchSetup(b, name)
-			h, err := NewBatchHessian(m, batch, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer h.Close()
-			v := randVec(h.Dim(), 1)
-			dst := make([]float64, h.Dim())
-			if err := h.MulVec(dst, v); err != nil { // warm-up
-				b.Fatal(err)
-			}
+			_, mul := newBenchHVP(b, name)
 			b.ResetTimer()
 			p, err := torchx.ProfileOps(func() error {
 				for range b.N {
-					if err := h.MulVec(dst, v); err != nil {
+					if err := mul(); err != nil {
 						return err
 					}
 				}
@@ -474,22 +485,7 @@ func BenchmarkHVPProfile(b *testing.B) {
 		})
 		b.Run(name+"/fwd+bwd", func(b *testing.B) {
 			m, batch := benchSetup(b, name)
-			tensors, _ := paramTensors(TrainableParams(m))
-			step := func() error {
-				logits, err := m.Forward(batch.Images, models.Eval, nil)
-				if err != nil {
-					return err
-				}
-				defer logits.MustDrop()
-				loss, err := train.Loss(logits, batch)
-				if err != nil {
-					return err
-				}
-				defer loss.MustDrop()
-				g, err := torchx.Grad(loss, tensors)
-				torchx.DropAll(g)
-				return err
-			}
+			step := fwdBwd(m, batch)
 			if err := step(); err != nil {
 				b.Fatal(err)
 			}

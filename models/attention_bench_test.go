@@ -4,9 +4,6 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/sugarme/gotch"
-	"github.com/sugarme/gotch/ts"
-
 	"github.com/vitprobe/vitprobe/models"
 	"github.com/vitprobe/vitprobe/torchx"
 )
@@ -72,29 +69,11 @@ func BenchmarkConvVariants(b *testing.B) {
 	}
 }
 
-// benchFwdBwd times a training-mode forward pass of a freshly seeded preset
-// on batch random images and the gradient of its mean output, reporting
-// CPU milliseconds per pass beside the wall time.
+// benchFwdBwd times newFwdBwd's pass of a preset at batch, reporting CPU
+// milliseconds per pass beside the wall time.
 func benchFwdBwd(b *testing.B, name string, batch int64) {
 	b.Helper()
-	cfg := must(models.Defaults(name))
-	torchx.Seed(1)
-	m := must(models.New(name, cfg, gotch.CPU))
-	defer m.Close()
-	var params []*ts.Tensor
-	for _, p := range m.Params() {
-		if p.Trainable() {
-			params = append(params, p.Tensor)
-		}
-	}
-	x := must(ts.Randn([]int64{batch, 1, 32, 32}, gotch.Float, gotch.CPU))
-	defer x.MustDrop()
-	step := func() {
-		y := must(m.Forward(x, models.Train, nil))
-		l := must(y.Mean(gotch.Float, true))
-		torchx.DropAll(must(torchx.Grad(l, params)))
-		l.MustDrop()
-	}
+	step := newFwdBwd(b, name, batch)
 	step()
 	c0 := cpuSeconds()
 	b.ResetTimer()

@@ -50,34 +50,9 @@ func benchTrainStep(b *testing.B, d *data.Dataset, name string, threads int) {
 		if _, err := torchx.SetThreads(threads); err != nil {
 			b.Fatal(err)
 		}
-		c, err := Recipe("mini", name, "mnist")
-		if err != nil {
-			b.Fatal(err)
-		}
-		if v := os.Getenv("VITPROBE_BENCH_BATCH"); v != "" {
-			if c.BatchSize, err = strconv.Atoi(v); err != nil {
-				b.Fatalf("VITPROBE_BENCH_BATCH: %v", err)
-			}
-		}
-		torchx.Seed(1)
-		m, err := models.New(c.Model, c.ModelConfig, gotch.CPU)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer m.Close()
-		_, trainable := trainableParams(m)
-		opt, err := newOptimizer(trainable)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer opt.close()
-		smp, err := data.Shuffled(d.Indices(), c.BatchSize, 1, true)
-		if err != nil {
-			b.Fatal(err)
-		}
-		ep := smp.Epoch(0)
+		m, c, stepErr := newStepBench(b, d, name)
 		step := func(i int) {
-			if _, _, err := trainStep(m, opt, d, ep.Batch(i%ep.Len()), ep.Rand(i), c, 1e-3, int64(i+1)); err != nil {
+			if err := stepErr(i); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -156,36 +131,7 @@ func BenchmarkTrainStepProfile(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			c, err := Recipe("mini", name, "mnist")
-			if err != nil {
-				b.Fatal(err)
-			}
-			if v := os.Getenv("VITPROBE_BENCH_BATCH"); v != "" {
-				if c.BatchSize, err = strconv.Atoi(v); err != nil {
-					b.Fatalf("VITPROBE_BENCH_BATCH: %v", err)
-				}
-			}
-			torchx.Seed(1)
-			m, err := models.New(c.Model, c.ModelConfig, gotch.CPU)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer m.Close()
-			_, trainable := trainableParams(m)
-			opt, err := newOptimizer(trainable)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer opt.close()
-			smp, err := data.Shuffled(d.Indices(), c.BatchSize, 1, true)
-			if err != nil {
-				b.Fatal(err)
-			}
-			ep := smp.Epoch(0)
-			step := func(i int) error {
-				_, _, err := trainStep(m, opt, d, ep.Batch(i%ep.Len()), ep.Rand(i), c, 1e-3, int64(i+1))
-				return err
-			}
+			_, c, step := newStepBench(b, d, name)
 			if err := step(0); err != nil {
 				b.Fatal(err)
 			}
@@ -209,5 +155,44 @@ func BenchmarkTrainStepProfile(b *testing.B) {
 			}
 			tables[k] = t.String() + "\n"
 		})
+	}
+}
+
+// newStepBench builds a preset as BenchmarkTrainStep times it: the mini
+// recipe on MNIST (VITPROBE_BENCH_BATCH replaces its batch size), a model
+// seeded with 1 and its optimiser, released when the benchmark run ends,
+// and a function running training step i on the i-th batch of one
+// shuffled epoch.
+func newStepBench(b *testing.B, d *data.Dataset, name string) (models.Model, Config, func(i int) error) {
+	b.Helper()
+	c, err := Recipe("mini", name, "mnist")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if v := os.Getenv("VITPROBE_BENCH_BATCH"); v != "" {
+		if c.BatchSize, err = strconv.Atoi(v); err != nil {
+			b.Fatalf("VITPROBE_BENCH_BATCH: %v", err)
+		}
+	}
+	torchx.Seed(1)
+	m, err := models.New(c.Model, c.ModelConfig, gotch.CPU)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(m.Close)
+	_, trainable := trainableParams(m)
+	opt, err := newOptimizer(trainable)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(opt.close)
+	smp, err := data.Shuffled(d.Indices(), c.BatchSize, 1, true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ep := smp.Epoch(0)
+	return m, c, func(i int) error {
+		_, _, err := trainStep(m, opt, d, ep.Batch(i%ep.Len()), ep.Rand(i), c, 1e-3, int64(i+1))
+		return err
 	}
 }
