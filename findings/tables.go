@@ -42,15 +42,7 @@ func (c *Criteria) spectraTable(in Inputs) Table {
 			"mean over seeds with the %s hierarchical bootstrap interval (seeds, then minibatches). Unconverged eigenvalues are left out and counted.", c.conf()),
 		Columns: []string{"model", "phase", "data", "seeds", "minibatches", "eigenvalues", "unconverged left out", "NEP", "APE"}}
 	type key struct{ fam, model, phase, data string }
-	byKey := map[key][]Spectrum{}
-	var keys []key
-	for _, s := range in.Spectra {
-		k := key{s.Family, s.Model, s.Phase, s.Data}
-		if _, ok := byKey[k]; !ok {
-			keys = append(keys, k)
-		}
-		byKey[k] = append(byKey[k], s)
-	}
+	keys, byKey := groupFirstSeen(in.Spectra, func(s Spectrum) key { return key{s.Family, s.Model, s.Phase, s.Data} })
 	sort.SliceStable(keys, func(i, j int) bool {
 		a, b := keys[i], keys[j]
 		if a.fam != b.fam {
@@ -107,15 +99,7 @@ func phaseIndex(p string) int {
 // Δ log amplitude and variance with intervals.
 func (c *Criteria) layerTables(in Inputs) []Table {
 	type key struct{ fam, model, phase string }
-	byKey := map[key][]Profile{}
-	var keys []key
-	for _, p := range in.Profiles {
-		k := key{p.Family, p.Model, p.Phase}
-		if _, ok := byKey[k]; !ok {
-			keys = append(keys, k)
-		}
-		byKey[k] = append(byKey[k], p)
-	}
+	keys, byKey := groupFirstSeen(in.Profiles, func(p Profile) key { return key{p.Family, p.Model, p.Phase} })
 	sort.SliceStable(keys, func(i, j int) bool { return famIndex(keys[i].fam) < famIndex(keys[j].fam) })
 	var out []Table
 	for _, k := range keys {
@@ -164,15 +148,7 @@ func (c *Criteria) layerTables(in Inputs) []Table {
 // drop of every band with its paired interval.
 func (c *Criteria) noiseTables(in Inputs) []Table {
 	type key struct{ fam, model, phase, variant string }
-	byKey := map[key][]Noise{}
-	var keys []key
-	for _, n := range in.Noise {
-		k := key{n.Family, n.Model, n.Phase, n.Variant}
-		if _, ok := byKey[k]; !ok {
-			keys = append(keys, k)
-		}
-		byKey[k] = append(byKey[k], n)
-	}
+	keys, byKey := groupFirstSeen(in.Noise, func(n Noise) key { return key{n.Family, n.Model, n.Phase, n.Variant} })
 	sort.SliceStable(keys, func(i, j int) bool {
 		if keys[i].variant != keys[j].variant {
 			return keys[i].variant > keys[j].variant // "paper" first
@@ -298,4 +274,19 @@ func inputsTable(in Inputs) Table {
 		t.Rows = append(t.Rows, []string{fmt.Sprintf("landscape, direction pair %d", l.Pair), l.Model, l.Seed, l.Phase, "training images", fmt.Sprintf("%d points, wd %g", len(l.Points), l.WeightDecay)})
 	}
 	return t
+}
+
+// groupFirstSeen groups items by key: the keys in the order they first
+// appear, and each key's items in their order.
+func groupFirstSeen[K comparable, V any](items []V, key func(V) K) ([]K, map[K][]V) {
+	by := map[K][]V{}
+	var keys []K
+	for _, it := range items {
+		k := key(it)
+		if _, ok := by[k]; !ok {
+			keys = append(keys, k)
+		}
+		by[k] = append(by[k], it)
+	}
+	return keys, by
 }
