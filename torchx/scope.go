@@ -153,9 +153,11 @@ func OnLockedThread(fn func() error) error {
 	return <-done
 }
 
-// syncThreads sets OpenMP's count on the calling OS thread to libtorch's
-// (libtorch does so lazily, at a thread's first parallel loop or count
-// query; oneDNN reads OpenMP's count directly).
+// syncThreads sets OpenMP's count on the calling OS thread to the one
+// SetThreads last set (libtorch copies its count onto a thread only once,
+// at the thread's first parallel loop or count query, so an OS thread that
+// ran torch work before the count changed keeps the old one; oneDNN reads
+// OpenMP's count directly).
 func syncThreads() { C.vp_get_num_threads() }
 
 // ompThreads is OpenMP's count on the calling OS thread as oneDNN reads it.

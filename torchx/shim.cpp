@@ -10,6 +10,7 @@
 #include <torch/csrc/autograd/forward_grad.h>
 #include <torch/csrc/autograd/grad_mode.h>
 #include <torch/version.h>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -373,8 +374,12 @@ extern "C" char *vp_channels_last(vp_tensor t, vp_tensor *out) {
 // thread pool, which at::set_num_threads does not reach: without this a
 // "single-threaded" process still runs its matrix products on every core.
 // Looked up at run time so that any BLAS (or none) works.
+// vp_threads is the count vp_set_num_threads last set (0: never called).
+static std::atomic<int> vp_threads{0};
+
 extern "C" void vp_set_num_threads(int n) {
   at::set_num_threads(n);
+  vp_threads.store(n);
   using setter = void (*)(int);
   if (auto f = reinterpret_cast<setter>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
     f(n);
@@ -420,7 +425,23 @@ extern "C" int vp_blas_rechoose(void) {
 
 extern "C" const char *vp_torch_version(void) { return TORCH_VERSION; }
 
-extern "C" int vp_get_num_threads(void) { return at::get_num_threads(); }
+// OpenMP keeps its thread count per OS thread, and libtorch copies its own
+// count onto a thread only once, at the thread's first parallel loop or
+// count query: a thread that ran torch work before the count last changed
+// keeps the old one. vp_get_num_threads first makes the calling thread's
+// count the one vp_set_num_threads last set, then returns it.
+extern "C" int vp_get_num_threads(void) {
+  int n = at::get_num_threads(); // libtorch's lazy per-thread set-up
+  int want = vp_threads.load();
+  if (want > 0 && n != want) {
+    using setter = void (*)(int);
+    if (auto f = reinterpret_cast<setter>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"))) {
+      f(want);
+      n = at::get_num_threads();
+    }
+  }
+  return n;
+}
 
 extern "C" int vp_omp_max_threads(void) {
   using getter = int (*)(void);

@@ -125,7 +125,9 @@ void vp_blas_core(char *buf, int n);
 int vp_blas_rechoose(void);
 // vp_torch_version returns the libtorch version of the headers built against.
 const char *vp_torch_version(void);
-// vp_get_num_threads returns libtorch's intra-op thread count.
+// vp_get_num_threads makes the calling OS thread's OpenMP count the one
+// vp_set_num_threads last set (a thread keeps an older count otherwise)
+// and returns libtorch's intra-op thread count.
 int vp_get_num_threads(void);
 // vp_omp_max_threads returns OpenMP's thread count on this OS thread as
 // oneDNN reads it (omp_get_max_threads, without libtorch's set-up), or -1

@@ -54,7 +54,9 @@ func SetThreads(n int) (int, error) {
 // in use is not OpenBLAS.
 func BLASThreads() int { return int(C.vp_blas_threads()) }
 
-// Threads returns libtorch's intra-op thread count on this OS thread.
+// Threads returns libtorch's intra-op thread count, first making it the
+// calling OS thread's OpenMP count (which may still hold an older count
+// otherwise).
 func Threads() int { return int(C.vp_get_num_threads()) }
 
 // Seed seeds libtorch's default generator with seed and returns a Go random

@@ -198,3 +198,46 @@ func TestOnLockedThreadSetsOpenMP(t *testing.T) {
 		t.Logf("without it (plain locked goroutines): %v", run(false))
 	}
 }
+
+// TestStaleThreadCountSynced makes the state the CI run of 3 Dec met: an
+// OS thread that ran torch work at one count while another thread set a
+// new one. OpenMP's count on the first thread stays the old one until
+// Threads (which OnLockedThread calls before fn) imposes SetThreads' count.
+func TestStaleThreadCountSynced(t *testing.T) {
+	if torchx.OMPThreads() < 0 {
+		t.Skip("libtorch is not built with OpenMP")
+	}
+	before := torchx.Threads()
+	defer func() {
+		_ = torchx.OnLockedThread(func() error { _, err := torchx.SetThreads(before); return err })
+	}()
+	setOn := func(n int) {
+		if err := torchx.OnLockedThread(func() error { _, err := torchx.SetThreads(n); return err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if _, err := torchx.SetThreads(2); err != nil {
+		t.Fatal(err)
+	}
+	setOn(1) // on another OS thread: this one keeps 2 in OpenMP
+	if got := torchx.OMPThreads(); got != 2 {
+		t.Logf("OpenMP's count here before the sync: %d (expected the stale 2)", got)
+	}
+	if got := torchx.Threads(); got != 1 {
+		t.Errorf("Threads() = %d after SetThreads(1) elsewhere, want 1", got)
+	}
+	if got := torchx.OMPThreads(); got != 1 {
+		t.Errorf("OpenMP's count on this thread after Threads(): %d, want 1", got)
+	}
+	setOn(2)
+	if err := torchx.OnLockedThread(func() error {
+		if got := torchx.OMPThreads(); got != 2 {
+			t.Errorf("OpenMP's count inside OnLockedThread after SetThreads(2): %d, want 2", got)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
