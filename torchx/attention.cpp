@@ -40,6 +40,7 @@
 // load). They differ from libtorch's composite attention by float32
 // rounding. exp is a Cephes-style polynomial (about 1 ulp).
 #include "shim.h"
+#include "shim_error.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -661,12 +662,6 @@ struct Attention : public torch::autograd::Function<Attention> {
   }
 };
 
-char *dup_err(const char *what) {
-  char *s = static_cast<char *>(std::malloc(std::strlen(what) + 1));
-  std::strcpy(s, what);
-  return s;
-}
-
 // has_tangent reports whether t carries a forward-mode tangent (libtorch
 // 1.13 has one forward-mode level, 0).
 bool has_tangent(const at::Tensor &t) { return t.defined() && t._fw_grad(/*level=*/0).defined(); }
@@ -702,6 +697,6 @@ extern "C" char *vp_attention(vp_tensor qkv, vp_tensor bias, long long heads, do
     *out = new at::Tensor(o);
     return nullptr;
   } catch (const std::exception &e) {
-    return dup_err(e.what());
+    return vp_error_copy(e);
   }
 }

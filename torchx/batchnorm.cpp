@@ -22,6 +22,7 @@
 // computed from libtorch operators (var_mean, sums), which autograd
 // differentiates; forward-mode tangents take libtorch's batch_norm.
 #include "shim.h"
+#include "shim_error.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -236,12 +237,6 @@ struct BNTrain : public torch::autograd::Function<BNTrain> {
 
 bool has_tangent(const at::Tensor &t) { return t.defined() && t._fw_grad(/*level=*/0).defined(); }
 
-char *dup_err(const char *what) {
-  char *s = static_cast<char *>(std::malloc(std::strlen(what) + 1));
-  std::strcpy(s, what);
-  return s;
-}
-
 }  // namespace vp_bn
 
 extern "C" char *vp_batch_norm_train(vp_tensor x, vp_tensor w, vp_tensor b, vp_tensor running_mean,
@@ -292,6 +287,6 @@ extern "C" char *vp_batch_norm_train(vp_tensor x, vp_tensor w, vp_tensor b, vp_t
     *out = new at::Tensor(BNTrain::apply(xt, wt, bt, mean_t, invstd_t, eps));
     return nullptr;
   } catch (const std::exception &e) {
-    return dup_err(e.what());
+    return vp_error_copy(e);
   }
 }

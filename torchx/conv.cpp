@@ -18,6 +18,7 @@
 //   g_w  = the weight gradient of conv(ggx, ·) for the output gradient gy,
 //   g_x  = the input gradient of conv(·, ggw) for the output gradient gy.
 #include "shim.h"
+#include "shim_error.h"
 
 #include <ATen/ATen.h>
 #include <ATen/record_function.h>
@@ -150,12 +151,6 @@ struct Conv : public torch::autograd::Function<Conv> {
 // 1.13 has one forward-mode level, 0).
 bool has_tangent(const at::Tensor &t) { return t.defined() && t._fw_grad(/*level=*/0).defined(); }
 
-char *dup_err(const char *what) {
-  char *s = static_cast<char *>(std::malloc(std::strlen(what) + 1));
-  std::strcpy(s, what);
-  return s;
-}
-
 }  // namespace vp_conv
 
 extern "C" char *vp_conv2d(vp_tensor x, vp_tensor w, vp_tensor b, long long stride, long long pad,
@@ -175,6 +170,6 @@ extern "C" char *vp_conv2d(vp_tensor x, vp_tensor w, vp_tensor b, long long stri
     *out = new at::Tensor(vp_conv::Conv::apply(xt, wt, bt, g));
     return nullptr;
   } catch (const std::exception &e) {
-    return vp_conv::dup_err(e.what());
+    return vp_error_copy(e);
   }
 }
