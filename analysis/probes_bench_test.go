@@ -2,6 +2,8 @@ package analysis
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/sugarme/gotch"
@@ -90,6 +92,70 @@ func BenchmarkNoiseBand(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkForwardProfile is BenchmarkForward under torchx.ProfileOps on
+// one thread (a landscape worker's setting): where an evaluation pass
+// spends its time, per operator, printed once all presets have run.
+//
+//	go test ./analysis -run '^$' -bench ForwardProfile -benchtime 20x
+func BenchmarkForwardProfile(b *testing.B) {
+	d := fpRandomImages(50, 1)
+	var tables []string
+	defer func() {
+		for _, t := range tables {
+			fmt.Print(t)
+		}
+	}()
+	for _, name := range fpBenchPresets {
+		b.Run(name, func(b *testing.B) {
+			lockThread(b)
+			defer torchx.SetThreads(torchx.Threads())
+			if _, err := torchx.SetThreads(1); err != nil {
+				b.Fatal(err)
+			}
+			m := fpBenchModel(b, name)
+			defer m.Close()
+			bt, err := torchdata.NewBatch(d, d.Indices(), data.Augment{}, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer bt.Close()
+			pass := func() error {
+				out, err := m.Forward(bt.Images, models.Eval, nil)
+				if err != nil {
+					return err
+				}
+				return out.Drop()
+			}
+			var p *torchx.Profile
+			err = torchx.NoGrad(func() error {
+				if err := pass(); err != nil {
+					return err
+				}
+				b.ResetTimer()
+				var err error
+				p, err = torchx.ProfileOps(func() error {
+					for i := 0; i < b.N; i++ {
+						if err := pass(); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				return err
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var t strings.Builder
+			fmt.Fprintf(&t, "\n%s: evaluation pass, batch 50, 1 thread, %d passes\n", name, b.N)
+			if err := p.WriteTable(&t, 12, b.N); err != nil {
+				b.Fatal(err)
+			}
+			tables = append(tables, t.String())
 		})
 	}
 }

@@ -106,6 +106,11 @@ char *vp_clip_flat(vp_tensor *views, int n, vp_tensor flat, double max_norm, dou
 // same logical shape and values), differentiably; t itself if it already is.
 char *vp_channels_last(vp_tensor t, vp_tensor *out);
 
+// vp_gelu returns GELU(t) (the erf form), differentiably; on a channels-last
+// 4-D t it runs on the contiguous (N, H, W, C) view, and the result is
+// channels-last too.
+char *vp_gelu(vp_tensor t, vp_tensor *out);
+
 // vp_profile_start starts timing every operator and autograd node called
 // on this thread.
 char *vp_profile_start(void);
