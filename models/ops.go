@@ -300,7 +300,7 @@ func (f *fwd) dropPath(x *ts.Tensor, rate float64) *ts.Tensor {
 	if !f.ok(mask) {
 		return nil
 	}
-	if err := mask.BernoulliFloat_(1 - rate); err != nil {
+	if err := torchx.InPlace(mask, func() error { return mask.BernoulliFloat_(1 - rate) }); err != nil {
 		f.err = err
 		return nil
 	}

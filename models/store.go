@@ -97,7 +97,7 @@ func fill(v float64) func(*ts.Tensor) error {
 	return func(t *ts.Tensor) (err error) {
 		sc := ts.FloatScalar(v)
 		defer torchx.DropTo(&err, sc)
-		return t.Fill_(sc)
+		return torchx.InPlace(t, func() error { return t.Fill_(sc) })
 	}
 }
 
@@ -116,7 +116,7 @@ func normal(std float64, truncate bool) func(*ts.Tensor) error {
 		defer torchx.DropTo(&err, r)
 		sc := ts.FloatScalar(std)
 		defer torchx.DropTo(&err, sc)
-		if err := r.MulScalar_(sc); err != nil {
+		if err := torchx.InPlace(r, func() error { return r.MulScalar_(sc) }); err != nil {
 			return err
 		}
 		if !truncate {
@@ -149,10 +149,10 @@ func uniform(bound float64) func(*ts.Tensor) error {
 		a, b := ts.FloatScalar(2*bound), ts.FloatScalar(-bound)
 		defer torchx.DropTo(&err, a)
 		defer torchx.DropTo(&err, b)
-		if err := r.MulScalar_(a); err != nil {
+		if err := torchx.InPlace(r, func() error { return r.MulScalar_(a) }); err != nil {
 			return err
 		}
-		if err := r.AddScalar_(b); err != nil {
+		if err := torchx.InPlace(r, func() error { return r.AddScalar_(b) }); err != nil {
 			return err
 		}
 		return torchx.Copy(t, r)

@@ -162,3 +162,8 @@ func syncThreads() { C.vp_get_num_threads() }
 
 // ompThreads is OpenMP's count on the calling OS thread as oneDNN reads it.
 func ompThreads() int { return int(C.vp_omp_max_threads()) }
+
+// UseCount returns the number of handles (Go tensors, autograd's saved
+// references, views' bases) that share t's tensor: 1 when t is the only
+// one, so that dropping t frees it. For leak checks.
+func UseCount(t *ts.Tensor) int { return int(C.vp_use_count(C.vp_tensor(t.Ctensor()))) }

@@ -425,6 +425,10 @@ extern "C" int vp_blas_rechoose(void) {
 
 extern "C" const char *vp_torch_version(void) { return TORCH_VERSION; }
 
+extern "C" long long vp_use_count(vp_tensor t) {
+  return static_cast<long long>(static_cast<at::Tensor *>(t)->use_count());
+}
+
 // OpenMP keeps its thread count per OS thread, and libtorch copies its own
 // count onto a thread only once, at the thread's first parallel loop or
 // count query: a thread that ran torch work before the count last changed

@@ -130,6 +130,9 @@ void vp_blas_core(char *buf, int n);
 int vp_blas_rechoose(void);
 // vp_torch_version returns the libtorch version of the headers built against.
 const char *vp_torch_version(void);
+// vp_use_count returns the number of handles sharing t's tensor.
+long long vp_use_count(vp_tensor t);
+
 // vp_get_num_threads makes the calling OS thread's OpenMP count the one
 // vp_set_num_threads last set (a thread keeps an older count otherwise)
 // and returns libtorch's intra-op thread count.

@@ -64,3 +64,26 @@ func DropTo(err *error, d Dropper) {
 		*err = fmt.Errorf("torchx: drop: %w", e)
 	}
 }
+
+// InPlace runs op, one of gotch's in-place methods on t (Relu_, Add_,
+// MulScalar_, Fill_, BernoulliFloat_, ...), and frees the C handle it
+// replaces. Those methods point t at a new handle to the same tensor and
+// drop the old one on the floor: the tensor's storage then outlives every
+// Drop (a leak per call, of the whole tensor once it is dropped). t keeps
+// the new handle; the caller still owns t.
+func InPlace(t *ts.Tensor, op func() error) error {
+	if t == nil {
+		return fmt.Errorf("torchx: in-place operation on a nil tensor")
+	}
+	old := t.Ctensor()
+	if err := op(); err != nil {
+		return err
+	}
+	if now := t.Ctensor(); now != old {
+		lib.AtFree(lib.Ctensor(old))
+		if err := ts.TorchErr(); err != nil {
+			return fmt.Errorf("torchx: free the replaced handle: %w", err)
+		}
+	}
+	return nil
+}

@@ -2,10 +2,12 @@ package torchx_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/sugarme/gotch"
+	lib "github.com/sugarme/gotch/libtch"
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/vitprobe/vitprobe/torchx"
@@ -61,5 +63,41 @@ func TestDropTo(t *testing.T) {
 	torchx.DropTo(&err, failDrop{})
 	if !errors.Is(err, first) || err.Error() != "first" {
 		t.Errorf("torchx.DropTo replaced the function's own error: %v", err)
+	}
+}
+
+// TestInPlaceFreesTheReplacedHandle shows the leak of gotch's in-place
+// methods (after t.Relu_() two handles share t's tensor, one of them
+// unreachable) and that InPlace leaves one: t's alone, so that dropping t
+// frees the storage.
+func TestInPlaceFreesTheReplacedHandle(t *testing.T) {
+	x := must(torchx.FromSlice([]float32{-1, 2, -3, 4}, []int64{4}, gotch.Float))
+	defer x.MustDrop()
+	if n := torchx.UseCount(x); n != 1 {
+		t.Fatalf("a new tensor has %d handles", n)
+	}
+	if err := torchx.InPlace(x, x.Relu_); err != nil {
+		t.Fatal(err)
+	}
+	if n := torchx.UseCount(x); n != 1 {
+		t.Errorf("after InPlace(Relu_): %d handles share the tensor, want 1", n)
+	}
+	if got := must(torchx.Values[float32](x)); fmt.Sprint(got) != "[0 2 0 4]" {
+		t.Errorf("after InPlace(Relu_): %v, want [0 2 0 4]", got)
+	}
+	y := must(torchx.FromSlice([]float32{1, 2}, []int64{2}, gotch.Float))
+	defer y.MustDrop()
+	old := y.Ctensor()
+	if err := y.Relu_(); err != nil { // gotch alone: the old handle is lost
+		t.Fatal(err)
+	}
+	if n := torchx.UseCount(y); n != 2 {
+		t.Logf("gotch's Relu_ left %d handles (2 expected: the leak InPlace avoids)", n)
+	}
+	if y.Ctensor() != old {
+		lib.AtFree(lib.Ctensor(old)) // this test's own leak, freed
+	}
+	if err := torchx.InPlace(nil, nil); err == nil {
+		t.Error("InPlace on a nil tensor: no error")
 	}
 }
