@@ -58,3 +58,65 @@ func TestNoProcessExitingCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestInPlaceCallsWrapped reads every non-test Go file outside third_party
+// and reports calls of gotch's in-place tensor methods (Relu_, Fill_,
+// MulScalar_, ...: an exported method name ending in "_") made outside
+// torchx.InPlace: gotch points the tensor at a new C handle and loses the
+// old one, so the tensor's storage is never freed.
+func TestInPlaceCallsWrapped(t *testing.T) {
+	fset := token.NewFileSet()
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (path == "third_party" || strings.HasPrefix(d.Name(), ".")) && path != "." {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, path, nil, 0)
+		if err != nil {
+			return err
+		}
+		// The spans of InPlace's arguments, where the calls belong.
+		var allowed [][2]token.Pos
+		ast.Inspect(f, func(n ast.Node) bool {
+			if call, ok := n.(*ast.CallExpr); ok {
+				if sel, ok := call.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "InPlace" && len(call.Args) == 2 {
+					allowed = append(allowed, [2]token.Pos{call.Args[1].Pos(), call.Args[1].End()})
+				}
+			}
+			return true
+		})
+		ast.Inspect(f, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok {
+				return true
+			}
+			sel, ok := call.Fun.(*ast.SelectorExpr)
+			if !ok {
+				return true
+			}
+			name := sel.Sel.Name
+			if !strings.HasSuffix(name, "_") || !ast.IsExported(name) || fatalCalls[name] {
+				return true
+			}
+			if x, ok := sel.X.(*ast.Ident); ok && x.Name == "lib" {
+				return true // libtch's C functions take the handle, they do not replace it
+			}
+			for _, a := range allowed {
+				if call.Pos() >= a[0] && call.End() <= a[1] {
+					return true
+				}
+			}
+			t.Errorf("%s: %s replaces the tensor's C handle and loses the old one; call it through torchx.InPlace", fset.Position(call.Pos()), name)
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

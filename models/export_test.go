@@ -10,3 +10,6 @@ var ChannelsLast = &channelsLast
 // FastDerivatives lets the external tests switch torchx.Conv2d and the
 // affine batch norm off.
 var FastDerivatives = &fastDerivatives
+
+// FoldBN lets the external tests switch the inference fusion off.
+var FoldBN = &foldBN

@@ -116,7 +116,13 @@ func (m *resnet) Forward(x *ts.Tensor, mode Mode, probe Probe) (*ts.Tensor, erro
 		return nil, err
 	}
 	f := &fwd{mode: mode, probe: probe}
-	h := f.relu(f.bn(f.layout(f.conv(x, m.stem)), m.stemBN))
+	var h *ts.Tensor
+	if f.inference(x) {
+		h = f.layout(f.convBN(x, m.stem, m.stemBN)) // one fused pass, then the layout
+	} else {
+		h = f.bn(f.layout(f.conv(x, m.stem)), m.stemBN)
+	}
+	h = f.reluOwned(h)
 	f.observe(m.stemL, h)
 	for i, b := range m.blocks {
 		mark, in := f.s.Mark(), h
@@ -125,18 +131,18 @@ func (m *resnet) Forward(x *ts.Tensor, mode Mode, probe Probe) (*ts.Tensor, erro
 		}
 		skip := h
 		if b.down != nil {
-			skip = f.bn(f.conv(h, b.down), b.downBN)
+			skip = f.convBN(h, b.down, b.downBN)
 		}
 		if m.lesioned(b.layer.Index) {
 			h = f.relu(skip) // the branch contributes zeros
 		} else {
-			y := f.relu(f.bn(f.conv(h, b.conv1), b.bn1))
-			y = f.bn(f.conv(y, b.conv2), b.bn2)
+			y := f.reluOwned(f.convBN(h, b.conv1, b.bn1))
+			y = f.convBN(y, b.conv2, b.bn2)
 			if b.conv3 != nil {
-				y = f.bn(f.conv(f.relu(y), b.conv3), b.bn3)
+				y = f.convBN(f.reluOwned(y), b.conv3, b.bn3)
 			}
 			y = f.dropPath(y, m.dropRate[i])
-			h = f.relu(f.add(y, skip))
+			h = f.reluOwned(f.addOwned(y, skip))
 		}
 		f.observe(b.layer, h)
 		f.endBlock(mark, in, h)

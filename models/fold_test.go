@@ -1,0 +1,119 @@
+package models_test
+
+import (
+	"math/rand/v2"
+	"runtime"
+	"testing"
+
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/vitprobe/vitprobe/models"
+	"github.com/vitprobe/vitprobe/torchx"
+)
+
+// TestInferenceFusionMatches compares inference passes (evaluation mode
+// without gradients) with batch norm folded into the convolutions and
+// in-place ReLUs and additions against the same passes computed op by op
+// (FoldBN off), on generic weights: the logits and every probed layer's
+// output, relative difference at most 1e-5 (the folded weights w·α are
+// rounded to float32 once, the unfolded pass rounds y and y·α + β
+// separately; measured 3e-7..5e-7). The probes also check that no in-place
+// operation touched a tensor already handed to a probe: each layer's output
+// is read again after the pass (an addition done in place into a block's
+// input fails this). A lesioned block (the shortcut alone) and spatial
+// smoothing take the other branches. The ResNets only: AlterNet's passes
+// are computed op by op (see foldBN). Passes with gradients or in training
+// mode do not fold: there the switch changes no bit.
+func TestInferenceFusionMatches(t *testing.T) {
+	runtime.LockOSThread() // one OS thread, one OpenMP count: bit comparisons
+	defer runtime.UnlockOSThread()
+	if _, err := torchx.SetThreads(torchx.Threads()); err != nil {
+		t.Fatal(err)
+	}
+	defer func(was bool) { *models.FoldBN = was }(*models.FoldBN)
+	for _, c := range []struct {
+		what, name string
+		edit       func(*models.Config)
+		lesion     []int
+	}{
+		{what: "resnet-mini", name: "resnet-mini"},
+		{what: "resnet-mini blur", name: "resnet-mini", edit: func(c *models.Config) { c.Blur = true }},
+		{what: "resnet-mini lesion 2", name: "resnet-mini", lesion: []int{2}},
+	} {
+		t.Run(c.what, func(t *testing.T) {
+			cfg := must(models.Defaults(c.name))
+			if c.edit != nil {
+				c.edit(&cfg)
+			}
+			torchx.Seed(5)
+			m := must(models.New(c.name, cfg, gotch.CPU))
+			defer m.Close()
+			perturb(t, m, rand.New(rand.NewPCG(5, 1)))
+			if c.lesion != nil {
+				if err := m.(models.Lesioner).SetLesion(c.lesion...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			x := must(ts.Randn([]int64{5, 1, 32, 32}, gotch.Float, gotch.CPU))
+			defer x.MustDrop()
+			type pass struct {
+				logits []float64
+				layers map[string][]float64
+			}
+			run := func(fold, grad bool, mode models.Mode) pass {
+				*models.FoldBN = fold
+				held := map[string]*ts.Tensor{}
+				seen := map[string][]float64{}
+				probe := models.ProbeFunc(func(l models.Layer, out *ts.Tensor) error {
+					held[l.Name] = out.MustShallowClone()
+					v, err := torchx.Values[float64](out)
+					seen[l.Name] = v
+					return err
+				})
+				var out *ts.Tensor
+				fwd := func() error {
+					var err error
+					out, err = m.Forward(x, mode, probe)
+					return err
+				}
+				var err error
+				if grad {
+					err = fwd()
+				} else {
+					err = torchx.NoGrad(fwd)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer out.MustDrop()
+				for name, h := range held {
+					again := must(torchx.Values[float64](h))
+					h.MustDrop()
+					if relDiff(again, seen[name]) != 0 {
+						t.Errorf("fold %v: the output of %s changed after the probe saw it", fold, name)
+					}
+				}
+				return pass{flatten(t, []*ts.Tensor{out}), seen}
+			}
+			on, off := run(true, false, models.Eval), run(false, false, models.Eval)
+			worst := relDiff(on.logits, off.logits)
+			for name, v := range off.layers {
+				worst = max(worst, relDiff(on.layers[name], v))
+			}
+			t.Logf("inference, folded against op by op: largest relative difference %.2g over logits and %d layers", worst, len(off.layers))
+			if !(worst <= 1e-5) {
+				t.Errorf("folded inference differs from the op-by-op pass by %.3g relative, want <= 1e-5", worst)
+			}
+			for _, k := range []struct {
+				what string
+				mode models.Mode
+			}{{"evaluation with gradients", models.Eval}, {"training", models.Train}} {
+				a, b := run(true, true, k.mode), run(false, true, k.mode)
+				if d := relDiff(a.logits, b.logits); d != 0 {
+					t.Errorf("%s: the switch changed the logits by %.3g", k.what, d)
+				}
+			}
+		})
+	}
+}
