@@ -44,8 +44,8 @@
 #                        (resnet18/50, preact-resnet50, alternet50, vit-ti:
 #                        several minutes more)
 #   BENCH_SECTIONS=LIST  the sections to run, of: peak trainpy train blas
-#                        models hvp landscape profile lanczos hessian fourier
-#                        probes data torchx torchscript rss
+#                        models hvp landscape profile grouped lanczos hessian
+#                        fourier probes data torchx torchscript rss
 #                        (default all; BENCH_QUICK leaves out rss)
 #   BENCH_MODELS=LIST    the mini presets (default resnet-mini vit-mini
 #                        alternet-mini; the checkpoint-based sections use
@@ -71,7 +71,7 @@ root=$(pwd)
 
 quick=${BENCH_QUICK:-0}
 smoke=${BENCH_SMOKE:-0}
-default_sections="peak trainpy train blas models hvp landscape profile lanczos hessian fourier probes data torchx torchscript rss"
+default_sections="peak trainpy train blas models hvp landscape profile grouped lanczos hessian fourier probes data torchx torchscript rss"
 if [ "$smoke" = 1 ]; then
   quick=1
   repeats=${BENCH_REPEATS:-1}
@@ -105,7 +105,7 @@ say() { printf 'bench: [%02d:%02d] %s\n' $(((SECONDS - start) / 60)) $(((SECONDS
 want() { [[ " $sections " == *" $1 "* ]]; }
 
 case "$repeats" in '' | *[!0-9]* | 0) die "BENCH_REPEATS=$repeats is not a positive integer" ;; esac
-all_sections=" peak trainpy train blas models hvp landscape profile lanczos hessian fourier probes data torchx torchscript rss "
+all_sections=" peak trainpy train blas models hvp landscape profile grouped lanczos hessian fourier probes data torchx torchscript rss "
 for s in $sections; do
   [[ "$all_sections" == *" $s "* ]] || die "BENCH_SECTIONS: unknown section $s (known:$all_sections)"
 done
@@ -359,6 +359,17 @@ if want landscape; then
   done
 fi
 
+# --- grouped convolutions: would landscape points in batches pay? ----------------
+# resnet-mini's convolutions, P points one after the other against one grouped
+# convolution over P stacked points (reference/pytorch/bench_grouped_conv.py;
+# libtorch's kernels, the PyTorch side's malloc settings), 1 thread and all.
+if want grouped && [ "$pytorch" = 1 ]; then
+  for t in 1 "$threads"; do
+    say "grouped: resnet-mini's convolutions, P points sequential vs one grouped convolution, $t thread(s)"
+    run grouped env "${py_env[@]}" "$py" reference/pytorch/bench_grouped_conv.py --threads "$t"
+  done
+fi
+
 # --- profiles: where the time goes ---------------------------------------------
 # libtorch's operator profiler (torchx.ProfileOps) over the training step at
 # the demo's batch, and over the HVP, forward+backward and eval-mode forward
@@ -429,6 +440,12 @@ if [ -f "$raw/profile-train.txt" ] || [ -f "$raw/profile-hvp.txt" ]; then
     printf '\n## Where the time goes (operators timed by torchx.ProfileOps, per call)\n\n'
     cat "$raw"/profile-train.txt "$raw"/profile-hvp.txt 2>/dev/null |
       awk '/^profile:/ { p = 1; sub(/^profile: /, "### "); print; next } p { print } /^\| wall/ { if (p) print ""; p = 0 }'
+  } >> "$out/summary.md"
+fi
+if [ -f "$raw/grouped.txt" ]; then
+  {
+    printf '\n## Landscape points in batches: grouped convolutions (bench_grouped_conv.py; ratio > 1 means batching pays)\n\n'
+    grep -E '^(threads|\|)' "$raw/grouped.txt"
   } >> "$out/summary.md"
 fi
 cat "$out/summary.md"
