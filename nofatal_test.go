@@ -20,20 +20,7 @@ var fatalCalls = map[string]bool{"Copy_": true, "DType": true}
 // models and analysis did: a failed drop or copy ended the program).
 func TestNoProcessExitingCalls(t *testing.T) {
 	fset := token.NewFileSet()
-	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() && (path == "third_party" || strings.HasPrefix(d.Name(), ".")) && path != "." {
-			return filepath.SkipDir
-		}
-		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
-			return nil
-		}
-		f, err := parser.ParseFile(fset, path, nil, 0)
-		if err != nil {
-			return err
-		}
+	eachSourceFile(t, fset, func(f *ast.File) {
 		ast.Inspect(f, func(n ast.Node) bool {
 			call, ok := n.(*ast.CallExpr)
 			if !ok {
@@ -52,11 +39,7 @@ func TestNoProcessExitingCalls(t *testing.T) {
 			}
 			return true
 		})
-		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // TestInPlaceCallsWrapped reads every non-test Go file outside third_party
@@ -66,20 +49,7 @@ func TestNoProcessExitingCalls(t *testing.T) {
 // old one, so the tensor's storage is never freed.
 func TestInPlaceCallsWrapped(t *testing.T) {
 	fset := token.NewFileSet()
-	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() && (path == "third_party" || strings.HasPrefix(d.Name(), ".")) && path != "." {
-			return filepath.SkipDir
-		}
-		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
-			return nil
-		}
-		f, err := parser.ParseFile(fset, path, nil, 0)
-		if err != nil {
-			return err
-		}
+	eachSourceFile(t, fset, func(f *ast.File) {
 		// The spans of InPlace's arguments, where the calls belong.
 		var allowed [][2]token.Pos
 		ast.Inspect(f, func(n ast.Node) bool {
@@ -114,6 +84,28 @@ func TestInPlaceCallsWrapped(t *testing.T) {
 			t.Errorf("%s: %s replaces the tensor's C handle and loses the old one; call it through torchx.InPlace", fset.Position(call.Pos()), name)
 			return true
 		})
+	})
+}
+
+// eachSourceFile parses every non-test Go file of the project outside
+// third_party and hidden folders, and calls fn with each.
+func eachSourceFile(t *testing.T, fset *token.FileSet, fn func(*ast.File)) {
+	t.Helper()
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (path == "third_party" || strings.HasPrefix(d.Name(), ".")) && path != "." {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, path, nil, 0)
+		if err != nil {
+			return err
+		}
+		fn(f)
 		return nil
 	})
 	if err != nil {
