@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 
 	"github.com/vitprobe/vitprobe/data"
 	"github.com/vitprobe/vitprobe/data/torchdata"
 	"github.com/vitprobe/vitprobe/hessian"
 	"github.com/vitprobe/vitprobe/models"
+	"github.com/vitprobe/vitprobe/torchx"
 )
 
 // Minibatches draws the minibatches of the paper's max-eigenvalue spectrum
@@ -115,6 +118,24 @@ type SpectrumOptions struct {
 	Curvature Curvature
 	// Params restricts it to these parameters (HessianOptions.Params).
 	Params []string
+	// Workers is the number of minibatches computed at once (0 or 1: one
+	// after the other on the calling thread, at the process's libtorch
+	// thread count). With more, each worker computes on a copy of the
+	// model (m itself for the first), on an OS thread of its own with
+	// ThreadsPerWorker libtorch threads; the results reach done in batch
+	// order all the same. A batch's eigenvalues depend only on the batch
+	// and on the thread count it ran with, not on Workers. On a small
+	// machine and small models this is the faster way to use the cores:
+	// two threads on one product of vit-mini at batch 16 take longer than
+	// one (docs/benchmarks.md), while two batches at a time take the
+	// time of one.
+	Workers int
+	// ThreadsPerWorker is each worker's libtorch thread count when
+	// Workers > 1 (0 means 1).
+	ThreadsPerWorker int
+	// Replica makes the model copies of the workers after the first (nil:
+	// models.Rebuild, then m's values copied in), as for the landscape.
+	Replica func() (models.Model, error)
 }
 
 // BatchResult is one minibatch's top eigenvalues, with the batch's loss.
@@ -139,32 +160,209 @@ func MaxEigenSpectrum(ctx context.Context, m models.Model, mb *Minibatches, o *S
 	if m == nil || mb == nil || done == nil {
 		return errors.New("analysis: MaxEigenSpectrum needs a model, minibatches and done")
 	}
-	batches := make([]int, mb.Len())
-	for i := range batches {
-		batches[i] = i
+	switch {
+	case opt.Workers < 0:
+		return fmt.Errorf("analysis: MaxEigenSpectrum: %d workers: want 0 or more", opt.Workers)
+	case opt.ThreadsPerWorker < 0:
+		return fmt.Errorf("analysis: MaxEigenSpectrum: %d threads per worker: want 0 or more", opt.ThreadsPerWorker)
 	}
-	losses := map[int]float64{}
-	operatorFor := func(b int) (hessian.Operator, func(), error) {
-		batch, err := mb.Batch(b)
-		if err != nil {
-			return nil, nil, err
+	var todo []int
+	for b := range mb.Len() {
+		if opt.Skip == nil || !opt.Skip(b) {
+			todo = append(todo, b)
 		}
-		defer batch.Close()
-		h, err := NewCurvature(opt.Curvature, m, batch, &CurvatureOptions{HessianOptions: HessianOptions{
-			WeightDecay: opt.WeightDecay, Label: fmt.Sprintf("batch %d", b), Params: opt.Params}})
+	}
+	if opt.Workers > 1 && len(todo) > 1 {
+		return spectrumWorkers(ctx, m, mb, &opt, todo, done)
+	}
+	solve := spectrumSolver(ctx, m, &opt, mb.Batch)
+	for _, b := range todo {
+		r, err := solve(b)
 		if err != nil {
-			return nil, nil, err
+			return err
 		}
-		losses[b] = h.Loss()
-		return WithContext(ctx, h), h.Close, nil
+		if err := done(r); err != nil {
+			return fmt.Errorf("hessian: batch %d: done: %w", b, err)
+		}
 	}
-	record := func(e hessian.BatchEigen) error {
-		loss := losses[e.Batch]
-		delete(losses, e.Batch)
-		return done(BatchResult{BatchEigen: e, Loss: loss})
+	return nil
+}
+
+// spectrumSolver returns the function that computes one batch's result
+// with model m: the batch's operator (NewCurvature, eval mode), its top K
+// eigenvalues (hessian.Spectrum on that batch alone, with the batch's own
+// seed), the graph released.
+func spectrumSolver(ctx context.Context, m models.Model, opt *SpectrumOptions,
+	batchOf func(int) (*torchdata.Batch, error)) func(int) (BatchResult, error) {
+	return func(b int) (BatchResult, error) {
+		var loss float64
+		operatorFor := func(b int) (hessian.Operator, func(), error) {
+			batch, err := batchOf(b)
+			if err != nil {
+				return nil, nil, err
+			}
+			defer batch.Close()
+			h, err := NewCurvature(opt.Curvature, m, batch, &CurvatureOptions{HessianOptions: HessianOptions{
+				WeightDecay: opt.WeightDecay, Label: fmt.Sprintf("batch %d", b), Params: opt.Params}})
+			if err != nil {
+				return nil, nil, err
+			}
+			loss = h.Loss()
+			return WithContext(ctx, h), h.Close, nil
+		}
+		var out BatchResult
+		err := hessian.Spectrum(ctx, []int{b}, operatorFor, func(e hessian.BatchEigen) error {
+			out = BatchResult{BatchEigen: e, Loss: loss}
+			return nil
+		}, &hessian.SpectrumSettings{K: opt.K, Solver: opt.Solver, Seed: opt.Seed})
+		return out, err
 	}
-	return hessian.Spectrum(ctx, batches, operatorFor, record,
-		&hessian.SpectrumSettings{K: opt.K, Solver: opt.Solver, Seed: opt.Seed, Skip: opt.Skip})
+}
+
+// spectrumResult is a worker's answer for one batch.
+type spectrumResult struct {
+	batch int
+	r     BatchResult
+	err   error
+}
+
+// spectrumWorkers computes the batches todo (in increasing order) on
+// opt.Workers workers and hands the results to done in batch order. At the
+// first error (a batch's, or done's) it stops handing out batches, waits
+// for the batches under way, hands done every finished result in batch
+// order, so that nothing computed is lost, and returns the error of the
+// lowest batch that failed.
+func spectrumWorkers(ctx context.Context, m models.Model, mb *Minibatches, opt *SpectrumOptions, todo []int,
+	done func(BatchResult) error) error {
+	workers := min(opt.Workers, len(todo))
+	threads := max(opt.ThreadsPerWorker, 1)
+	replicas := []models.Model{m}
+	defer func() {
+		for _, r := range replicas[1:] {
+			r.Close()
+		}
+	}()
+	for range workers - 1 {
+		r, err := replicate(m, opt.Replica)
+		if err != nil {
+			return fmt.Errorf("analysis: spectrum: %w", err)
+		}
+		replicas = append(replicas, r)
+	}
+	// The calling thread's count, put back for what runs after.
+	defer func(n int) { _, _ = torchx.SetThreads(n) }(torchx.Threads())
+	parent := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var mu sync.Mutex // Minibatches caches its passes
+	batchOf := func(b int) (*torchdata.Batch, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return mb.Batch(b)
+	}
+	jobs := make(chan int)
+	results := make(chan spectrumResult)
+	var wg sync.WaitGroup
+	for _, rm := range replicas {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runtime.LockOSThread() // the thread ends with the goroutine
+			torchx.SetGradEnabled(true)
+			if _, err := torchx.SetThreads(threads); err != nil {
+				for b := range jobs {
+					results <- spectrumResult{batch: b, err: err}
+				}
+				return
+			}
+			solve := spectrumSolver(ctx, rm, opt, batchOf)
+			for b := range jobs {
+				r, err := solveSafely(solve, b)
+				results <- spectrumResult{batch: b, r: r, err: err}
+			}
+		}()
+	}
+	go func() {
+		defer close(jobs)
+		for _, b := range todo {
+			select {
+			case jobs <- b:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	go func() {
+		wg.Wait()
+		close(results)
+	}()
+	var failed []spectrumResult // the errors, a batch's or done's
+	fail := func(b int, err error) {
+		failed = append(failed, spectrumResult{batch: b, err: err})
+		cancel()
+	}
+	pending := map[int]BatchResult{}
+	next := 0 // todo[next] is the batch done waits for
+	deliver := func(b int, r BatchResult) {
+		if err := done(r); err != nil {
+			fail(b, fmt.Errorf("hessian: batch %d: done: %w", b, err))
+		}
+	}
+	for res := range results {
+		if res.err != nil {
+			fail(res.batch, res.err)
+			continue
+		}
+		pending[res.batch] = res.r
+		for ; next < len(todo) && failed == nil; next++ {
+			r, ok := pending[todo[next]]
+			if !ok {
+				break
+			}
+			delete(pending, todo[next])
+			deliver(todo[next], r)
+		}
+	}
+	// After an error: the finished batches still waiting, in order.
+	for _, b := range todo[next:] {
+		if r, ok := pending[b]; ok {
+			deliver(b, r)
+		}
+	}
+	if len(failed) == 0 {
+		if err := parent.Err(); err != nil {
+			return fmt.Errorf("hessian: stopped: %w", err)
+		}
+		return nil
+	}
+	// The error of the lowest batch, as one worker would have met first;
+	// batches stopped by the cancel that followed it do not count.
+	var first *spectrumResult
+	for i := range failed {
+		f := &failed[i]
+		ours := errors.Is(f.err, context.Canceled) && parent.Err() == nil
+		if ours && len(failed) > 1 {
+			continue
+		}
+		if first == nil || f.batch < first.batch {
+			first = f
+		}
+	}
+	if first == nil {
+		first = &failed[0]
+	}
+	return first.err
+}
+
+// solveSafely runs solve, turning a panic into an error: a worker's panic
+// would otherwise end the process.
+func solveSafely(solve func(int) (BatchResult, error), b int) (r BatchResult, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("analysis: batch %d: worker panicked: %v", b, p)
+		}
+	}()
+	return solve(b)
 }
 
 // WithContext returns op with products that fail with ctx's error once ctx

@@ -18,6 +18,7 @@ import (
 	"github.com/vitprobe/vitprobe/data/torchdata"
 	"github.com/vitprobe/vitprobe/errs"
 	"github.com/vitprobe/vitprobe/hessian"
+	"github.com/vitprobe/vitprobe/models"
 	"github.com/vitprobe/vitprobe/torchx"
 	"github.com/vitprobe/vitprobe/train"
 )
@@ -438,3 +439,94 @@ func TestMaxEigenSpectrumResumesExactly(t *testing.T) {
 		t.Errorf("cancelled: error %v", err)
 	}
 }
+
+// TestMaxEigenSpectrumWorkers checks the minibatch spectrum computed by
+// several workers against the same batches one after the other at the
+// workers' thread count (one): the same eigenvalues, losses and product
+// counts bit for bit, handed to done once each and in batch order, with
+// and without skipped batches. The workers' model copies come from a
+// Replica with other weights, so a copy that kept them would differ. It
+// also checks the stops: a failing batch or done is an error naming its
+// batch, after which every batch already finished has still reached done
+// (in increasing order); a cancelled context is context.Canceled; and the
+// calling thread's libtorch thread count is as before.
+func TestMaxEigenSpectrumWorkers(t *testing.T) {
+	lockThread(t)
+	defer func(n int) { _, _ = torchx.SetThreads(n) }(torchx.Threads())
+	must(torchx.SetThreads(1))
+	m := newTinyNet(t, gotch.Float, 10)
+	d := mnist(t)
+	mb := must(NewMinibatches(d, d.Indices()[:400], 8, 7, 1, data.PaperAugment(d.Info)))
+	base := SpectrumOptions{K: 3, Seed: 5, WeightDecay: 0.05, Solver: &hessian.LanczosSettings{Tol: 1e-6}}
+	var want []BatchResult
+	must(0, MaxEigenSpectrum(context.Background(), m, mb, &base, func(r BatchResult) error { want = append(want, r); return nil }))
+	must(torchx.SetThreads(2)) // the workers set their own count
+	var replicas []*tinyNet    // closed by MaxEigenSpectrum
+	opt := base
+	opt.Workers, opt.ThreadsPerWorker = 3, 1
+	opt.Replica = func() (models.Model, error) {
+		r := newTinyNet(t, gotch.Float, uint64(99+len(replicas)))
+		replicas = append(replicas, r)
+		return keptOpen{r}, nil
+	}
+	for _, skip := range []func(int) bool{nil, func(b int) bool { return b%3 == 1 }} {
+		o := opt
+		o.Skip = skip
+		var got []BatchResult
+		must(0, MaxEigenSpectrum(context.Background(), m, mb, &o, func(r BatchResult) error { got = append(got, r); return nil }))
+		var expect []BatchResult
+		for _, r := range want {
+			if skip == nil || !skip(r.Batch) {
+				expect = append(expect, r)
+			}
+		}
+		if len(got) != len(expect) {
+			t.Fatalf("skip %v: %d results, want %d", skip != nil, len(got), len(expect))
+		}
+		for i, r := range got {
+			w := expect[i]
+			if r.Batch != w.Batch || !slices.Equal(r.Values, w.Values) || r.Loss != w.Loss || r.Products != w.Products {
+				t.Errorf("result %d: batch %d %v (loss %v, %d products), one after the other: batch %d %v (loss %v, %d products)",
+					i, r.Batch, r.Values, r.Loss, r.Products, w.Batch, w.Values, w.Loss, w.Products)
+			}
+		}
+	}
+	if n := torchx.Threads(); n != 2 {
+		t.Errorf("the calling thread's count is %d after the workers, want 2 as before", n)
+	}
+	// done fails at batch 2: the error names it, and every result handed
+	// over is a distinct batch in increasing order.
+	var seen []int
+	err := MaxEigenSpectrum(context.Background(), m, mb, &opt, func(r BatchResult) error {
+		seen = append(seen, r.Batch)
+		if r.Batch == 2 {
+			return errors.New("disk full")
+		}
+		return nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "batch 2") || !strings.Contains(err.Error(), "disk full") {
+		t.Errorf("done failing at batch 2: error %v", err)
+	}
+	if !slices.IsSorted(seen) || len(seen) < 3 || seen[0] != 0 || seen[1] != 1 || seen[2] != 2 || len(slices.Compact(slices.Clone(seen))) != len(seen) {
+		t.Errorf("done failing at batch 2: batches handed over %v, want 0, 1, 2 then finished ones in order", seen)
+	}
+	// A batch that fails: k larger than the dimension.
+	bad := opt
+	bad.K = m.dim() + 1
+	if err := MaxEigenSpectrum(context.Background(), m, mb, &bad, func(BatchResult) error { return nil }); err == nil || !strings.Contains(err.Error(), "batch ") {
+		t.Errorf("k > dim with workers: error %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := MaxEigenSpectrum(ctx, m, mb, &opt, func(BatchResult) error { return nil }); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled, with workers: error %v", err)
+	}
+	if err := MaxEigenSpectrum(context.Background(), m, mb, &SpectrumOptions{Workers: -1}, func(BatchResult) error { return nil }); err == nil {
+		t.Error("-1 workers: no error")
+	}
+}
+
+// keptOpen is a model whose Close does nothing (its owner closes it).
+type keptOpen struct{ *tinyNet }
+
+func (keptOpen) Close() {}

@@ -328,7 +328,7 @@ func NewLandscapeEvaluator(m models.Model, d *data.Dataset, indices []int, origi
 	}
 	models := []models.Model{m}
 	for range o.Workers - 1 {
-		r, err := e.replica(m, ps)
+		r, err := e.replica(m)
 		if err != nil {
 			return nil, err
 		}
@@ -401,38 +401,12 @@ func (e *LandscapeEvaluator) makeBatches(d *data.Dataset, indices []int) error {
 }
 
 // replica makes a worker's copy of m with m's weights.
-func (e *LandscapeEvaluator) replica(m models.Model, ps []models.Param) (models.Model, error) {
-	var r models.Model
-	var err error
-	if e.opt.Replica != nil {
-		r, err = e.opt.Replica()
-	} else {
-		dev, derr := ps[0].Tensor.Device()
-		if derr != nil {
-			return nil, fmt.Errorf("analysis: landscape: %w", derr)
-		}
-		r, err = models.Rebuild(m, dev)
-	}
+func (e *LandscapeEvaluator) replica(m models.Model) (models.Model, error) {
+	r, err := replicate(m, e.opt.Replica)
 	if err != nil {
-		return nil, fmt.Errorf("analysis: landscape: replica of %s for a second worker: %w", m.Spec().Name, err)
+		return nil, fmt.Errorf("analysis: landscape: %w", err)
 	}
 	e.owned = append(e.owned, r)
-	rp := sortedParams(r)
-	if len(rp) != len(ps) {
-		return nil, fmt.Errorf("analysis: landscape: the replica has %d tensors, the model %d", len(rp), len(ps))
-	}
-	for i, p := range ps {
-		if rp[i].Name != p.Name || fmt.Sprint(rp[i].Shape) != fmt.Sprint(p.Shape) {
-			return nil, fmt.Errorf("analysis: landscape: the replica's tensor %s%v differs from the model's %s%v", rp[i].Name, rp[i].Shape, p.Name, p.Shape)
-		}
-		v, err := torchx.Values[float32](p.Tensor)
-		if err != nil {
-			return nil, fmt.Errorf("analysis: landscape: read %s: %w", p.Name, err)
-		}
-		if err := torchx.CopyIn(rp[i].Tensor, v); err != nil {
-			return nil, fmt.Errorf("analysis: landscape: replica %s: %w", p.Name, err)
-		}
-	}
 	return r, nil
 }
 

@@ -109,6 +109,14 @@ type Hessian struct {
 	// NoResume refuses to touch an existing journal instead of resuming
 	// it.
 	NoResume bool
+	// Workers computes that many minibatch spectra at once, each on a
+	// copy of the model on an OS thread of its own with one libtorch
+	// thread (0 or 1: one at a time at the process's thread count; on a
+	// GPU always one at a time). The trace, density and top-k over many
+	// minibatches run afterwards at the process's count. A batch's
+	// eigenvalues do not depend on Workers, only, in the last bits, on
+	// the thread count it ran with.
+	Workers int
 }
 
 // hessianJournals names the Hessian job's journals.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/sugarme/gotch"
+
 	"github.com/vitprobe/vitprobe/analysis"
 	"github.com/vitprobe/vitprobe/data/torchdata"
 	"github.com/vitprobe/vitprobe/hessian"
@@ -66,6 +68,9 @@ func (w *hessianWork) batches(ctx context.Context, ci int, in *hessianInput, m m
 	label := in.hdr.Label
 	opt := &analysis.SpectrumOptions{K: w.hdr.K, Solver: solver(w.hdr), Seed: w.hdr.Seed, WeightDecay: in.hdr.WeightDecay,
 		Skip: func(b int) bool { return !want[b] }}
+	if w.j.Workers > 1 && w.j.Device == gotch.CPU {
+		opt.Workers, opt.ThreadsPerWorker = w.j.Workers, 1
+	}
 	if w.hdr.Curvature != "" {
 		c, err := analysis.ParseCurvature(w.hdr.Curvature)
 		if err != nil {

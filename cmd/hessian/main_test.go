@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -693,5 +694,43 @@ func TestCurvatureAndParams(t *testing.T) {
 		if _, _, err := runHere(t, append(append([]string{"--out", filepath.Join(dir, "bad")}, common...), append(bad, ck)...)...); err == nil {
 			t.Errorf("%v: want an error", bad)
 		}
+	}
+}
+
+// TestWorkersSameNumbers runs the small protocol with one minibatch at a
+// time (--workers 1, one libtorch thread) and with three at once: the
+// eigenvalues, batch by batch, and the journal's order must be the same.
+func TestWorkersSameNumbers(t *testing.T) {
+	dir := checkpoints(t)
+	var csv [2][]byte
+	var order [2][]string
+	for i, w := range []string{"1", "3"} {
+		out := t.TempDir()
+		args := append([]string{"--out", out, "--seed", "3", "--workers", w,
+			"a=" + filepath.Join(dir, "a.json"), "b=" + filepath.Join(dir, "b.json")}, small...)
+		if _, stderr, err := runHere(t, args...); err != nil {
+			t.Fatal(err, stderr)
+		}
+		b, err := os.ReadFile(filepath.Join(out, "eigenvalues.csv"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		csv[i] = b
+		recs := journalRecords(t, filepath.Join(out, "journal.jsonl"))
+		if len(recs) != 12 {
+			t.Fatalf("--workers %s: %d journal records, want 12 (6 minibatches of 2 checkpoints)", w, len(recs))
+		}
+		for _, r := range recs {
+			order[i] = append(order[i], r.key())
+		}
+	}
+	if !slices.Equal(order[0], order[1]) {
+		t.Errorf("journal order: --workers 1 %v, --workers 3 %v", order[0], order[1])
+	}
+	if !bytes.Equal(csv[0], csv[1]) {
+		t.Errorf("eigenvalues.csv differs between --workers 1 and --workers 3:\n%s\n---\n%s", csv[0], csv[1])
+	}
+	if lines := bytes.Count(csv[0], []byte("\n")); lines < 24 {
+		t.Errorf("eigenvalues.csv has %d lines, want a header and 24 eigenvalues", lines)
 	}
 }
