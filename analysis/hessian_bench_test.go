@@ -9,10 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -80,7 +82,11 @@ func benchNames() []string {
 //   - fwd+bwd: one forward and backward pass (torchx.Grad), the unit
 //     PyHessian's cost is usually quoted in;
 //   - setup: the forward and the graph-keeping backward (NewBatchHessian),
-//     paid once per batch.
+//     paid once per batch;
+//   - hvp-workers: products as the hessian command computes its minibatch
+//     spectra by default, one worker per thread of the benchmark (each a
+//     copy of the model with its own graph on an OS thread of its own,
+//     one libtorch thread each), in products per second of all workers.
 func BenchmarkHVP(b *testing.B) {
 	for _, name := range benchNames() {
 		b.Run(name+"/hvp", func(b *testing.B) {
@@ -121,6 +127,7 @@ func BenchmarkHVP(b *testing.B) {
 			reportMedian(b, ts)
 			reportFLOPs(b, m, 16, "fwd+bwd", ts, lsCPUSeconds()-c0)
 		})
+		b.Run(name+"/hvp-workers", func(b *testing.B) { benchHVPWorkers(b, name) })
 		b.Run(name+"/setup", func(b *testing.B) {
 			m, batch := benchSetup(b, name)
 			var ts []time.Duration
@@ -137,6 +144,82 @@ func BenchmarkHVP(b *testing.B) {
 			reportMedian(b, ts)
 		})
 	}
+}
+
+// benchHVPWorkers is BenchmarkHVP's hvp-workers: as many workers as the
+// benchmark's threads, each on a locked OS thread at one libtorch thread
+// with a fresh copy of the preset and its own graph of the same batch,
+// b.N products each, all started together.
+func benchHVPWorkers(b *testing.B, name string) {
+	m, batch := benchSetup(b, name)
+	workers := torchx.Threads()
+	copies := []models.Model{m}
+	for range workers - 1 {
+		r, err := replicate(m, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(r.Close)
+		copies = append(copies, r)
+	}
+	start := make(chan struct{})
+	ready := make(chan error, workers)
+	failed := make(chan error, workers)
+	var wg sync.WaitGroup
+	for _, c := range copies {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runtime.LockOSThread() // the thread ends with the goroutine
+			torchx.SetGradEnabled(true)
+			if _, err := torchx.SetThreads(1); err != nil {
+				ready <- err
+				return
+			}
+			h, err := NewBatchHessian(c, batch, nil)
+			if err != nil {
+				ready <- err
+				return
+			}
+			defer h.Close()
+			v, dst := randVec(h.Dim(), 1), make([]float64, h.Dim())
+			if err := h.MulVec(dst, v); err != nil { // warm-up
+				ready <- err
+				return
+			}
+			ready <- nil
+			<-start
+			for range b.N {
+				if err := h.MulVec(dst, v); err != nil {
+					failed <- err
+					return
+				}
+			}
+		}()
+	}
+	var setupErr error
+	for range workers {
+		if err := <-ready; err != nil && setupErr == nil {
+			setupErr = err
+		}
+	}
+	b.ResetTimer()
+	t0 := time.Now()
+	close(start)
+	wg.Wait()
+	elapsed := time.Since(t0)
+	b.StopTimer()
+	if setupErr != nil {
+		b.Fatal(setupErr)
+	}
+	select {
+	case err := <-failed:
+		b.Fatal(err)
+	default:
+	}
+	b.ReportMetric(float64(workers*b.N)/elapsed.Seconds(), "hvp/s")
+	b.ReportMetric(1e3*elapsed.Seconds()/float64(b.N), "ms/product-per-worker")
+	b.ReportMetric(float64(workers), "workers")
 }
 
 // newBenchHVP returns BenchmarkHVP's product on a fresh preset (benchSetup):

@@ -29,6 +29,8 @@ func TestSummary(t *testing.T) {
 		"| resnet-mini | training step, CPU time of all threads (cpu-ms) | 160.0 | 205.0 | 1.28 |  |  |  |  | 2 |",
 		"| vit-mini | HVP, batch 16 (ms) vs PyTorch's double backward | 13.0 | 25.0 | 1.91 | ≥ 1.3 | yes |  |  | 2 |",
 		"| vit-mini | HVP vs Go's forward+backward (ms) | 13.0 | 6.5 | 1.92 | ≤ 3 | yes |  |  | 1 |",
+		// products/s of the workers against 1000/ms of PyTorch: 150/50, 120/33.3
+		"| vit-mini | HVP products/s, the hessian command's workers (one per thread, 1 thread each) vs PyTorch's double backward | 135.0 | 41.7 | 3.30 | ≥ 1.3 | yes |  |  | 2 |",
 		"| vit-mini | landscape points/s, 2 workers x 1 thread vs PyTorch's reload loop | 0.900 | 0.400 | 2.25 | ≥ 1.5 | yes |  |  | 1 |",
 		"sgemm 1024 90.0 GFLOP/s, 3x3 convolution 64 channels 117.0 GFLOP/s on 2 thread(s)", // best of the runs
 		"| sgemm1024/threads=2 | 90.0 | 71.0 | 40.5 | 2 |",

@@ -130,6 +130,11 @@ func (s *summary) targets() {
 		}
 		tk := fmt.Sprintf("BenchmarkTrainStep/%s/threads=%d", n, threads)
 		hk, fk := "BenchmarkHVP/"+n+"/hvp", "BenchmarkHVP/"+n+"/fwd+bwd"
+		wk := "BenchmarkHVP/" + n + "/hvp-workers"
+		var pyRate []float64 // PyTorch's products per second
+		for _, ms := range ph[n] {
+			pyRate = append(pyRate, 1e3/ms)
+		}
 		lk := "BenchmarkLandscapePoint/" + n + "/workers=2x1"
 		for _, t := range []target{
 			{measure: "training step (ms)" + batchNote(batch), goV: tg[tk]["ms/step"], refV: tpy, ratio: speedUp,
@@ -140,6 +145,8 @@ func (s *summary) targets() {
 				want: 1.3, gflops: hg[hk]["GFLOP/s"], decimalsVals: 1},
 			{measure: "HVP vs Go's forward+backward (ms)", goV: hg[hk]["median-ms"], refV: hg[fk]["median-ms"], ratio: per,
 				want: 3, atMost: true, decimalsVals: 1},
+			{measure: "HVP products/s, the hessian command's workers (one per thread, 1 thread each) vs PyTorch's double backward",
+				goV: hg[wk]["hvp/s"], refV: pyRate, ratio: per, want: 1.3, decimalsVals: 1},
 			{measure: "landscape points/s, 2 workers x 1 thread vs PyTorch's reload loop", goV: lg[lk]["points/s"], refV: pl[n],
 				ratio: per, want: 1.5, gflops: lg[lk]["GFLOP/s"], decimalsVals: 3},
 		} {
