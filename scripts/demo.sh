@@ -79,22 +79,11 @@ train_all() {
 }
 stage "train (3 models, 2 processes)" train_all
 
-# The Hessian spectra as two shards of one thread each, then merged (the
-# same JSON as one process, faster on two cores), at the paper's phase and
-# data: the end of warm-up, on the training augmentation (the demo trains
-# without: the minibatches are then plain, and the findings say so).
-hessian_all() {
-  local rc=0 pids=() i
-  for i in 0 1; do
-    bin/hessian --out "$out/hessian" --method lanczos --batches 10 --augment --threads 1 --shard "$i/2" "${warmups[@]}" > "$out/hessian-shard-$i.log" 2>&1 &
-    pids+=($!)
-  done
-  for i in 0 1; do
-    wait "${pids[$i]}" || { echo "demo: hessian shard $i failed; its log: $out/hessian-shard-$i.log" >&2; tail -n 5 "$out/hessian-shard-$i.log" >&2; rc=1; }
-  done
-  [ $rc = 0 ] && bin/hessian --merge --out "$out/hessian"
-}
-stage hessian hessian_all
+# The Hessian spectra, two minibatches at a time (one worker of one
+# thread per core), at the paper's phase and data: the end of warm-up, on
+# the training augmentation (the demo trains without: the minibatches are
+# then plain, and the findings say so).
+stage hessian bin/hessian --out "$out/hessian" --method lanczos --batches 10 --augment "${warmups[@]}"
 stage landscape bin/landscape --out "$out/landscape" --side-by-side "${landscape_flags[@]}" "${ckpts[@]}"
 stage fourier bin/fourier --out "$out/fourier" "${fourier_flags[@]}" "${ckpts[@]}"
 

@@ -133,19 +133,21 @@ train_all() {
 }
 stage "train (${#models[@]} models × ${#seeds[@]} seeds, 2 processes)" train_all
 
+# Two processes of one thread each (run_queue), so one minibatch at a time
+# in each (--workers 1).
 hessian_all() {
   local s
   for s in "${seeds[@]}"; do
     local d="$out/seed-$s"
     # The Hessian's minibatches follow the training seed: the seed level
     # of the bootstrap covers both the training run and the data drawn.
-    queue+=("hessian seed $s warmup augmented|$d/hessian.log|bin/hessian --out $d/hessian --seed $s --threads 1 --augment ${hessian_main[*]} $(ckpts "$s" warmup)")
+    queue+=("hessian seed $s warmup augmented|$d/hessian.log|bin/hessian --out $d/hessian --seed $s --threads 1 --workers 1 --augment ${hessian_main[*]} $(ckpts "$s" warmup)")
   done
   for s in "${seeds[@]}"; do
     local d="$out/seed-$s"
-    queue+=("hessian seed $s warmup clean|$d/hessian-warmup-clean.log|bin/hessian --out $d/hessian-warmup-clean --seed $s --threads 1 ${hessian_other[*]} $(ckpts "$s" warmup)")
-    queue+=("hessian seed $s final augmented|$d/hessian-final-augmented.log|bin/hessian --out $d/hessian-final-augmented --seed $s --threads 1 --augment ${hessian_other[*]} $(ckpts "$s" final)")
-    queue+=("hessian seed $s final clean|$d/hessian-final-clean.log|bin/hessian --out $d/hessian-final-clean --seed $s --threads 1 ${hessian_other[*]} $(ckpts "$s" final)")
+    queue+=("hessian seed $s warmup clean|$d/hessian-warmup-clean.log|bin/hessian --out $d/hessian-warmup-clean --seed $s --threads 1 --workers 1 ${hessian_other[*]} $(ckpts "$s" warmup)")
+    queue+=("hessian seed $s final augmented|$d/hessian-final-augmented.log|bin/hessian --out $d/hessian-final-augmented --seed $s --threads 1 --workers 1 --augment ${hessian_other[*]} $(ckpts "$s" final)")
+    queue+=("hessian seed $s final clean|$d/hessian-final-clean.log|bin/hessian --out $d/hessian-final-clean --seed $s --threads 1 --workers 1 ${hessian_other[*]} $(ckpts "$s" final)")
   done
   run_queue
 }
