@@ -172,7 +172,9 @@ func MaxEigenSpectrum(ctx context.Context, m models.Model, mb *Minibatches, o *S
 			todo = append(todo, b)
 		}
 	}
-	if opt.Workers > 1 && len(todo) > 1 {
+	if opt.Workers > 1 && len(todo) > 0 {
+		// Even for one batch: a resumed run's last batch then gets the
+		// thread count the others had.
 		return spectrumWorkers(ctx, m, mb, &opt, todo, done)
 	}
 	solve := spectrumSolver(ctx, m, &opt, mb.Batch)

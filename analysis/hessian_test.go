@@ -469,7 +469,7 @@ func TestMaxEigenSpectrumWorkers(t *testing.T) {
 		replicas = append(replicas, r)
 		return keptOpen{r}, nil
 	}
-	for _, skip := range []func(int) bool{nil, func(b int) bool { return b%3 == 1 }} {
+	for _, skip := range []func(int) bool{nil, func(b int) bool { return b%3 == 1 }, func(b int) bool { return b != 4 }} {
 		o := opt
 		o.Skip = skip
 		var got []BatchResult
