@@ -444,7 +444,8 @@ func TestMaxEigenSpectrumResumesExactly(t *testing.T) {
 // several workers against the same batches one after the other at the
 // workers' thread count (one): the same eigenvalues, losses and product
 // counts bit for bit, handed to done once each and in batch order, with
-// and without skipped batches. The workers' model copies come from a
+// and without skipped batches (down to a single one, as a resumed run may
+// have left). The workers' model copies come from a
 // Replica with other weights, so a copy that kept them would differ. It
 // also checks the stops: a failing batch or done is an error naming its
 // batch, after which every batch already finished has still reached done
