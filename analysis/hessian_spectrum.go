@@ -332,8 +332,8 @@ func spectrumWorkers(ctx context.Context, m models.Model, mb *Minibatches, opt *
 		}
 	}
 	if len(failed) == 0 {
-		if err := parent.Err(); err != nil {
-			return fmt.Errorf("hessian: stopped: %w", err)
+		if err := parent.Err(); err != nil && next < len(todo) {
+			return fmt.Errorf("hessian: stopped before batch %d: %w", todo[next], err)
 		}
 		return nil
 	}
