@@ -22,12 +22,8 @@ func TestNoProcessExitingCalls(t *testing.T) {
 	fset := token.NewFileSet()
 	eachSourceFile(t, fset, func(f *ast.File) {
 		ast.Inspect(f, func(n ast.Node) bool {
-			call, ok := n.(*ast.CallExpr)
-			if !ok {
-				return true
-			}
-			sel, ok := call.Fun.(*ast.SelectorExpr)
-			if !ok {
+			call, sel := methodCall(n)
+			if call == nil {
 				return true
 			}
 			name := sel.Sel.Name
@@ -53,20 +49,14 @@ func TestInPlaceCallsWrapped(t *testing.T) {
 		// The spans of InPlace's arguments, where the calls belong.
 		var allowed [][2]token.Pos
 		ast.Inspect(f, func(n ast.Node) bool {
-			if call, ok := n.(*ast.CallExpr); ok {
-				if sel, ok := call.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "InPlace" && len(call.Args) == 2 {
-					allowed = append(allowed, [2]token.Pos{call.Args[1].Pos(), call.Args[1].End()})
-				}
+			if call, sel := methodCall(n); call != nil && sel.Sel.Name == "InPlace" && len(call.Args) == 2 {
+				allowed = append(allowed, [2]token.Pos{call.Args[1].Pos(), call.Args[1].End()})
 			}
 			return true
 		})
 		ast.Inspect(f, func(n ast.Node) bool {
-			call, ok := n.(*ast.CallExpr)
-			if !ok {
-				return true
-			}
-			sel, ok := call.Fun.(*ast.SelectorExpr)
-			if !ok {
+			call, sel := methodCall(n)
+			if call == nil {
 				return true
 			}
 			name := sel.Sel.Name
@@ -85,6 +75,19 @@ func TestInPlaceCallsWrapped(t *testing.T) {
 			return true
 		})
 	})
+}
+
+// methodCall returns n as a call of a selector (x.Name(...)), or nils.
+func methodCall(n ast.Node) (*ast.CallExpr, *ast.SelectorExpr) {
+	call, ok := n.(*ast.CallExpr)
+	if !ok {
+		return nil, nil
+	}
+	sel, ok := call.Fun.(*ast.SelectorExpr)
+	if !ok {
+		return nil, nil
+	}
+	return call, sel
 }
 
 // eachSourceFile parses every non-test Go file of the project outside

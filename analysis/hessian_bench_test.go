@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -170,9 +169,7 @@ func benchHVPWorkers(b *testing.B, name string) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			runtime.LockOSThread() // the thread ends with the goroutine
-			torchx.SetGradEnabled(true)
-			if _, err := torchx.SetThreads(1); err != nil {
+			if err := workerThread(true, 1); err != nil {
 				ready <- err
 				return
 			}

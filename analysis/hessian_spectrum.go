@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"sync"
 
 	"github.com/vitprobe/vitprobe/data"
@@ -269,9 +268,7 @@ func spectrumWorkers(ctx context.Context, m models.Model, mb *Minibatches, opt *
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			runtime.LockOSThread() // the thread ends with the goroutine
-			torchx.SetGradEnabled(true)
-			if _, err := torchx.SetThreads(threads); err != nil {
+			if err := workerThread(true, threads); err != nil {
 				for b := range jobs {
 					results <- spectrumResult{batch: b, err: err}
 				}

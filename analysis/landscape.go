@@ -7,7 +7,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"regexp"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -414,9 +413,7 @@ func (e *LandscapeEvaluator) replica(m models.Model) (models.Model, error) {
 // that thread's grad mode and thread count; the thread ends with the
 // goroutine), then serves jobs until the channel closes.
 func (w *lsWorker) run(m models.Model, batches []*torchdata.Batch, sizes []int, threads int, started chan<- error) {
-	runtime.LockOSThread()
-	torchx.SetGradEnabled(false)
-	if _, err := torchx.SetThreads(threads); err != nil {
+	if err := workerThread(false, threads); err != nil {
 		started <- fmt.Errorf("analysis: landscape: %w", err)
 		return
 	}

@@ -2,24 +2,25 @@ package analysis
 
 import (
 	"fmt"
+	"runtime"
 
 	"github.com/vitprobe/vitprobe/models"
 	"github.com/vitprobe/vitprobe/torchx"
 )
 
 // replicate makes a copy of m for another worker: a model of the same
-// architecture from make (nil: models.Rebuild on the device of m's
+// architecture from build (nil: models.Rebuild on the device of m's
 // tensors) with every tensor, parameters and buffers, set to m's values.
 // The caller owns the copy; on an error none is left open.
-func replicate(m models.Model, make func() (models.Model, error)) (models.Model, error) {
+func replicate(m models.Model, build func() (models.Model, error)) (models.Model, error) {
 	ps := sortedParams(m)
 	if len(ps) == 0 {
 		return nil, fmt.Errorf("replica of %s: the model has no tensors", m.Spec().Name)
 	}
 	var r models.Model
 	var err error
-	if make != nil {
-		r, err = make()
+	if build != nil {
+		r, err = build()
 	} else {
 		dev, derr := ps[0].Tensor.Device()
 		if derr != nil {
@@ -54,4 +55,15 @@ func replicate(m models.Model, make func() (models.Model, error)) (models.Model,
 	}
 	ok = true
 	return r, nil
+}
+
+// workerThread starts a worker goroutine's libtorch state: it locks the
+// goroutine to its OS thread for good (the thread ends with the
+// goroutine, and with it the thread-local grad mode and thread count),
+// sets grad mode and the thread count.
+func workerThread(grad bool, threads int) error {
+	runtime.LockOSThread()
+	torchx.SetGradEnabled(grad)
+	_, err := torchx.SetThreads(threads)
+	return err
 }
