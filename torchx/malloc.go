@@ -44,3 +44,8 @@ func KeepFreedMemory() {
 	C.mallopt(C.M_MMAP_THRESHOLD, 32<<20)
 	C.mallopt(C.M_TRIM_THRESHOLD, 1<<30)
 }
+
+// heapInUse is the number of bytes glibc's malloc has handed out and not
+// yet had back, blocks in the heap only (not those mapped apart), for tests
+// of what a piece of code leaves on the heap.
+func heapInUse() int64 { return int64(C.mallinfo2().uordblks) }

@@ -73,3 +73,51 @@ func TestProfileOps(t *testing.T) {
 		t.Error("a nested profile: no error")
 	}
 }
+
+// TestProfileOpsLeavesTheHeapAlone profiles 3,000 calls of an operator
+// with a long name, each output freed: the heap in use must not grow with
+// the calls. A profiler that kept each name as a string on the heap (as the
+// first version did) left a block per call there, where freed activations'
+// holes were, and the next step's activations then came from fresh pages:
+// the profile measured its own page faults (docs/benchmarks.md).
+func TestProfileOpsLeavesTheHeapAlone(t *testing.T) {
+	pin(t)
+	x := must(ts.Ones([]int64{4, 4}, gotch.Float, gotch.CPU))
+	defer x.MustDrop()
+	op := func() error {
+		y, err := x.ZerosLike(false) // aten::zeros_like, aten::empty_like: names past the 15 bytes a string holds inline
+		if err != nil {
+			return err
+		}
+		return y.Drop()
+	}
+	var grown int64
+	p, err := torchx.ProfileOps(func() error {
+		if err := op(); err != nil { // the first call of each name may store it
+			return err
+		}
+		before := torchx.HeapInUse()
+		for range 3000 {
+			if err := op(); err != nil {
+				return err
+			}
+		}
+		grown = torchx.HeapInUse() - before
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	for _, o := range p.Ops {
+		if o.Name == "aten::zeros_like" {
+			calls = o.Calls
+		}
+	}
+	if calls != 3001 {
+		t.Errorf("aten::zeros_like: %d calls, want 3001", calls)
+	}
+	if grown > 4<<10 {
+		t.Errorf("the heap in use grew by %d bytes over 3,000 profiled calls, want at most 4 KiB", grown)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -47,6 +48,13 @@ func BenchmarkTrainStep(b *testing.B) {
 func benchTrainStep(b *testing.B, d *data.Dataset, name string, threads int) {
 	b.Helper()
 	b.Run(fmt.Sprintf("%s/threads=%d", name, threads), func(b *testing.B) {
+		// On one OS thread, as the commands run (internal/torchcli): OpenMP
+		// keeps a team of workers per calling thread, and the unlocked
+		// goroutine moved between threads and started several (oneDNN's
+		// kernels ran on six threads in one perf record of 2-thread steps),
+		// though the step times did not differ beyond the VM's spread.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
 		if _, err := torchx.SetThreads(threads); err != nil {
 			b.Fatal(err)
 		}
