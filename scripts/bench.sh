@@ -118,9 +118,15 @@ done
 # mmap'ed and faulted in again at every step, which on this VM made the
 # PyTorch loops 1.2-9 times slower (docs/benchmarks.md). BENCH_PYTORCH_MALLOC=default
 # leaves PyTorch on glibc's defaults, as a user who sets nothing runs it.
+# Likewise OpenMP's wait policy: vitprobe's commands run with
+# OMP_WAIT_POLICY=PASSIVE unless it is set (torchcli.PassiveOpenMP), so the
+# Go benchmarks get it here, and so does PyTorch with vitprobe's settings:
+# with OpenMP's default spin, both sides' vit-mini training step at batch 16
+# on two threads was 3 times slower (docs/benchmarks.md).
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 case "${BENCH_PYTORCH_MALLOC:-vitprobe}" in
-  vitprobe) py_env=(MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=1073741824 MALLOC_ARENA_MAX=1) ;;
-  default) py_env=(BENCH_PYTORCH_MALLOC=default) ;;
+  vitprobe) py_env=(MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=1073741824 MALLOC_ARENA_MAX=1 OMP_WAIT_POLICY="$OMP_WAIT_POLICY") ;;
+  default) py_env=(-u OMP_WAIT_POLICY BENCH_PYTORCH_MALLOC=default) ;;
   *) die "BENCH_PYTORCH_MALLOC=${BENCH_PYTORCH_MALLOC}: want vitprobe or default" ;;
 esac
 
@@ -165,7 +171,7 @@ fi
     echo "torch (python): $("$py" -c 'import torch; print(torch.__version__)') ($py)"
   fi
   echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' + uncommitted changes')"
-  echo "PyTorch's malloc: ${BENCH_PYTORCH_MALLOC:-vitprobe} (${py_env[*]})"
+  echo "PyTorch's malloc and OpenMP settings: ${BENCH_PYTORCH_MALLOC:-vitprobe} (${py_env[*]}); Go's OMP_WAIT_POLICY=$OMP_WAIT_POLICY"
   echo "threads (all cores): $threads"
   echo "repeats: $repeats; quick: $quick; smoke: $smoke; sections: $sections"
   echo "checkpoints: $VITPROBE_DEMO"

@@ -11,8 +11,10 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/sugarme/gotch"
 
@@ -29,10 +31,45 @@ func init() {
 }
 
 // Main runs a command as cli.Main does, after tuning malloc for libtorch
-// (torchx.KeepFreedMemory).
+// (torchx.KeepFreedMemory) and with OpenMP's passive wait policy
+// (PassiveOpenMP).
 func Main(name string, run func(ctx context.Context, args []string, stdout, stderr io.Writer) error) {
+	PassiveOpenMP()
 	torchx.KeepFreedMemory()
 	cli.Main(name, run)
+}
+
+// PassiveOpenMP starts the program again with OMP_WAIT_POLICY=PASSIVE
+// when the environment does not set OMP_WAIT_POLICY; it returns at once
+// when it is set, or if the new start fails (the program then runs as
+// it is). By default libtorch's OpenMP workers spin after every parallel
+// loop, and on two cores a spinning worker takes the core that OpenBLAS's
+// own worker needs for the next matrix product: vit-mini's training step at
+// batch 16 on two threads took 95-116 ms with the spin and 35-36 ms
+// without it, in vitprobe and in PyTorch alike (docs/benchmarks.md).
+// OpenMP reads the policy once, when the program is loaded, before any Go
+// code runs, so it cannot be changed in place.
+func PassiveOpenMP() {
+	env, again := passiveEnv(os.Environ())
+	if !again {
+		return
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return
+	}
+	_ = syscall.Exec(exe, os.Args, env) // returns only if it failed
+}
+
+// passiveEnv returns env with OMP_WAIT_POLICY=PASSIVE added and true when
+// env does not set OMP_WAIT_POLICY, else env and false.
+func passiveEnv(env []string) ([]string, bool) {
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "OMP_WAIT_POLICY=") {
+			return env, false
+		}
+	}
+	return append(slices.Clip(env), "OMP_WAIT_POLICY=PASSIVE"), true
 }
 
 // Setup sets libtorch's thread count (0: every core, or

@@ -1,6 +1,10 @@
 package torchcli
 
 import (
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 
@@ -31,5 +35,43 @@ func TestParseDevice(t *testing.T) {
 	}
 	if _, _, err := Setup(-1, "cpu"); err == nil {
 		t.Error("--threads -1: want an error")
+	}
+}
+
+// TestPassiveOpenMP runs this test binary as a command would start: without
+// OMP_WAIT_POLICY it must start again with PASSIVE (the child prints the
+// policy it runs under), and a policy the user set must be kept.
+func TestPassiveOpenMP(t *testing.T) {
+	if os.Getenv("VITPROBE_TORCHCLI_CHILD") == "1" {
+		PassiveOpenMP()
+		fmt.Printf("policy=%s\n", os.Getenv("OMP_WAIT_POLICY"))
+		os.Exit(0)
+	}
+	for _, c := range []struct{ set, want string }{{"", "PASSIVE"}, {"ACTIVE", "ACTIVE"}} {
+		cmd := exec.Command(os.Args[0], "-test.run", "^TestPassiveOpenMP$")
+		var env []string
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, "OMP_WAIT_POLICY=") {
+				env = append(env, kv)
+			}
+		}
+		env = append(env, "VITPROBE_TORCHCLI_CHILD=1")
+		if c.set != "" {
+			env = append(env, "OMP_WAIT_POLICY="+c.set)
+		}
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("child: %v\n%s", err, out)
+		}
+		if !strings.Contains(string(out), "policy="+c.want+"\n") {
+			t.Errorf("OMP_WAIT_POLICY=%q at start: the child printed %q, want policy=%s", c.set, out, c.want)
+		}
+	}
+	if env, again := passiveEnv([]string{"A=1", "OMP_WAIT_POLICY=ACTIVE"}); again || len(env) != 2 {
+		t.Errorf("a set policy: %v, %v", env, again)
+	}
+	if env, again := passiveEnv([]string{"A=1"}); !again || !slices.Equal(env, []string{"A=1", "OMP_WAIT_POLICY=PASSIVE"}) {
+		t.Errorf("no policy: %v, %v", env, again)
 	}
 }
