@@ -51,8 +51,11 @@ func benchTrainStep(b *testing.B, d *data.Dataset, name string, threads int) {
 		// On one OS thread, as the commands run (internal/torchcli): OpenMP
 		// keeps a team of workers per calling thread, and the unlocked
 		// goroutine moved between threads and started several (oneDNN's
-		// kernels ran on six threads in one perf record of 2-thread steps),
-		// though the step times did not differ beyond the VM's spread.
+		// kernels ran on six threads in one perf record of 2-thread steps).
+		// Unlocked, vit-mini's 2-thread step escaped OpenMP's default spin
+		// (36 ms against 87-95 ms locked), so it measured something the
+		// commands did not run; with OMP_WAIT_POLICY=PASSIVE, as the
+		// commands and make bench set it, locked takes 35-36 ms.
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 		if _, err := torchx.SetThreads(threads); err != nil {
