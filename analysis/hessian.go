@@ -35,6 +35,25 @@ type HessianOptions struct {
 	// respect to them alone. Vectors then have the group's size, its
 	// parameters in name order. nil means every trainable parameter.
 	Params []string
+	// Workers, when more than 1, splits a BatchHessian's batch into this
+	// many parts of nearly equal size (at most one example each), each
+	// with a worker of its own: an OS thread running one libtorch thread,
+	// a copy of the model (Replica) and the first-order graph of its
+	// part's mean loss. A product runs the parts' double backward passes
+	// at once and returns Σ_i (n_i/n) H_i v, the Hessian of the batch's
+	// mean loss, equal to the one-graph product to float32 rounding and
+	// the same bits at every call. On a small model at a small batch this
+	// uses the cores far better than libtorch's threads inside each
+	// operator (vit-mini at batch 16 on two cores: docs/benchmarks.md).
+	// libtorch's and OpenBLAS's thread counts are process-wide: while the
+	// operator lives they are 1, and Close puts back the count it found.
+	// 0 or 1: one graph, on the calling thread. Only NewBatchHessian (and
+	// NewCurvature's Hessian) read it: DataHessian and the GGN ignore it.
+	Workers int
+	// Replica builds the model copies for Workers > 1, into which the
+	// model's tensors are then copied; nil rebuilds the model
+	// (models.Rebuild: a TorchScript model needs its file).
+	Replica func() (models.Model, error)
 }
 
 func (o *HessianOptions) values() (HessianOptions, error) {
@@ -47,6 +66,9 @@ func (o *HessianOptions) values() (HessianOptions, error) {
 	}
 	if v.Label == "" {
 		v.Label = "batch"
+	}
+	if v.Workers < 0 {
+		return v, fmt.Errorf("analysis: %s: %d Hessian workers: want 0 or more", v.Label, v.Workers)
 	}
 	return v, nil
 }
@@ -91,7 +113,9 @@ func paramTensors(params []models.Param) ([]*ts.Tensor, int) {
 // pass, as in PyHessian. Vectors are float64 in and out; the products are
 // computed in the model's float32. A BatchHessian holds libtorch memory
 // until Close; it is not safe for concurrent use and must be used on the OS
-// thread that built it (the commands lock theirs).
+// thread that built it (the commands lock theirs), unless it was built
+// with HessianOptions.Workers > 1: then its workers own their threads and
+// it may be used from any goroutine, one call at a time.
 type BatchHessian struct {
 	label    string
 	wd       float64
@@ -101,6 +125,7 @@ type BatchHessian struct {
 	v        []*ts.Tensor // input tensors, reused by every product
 	loss     float64
 	products int
+	parts    *hvpParts // with HessianOptions.Workers > 1
 }
 
 // NewBatchHessian builds the Hessian operator of m's loss on b in eval mode
@@ -129,6 +154,12 @@ func NewBatchHessian(m models.Model, b *torchdata.Batch, o *HessianOptions) (*Ba
 			c *= int(s)
 		}
 		h.shapes[i] = c
+	}
+	if opt.Workers > 1 {
+		if err := newSplitHessian(h, m, b, opt); err != nil {
+			return nil, err
+		}
+		return h, nil
 	}
 	prev := torchx.SetGradEnabled(true)
 	defer torchx.SetGradEnabled(prev)
@@ -206,6 +237,13 @@ func (h *BatchHessian) MulVec(dst, v []float64) error {
 	if len(dst) != h.n || len(v) != h.n {
 		panic(fmt.Sprintf("analysis: MulVec lengths %d and %d, dimension %d", len(dst), len(v), h.n))
 	}
+	if h.parts != nil {
+		if err := h.parts.mulVec(dst, v, h.label); err != nil {
+			return err
+		}
+		h.products++
+		return finish(dst, v, h.wd, h.label)
+	}
 	if h.hvp == nil {
 		return fmt.Errorf("analysis: %s: Hessian used after Close", h.label)
 	}
@@ -248,6 +286,9 @@ func finish(dst, v []float64, wd float64, label string) error {
 // Close releases the graph and the tensors. It is safe to call more than
 // once; products after Close are errors.
 func (h *BatchHessian) Close() {
+	if h.parts != nil {
+		h.parts.close()
+	}
 	if h.hvp != nil {
 		h.hvp.Close()
 		h.hvp = nil

@@ -82,29 +82,24 @@ func benchNames() []string {
 //     PyHessian's cost is usually quoted in;
 //   - setup: the forward and the graph-keeping backward (NewBatchHessian),
 //     paid once per batch;
+//   - hvp-split: one product as hvp, the batch split over one worker per
+//     thread of the benchmark (HessianOptions.Workers: each part's graph
+//     on an OS thread of its own with one libtorch thread);
 //   - hvp-workers: products as the hessian command computes its minibatch
 //     spectra by default, one worker per thread of the benchmark (each a
 //     copy of the model with its own graph on an OS thread of its own,
 //     one libtorch thread each), in products per second of all workers.
 func BenchmarkHVP(b *testing.B) {
 	for _, name := range benchNames() {
-		b.Run(name+"/hvp", func(b *testing.B) {
-			m, mul := newBenchHVP(b, name)
-			var ts []time.Duration
-			c0 := lsCPUSeconds()
-			b.ResetTimer()
-			for range b.N {
-				t0 := time.Now()
-				if err := mul(); err != nil {
-					b.Fatal(err)
-				}
-				ts = append(ts, time.Since(t0))
+		for _, split := range []bool{false, true} {
+			sub := "/hvp"
+			if split {
+				sub = "/hvp-split"
 			}
-			b.StopTimer()
-			reportMedian(b, ts)
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "hvp/s")
-			reportFLOPs(b, m, 16, "hvp", ts, lsCPUSeconds()-c0)
-		})
+			b.Run(name+sub, func(b *testing.B) {
+				benchOneHVP(b, name, split)
+			})
+		}
 		b.Run(name+"/fwd+bwd", func(b *testing.B) {
 			m, batch := benchSetup(b, name)
 			fb := fwdBwd(m, batch)
@@ -219,13 +214,38 @@ func benchHVPWorkers(b *testing.B, name string) {
 	b.ReportMetric(float64(workers), "workers")
 }
 
+// benchOneHVP times one product at a time on the kept graph (split: the
+// batch split over one worker per thread).
+func benchOneHVP(b *testing.B, name string, split bool) {
+	m, mul := newBenchHVP(b, name, split)
+	var ts []time.Duration
+	c0 := lsCPUSeconds()
+	b.ResetTimer()
+	for range b.N {
+		t0 := time.Now()
+		if err := mul(); err != nil {
+			b.Fatal(err)
+		}
+		ts = append(ts, time.Since(t0))
+	}
+	b.StopTimer()
+	reportMedian(b, ts)
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "hvp/s")
+	reportFLOPs(b, m, 16, "hvp", ts, lsCPUSeconds()-c0)
+}
+
 // newBenchHVP returns BenchmarkHVP's product on a fresh preset (benchSetup):
 // the minibatch Hessian of its batch of 16 (closed when the benchmark run
-// ends) applied to a fixed random vector, after one warm-up product.
-func newBenchHVP(b *testing.B, name string) (models.Model, func() error) {
+// ends; split: over one worker per thread) applied to a fixed random
+// vector, after one warm-up product.
+func newBenchHVP(b *testing.B, name string, split bool) (models.Model, func() error) {
 	b.Helper()
 	m, batch := benchSetup(b, name)
-	h, err := NewBatchHessian(m, batch, nil)
+	var opt HessianOptions
+	if split {
+		opt.Workers = torchx.Threads()
+	}
+	h, err := NewBatchHessian(m, batch, &opt)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -548,7 +568,7 @@ func BenchmarkHVPProfile(b *testing.B) {
 	}
 	for _, name := range benchNames() {
 		b.Run(name+"/hvp", func(b *testing.B) {
-			_, mul := newBenchHVP(b, name)
+			_, mul := newBenchHVP(b, name, false)
 			b.ResetTimer()
 			p, err := torchx.ProfileOps(func() error {
 				for range b.N {

@@ -131,6 +131,7 @@ func (s *summary) targets() {
 		tk := fmt.Sprintf("BenchmarkTrainStep/%s/threads=%d", n, threads)
 		hk, fk := "BenchmarkHVP/"+n+"/hvp", "BenchmarkHVP/"+n+"/fwd+bwd"
 		wk := "BenchmarkHVP/" + n + "/hvp-workers"
+		sk := "BenchmarkHVP/" + n + "/hvp-split"
 		var pyRate []float64 // PyTorch's products per second
 		for _, ms := range ph[n] {
 			pyRate = append(pyRate, 1e3/ms)
@@ -143,6 +144,8 @@ func (s *summary) targets() {
 				decimalsVals: 1},
 			{measure: "HVP, batch 16 (ms) vs PyTorch's double backward", goV: hg[hk]["median-ms"], refV: ph[n], ratio: speedUp,
 				want: 1.3, gflops: hg[hk]["GFLOP/s"], decimalsVals: 1},
+			{measure: "HVP, batch 16 (ms), the batch split over one worker per thread (1 thread each), vs PyTorch's double backward",
+				goV: hg[sk]["median-ms"], refV: ph[n], ratio: speedUp, want: 1.3, gflops: hg[sk]["GFLOP/s"], decimalsVals: 1},
 			{measure: "HVP vs Go's forward+backward (ms)", goV: hg[hk]["median-ms"], refV: hg[fk]["median-ms"], ratio: per,
 				want: 3, atMost: true, decimalsVals: 1},
 			{measure: "HVP products/s, the hessian command's workers (one per thread, 1 thread each) vs PyTorch's double backward",
