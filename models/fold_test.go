@@ -117,3 +117,90 @@ func TestInferenceFusionMatches(t *testing.T) {
 		})
 	}
 }
+
+// TestKeptFoldsFollowTheWeights: the ResNets keep their inference passes'
+// batch-norm folds between passes (folds). After in-place writes of the
+// kind each user makes (CopyIn of a convolution's weight and of a norm's
+// running variance, as a landscape point does; a training pass, which
+// moves the running statistics; an optimiser's step on every parameter)
+// the next inference pass must agree with the op-by-op pass at the new
+// weights, and differ from the pass before the write; two passes with no
+// write between them give the same bits.
+func TestKeptFoldsFollowTheWeights(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if _, err := torchx.SetThreads(torchx.Threads()); err != nil {
+		t.Fatal(err)
+	}
+	defer func(was bool) { *models.FoldBN = was }(*models.FoldBN)
+	torchx.Seed(6)
+	m := must(models.New("resnet-mini", must(models.Defaults("resnet-mini")), gotch.CPU))
+	defer m.Close()
+	rng := rand.New(rand.NewPCG(6, 2))
+	perturb(t, m, rng)
+	x := must(ts.Randn([]int64{4, 1, 32, 32}, gotch.Float, gotch.CPU))
+	defer x.MustDrop()
+	pass := func(fold bool, mode models.Mode) []float64 {
+		*models.FoldBN = fold
+		var out *ts.Tensor
+		f := func() (err error) { out, err = m.Forward(x, mode, nil); return err }
+		var err error
+		if mode == models.Eval {
+			err = torchx.NoGrad(f)
+		} else {
+			err = f()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer out.MustDrop()
+		return flatten(t, []*ts.Tensor{out})
+	}
+	param := func(name string) *ts.Tensor {
+		for _, p := range m.Params() {
+			if p.Name == name {
+				return p.Tensor
+			}
+		}
+		t.Fatalf("no parameter %s", name)
+		return nil
+	}
+	scaled := func(p *ts.Tensor, s float32) {
+		v := must(torchx.Values[float32](p))
+		for i := range v {
+			v[i] *= s
+		}
+		if err := torchx.NoGrad(func() error { return torchx.CopyIn(p, v) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(what string, before []float64) []float64 {
+		t.Helper()
+		kept := pass(true, models.Eval)
+		again := pass(true, models.Eval)
+		fresh := pass(false, models.Eval)
+		if d := relDiff(kept, fresh); !(d <= 1e-5) {
+			t.Errorf("%s: the kept folds' pass differs from the op-by-op pass by %.3g relative", what, d)
+		}
+		if relDiff(kept, again) != 0 {
+			t.Errorf("%s: two passes without a write differ", what)
+		}
+		if before != nil && relDiff(kept, before) < 1e-4 {
+			t.Errorf("%s: the pass did not change (relative change %.3g)", what, relDiff(kept, before))
+		}
+		return kept
+	}
+	out := check("first pass", nil)
+	scaled(param("layer1.0.conv1.weight"), 1.5)
+	out = check("a convolution's weight written", out)
+	scaled(param("layer2.0.bn2.running_var"), 3)
+	out = check("a running variance written", out)
+	pass(true, models.Train) // moves every norm's running statistics
+	out = check("after a training pass", out)
+	for _, p := range m.Params() {
+		if p.Trainable() {
+			scaled(p.Tensor, 0.9)
+		}
+	}
+	check("every parameter scaled", out)
+}

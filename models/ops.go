@@ -17,6 +17,7 @@ type fwd struct {
 	err   error
 	mode  Mode
 	probe Probe
+	folds *folds // the model's kept batch-norm folds (convBN); nil: fold at every pass
 }
 
 // t registers an op's result with the pass and records its error.
@@ -171,7 +172,8 @@ func (f *fwd) inference(x *ts.Tensor) bool {
 // the per-channel map y·α + β (bnCoeffs), is folded into the convolution:
 // weights w·α per output channel and bias β (+ c's bias·α), so that the
 // activations are written once instead of read and written again. The
-// values agree with the unfolded pair's to float32 rounding.
+// values agree with the unfolded pair's to float32 rounding. The fold is
+// the model's kept one when it has not been written since (folds).
 func (f *fwd) convBN(x *ts.Tensor, c *conv, b *batchNorm) *ts.Tensor {
 	if !f.ok(x) {
 		return nil
@@ -179,19 +181,18 @@ func (f *fwd) convBN(x *ts.Tensor, c *conv, b *batchNorm) *ts.Tensor {
 	if !f.inference(x) {
 		return f.bn(f.conv(x, c), b)
 	}
-	alpha, beta := f.bnCoeffs(b)
-	if !f.ok(alpha, beta) {
+	fs := f.folds
+	if fs == nil { // a model that keeps none: this pass's own
+		fs = &folds{}
+		defer fs.drop()
+	}
+	w, bias, err := fs.get(f, c, b)
+	if err != nil {
+		f.err = err
 		return nil
 	}
 	folded := *c
-	folded.w = f.t(c.w.Mul(f.reshape(alpha, -1, 1, 1, 1), false))
-	folded.b = beta
-	if c.b != nil {
-		folded.b = f.t(beta.Add(f.t(c.b.Mul(alpha, false)), false))
-	}
-	if !f.ok(folded.w, folded.b) {
-		return nil
-	}
+	folded.w, folded.b = f.s.Add(w), f.s.Add(bias)
 	return f.conv(x, &folded)
 }
 

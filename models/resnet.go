@@ -34,6 +34,7 @@ type resnet struct {
 	headL    Layer
 	dropRate []float64
 	blur     *ts.Tensor // spatial smoothing before down-sampling; nil: none
+	folds    folds      // the inference passes' batch-norm folds
 }
 
 func newResNet(a resnetArch, cfg Config, dev gotch.Device, name string) (Model, error) {
@@ -115,7 +116,7 @@ func (m *resnet) Forward(x *ts.Tensor, mode Mode, probe Probe) (*ts.Tensor, erro
 	if err := checkInput(x, m.spec.Config); err != nil {
 		return nil, err
 	}
-	f := &fwd{mode: mode, probe: probe}
+	f := &fwd{mode: mode, probe: probe, folds: &m.folds}
 	var h *ts.Tensor
 	if f.inference(x) {
 		h = f.layout(f.convBN(x, m.stem, m.stemBN)) // one fused pass, then the layout
@@ -150,4 +151,10 @@ func (m *resnet) Forward(x *ts.Tensor, mode Mode, probe Probe) (*ts.Tensor, erro
 	out := f.linear(f.mean(h, 2, 3), m.fc)
 	f.observe(m.headL, out)
 	return f.finish(out)
+}
+
+// Close implements Model: it releases the kept folds, then the tensors.
+func (m *resnet) Close() {
+	m.folds.drop()
+	m.base.Close()
 }

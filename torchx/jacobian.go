@@ -163,6 +163,10 @@ func (d *DualLevel) Tangent(t *ts.Tensor) (*ts.Tensor, error) {
 	return goTensors([]C.vp_tensor{out})[0], nil
 }
 
+// HasTangent reports whether t carries a forward-mode tangent (libtorch
+// 1.13 has one level, so at any open DualLevel).
+func HasTangent(t *ts.Tensor) bool { return C.vp_has_tangent(C.vp_tensor(t.Ctensor())) != 0 }
+
 // Exit closes the level. It is safe to call more than once.
 func (d *DualLevel) Exit() error {
 	if !d.open {

@@ -163,6 +163,13 @@ func syncThreads() { C.vp_get_num_threads() }
 // ompThreads is OpenMP's count on the calling OS thread as oneDNN reads it.
 func ompThreads() int { return int(C.vp_omp_max_threads()) }
 
+// Version returns t's version counter: libtorch moves it at every in-place
+// write to t's memory through an operator (copy_, the optimisers' updates,
+// batch norm's running statistics), on t, on a view of it or on the tensor
+// it is a view of, so an unchanged version means unchanged values. Writes that
+// bypass libtorch's operators (a raw pointer) do not move it.
+func Version(t *ts.Tensor) int64 { return int64(C.vp_version(C.vp_tensor(t.Ctensor()))) }
+
 // UseCount returns the number of handles (Go tensors, autograd's saved
 // references, views' bases) that share t's tensor: 1 when t is the only
 // one, so that dropping t frees it. For leak checks.

@@ -425,6 +425,15 @@ extern "C" int vp_blas_rechoose(void) {
 
 extern "C" const char *vp_torch_version(void) { return TORCH_VERSION; }
 
+extern "C" long long vp_version(vp_tensor t) {
+  return static_cast<long long>(static_cast<at::Tensor *>(t)->_version());
+}
+
+extern "C" int vp_has_tangent(vp_tensor t) {
+  const at::Tensor &x = *static_cast<at::Tensor *>(t);
+  return x.defined() && x._fw_grad(/*level=*/0).defined() ? 1 : 0;
+}
+
 extern "C" long long vp_use_count(vp_tensor t) {
   return static_cast<long long>(static_cast<at::Tensor *>(t)->use_count());
 }

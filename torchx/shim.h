@@ -132,6 +132,11 @@ int vp_blas_rechoose(void);
 const char *vp_torch_version(void);
 // vp_use_count returns the number of handles sharing t's tensor.
 long long vp_use_count(vp_tensor t);
+// vp_version returns t's version counter (shared with its views and
+// bumped by every in-place write through libtorch).
+long long vp_version(vp_tensor t);
+// vp_has_tangent reports whether t carries a forward-mode tangent.
+int vp_has_tangent(vp_tensor t);
 
 // vp_get_num_threads makes the calling OS thread's OpenMP count the one
 // vp_set_num_threads last set (a thread keeps an older count otherwise)

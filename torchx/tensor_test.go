@@ -101,3 +101,38 @@ func TestInPlaceFreesTheReplacedHandle(t *testing.T) {
 		t.Error("InPlace on a nil tensor: no error")
 	}
 }
+
+// TestVersionMovesWithInPlaceWrites: reads leave a tensor's version alone;
+// CopyIn, an in-place operator and a write through a view move it, and the
+// view and its base share it.
+func TestVersionMovesWithInPlaceWrites(t *testing.T) {
+	base := ts.MustZeros([]int64{2, 3}, gotch.Float, gotch.CPU)
+	defer base.MustDrop()
+	v0 := torchx.Version(base)
+	if _, err := torchx.Values[float32](base); err != nil {
+		t.Fatal(err)
+	}
+	if torchx.Version(base) != v0 {
+		t.Fatal("reading the values moved the version")
+	}
+	if err := torchx.CopyIn(base, []float32{1, 2, 3, 4, 5, 6}); err != nil {
+		t.Fatal(err)
+	}
+	v1 := torchx.Version(base)
+	if v1 == v0 {
+		t.Fatal("CopyIn left the version")
+	}
+	row := base.MustSelect(0, 1, false)
+	defer row.MustDrop()
+	if torchx.Version(row) != v1 {
+		t.Fatalf("a view's version %d, its base's %d", torchx.Version(row), v1)
+	}
+	sc := ts.FloatScalar(2)
+	defer sc.MustDrop()
+	if err := torchx.InPlace(row, func() error { return row.MulScalar_(sc) }); err != nil {
+		t.Fatal(err)
+	}
+	if torchx.Version(base) == v1 {
+		t.Fatal("a write through a view left the base's version")
+	}
+}
