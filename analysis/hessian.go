@@ -35,20 +35,22 @@ type HessianOptions struct {
 	// respect to them alone. Vectors then have the group's size, its
 	// parameters in name order. nil means every trainable parameter.
 	Params []string
-	// Workers, when more than 1, splits a BatchHessian's batch into this
-	// many parts of nearly equal size (at most one example each), each
-	// with a worker of its own: an OS thread running one libtorch thread,
-	// a copy of the model (Replica) and the first-order graph of its
-	// part's mean loss. A product runs the parts' double backward passes
-	// at once and returns Σ_i (n_i/n) H_i v, the Hessian of the batch's
-	// mean loss, equal to the one-graph product to float32 rounding and
-	// the same bits at every call. On a small model at a small batch this
-	// uses the cores far better than libtorch's threads inside each
-	// operator (vit-mini at batch 16 on two cores: docs/benchmarks.md).
-	// libtorch's and OpenBLAS's thread counts are process-wide: while the
-	// operator lives they are 1, and Close puts back the count it found.
-	// 0 or 1: one graph, on the calling thread. Only NewBatchHessian (and
-	// NewCurvature's Hessian) read it: DataHessian and the GGN ignore it.
+	// Workers, when more than 1, computes products on this many workers at
+	// once, each an OS thread running one libtorch thread with a copy of
+	// the model (Replica). A BatchHessian splits its batch into this many
+	// parts of nearly equal size (at most one example each), each part's
+	// first-order graph on its worker, and returns Σ_i (n_i/n) H_i v, the
+	// Hessian of the batch's mean loss. A DataHessian deals its batches to
+	// the workers in turn (batch b to worker b mod Workers); each worker
+	// sums the weighted products of its batches, and the sums are added in
+	// worker order. Either agrees with the one-thread operator to float32
+	// rounding and gives the same bits at every call for a given Workers.
+	// On a small model at a small batch this uses the cores far better
+	// than libtorch's threads inside each operator (vit-mini at batch 16 on
+	// two cores: docs/benchmarks.md). libtorch's and OpenBLAS's thread
+	// counts are process-wide: while the operator lives they are 1, and
+	// Close puts back the count it found. 0 or 1: one operator on the
+	// calling thread. The GGN and the Fisher ignore it.
 	Workers int
 	// Replica builds the model copies for Workers > 1, into which the
 	// model's tensors are then copied; nil rebuilds the model
@@ -309,7 +311,7 @@ func (h *BatchHessian) Close() {
 // it, as PyHessian does, each product rebuilds them (a forward, a backward
 // and a double backward per batch per product, memory for one graph).
 // It is not safe for concurrent use and must be used on the OS thread that
-// built it.
+// built it, unless it was built with HessianOptions.Workers > 1.
 type DataHessian struct {
 	m        models.Model
 	batches  []*torchdata.Batch
@@ -317,10 +319,15 @@ type DataHessian struct {
 	label    string
 	wd       float64
 	n        int
-	retained []*BatchHessian
+	retained []*BatchHessian // by batch, with Retain
 	tmp      []float64
 	params   []string
 	products int
+	// With Workers > 1: the pool, each worker's batches and product sum.
+	pool    *hessianPool
+	mine    [][]int
+	partial [][]float64
+	tmps    [][]float64
 }
 
 // DataHessianOptions configures NewDataHessian.
@@ -370,9 +377,15 @@ func NewDataHessian(m models.Model, batches []*torchdata.Batch, o *DataHessianOp
 	for i, s := range sizes {
 		h.weights[i] = float64(s) / float64(total)
 	}
+	if base.Workers > 1 && len(batches) > 1 {
+		if err := h.startWorkers(min(base.Workers, len(batches)), base.Replica, opt.Retain); err != nil {
+			return nil, err
+		}
+		return h, nil
+	}
 	if opt.Retain {
 		for i, b := range batches {
-			bh, err := NewBatchHessian(m, b, &HessianOptions{Label: fmt.Sprintf("%s, batch %d", base.Label, i), Params: base.Params})
+			bh, err := h.build(m, i, b)
 			if err != nil {
 				h.Close()
 				return nil, err
@@ -381,6 +394,48 @@ func NewDataHessian(m models.Model, batches []*torchdata.Batch, o *DataHessianOp
 		}
 	}
 	return h, nil
+}
+
+// build builds batch i's operator on model m.
+func (h *DataHessian) build(m models.Model, i int, b *torchdata.Batch) (*BatchHessian, error) {
+	return NewBatchHessian(m, b, &HessianOptions{Label: fmt.Sprintf("%s, batch %d", h.label, i), Params: h.params})
+}
+
+// startWorkers deals the batches to n workers and, with retain, builds
+// each batch's graph on its worker.
+func (h *DataHessian) startWorkers(n int, replica func() (models.Model, error), retain bool) error {
+	pool, err := newHessianPool(h.m, n, replica)
+	if err != nil {
+		return fmt.Errorf("analysis: %s: %w", h.label, err)
+	}
+	h.pool = pool
+	h.mine = make([][]int, n)
+	for b := range h.batches {
+		h.mine[b%n] = append(h.mine[b%n], b)
+	}
+	for range n {
+		h.partial = append(h.partial, make([]float64, h.n))
+		h.tmps = append(h.tmps, make([]float64, h.n))
+	}
+	if !retain {
+		return nil
+	}
+	h.retained = make([]*BatchHessian, len(h.batches))
+	err = pool.all(func(w int) error {
+		for _, b := range h.mine[w] {
+			bh, err := h.build(pool.models[w], b, h.batches[b])
+			if err != nil {
+				return err
+			}
+			h.retained[b] = bh
+		}
+		return nil
+	})
+	if err != nil {
+		h.Close()
+		return err
+	}
+	return nil
 }
 
 // Dim returns the number of trainable parameters.
@@ -398,6 +453,9 @@ func (h *DataHessian) MulVec(dst, v []float64) error {
 	}
 	if h.batches == nil {
 		return fmt.Errorf("analysis: %s: Hessian used after Close", h.label)
+	}
+	if h.pool != nil {
+		return h.mulVecWorkers(dst, v)
 	}
 	clear(dst)
 	for i, b := range h.batches {
@@ -419,23 +477,76 @@ func (h *DataHessian) MulVec(dst, v []float64) error {
 	return finish(dst, v, h.wd, h.label)
 }
 
+// mulVecWorkers is MulVec on the workers: each sums the weighted products
+// of its batches, then the sums are added in worker order.
+func (h *DataHessian) mulVecWorkers(dst, v []float64) error {
+	err := h.pool.all(func(w int) error {
+		p, tmp := h.partial[w], h.tmps[w]
+		clear(p)
+		for _, b := range h.mine[w] {
+			bh, release, err := h.batchOn(h.pool.models[w], b, h.batches[b])
+			if err != nil {
+				return err
+			}
+			err = bh.MulVec(tmp, v)
+			release()
+			if err != nil {
+				return err
+			}
+			wb := h.weights[b]
+			for j, x := range tmp {
+				p[j] += wb * x
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	clear(dst)
+	for _, p := range h.partial {
+		for j, x := range p {
+			dst[j] += x
+		}
+	}
+	h.products++
+	return finish(dst, v, h.wd, h.label)
+}
+
 // batch returns batch i's operator and its release function.
 func (h *DataHessian) batch(i int, b *torchdata.Batch) (*BatchHessian, func(), error) {
+	return h.batchOn(h.m, i, b)
+}
+
+// batchOn returns batch i's operator, kept or built on model m, and its
+// release function.
+func (h *DataHessian) batchOn(m models.Model, i int, b *torchdata.Batch) (*BatchHessian, func(), error) {
 	if h.retained != nil {
 		return h.retained[i], func() {}, nil
 	}
-	bh, err := NewBatchHessian(h.m, b, &HessianOptions{Label: fmt.Sprintf("%s, batch %d", h.label, i), Params: h.params})
+	bh, err := h.build(m, i, b)
 	if err != nil {
 		return nil, nil, err
 	}
 	return bh, bh.Close, nil
 }
 
-// Close releases retained graphs; the batches stay the caller's. It is
-// safe to call more than once.
+// Close releases retained graphs (each on the thread that built it) and
+// the workers; the batches stay the caller's. It is safe to call more
+// than once.
 func (h *DataHessian) Close() {
-	for _, bh := range h.retained {
-		bh.Close()
+	if h.pool != nil {
+		h.pool.close(func(w int) {
+			for _, b := range h.mine[w] {
+				if h.retained != nil && h.retained[b] != nil {
+					h.retained[b].Close()
+				}
+			}
+		})
+	} else {
+		for _, bh := range h.retained {
+			bh.Close()
+		}
 	}
 	h.retained = nil
 	h.batches = nil

@@ -11,29 +11,135 @@ import (
 	"github.com/vitprobe/vitprobe/torchx"
 )
 
+// threadWorker runs functions, one at a time, on an OS thread of its own
+// running one libtorch thread with grad mode on (workerThread), so that
+// what a function builds there (a kept graph) is used and released there.
+type threadWorker struct {
+	jobs chan func()
+	done chan struct{}
+}
+
+// startWorker starts a worker's thread.
+func startWorker() (*threadWorker, error) {
+	w := &threadWorker{jobs: make(chan func()), done: make(chan struct{})}
+	started := make(chan error, 1)
+	go func() {
+		defer close(w.done)
+		if err := workerThread(true, 1); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		for f := range w.jobs {
+			f()
+		}
+	}()
+	if err := <-started; err != nil {
+		<-w.done
+		return nil, err
+	}
+	return w, nil
+}
+
+// stop ends the worker's thread once its last function has returned.
+func (w *threadWorker) stop() {
+	close(w.jobs)
+	<-w.done
+}
+
+// hessianPool is a set of thread workers with a model each: worker 0
+// runs the caller's model, the others copies of it (replicate). The
+// thread count is process-wide: the workers set it to 1, close puts back
+// the count found at the start.
+type hessianPool struct {
+	workers  []*threadWorker
+	models   []models.Model
+	replicas []models.Model // models[1:], closed by close
+	threads  int
+	once     sync.Once
+	closed   bool
+}
+
+// newHessianPool starts n workers (n ≥ 1) for m.
+func newHessianPool(m models.Model, n int, replica func() (models.Model, error)) (p *hessianPool, err error) {
+	p = &hessianPool{threads: torchx.Threads(), models: []models.Model{m}}
+	defer func() {
+		if err != nil {
+			p.close()
+		}
+	}()
+	for range n - 1 {
+		r, err := replicate(m, replica)
+		if err != nil {
+			return nil, err
+		}
+		p.replicas = append(p.replicas, r)
+		p.models = append(p.models, r)
+	}
+	for range n {
+		w, err := startWorker()
+		if err != nil {
+			return nil, err
+		}
+		p.workers = append(p.workers, w)
+	}
+	return p, nil
+}
+
+// all runs f(i) on every worker i at once and returns the error of the
+// lowest worker that failed, once all have returned. It must not be
+// called after close.
+func (p *hessianPool) all(f func(i int) error) error {
+	errs := make([]error, len(p.workers))
+	var wg sync.WaitGroup
+	for i, w := range p.workers {
+		wg.Add(1)
+		w.jobs <- func() {
+			defer wg.Done()
+			errs[i] = f(i)
+		}
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// close runs release(i) on every worker, stops the workers, closes the
+// model copies and puts back the thread count. It is safe to call more
+// than once; release may be nil.
+func (p *hessianPool) close(release ...func(i int)) {
+	p.once.Do(func() {
+		if len(release) > 0 && release[0] != nil {
+			_ = p.all(func(i int) error { release[0](i); return nil })
+		}
+		p.closed = true
+		for _, w := range p.workers {
+			w.stop()
+		}
+		for _, r := range p.replicas {
+			r.Close()
+		}
+		_, _ = torchx.SetThreads(p.threads)
+	})
+}
+
 // hvpParts is a BatchHessian split over workers (HessianOptions.Workers):
-// part i holds rows [start_i, start_i+n_i) of the batch, a model of its
-// own and the first-order graph of its part's mean loss, on an OS thread
-// of its own running one libtorch thread. Its product is
+// part i holds rows [start_i, start_i+n_i) of the batch and the
+// first-order graph of its part's mean loss on worker i. Its product is
 //
 //	H v = Σ_i (n_i / n) H_i v,
 //
 // the Hessian of the batch's mean loss (every loss of train.Loss is a mean
 // of per-example terms, and in eval mode no example sees another).
 type hvpParts struct {
-	parts    []*hvpPart
-	replicas []models.Model // the copies made for parts 1.., closed by close
-	threads  int            // the thread count found at the start, put back by close
-	once     sync.Once
-	closed   bool
-}
-
-// hvpPart is one worker of hvpParts.
-type hvpPart struct {
-	weight float64        // n_i / n
-	dst    []float64      // the part's last product
-	req    chan []float64 // a vector to multiply; closed to stop the worker
-	res    chan error     // one answer per request, and one when the worker ends
+	pool    *hessianPool
+	parts   []*BatchHessian
+	weights []float64   // n_i / n
+	dst     [][]float64 // each part's last product
 }
 
 // splitRows returns the sizes of k nearly equal parts of n rows, the larger
@@ -51,87 +157,44 @@ func splitRows(n, k int) []int {
 }
 
 // newSplitHessian builds h's parts: opt.Workers of them (at most one per
-// example), each built on its worker's thread. On an error every part
-// already built is released.
-func newSplitHessian(h *BatchHessian, m models.Model, b *torchdata.Batch, opt HessianOptions) (err error) {
+// example), each on its worker's thread. On an error every part already
+// built is released.
+func newSplitHessian(h *BatchHessian, m models.Model, b *torchdata.Batch, opt HessianOptions) error {
 	shape, err := b.Images.Size()
 	if err != nil || len(shape) == 0 || shape[0] < 1 {
 		return fmt.Errorf("analysis: %s: the batch has no examples", opt.Label)
 	}
 	rows := splitRows(int(shape[0]), opt.Workers)
-	sp := &hvpParts{threads: torchx.Threads()}
-	defer func() {
-		if err != nil {
-			sp.close()
-		}
-	}()
-	owners := []models.Model{m}
-	for range len(rows) - 1 {
-		r, rerr := replicate(m, opt.Replica)
-		if rerr != nil {
-			return fmt.Errorf("analysis: %s: %w", opt.Label, rerr)
-		}
-		sp.replicas = append(sp.replicas, r)
-		owners = append(owners, r)
+	pool, err := newHessianPool(m, len(rows), opt.Replica)
+	if err != nil {
+		return fmt.Errorf("analysis: %s: %w", opt.Label, err)
 	}
-	built := make(chan error, len(rows))
-	start := 0
-	total := float64(shape[0])
-	losses := make([]float64, len(rows))
+	sp := &hvpParts{pool: pool, parts: make([]*BatchHessian, len(rows))}
+	starts := make([]int64, len(rows))
 	for i, n := range rows {
-		p := &hvpPart{
-			weight: float64(n) / total,
-			dst:    make([]float64, h.n),
-			req:    make(chan []float64),
-			res:    make(chan error),
+		sp.weights = append(sp.weights, float64(n)/float64(shape[0]))
+		sp.dst = append(sp.dst, make([]float64, h.n))
+		if i > 0 {
+			starts[i] = starts[i-1] + int64(rows[i-1])
 		}
-		sp.parts = append(sp.parts, p)
+	}
+	err = pool.all(func(i int) error {
 		sub := opt
 		sub.Workers, sub.WeightDecay = 0, 0
 		sub.Label = fmt.Sprintf("%s, part %d of %d", opt.Label, i+1, len(rows))
-		go p.run(owners[i], b, int64(start), int64(n), &sub, &losses[i], built)
-		start += n
-	}
-	for range rows {
-		if berr := <-built; berr != nil && err == nil {
-			err = berr
-		}
-	}
+		var err error
+		sp.parts[i], err = buildPart(pool.models[i], b, starts[i], int64(rows[i]), &sub)
+		return err
+	})
 	if err != nil {
+		sp.close()
 		return err
 	}
 	for i, p := range sp.parts {
-		h.loss += p.weight * losses[i]
+		h.loss += sp.weights[i] * p.Loss()
 	}
 	h.parts = sp
 	return nil
-}
-
-// run is a part's worker: it builds the part's operator on its own locked
-// OS thread (one libtorch thread, grad mode on), reports on built, then
-// answers products until req is closed, and releases the operator on that
-// same thread.
-func (p *hvpPart) run(m models.Model, b *torchdata.Batch, start, n int64, opt *HessianOptions, loss *float64,
-	built chan<- error) {
-	if err := workerThread(true, 1); err != nil {
-		built <- fmt.Errorf("analysis: %s: %w", opt.Label, err)
-		close(p.res)
-		return
-	}
-	h, err := buildPart(m, b, start, n, opt)
-	if err == nil {
-		*loss = h.Loss()
-	}
-	built <- err
-	if err != nil {
-		close(p.res)
-		return
-	}
-	for v := range p.req {
-		p.res <- h.MulVec(p.dst, v)
-	}
-	h.Close()
-	close(p.res)
 }
 
 // buildPart builds the operator of rows [start, start+n) of b.
@@ -155,46 +218,28 @@ func buildPart(m models.Model, b *torchdata.Batch, start, n int64, opt *HessianO
 // mulVec stores Σ_i (n_i/n) H_i v in dst, the parts' products computed at
 // once and summed in part order (the same bits at every call).
 func (sp *hvpParts) mulVec(dst, v []float64, label string) error {
-	if sp.closed {
+	if sp.pool.closed {
 		return fmt.Errorf("analysis: %s: Hessian used after Close", label)
 	}
-	for _, p := range sp.parts {
-		p.req <- v
-	}
-	var err error
-	for _, p := range sp.parts {
-		if perr := <-p.res; perr != nil && err == nil {
-			err = perr
-		}
-	}
-	if err != nil {
+	// A part's error names its part.
+	if err := sp.pool.all(func(i int) error { return sp.parts[i].MulVec(sp.dst[i], v) }); err != nil {
 		return err
 	}
 	clear(dst)
-	for _, p := range sp.parts {
-		for j, x := range p.dst {
-			dst[j] += p.weight * x
+	for i, d := range sp.dst {
+		w := sp.weights[i]
+		for j, x := range d {
+			dst[j] += w * x
 		}
 	}
 	return nil
 }
 
-// close stops the workers (each releases its graph on its own thread),
-// closes the model copies and puts back the thread count found at the
-// start. It is safe to call more than once.
+// close releases every part's graph on its own thread, then the pool.
 func (sp *hvpParts) close() {
-	sp.once.Do(func() {
-		sp.closed = true
-		for _, p := range sp.parts {
-			close(p.req)
+	sp.pool.close(func(i int) {
+		if sp.parts[i] != nil {
+			sp.parts[i].Close()
 		}
-		for _, p := range sp.parts {
-			for range p.res { // until the worker has released its graph
-			}
-		}
-		for _, r := range sp.replicas {
-			r.Close()
-		}
-		_, _ = torchx.SetThreads(sp.threads)
 	})
 }

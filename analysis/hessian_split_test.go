@@ -7,6 +7,8 @@ import (
 	"github.com/sugarme/gotch"
 
 	"github.com/vitprobe/vitprobe/data"
+	"github.com/vitprobe/vitprobe/data/torchdata"
+	"github.com/vitprobe/vitprobe/hessian"
 	"github.com/vitprobe/vitprobe/models"
 	"github.com/vitprobe/vitprobe/torchx"
 )
@@ -88,5 +90,47 @@ func TestSplitHessianRejectsNegativeWorkers(t *testing.T) {
 	m := newTinyNet(t, gotch.Float, 4)
 	if _, err := NewBatchHessian(m, batchOf(t, 0, 4, data.Augment{}), &HessianOptions{Workers: -1}); err == nil {
 		t.Fatal("-1 workers: want an error")
+	}
+}
+
+// TestDataHessianWorkers: a DataHessian whose batches are dealt to 2, 3
+// or 5 workers (5 capped at the 3 batches), with and without kept graphs,
+// agrees with the one-thread operator (itself checked against the weighted
+// batch Hessians) to float32 rounding, L2 term included; two products are
+// the same bits; the caller's thread count is back after Close.
+func TestDataHessianWorkers(t *testing.T) {
+	lockThread(t)
+	m := newTinyNet(t, gotch.Float, 12)
+	batches := []*torchdata.Batch{batchOf(t, 0, 6, data.Augment{}), batchOf(t, 6, 2, data.Augment{}), batchOf(t, 8, 5, data.Augment{})}
+	v := randVec(m.dim(), 4)
+	product := func(op hessian.Operator) []float64 {
+		out := make([]float64, len(v))
+		must(0, op.MulVec(out, v))
+		return out
+	}
+	seq := must(NewDataHessian(m, batches, &DataHessianOptions{HessianOptions: HessianOptions{WeightDecay: 0.01}}))
+	want := product(seq)
+	seq.Close()
+	threads := torchx.Threads()
+	for _, workers := range []int{2, 3, 5} {
+		for _, retain := range []bool{false, true} {
+			opt := &DataHessianOptions{Retain: retain, HessianOptions: HessianOptions{WeightDecay: 0.01, Workers: workers,
+				Replica: func() (models.Model, error) { return keptOpen{newTinyNet(t, gotch.Float, 77)}, nil }}}
+			d := must(NewDataHessian(m, batches, opt))
+			got, again := product(d), product(d)
+			d.Close()
+			if e := relDiff(got, want); e > 1e-6 {
+				t.Errorf("%d workers, retain %v: relative error %g against one thread", workers, retain, e)
+			}
+			if !slices.Equal(got, again) {
+				t.Errorf("%d workers, retain %v: two products differ", workers, retain)
+			}
+			if d.Products() != 2 {
+				t.Errorf("%d workers, retain %v: %d products counted, want 2", workers, retain, d.Products())
+			}
+			if n := torchx.Threads(); n != threads {
+				t.Errorf("%d workers, retain %v: thread count %d after Close, want %d", workers, retain, n, threads)
+			}
+		}
 	}
 }

@@ -120,9 +120,11 @@ func (w *hessianWork) overBatches(ctx context.Context, ci int, in *hessianInput,
 		list = append(list, batch)
 	}
 	// The NLL part alone: the L2 term is added exactly where it is needed.
-	dh, err := analysis.NewDataHessian(m, list, &analysis.DataHessianOptions{
-		HessianOptions: analysis.HessianOptions{Label: label + ", Hessian over minibatches"},
-		Retain:         w.opt.Retain})
+	hopt := analysis.HessianOptions{Label: label + ", Hessian over minibatches"}
+	if w.j.Workers > 1 && w.j.Device == gotch.CPU {
+		hopt.Workers = w.j.Workers // the minibatches dealt to the workers
+	}
+	dh, err := analysis.NewDataHessian(m, list, &analysis.DataHessianOptions{HessianOptions: hopt, Retain: w.opt.Retain})
 	if err != nil {
 		return err
 	}

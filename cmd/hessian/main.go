@@ -65,8 +65,10 @@
 // eigenvalues do not depend on --workers; --workers 1 computes one
 // minibatch at a time on --threads libtorch threads (for a large model
 // whose products do fill the cores, or to hold one graph in memory
-// instead of one per worker). --trace, --density and --full use
-// --threads.
+// instead of one per worker). --trace, --density and --full deal their
+// minibatches to the same workers, each summing its minibatches'
+// products (their last digits depend on --workers: the sums are grouped
+// by worker); with --workers 1 they run on --threads threads.
 //
 // # Outputs (in --out)
 //
@@ -223,7 +225,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&j.Params, "params", "", "restrict the matrix to the parameters whose names match this regular expression (e.g. 'blocks\\.3\\.attn'), the others fixed")
 	fs.Uint64Var(&j.Seed, "seed", 0, "random seed (minibatches, augmentation, start vectors)")
 	fs.IntVar(&o.threads, "threads", 0, "libtorch threads (0: all cores, or $VITPROBE_THREADS)")
-	fs.IntVar(&o.workers, "workers", 0, "minibatch spectra computed at once, one libtorch thread each (0: one per core, or $VITPROBE_THREADS; 1: one at a time on --threads threads)")
+	fs.IntVar(&o.workers, "workers", 0, "minibatch spectra computed at once, one libtorch thread each, and the workers of --trace/--density/--full (0: one per core, or $VITPROBE_THREADS; 1: one at a time on --threads threads)")
 	fs.StringVar(&o.device, "device", "cpu", "device: cpu, cuda, cuda:N")
 	fs.StringVar(&o.dataDir, "data", "", "dataset folder (MNIST: found by itself; CIFAR: the folder of the official binary files)")
 	fs.StringVar(&j.Dataset, "dataset", "", "dataset (default: the one each checkpoint was trained on)")
