@@ -321,6 +321,47 @@ func TestTraceDensityFull(t *testing.T) {
 	checkPNG(t, filepath.Join(out, "density.png"))
 }
 
+// TestTraceWorkersAgree: --trace, --density and --full with their
+// minibatches dealt to two workers give the numbers of --workers 1 to
+// float32 rounding (the sums are grouped by worker, so the last digits
+// may differ): the trace's NLL part, the density's nodes and weights, the
+// full top-k.
+func TestTraceWorkersAgree(t *testing.T) {
+	dir := checkpoints(t)
+	var got [2]results.HessianModel
+	for i, w := range []string{"1", "2"} {
+		out := t.TempDir()
+		args := []string{"--out", out, "--batches", "3", "--batch-size", "4", "--k", "2", "--method", "lanczos", "--max-iter", "6",
+			"--threads", "1", "--workers", w, "--trace", "--trace-samples", "3", "--density", "--slq-steps", "5", "--full",
+			filepath.Join(dir, "a.json")}
+		if _, stderr, err := runHere(t, args...); err != nil {
+			t.Fatal(err, stderr)
+		}
+		var res results.Hessian
+		b, _ := os.ReadFile(filepath.Join(out, "hessian.json"))
+		if err := json.Unmarshal(b, &res); err != nil {
+			t.Fatal(err)
+		}
+		got[i] = res.Models[0]
+		if got[i].Trace == nil || got[i].Density == nil || got[i].Full == nil {
+			t.Fatalf("--workers %s: trace %v, density %v, full %v", w, got[i].Trace, got[i].Density, got[i].Full)
+		}
+	}
+	near := func(what string, a, b float64) {
+		if math.Abs(a-b) > 1e-5*math.Max(math.Abs(a), math.Abs(b)) {
+			t.Errorf("%s: %v with one worker, %v with two", what, a, b)
+		}
+	}
+	near("trace (NLL part)", got[0].Trace.NLL, got[1].Trace.NLL)
+	for j := range got[0].Full.Values {
+		near(fmt.Sprintf("full eigenvalue %d", j), got[0].Full.Values[j], got[1].Full.Values[j])
+	}
+	for j := range got[0].Density.Nodes[0] {
+		near(fmt.Sprintf("density node %d", j), got[0].Density.Nodes[0][j], got[1].Density.Nodes[0][j])
+		near(fmt.Sprintf("density weight %d", j), got[0].Density.Weights[0][j], got[1].Density.Weights[0][j])
+	}
+}
+
 // TestKillAndResume kills the command (SIGKILL) once its journal holds a
 // few minibatches, restarts it, and checks that no minibatch was computed
 // twice and that the result equals an uninterrupted run's.
