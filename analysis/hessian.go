@@ -37,20 +37,24 @@ type HessianOptions struct {
 	Params []string
 	// Workers, when more than 1, computes products on this many workers at
 	// once, each an OS thread running one libtorch thread with a copy of
-	// the model (Replica). A BatchHessian splits its batch into this many
-	// parts of nearly equal size (at most one example each), each part's
-	// first-order graph on its worker, and returns Σ_i (n_i/n) H_i v, the
-	// Hessian of the batch's mean loss. A DataHessian deals its batches to
-	// the workers in turn (batch b to worker b mod Workers); each worker
-	// sums the weighted products of its batches, and the sums are added in
-	// worker order. Either agrees with the one-thread operator to float32
-	// rounding and gives the same bits at every call for a given Workers.
-	// On a small model at a small batch this uses the cores far better
-	// than libtorch's threads inside each operator (vit-mini at batch 16 on
-	// two cores: docs/benchmarks.md). libtorch's and OpenBLAS's thread
-	// counts are process-wide: while the operator lives they are 1, and
-	// Close puts back the count it found. 0 or 1: one operator on the
-	// calling thread. The GGN and the Fisher ignore it.
+	// the model (Replica), made when the operator is built: the model's
+	// weights must not change while it lives. A BatchHessian splits its
+	// batch into this many parts of nearly equal size (at least one
+	// example each), each part's first-order graph on its worker, and
+	// returns Σ_i (n_i/n) H_i v, the Hessian of the batch's mean loss. A
+	// DataHessian of several batches deals them to the workers in turn
+	// (batch b to worker b mod Workers); each worker sums the weighted
+	// products of its batches, and the sums are added in worker order (a
+	// DataHessian of one batch runs it on the calling thread). Either
+	// agrees with the one-thread operator to float32 rounding and gives
+	// the same bits at every call for a given Workers. On a small model at
+	// a small batch this uses the cores far better than libtorch's threads
+	// inside each operator (vit-mini at batch 16 on two cores:
+	// docs/benchmarks.md). libtorch's and OpenBLAS's thread counts are
+	// process-wide: while such operators live they are 1, and the count
+	// found when the first of them was built is put back when the last
+	// closes. 0 or 1: one operator on the calling thread. The GGN and the
+	// Fisher ignore it.
 	Workers int
 	// Replica builds the model copies for Workers > 1, into which the
 	// model's tensors are then copied; nil rebuilds the model
@@ -311,7 +315,8 @@ func (h *BatchHessian) Close() {
 // it, as PyHessian does, each product rebuilds them (a forward, a backward
 // and a double backward per batch per product, memory for one graph).
 // It is not safe for concurrent use and must be used on the OS thread that
-// built it, unless it was built with HessianOptions.Workers > 1.
+// built it, unless it was built with HessianOptions.Workers > 1 and more
+// than one batch.
 type DataHessian struct {
 	m        models.Model
 	batches  []*torchdata.Batch

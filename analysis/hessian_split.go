@@ -31,7 +31,7 @@ func startWorker() (*threadWorker, error) {
 		}
 		started <- nil
 		for f := range w.jobs {
-			f()
+			f() // a function given by hessianPool.all, which recovers panics
 		}
 	}()
 	if err := <-started; err != nil {
@@ -48,29 +48,39 @@ func (w *threadWorker) stop() {
 }
 
 // hessianPool is a set of thread workers with a model each: worker 0
-// runs the caller's model, the others copies of it (replicate). The
-// thread count is process-wide: the workers set it to 1, close puts back
-// the count found at the start.
+// runs the caller's model, the others copies of it (replicate), made once:
+// the model's weights must not change while the pool lives. The thread
+// count is process-wide: the workers set it to 1, and the count found when
+// the first of the live pools started is put back when the last closes.
 type hessianPool struct {
 	workers  []*threadWorker
 	models   []models.Model
 	replicas []models.Model // models[1:], closed by close
-	threads  int
 	once     sync.Once
 	closed   bool
 }
 
-// newHessianPool starts n workers (n ≥ 1) for m.
-func newHessianPool(m models.Model, n int, replica func() (models.Model, error)) (p *hessianPool, err error) {
-	p = &hessianPool{threads: torchx.Threads(), models: []models.Model{m}}
-	defer func() {
-		if err != nil {
-			p.close()
-		}
-	}()
+// poolThreads counts the live pools and keeps the thread count to put
+// back when the last one closes.
+var poolThreads struct {
+	sync.Mutex
+	live, saved int
+}
+
+// newHessianPool starts n workers (n ≥ 1) for m. On an error it releases
+// what it made.
+func newHessianPool(m models.Model, n int, replica func() (models.Model, error)) (*hessianPool, error) {
+	poolThreads.Lock()
+	if poolThreads.live == 0 {
+		poolThreads.saved = torchx.Threads()
+	}
+	poolThreads.live++
+	poolThreads.Unlock()
+	p := &hessianPool{models: []models.Model{m}}
 	for range n - 1 {
 		r, err := replicate(m, replica)
 		if err != nil {
+			p.close()
 			return nil, err
 		}
 		p.replicas = append(p.replicas, r)
@@ -79,6 +89,7 @@ func newHessianPool(m models.Model, n int, replica func() (models.Model, error))
 	for range n {
 		w, err := startWorker()
 		if err != nil {
+			p.close()
 			return nil, err
 		}
 		p.workers = append(p.workers, w)
@@ -87,8 +98,8 @@ func newHessianPool(m models.Model, n int, replica func() (models.Model, error))
 }
 
 // all runs f(i) on every worker i at once and returns the error of the
-// lowest worker that failed, once all have returned. It must not be
-// called after close.
+// lowest worker that failed (a panic in f is one), once all have returned.
+// It must not be called after close.
 func (p *hessianPool) all(f func(i int) error) error {
 	errs := make([]error, len(p.workers))
 	var wg sync.WaitGroup
@@ -96,6 +107,11 @@ func (p *hessianPool) all(f func(i int) error) error {
 		wg.Add(1)
 		w.jobs <- func() {
 			defer wg.Done()
+			defer func() {
+				if r := recover(); r != nil {
+					errs[i] = fmt.Errorf("worker %d: panic: %v", i, r)
+				}
+			}()
 			errs[i] = f(i)
 		}
 	}
@@ -109,8 +125,8 @@ func (p *hessianPool) all(f func(i int) error) error {
 }
 
 // close runs release(i) on every worker, stops the workers, closes the
-// model copies and puts back the thread count. It is safe to call more
-// than once; release may be nil.
+// model copies and, if it is the last live pool, puts back the thread
+// count. It is safe to call more than once; release may be nil.
 func (p *hessianPool) close(release ...func(i int)) {
 	p.once.Do(func() {
 		if len(release) > 0 && release[0] != nil {
@@ -123,7 +139,11 @@ func (p *hessianPool) close(release ...func(i int)) {
 		for _, r := range p.replicas {
 			r.Close()
 		}
-		_, _ = torchx.SetThreads(p.threads)
+		poolThreads.Lock()
+		defer poolThreads.Unlock()
+		if poolThreads.live--; poolThreads.live == 0 {
+			_, _ = torchx.SetThreads(poolThreads.saved)
+		}
 	})
 }
 

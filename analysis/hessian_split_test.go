@@ -1,7 +1,9 @@
 package analysis
 
 import (
+	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/sugarme/gotch"
@@ -132,5 +134,38 @@ func TestDataHessianWorkers(t *testing.T) {
 				t.Errorf("%d workers, retain %v: thread count %d after Close, want %d", workers, retain, n, threads)
 			}
 		}
+	}
+}
+
+// TestWorkersFailAndOverlap: a model copy that cannot be made is an error
+// (not a panic) that leaves the thread count as it was; two operators with
+// workers that overlap keep the count at 1 until the last of them closes,
+// whichever closes first.
+func TestWorkersFailAndOverlap(t *testing.T) {
+	lockThread(t)
+	threads := torchx.Threads()
+	m := newTinyNet(t, gotch.Float, 13)
+	b := batchOf(t, 0, 6, data.Augment{})
+	failing := func() (models.Model, error) { return nil, errors.New("no copy today") }
+	_, err := NewBatchHessian(m, b, &HessianOptions{Workers: 2, Replica: failing})
+	if err == nil || !strings.Contains(err.Error(), "no copy today") {
+		t.Fatalf("error %v, want the copy's", err)
+	}
+	if n := torchx.Threads(); n != threads {
+		t.Fatalf("thread count %d after the failure, want %d", n, threads)
+	}
+	replica := func() (models.Model, error) { return keptOpen{newTinyNet(t, gotch.Float, 78)}, nil }
+	a := must(NewBatchHessian(m, b, &HessianOptions{Workers: 2, Replica: replica}))
+	c := must(NewDataHessian(m, []*torchdata.Batch{b, batchOf(t, 6, 3, data.Augment{})},
+		&DataHessianOptions{HessianOptions: HessianOptions{Workers: 2, Replica: replica}}))
+	a.Close()
+	if n := torchx.Threads(); n != 1 {
+		t.Errorf("thread count %d with one operator still open, want 1", n)
+	}
+	v := randVec(c.Dim(), 2)
+	must(0, c.MulVec(make([]float64, len(v)), v))
+	c.Close()
+	if n := torchx.Threads(); n != threads {
+		t.Errorf("thread count %d after both closed, want %d", n, threads)
 	}
 }

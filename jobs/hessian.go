@@ -113,7 +113,7 @@ type Hessian struct {
 	// copy of the model on an OS thread of its own with one libtorch
 	// thread (0 or 1: one at a time at the process's thread count; on a
 	// GPU always one at a time). The trace, density and top-k over many
-	// minibatches run afterwards on the same workers, the minibatches
+	// minibatches run afterwards on as many workers, the minibatches
 	// dealt to them in turn (analysis.HessianOptions.Workers). A batch's
 	// eigenvalues do not depend on Workers, only, in the last bits, on
 	// the thread count it ran with; the estimates over many minibatches

@@ -11,15 +11,18 @@ import (
 
 // folds keeps the batch-norm folds of a model's inference passes (convBN)
 // from one pass to the next: for each convolution, the weights w·α and the
-// bias β it runs with (channels-last when the activations are), made again
-// only when one of the six tensors they come from (the convolution's
-// weight and bias, the norm's scale, shift and running statistics) has
-// been written since (torchx.Version: every in-place write through
-// libtorch moves it, CopyIn of a landscape point, an optimiser's update,
-// a training pass's running statistics) or replaced by another tensor.
-// A landscape point evaluates its 20 batches with one fold instead of 20,
-// and without libtorch converting the weights' layout at every
-// convolution. The zero value is empty; drop releases it.
+// bias β it runs with (the weights channels-last when the model's
+// activations are), made again only when one of the six tensors they come
+// from (the convolution's weight and bias, the norm's scale, shift and
+// running statistics) has been written since (torchx.Version: every
+// in-place write through libtorch moves it, CopyIn of a landscape point,
+// an optimiser's update through the packed buffer, torchx.Pack) or
+// replaced by another tensor. A training pass, which moves the running
+// statistics (libtorch's own batch-norm kernel without moving their
+// versions), drops them all. A landscape point evaluates its 20 batches
+// with one fold instead of 20, and without libtorch converting the
+// weights' layout at every convolution. The zero value is empty; drop
+// releases it.
 type folds struct {
 	mu      sync.Mutex
 	entries map[*conv]*foldEntry
@@ -54,10 +57,12 @@ func versions(src [6]*ts.Tensor) [6]int64 {
 // them first when there is no current fold.
 func (fs *folds) get(f *fwd, c *conv, b *batchNorm) (w, bias *ts.Tensor, err error) {
 	src := sources(c, b)
-	for _, t := range src {
-		if t != nil && torchx.HasTangent(t) {
+	ver := versions(src)
+	for i, t := range src {
+		if t != nil && (ver[i] < 0 || torchx.HasTangent(t)) {
 			// A forward-mode pass (J v of the GGN): the fold must carry
-			// the tangents of the weights, so it is made for this pass.
+			// the tangents of the weights; or a tensor without a version
+			// counter. The fold is made for this pass.
 			e, err := fold(f, c, b)
 			if err != nil {
 				return nil, nil, err
@@ -65,7 +70,6 @@ func (fs *folds) get(f *fwd, c *conv, b *batchNorm) (w, bias *ts.Tensor, err err
 			return e.w, e.b, nil
 		}
 	}
-	ver := versions(src)
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	e := fs.entries[c]
@@ -94,8 +98,8 @@ func (fs *folds) get(f *fwd, c *conv, b *batchNorm) (w, bias *ts.Tensor, err err
 	return w, bias, nil
 }
 
-// fold computes c's folded weight w·α (channels-last when the activations
-// are) and bias β + c.b·α, outside any pass's scope.
+// fold computes c's folded weight w·α (channels-last when the model's
+// activations are) and bias β + c.b·α, outside any pass's scope.
 func fold(f *fwd, c *conv, b *batchNorm) (*foldEntry, error) {
 	var tmp fwd // its scope holds the intermediates
 	tmp.mode = f.mode

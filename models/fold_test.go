@@ -122,7 +122,8 @@ func TestInferenceFusionMatches(t *testing.T) {
 // batch-norm folds between passes (folds). After in-place writes of the
 // kind each user makes (CopyIn of a convolution's weight and of a norm's
 // running variance, as a landscape point does; a training pass, which
-// moves the running statistics; an optimiser's step on every parameter)
+// moves the running statistics; every parameter written; the trainer's
+// AdamW step, which writes the buffer the parameters were packed into)
 // the next inference pass must agree with the op-by-op pass at the new
 // weights, and differ from the pass before the write; two passes with no
 // write between them give the same bits.
@@ -197,10 +198,26 @@ func TestKeptFoldsFollowTheWeights(t *testing.T) {
 	out = check("a running variance written", out)
 	pass(true, models.Train) // moves every norm's running statistics
 	out = check("after a training pass", out)
+	var trainable []*ts.Tensor
 	for _, p := range m.Params() {
 		if p.Trainable() {
 			scaled(p.Tensor, 0.9)
+			trainable = append(trainable, p.Tensor)
 		}
 	}
-	check("every parameter scaled", out)
+	out = check("every parameter scaled", out)
+	// The trainer's optimiser writes through the packed buffer only.
+	flat := must(torchx.Pack(trainable))
+	defer flat.MustDrop()
+	n := must(flat.Size())
+	grad := must(ts.Randn(n, gotch.Float, gotch.CPU))
+	m1 := must(ts.Zeros(n, gotch.Float, gotch.CPU))
+	v1 := must(ts.Zeros(n, gotch.Float, gotch.CPU))
+	defer torchx.DropAll([]*ts.Tensor{grad, m1, v1})
+	pass(true, models.Eval) // folds of the packed weights, kept
+	if err := torchx.AdamWStep([]*ts.Tensor{flat}, []*ts.Tensor{grad}, []*ts.Tensor{m1}, []*ts.Tensor{v1},
+		0.05, 0.9, 0.999, 1e-8, 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	check("an AdamW step through the packed buffer", out)
 }

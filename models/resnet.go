@@ -117,6 +117,9 @@ func (m *resnet) Forward(x *ts.Tensor, mode Mode, probe Probe) (*ts.Tensor, erro
 		return nil, err
 	}
 	f := &fwd{mode: mode, probe: probe, folds: &m.folds}
+	if mode == Train {
+		m.folds.drop() // the running statistics move
+	}
 	var h *ts.Tensor
 	if f.inference(x) {
 		h = f.layout(f.convBN(x, m.stem, m.stemBN)) // one fused pass, then the layout

@@ -14,7 +14,8 @@ import (
 // a model's trainable parameters) into one new 1-D buffer, in order, and
 // returns the buffer, owned by the caller: each tensor keeps its values,
 // shape and identity (every holder of it sees the change) but from now on
-// is a view of its slice of the buffer. An optimiser can then update all
+// is a view of its slice of the buffer, sharing the buffer's version
+// counter (Version) as a view does. An optimiser can then update all
 // of them with a few operations on the buffer instead of a few per tensor.
 // The buffer must outlive the tensors' use (dropping it while they are in
 // use is safe: they keep the storage alive).

@@ -164,10 +164,11 @@ func syncThreads() { C.vp_get_num_threads() }
 func ompThreads() int { return int(C.vp_omp_max_threads()) }
 
 // Version returns t's version counter: libtorch moves it at every in-place
-// write to t's memory through an operator (copy_, the optimisers' updates,
-// batch norm's running statistics), on t, on a view of it or on the tensor
-// it is a view of, so an unchanged version means unchanged values. Writes that
-// bypass libtorch's operators (a raw pointer) do not move it.
+// write to t's memory through an operator (copy_, in-place arithmetic such
+// as the optimisers' updates), on t, on a view of it, on the tensor
+// it is a view of, or on the buffer it was packed into (Pack), so an
+// unchanged version means unchanged values. Writes that bypass libtorch's
+// operators (a raw pointer) do not move it; -1 means t has no counter.
 func Version(t *ts.Tensor) int64 { return int64(C.vp_version(C.vp_tensor(t.Ctensor()))) }
 
 // UseCount returns the number of handles (Go tensors, autograd's saved

@@ -301,6 +301,9 @@ extern "C" char *vp_flatten(vp_tensor *params, int n, vp_tensor *flat_out) {
       // its slice of the flat storage: same values, same shape and strides.
       const int64_t k = p.numel();
       p.set_(flat.storage(), flat.storage_offset() + off, p.sizes(), p.strides());
+      // Share the buffer's version counter, as a view would: a write
+      // through the buffer (an optimiser step) is a write to the tensor.
+      torch::autograd::impl::set_version_counter(p, torch::autograd::impl::version_counter(flat));
       off += k;
     }
     *flat_out = new at::Tensor(flat);
@@ -426,7 +429,11 @@ extern "C" int vp_blas_rechoose(void) {
 extern "C" const char *vp_torch_version(void) { return TORCH_VERSION; }
 
 extern "C" long long vp_version(vp_tensor t) {
-  return static_cast<long long>(static_cast<at::Tensor *>(t)->_version());
+  try {
+    return static_cast<long long>(static_cast<at::Tensor *>(t)->_version());
+  } catch (const std::exception &) {
+    return -1; // an inference tensor has no version counter
+  }
 }
 
 extern "C" int vp_has_tangent(vp_tensor t) {

@@ -136,3 +136,28 @@ func TestVersionMovesWithInPlaceWrites(t *testing.T) {
 		t.Fatal("a write through a view left the base's version")
 	}
 }
+
+// TestPackSharesTheVersion: tensors packed into one buffer (an optimiser's
+// parameters) see a write through the buffer as a write to themselves.
+func TestPackSharesTheVersion(t *testing.T) {
+	a := ts.MustOnes([]int64{3}, gotch.Float, gotch.CPU)
+	b := ts.MustOnes([]int64{2, 2}, gotch.Float, gotch.CPU)
+	defer torchx.DropAll([]*ts.Tensor{a, b})
+	flat, err := torchx.Pack([]*ts.Tensor{a, b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer flat.MustDrop()
+	va, vb := torchx.Version(a), torchx.Version(b)
+	sc := ts.FloatScalar(3)
+	defer sc.MustDrop()
+	if err := torchx.InPlace(flat, func() error { return flat.MulScalar_(sc) }); err != nil {
+		t.Fatal(err)
+	}
+	if torchx.Version(a) == va || torchx.Version(b) == vb {
+		t.Fatalf("versions %d, %d after a write through the buffer, %d, %d before", torchx.Version(a), torchx.Version(b), va, vb)
+	}
+	if v := must(torchx.Values[float32](b)); v[3] != 3 {
+		t.Fatalf("b = %v after the buffer was tripled", v)
+	}
+}

@@ -66,7 +66,7 @@
 // minibatch at a time on --threads libtorch threads (for a large model
 // whose products do fill the cores, or to hold one graph in memory
 // instead of one per worker). --trace, --density and --full deal their
-// minibatches to the same workers, each summing its minibatches'
+// minibatches to as many workers, each summing its minibatches'
 // products (their last digits depend on --workers: the sums are grouped
 // by worker); with --workers 1 they run on --threads threads.
 //
