@@ -17,7 +17,9 @@
 # of paired runs (Go and PyTorch one after the other, same threads, same
 # batch): the training step against PyTorch's (reference/pytorch/
 # bench_train.py), a Hessian-vector product against a forward+backward pass
-# and against PyTorch's double backward (bench_hvp.py), landscape points
+# and against PyTorch's double backward (bench_hvp.py), on libtorch's
+# threads and with its batch split over one-thread workers (hvp-split),
+# the products per second of the hessian command's workers, landscape points
 # per second with the command's default (2 workers of 1 thread) against
 # PyTorch's reload loop (bench_landscape.py), and the GFLOP/s each reaches
 # (models.CountFLOPs) as a share of the machine's measured peak
