@@ -8,6 +8,7 @@ import (
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
+	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/vitprobe/vitprobe/data/torchdata"
@@ -178,18 +179,10 @@ func NewBatchHessian(m models.Model, b *torchdata.Batch, o *HessianOptions) (*Ba
 	}
 	batch := b
 	if dev != gotch.CPU {
-		moved := &torchdata.Batch{Mixing: b.Mixing}
-		for _, pair := range []struct{ dst, src **ts.Tensor }{{&moved.Images, &b.Images}, {&moved.Labels, &b.Labels}, {&moved.Targets, &b.Targets}} {
-			if *pair.src == nil {
-				continue
-			}
-			t, err := (*pair.src).To(dev, false)
-			if err != nil {
-				return nil, fmt.Errorf("analysis: %s: move batch to %v: %w", opt.Label, dev, err)
-			}
-			*pair.dst = s.Add(t)
+		batch, err = mapBatch(b, &s, func(t *ts.Tensor) (*ts.Tensor, error) { return t.To(dev, false) })
+		if err != nil {
+			return nil, fmt.Errorf("analysis: %s: move batch to %v: %w", opt.Label, dev, err)
 		}
-		batch = moved
 	}
 	logits, err := m.Forward(batch.Images, models.Eval, nil)
 	if err != nil {
@@ -464,7 +457,7 @@ func (h *DataHessian) MulVec(dst, v []float64) error {
 	}
 	clear(dst)
 	for i, b := range h.batches {
-		bh, release, err := h.batch(i, b)
+		bh, release, err := h.batch(h.m, i, b)
 		if err != nil {
 			return err
 		}
@@ -473,10 +466,7 @@ func (h *DataHessian) MulVec(dst, v []float64) error {
 		if err != nil {
 			return err
 		}
-		w := h.weights[i]
-		for j, x := range h.tmp {
-			dst[j] += w * x
-		}
+		floats.AddScaled(dst, h.weights[i], h.tmp)
 	}
 	h.products++
 	return finish(dst, v, h.wd, h.label)
@@ -489,7 +479,7 @@ func (h *DataHessian) mulVecWorkers(dst, v []float64) error {
 		p, tmp := h.partial[w], h.tmps[w]
 		clear(p)
 		for _, b := range h.mine[w] {
-			bh, release, err := h.batchOn(h.pool.models[w], b, h.batches[b])
+			bh, release, err := h.batch(h.pool.models[w], b, h.batches[b])
 			if err != nil {
 				return err
 			}
@@ -498,10 +488,7 @@ func (h *DataHessian) mulVecWorkers(dst, v []float64) error {
 			if err != nil {
 				return err
 			}
-			wb := h.weights[b]
-			for j, x := range tmp {
-				p[j] += wb * x
-			}
+			floats.AddScaled(p, h.weights[b], tmp)
 		}
 		return nil
 	})
@@ -510,22 +497,15 @@ func (h *DataHessian) mulVecWorkers(dst, v []float64) error {
 	}
 	clear(dst)
 	for _, p := range h.partial {
-		for j, x := range p {
-			dst[j] += x
-		}
+		floats.Add(dst, p)
 	}
 	h.products++
 	return finish(dst, v, h.wd, h.label)
 }
 
-// batch returns batch i's operator and its release function.
-func (h *DataHessian) batch(i int, b *torchdata.Batch) (*BatchHessian, func(), error) {
-	return h.batchOn(h.m, i, b)
-}
-
-// batchOn returns batch i's operator, kept or built on model m, and its
+// batch returns batch i's operator, kept or built on model m, and its
 // release function.
-func (h *DataHessian) batchOn(m models.Model, i int, b *torchdata.Batch) (*BatchHessian, func(), error) {
+func (h *DataHessian) batch(m models.Model, i int, b *torchdata.Batch) (*BatchHessian, func(), error) {
 	if h.retained != nil {
 		return h.retained[i], func() {}, nil
 	}

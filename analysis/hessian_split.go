@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/sugarme/gotch/ts"
+	"gonum.org/v1/gonum/floats"
 
 	"github.com/vitprobe/vitprobe/data/torchdata"
 	"github.com/vitprobe/vitprobe/models"
@@ -221,18 +222,28 @@ func newSplitHessian(h *BatchHessian, m models.Model, b *torchdata.Batch, opt He
 func buildPart(m models.Model, b *torchdata.Batch, start, n int64, opt *HessianOptions) (*BatchHessian, error) {
 	var s torchx.Scope
 	defer s.Close()
-	sub := &torchdata.Batch{Mixing: b.Mixing}
-	for _, pair := range []struct{ dst, src **ts.Tensor }{{&sub.Images, &b.Images}, {&sub.Labels, &b.Labels}, {&sub.Targets, &b.Targets}} {
+	sub, err := mapBatch(b, &s, func(t *ts.Tensor) (*ts.Tensor, error) { return t.Narrow(0, start, n, false) })
+	if err != nil {
+		return nil, fmt.Errorf("analysis: %s: rows %d..%d of the batch: %w", opt.Label, start, start+n, err)
+	}
+	return NewBatchHessian(m, sub, opt)
+}
+
+// mapBatch returns the batch of f(images), f(labels) and f(targets) (those
+// b has), the new tensors registered with s, and b's mixing record.
+func mapBatch(b *torchdata.Batch, s *torchx.Scope, f func(*ts.Tensor) (*ts.Tensor, error)) (*torchdata.Batch, error) {
+	out := &torchdata.Batch{Mixing: b.Mixing}
+	for _, pair := range []struct{ dst, src **ts.Tensor }{{&out.Images, &b.Images}, {&out.Labels, &b.Labels}, {&out.Targets, &b.Targets}} {
 		if *pair.src == nil {
 			continue
 		}
-		t, err := (*pair.src).Narrow(0, start, n, false)
+		t, err := f(*pair.src)
 		if err != nil {
-			return nil, fmt.Errorf("analysis: %s: rows %d..%d of the batch: %w", opt.Label, start, start+n, err)
+			return nil, err
 		}
 		*pair.dst = s.Add(t)
 	}
-	return NewBatchHessian(m, sub, opt)
+	return out, nil
 }
 
 // mulVec stores Σ_i (n_i/n) H_i v in dst, the parts' products computed at
@@ -247,10 +258,7 @@ func (sp *hvpParts) mulVec(dst, v []float64, label string) error {
 	}
 	clear(dst)
 	for i, d := range sp.dst {
-		w := sp.weights[i]
-		for j, x := range d {
-			dst[j] += w * x
-		}
+		floats.AddScaled(dst, sp.weights[i], d)
 	}
 	return nil
 }

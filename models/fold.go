@@ -55,7 +55,7 @@ func versions(src [6]*ts.Tensor) [6]int64 {
 // caller owns (a pass registers them with its scope, so a later refold
 // dropping the cached ones cannot free what the pass still uses), folding
 // them first when there is no current fold.
-func (fs *folds) get(f *fwd, c *conv, b *batchNorm) (w, bias *ts.Tensor, err error) {
+func (fs *folds) get(c *conv, b *batchNorm) (w, bias *ts.Tensor, err error) {
 	src := sources(c, b)
 	ver := versions(src)
 	for i, t := range src {
@@ -63,7 +63,7 @@ func (fs *folds) get(f *fwd, c *conv, b *batchNorm) (w, bias *ts.Tensor, err err
 			// A forward-mode pass (J v of the GGN): the fold must carry
 			// the tangents of the weights; or a tensor without a version
 			// counter. The fold is made for this pass.
-			e, err := fold(f, c, b)
+			e, err := fold(c, b)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -74,7 +74,7 @@ func (fs *folds) get(f *fwd, c *conv, b *batchNorm) (w, bias *ts.Tensor, err err
 	defer fs.mu.Unlock()
 	e := fs.entries[c]
 	if e == nil || e.src != src || e.ver != ver {
-		ne, err := fold(f, c, b)
+		ne, err := fold(c, b)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -100,9 +100,8 @@ func (fs *folds) get(f *fwd, c *conv, b *batchNorm) (w, bias *ts.Tensor, err err
 
 // fold computes c's folded weight w·α (channels-last when the model's
 // activations are) and bias β + c.b·α, outside any pass's scope.
-func fold(f *fwd, c *conv, b *batchNorm) (*foldEntry, error) {
+func fold(c *conv, b *batchNorm) (*foldEntry, error) {
 	var tmp fwd // its scope holds the intermediates
-	tmp.mode = f.mode
 	defer tmp.s.Close()
 	alpha, beta := tmp.bnCoeffs(b)
 	if !tmp.ok(alpha, beta) {

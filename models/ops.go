@@ -186,7 +186,7 @@ func (f *fwd) convBN(x *ts.Tensor, c *conv, b *batchNorm) *ts.Tensor {
 		fs = &folds{}
 		defer fs.drop()
 	}
-	w, bias, err := fs.get(f, c, b)
+	w, bias, err := fs.get(c, b)
 	if err != nil {
 		f.err = err
 		return nil

@@ -118,6 +118,23 @@ func runHere(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	return o.String(), e.String(), err
 }
 
+// firstModel reads hessian.json's first model, typed.
+func firstModel(t *testing.T, dir string) results.HessianModel {
+	t.Helper()
+	var res results.Hessian
+	b, err := os.ReadFile(filepath.Join(dir, "hessian.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Models) == 0 {
+		t.Fatal("hessian.json has no model")
+	}
+	return res.Models[0]
+}
+
 // result reads hessian.json without its provenance (command line, time):
 // the part two runs of the same settings must agree on exactly.
 func result(t *testing.T, dir string) map[string]any {
@@ -300,12 +317,7 @@ func TestTraceDensityFull(t *testing.T) {
 	if _, stderr, err := runHere(t, args...); err != nil {
 		t.Fatal(err, stderr)
 	}
-	var res results.Hessian
-	b, _ := os.ReadFile(filepath.Join(out, "hessian.json"))
-	if err := json.Unmarshal(b, &res); err != nil {
-		t.Fatal(err)
-	}
-	m := res.Models[0]
+	m := firstModel(t, out)
 	if m.Label != "resnet-mini" || m.WeightDecay != 0.5 || m.WeightDecaySource != "flag" {
 		t.Errorf("label %q, wd %v from %q", m.Label, m.WeightDecay, m.WeightDecaySource)
 	}
@@ -337,12 +349,7 @@ func TestTraceWorkersAgree(t *testing.T) {
 		if _, stderr, err := runHere(t, args...); err != nil {
 			t.Fatal(err, stderr)
 		}
-		var res results.Hessian
-		b, _ := os.ReadFile(filepath.Join(out, "hessian.json"))
-		if err := json.Unmarshal(b, &res); err != nil {
-			t.Fatal(err)
-		}
-		got[i] = res.Models[0]
+		got[i] = firstModel(t, out)
 		if got[i].Trace == nil || got[i].Density == nil || got[i].Full == nil {
 			t.Fatalf("--workers %s: trace %v, density %v, full %v", w, got[i].Trace, got[i].Density, got[i].Full)
 		}
@@ -637,15 +644,7 @@ func TestAugment(t *testing.T) {
 	if _, stderr, err := runHere(t, append([]string{"--out", aug, "--augment"}, args...)...); err != nil {
 		t.Fatal(err, stderr)
 	}
-	read := func(dir string) results.HessianModel {
-		var res results.Hessian
-		b, _ := os.ReadFile(filepath.Join(dir, "hessian.json"))
-		if err := json.Unmarshal(b, &res); err != nil {
-			t.Fatal(err)
-		}
-		return res.Models[0]
-	}
-	p, a := read(plain), read(aug)
+	p, a := firstModel(t, plain), firstModel(t, aug)
 	if a.Augment.MixupAlpha != 1 || a.Augment.Smoothing != 0.1 || p.Augment.Soft() {
 		t.Errorf("augmentation %+v with --augment, %+v without", a.Augment, p.Augment)
 	}
