@@ -181,11 +181,11 @@ func splitRows(n, k int) []int {
 // example), each on its worker's thread. On an error every part already
 // built is released.
 func newSplitHessian(h *BatchHessian, m models.Model, b *torchdata.Batch, opt HessianOptions) error {
-	shape, err := b.Images.Size()
-	if err != nil || len(shape) == 0 || shape[0] < 1 {
+	total := examples(b)
+	if total < 1 {
 		return fmt.Errorf("analysis: %s: the batch has no examples", opt.Label)
 	}
-	rows := splitRows(int(shape[0]), opt.Workers)
+	rows := splitRows(total, opt.Workers)
 	pool, err := newHessianPool(m, len(rows), opt.Replica)
 	if err != nil {
 		return fmt.Errorf("analysis: %s: %w", opt.Label, err)
@@ -193,7 +193,7 @@ func newSplitHessian(h *BatchHessian, m models.Model, b *torchdata.Batch, opt He
 	sp := &hvpParts{pool: pool, parts: make([]*BatchHessian, len(rows))}
 	starts := make([]int64, len(rows))
 	for i, n := range rows {
-		sp.weights = append(sp.weights, float64(n)/float64(shape[0]))
+		sp.weights = append(sp.weights, float64(n)/float64(total))
 		sp.dst = append(sp.dst, make([]float64, h.n))
 		if i > 0 {
 			starts[i] = starts[i-1] + int64(rows[i-1])
