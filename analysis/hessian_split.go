@@ -12,71 +12,20 @@ import (
 	"github.com/vitprobe/vitprobe/torchx"
 )
 
-// threadWorker runs functions, one at a time, on an OS thread of its own
-// running one libtorch thread with grad mode on (workerThread), so that
-// what a function builds there (a kept graph) is used and released there.
-type threadWorker struct {
-	jobs chan func()
-	done chan struct{}
-}
-
-// startWorker starts a worker's thread.
-func startWorker() (*threadWorker, error) {
-	w := &threadWorker{jobs: make(chan func()), done: make(chan struct{})}
-	started := make(chan error, 1)
-	go func() {
-		defer close(w.done)
-		if err := workerThread(true, 1); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		for f := range w.jobs {
-			f() // a function given by hessianPool.all, which recovers panics
-		}
-	}()
-	if err := <-started; err != nil {
-		<-w.done
-		return nil, err
-	}
-	return w, nil
-}
-
-// stop ends the worker's thread once its last function has returned.
-func (w *threadWorker) stop() {
-	close(w.jobs)
-	<-w.done
-}
-
-// hessianPool is a set of thread workers with a model each: worker 0
-// runs the caller's model, the others copies of it (replicate), made once:
-// the model's weights must not change while the pool lives. The thread
-// count is process-wide: the workers set it to 1, and the count found when
-// the first of the live pools started is put back when the last closes.
+// hessianPool is a set of thread workers (torchx.Workers) with a model
+// each: worker 0 runs the caller's model, the others copies of it
+// (replicate), made once: the model's weights must not change while the
+// pool lives.
 type hessianPool struct {
-	workers  []*threadWorker
+	w        *torchx.Workers
 	models   []models.Model
 	replicas []models.Model // models[1:], closed by close
 	once     sync.Once
-	closed   bool
-}
-
-// poolThreads counts the live pools and keeps the thread count to put
-// back when the last one closes.
-var poolThreads struct {
-	sync.Mutex
-	live, saved int
 }
 
 // newHessianPool starts n workers (n ≥ 1) for m. On an error it releases
 // what it made.
 func newHessianPool(m models.Model, n int, replica func() (models.Model, error)) (*hessianPool, error) {
-	poolThreads.Lock()
-	if poolThreads.live == 0 {
-		poolThreads.saved = torchx.Threads()
-	}
-	poolThreads.live++
-	poolThreads.Unlock()
 	p := &hessianPool{models: []models.Model{m}}
 	for range n - 1 {
 		r, err := replicate(m, replica)
@@ -87,63 +36,35 @@ func newHessianPool(m models.Model, n int, replica func() (models.Model, error))
 		p.replicas = append(p.replicas, r)
 		p.models = append(p.models, r)
 	}
-	for range n {
-		w, err := startWorker()
-		if err != nil {
-			p.close()
-			return nil, err
-		}
-		p.workers = append(p.workers, w)
+	w, err := torchx.StartWorkers(n)
+	if err != nil {
+		p.close()
+		return nil, err
 	}
+	p.w = w
 	return p, nil
 }
 
-// all runs f(i) on every worker i at once and returns the error of the
-// lowest worker that failed (a panic in f is one), once all have returned.
-// It must not be called after close.
-func (p *hessianPool) all(f func(i int) error) error {
-	errs := make([]error, len(p.workers))
-	var wg sync.WaitGroup
-	for i, w := range p.workers {
-		wg.Add(1)
-		w.jobs <- func() {
-			defer wg.Done()
-			defer func() {
-				if r := recover(); r != nil {
-					errs[i] = fmt.Errorf("worker %d: panic: %v", i, r)
-				}
-			}()
-			errs[i] = f(i)
-		}
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
+// all runs f(i) on every worker i at once (torchx.Workers.All).
+func (p *hessianPool) all(f func(i int) error) error { return p.w.All(f) }
 
-// close runs release(i) on every worker, stops the workers, closes the
-// model copies and, if it is the last live pool, puts back the thread
-// count. It is safe to call more than once; release may be nil.
+// closed reports whether close has been called.
+func (p *hessianPool) closed() bool { return p.w == nil || p.w.Closed() }
+
+// close runs release(i) on every worker, stops the workers (putting back
+// the thread count if it is the last live set) and closes the model
+// copies. It is safe to call more than once; release may be nil.
 func (p *hessianPool) close(release ...func(i int)) {
 	p.once.Do(func() {
-		if len(release) > 0 && release[0] != nil {
-			_ = p.all(func(i int) error { release[0](i); return nil })
-		}
-		p.closed = true
-		for _, w := range p.workers {
-			w.stop()
+		if p.w != nil {
+			var r func(int)
+			if len(release) > 0 {
+				r = release[0]
+			}
+			p.w.Close(r)
 		}
 		for _, r := range p.replicas {
 			r.Close()
-		}
-		poolThreads.Lock()
-		defer poolThreads.Unlock()
-		if poolThreads.live--; poolThreads.live == 0 {
-			_, _ = torchx.SetThreads(poolThreads.saved)
 		}
 	})
 }
@@ -249,7 +170,7 @@ func mapBatch(b *torchdata.Batch, s *torchx.Scope, f func(*ts.Tensor) (*ts.Tenso
 // mulVec stores Σ_i (n_i/n) H_i v in dst, the parts' products computed at
 // once and summed in part order (the same bits at every call).
 func (sp *hvpParts) mulVec(dst, v []float64, label string) error {
-	if sp.pool.closed {
+	if sp.pool.closed() {
 		return fmt.Errorf("analysis: %s: Hessian used after Close", label)
 	}
 	// A part's error names its part.
