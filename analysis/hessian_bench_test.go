@@ -149,7 +149,7 @@ func benchHVPWorkers(b *testing.B, name string) {
 	workers := torchx.Threads()
 	copies := []models.Model{m}
 	for range workers - 1 {
-		r, err := replicate(m, nil)
+		r, err := models.Replicate(m, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -244,7 +244,7 @@ func spectrumWorkers(ctx context.Context, m models.Model, mb *Minibatches, opt *
 		}
 	}()
 	for range workers - 1 {
-		r, err := replicate(m, opt.Replica)
+		r, err := models.Replicate(m, opt.Replica)
 		if err != nil {
 			return fmt.Errorf("analysis: spectrum: %w", err)
 		}

@@ -14,7 +14,7 @@ import (
 
 // hessianPool is a set of thread workers (torchx.Workers) with a model
 // each: worker 0 runs the caller's model, the others copies of it
-// (replicate), made once: the model's weights must not change while the
+// (models.Replicate), made once: the model's weights must not change while the
 // pool lives.
 type hessianPool struct {
 	w        *torchx.Workers
@@ -28,7 +28,7 @@ type hessianPool struct {
 func newHessianPool(m models.Model, n int, replica func() (models.Model, error)) (*hessianPool, error) {
 	p := &hessianPool{models: []models.Model{m}}
 	for range n - 1 {
-		r, err := replicate(m, replica)
+		r, err := models.Replicate(m, replica)
 		if err != nil {
 			p.close()
 			return nil, err

@@ -401,7 +401,7 @@ func (e *LandscapeEvaluator) makeBatches(d *data.Dataset, indices []int) error {
 
 // replica makes a worker's copy of m with m's weights.
 func (e *LandscapeEvaluator) replica(m models.Model) (models.Model, error) {
-	r, err := replicate(m, e.opt.Replica)
+	r, err := models.Replicate(m, e.opt.Replica)
 	if err != nil {
 		return nil, fmt.Errorf("analysis: landscape: %w", err)
 	}

@@ -17,7 +17,8 @@ type fwd struct {
 	err   error
 	mode  Mode
 	probe Probe
-	folds *folds // the model's kept batch-norm folds (convBN); nil: fold at every pass
+	folds *folds    // the model's kept batch-norm folds (convBN); nil: fold at every pass
+	drop  *dropRows // drop-path masks drawn ahead (ForwardTrainRows); nil: draw here
 }
 
 // t registers an op's result with the pass and records its error.
@@ -361,6 +362,13 @@ func (f *fwd) expand(x *ts.Tensor, shape ...int64) *ts.Tensor {
 func (f *fwd) dropPath(x *ts.Tensor, rate float64) *ts.Tensor {
 	if f.mode != Train || rate <= 0 || !f.ok(x) {
 		return x
+	}
+	if f.drop != nil {
+		mask := f.nextDropMask()
+		if !f.ok(mask) {
+			return nil
+		}
+		return f.mulScalar(f.t(x.Mul(mask, false)), 1/(1-rate))
 	}
 	shape, err := x.Size()
 	if err != nil {

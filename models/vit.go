@@ -101,10 +101,31 @@ func newViT(a vitArch, cfg Config, dev gotch.Device, name string) (Model, error)
 
 // Forward implements Model.
 func (m *vit) Forward(x *ts.Tensor, mode Mode, probe Probe) (*ts.Tensor, error) {
+	return m.forward(x, mode, probe, nil)
+}
+
+// dropPathRates implements rowSplitter: two calls per block (attention and
+// MLP branches), in block order, on (B, N, D) tensors.
+func (m *vit) dropPathRates() ([]float64, int) {
+	var rates []float64
+	for i, b := range m.blocks {
+		if !m.lesioned(b.msaL.Index) {
+			rates = append(rates, m.dropRate[i])
+		}
+		if !m.lesioned(b.mlpL.Index) {
+			rates = append(rates, m.dropRate[i])
+		}
+	}
+	return rates, 3
+}
+
+// forward is Forward with, when drop is not nil, the drop-path masks drawn
+// ahead (ForwardTrainRows).
+func (m *vit) forward(x *ts.Tensor, mode Mode, probe Probe, drop *dropRows) (*ts.Tensor, error) {
 	if err := checkInput(x, m.spec.Config); err != nil {
 		return nil, err
 	}
-	f := &fwd{mode: mode, probe: probe}
+	f := &fwd{mode: mode, probe: probe, drop: drop}
 	bs := int64(0)
 	if shape, err := x.Size(); err == nil {
 		bs = shape[0]
@@ -144,6 +165,7 @@ func (m *vit) Forward(x *ts.Tensor, mode Mode, probe Probe) (*ts.Tensor, error) 
 	}
 	out := f.linear(pooled, m.head)
 	f.observe(m.headL, out)
+	f.usedAllDropMasks()
 	return f.finish(out)
 }
 

@@ -252,7 +252,7 @@ if want trainpy; then
       b=${demo_batch[$m]:-128}
       say "trainpy: $m training step, batch $b, $threads threads, Go then PyTorch, $tp_steps steps (repeat $r/$repeats)"
       VITPROBE_BENCH_MODELS=$m VITPROBE_BENCH_BATCH=$b \
-        gotest train trainpy-go -test.run '^$' -test.bench "^BenchmarkTrainStep\$/^$m\$/^threads=$threads\$" -test.benchtime "${tp_steps}x"
+        gotest train trainpy-go -test.run '^$' -test.bench "^BenchmarkTrainStep\$/^$m\$/^(threads=$threads|workers=${threads}x1)\$" -test.benchtime "${tp_steps}x"
       if [ $pytorch = 1 ]; then
         run trainpy-py env "${py_env[@]}" OPENBLAS_NUM_THREADS="$threads" "$py" reference/pytorch/bench_train.py --threads "$threads" --batch "$b" \
           --steps "$tp_steps" --out "$raw/trainpy-py-$m-$r.json" "$m"

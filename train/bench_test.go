@@ -19,7 +19,9 @@ import (
 
 // BenchmarkTrainStep times one full training step of each mini preset on
 // MNIST at the mini recipe's batch (batch assembly, forward, loss,
-// backward, clipping, AdamW) with one libtorch thread and with every core.
+// backward, clipping, AdamW) with one libtorch thread and with every core,
+// and, for the presets whose steps split (models.SplitsTraining), split
+// over one one-thread worker per core (Options.Workers).
 // VITPROBE_BENCH_MODELS (comma-separated) limits the presets;
 // VITPROBE_BENCH_BATCH replaces the recipe's batch size.
 //
@@ -36,7 +38,18 @@ func BenchmarkTrainStep(b *testing.B) {
 	}
 	for _, name := range names {
 		for _, threads := range []int{1, all} {
-			benchTrainStep(b, d, name, threads)
+			benchTrainStep(b, d, name, threads, 1)
+		}
+		if cfg, err := models.Defaults(name); err == nil && all > 1 {
+			m, err := models.New(name, cfg, gotch.CPU)
+			if err != nil {
+				b.Fatal(err)
+			}
+			split := models.SplitsTraining(m)
+			m.Close()
+			if split {
+				benchTrainStep(b, d, name, 1, all)
+			}
 		}
 	}
 	if _, err := torchx.SetThreads(0); err != nil {
@@ -44,10 +57,15 @@ func BenchmarkTrainStep(b *testing.B) {
 	}
 }
 
-// benchTrainStep times one preset at one thread count as a sub-benchmark.
-func benchTrainStep(b *testing.B, d *data.Dataset, name string, threads int) {
+// benchTrainStep times one preset at one thread count, or split over
+// workers (workers > 1, threads 1), as a sub-benchmark.
+func benchTrainStep(b *testing.B, d *data.Dataset, name string, threads, workers int) {
 	b.Helper()
-	b.Run(fmt.Sprintf("%s/threads=%d", name, threads), func(b *testing.B) {
+	sub := fmt.Sprintf("%s/threads=%d", name, threads)
+	if workers > 1 {
+		sub = fmt.Sprintf("%s/workers=%dx1", name, workers)
+	}
+	b.Run(sub, func(b *testing.B) {
 		// On one OS thread, as the commands run (internal/torchcli): OpenMP
 		// keeps a team of workers per calling thread, and the unlocked
 		// goroutine moved between threads and started several (oneDNN's
@@ -61,7 +79,7 @@ func benchTrainStep(b *testing.B, d *data.Dataset, name string, threads int) {
 		if _, err := torchx.SetThreads(threads); err != nil {
 			b.Fatal(err)
 		}
-		m, c, stepErr := newStepBench(b, d, name)
+		m, c, stepErr := newStepBench(b, d, name, workers)
 		step := func(i int) {
 			if err := stepErr(i); err != nil {
 				b.Fatal(err)
@@ -142,7 +160,7 @@ func BenchmarkTrainStepProfile(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			_, c, step := newStepBench(b, d, name)
+			_, c, step := newStepBench(b, d, name, 1)
 			if err := step(0); err != nil {
 				b.Fatal(err)
 			}
@@ -173,8 +191,8 @@ func BenchmarkTrainStepProfile(b *testing.B) {
 // recipe on MNIST (VITPROBE_BENCH_BATCH replaces its batch size), a model
 // seeded with 1 and its optimiser, released when the benchmark run ends,
 // and a function running training step i on the i-th batch of one
-// shuffled epoch.
-func newStepBench(b *testing.B, d *data.Dataset, name string) (models.Model, Config, func(i int) error) {
+// shuffled epoch (split over workers when workers > 1).
+func newStepBench(b *testing.B, d *data.Dataset, name string, workers int) (models.Model, Config, func(i int) error) {
 	b.Helper()
 	c, err := Recipe("mini", name, "mnist")
 	if err != nil {
@@ -197,13 +215,20 @@ func newStepBench(b *testing.B, d *data.Dataset, name string) (models.Model, Con
 		b.Fatal(err)
 	}
 	b.Cleanup(opt.close)
+	var sp *splitStep
+	if workers > 1 {
+		if sp, err = newSplitStep(m, opt, workers); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(sp.close)
+	}
 	smp, err := data.Shuffled(d.Indices(), c.BatchSize, 1, true)
 	if err != nil {
 		b.Fatal(err)
 	}
 	ep := smp.Epoch(0)
 	return m, c, func(i int) error {
-		_, _, err := trainStep(m, opt, d, ep.Batch(i%ep.Len()), ep.Rand(i), c, 1e-3, int64(i+1))
+		_, _, err := trainStep(m, opt, sp, d, ep.Batch(i%ep.Len()), ep.Rand(i), c, 1e-3, int64(i+1))
 		return err
 	}
 }

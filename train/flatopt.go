@@ -65,12 +65,17 @@ func (o *optimizer) attach(params []models.Param) error {
 	return nil
 }
 
-// step differentiates loss into the gradient buffer, clips it (c.Clip > 0)
-// and applies one AdamW update (torchx.AdamWStep) to the parameter buffer.
+// step differentiates loss into the gradient buffer and updates (update).
 func (o *optimizer) step(loss *ts.Tensor, c Config, lr float64, step int64) error {
 	if err := torchx.GradInto(o.gflat, loss, o.params); err != nil {
 		return err
 	}
+	return o.update(c, lr, step)
+}
+
+// update clips the gradient buffer (c.Clip > 0) and applies one AdamW
+// update (torchx.AdamWStep) to the parameter buffer.
+func (o *optimizer) update(c Config, lr float64, step int64) error {
 	if c.Clip > 0 {
 		if _, err := torchx.ClipFlat(o.gviews, o.gflat, c.Clip); err != nil {
 			return err

@@ -73,7 +73,7 @@ func TestFlatStepMatchesPerTensor(t *testing.T) {
 			ep := smp.Epoch(0)
 			for k := range 3 {
 				step := int64(k + 1)
-				la, _, err := trainStep(a, opt, d, ep.Batch(k), ep.Rand(k), c, 1e-3, step)
+				la, _, err := trainStep(a, opt, nil, d, ep.Batch(k), ep.Rand(k), c, 1e-3, step)
 				if err != nil {
 					t.Fatal(err)
 				}

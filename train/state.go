@@ -51,6 +51,9 @@ const TracePoints = 25
 type trainState struct {
 	Config  Config `json:"config"`
 	Threads int    `json:"threads"`
+	// Workers is the number of workers each step was split over (1: one
+	// pass on Threads threads).
+	Workers int `json:"workers,omitempty"`
 	// BLAS names OpenBLAS's kernels (torchx.BLASCore) of the latest stretch.
 	BLAS    string         `json:"blas,omitempty"`
 	Metrics []EpochMetrics `json:"metrics"`

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -170,6 +171,51 @@ func TestNonFiniteLossKeepsLastGoodCheckpoint(t *testing.T) {
 	}
 }
 
+// TestWorkersReproducible: vit-mini's steps split over two workers give the
+// same weights at every run, and run.json records the split (that a split
+// step computes the one-pass gradient is train.TestSplitStepMatchesOneGraph).
+func TestWorkersReproducible(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains three small runs")
+	}
+	args := append(append([]string(nil), small[2:]...), "--model", "vit-mini", "--epochs", "1")
+	var hashes []string
+	var accs []float64
+	for _, w := range []string{"2", "2", "1"} {
+		dir := t.TempDir()
+		out, err := runCmd(t, append(args, "--workers", w, "--out", dir)...)
+		if err != nil {
+			t.Fatalf("--workers %s: %v\n%s", w, err, out)
+		}
+		if w == "2" && !strings.Contains(out, "split over 2 workers") {
+			t.Errorf("--workers 2: the log does not say so:\n%s", out)
+		}
+		hashes = append(hashes, finalHash(t, dir))
+		var rec struct {
+			Workers int `json:"workers"`
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "run.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &rec); err != nil || fmt.Sprint(rec.Workers) != w {
+			t.Errorf("--workers %s: run.json records %d workers (%v)", w, rec.Workers, err)
+		}
+		var acc float64
+		if _, err := fmt.Sscanf(out[strings.Index(out, "test accuracy"):], "test accuracy %f%%", &acc); err != nil {
+			t.Fatalf("no test accuracy in %q", out)
+		}
+		accs = append(accs, acc)
+	}
+	if hashes[0] != hashes[1] {
+		t.Errorf("two runs on two workers: weights %s and %s", hashes[0], hashes[1])
+	}
+	if hashes[0] == hashes[2] {
+		t.Logf("split and one-pass runs gave the same bits")
+	}
+	t.Logf("test accuracy: %.2f%% split, %.2f%% one pass (19 steps: near chance; train.TestSplitStepMatchesOneGraph checks the gradient)", accs[0], accs[2])
+}
+
 func TestBadInput(t *testing.T) {
 	dir := t.TempDir()
 	if out, err := runCmd(t, append(small, "--epochs", "1", "--out", dir)...); err != nil {
@@ -188,6 +234,8 @@ func TestBadInput(t *testing.T) {
 		{[]string{"--out", t.TempDir(), "--bogus"}, "bogus", 2},
 		{[]string{"--out", t.TempDir(), "--dataset", "cifar10", "--data", t.TempDir()}, "cifar10", 1},
 		{[]string{"--out", t.TempDir(), "--device", "cuda"}, "CUDA", 1},
+		{[]string{"--out", t.TempDir(), "--workers", "0"}, "--workers", 2},
+		{append(append([]string(nil), small...), "--epochs", "1", "--workers", "2", "--out", t.TempDir()), "cannot be split", 1},
 		// Resume with other model flags.
 		{append(append([]string(nil), small...), "--epochs", "1", "--out", dir, "--resume", "--lr", "0.5"), "lr", 1},
 		{append(append([]string(nil), small[2:]...), "--model", "vit-mini", "--epochs", "1", "--out", dir, "--resume"), "model", 1},

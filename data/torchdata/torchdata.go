@@ -63,6 +63,37 @@ func (b *Batch) Close() {
 	}
 }
 
+// Len returns the number of examples (rows of Labels; 0 without labels).
+func (b *Batch) Len() int {
+	if b.Labels == nil {
+		return 0
+	}
+	shape, err := b.Labels.Size()
+	if err != nil || len(shape) == 0 {
+		return 0
+	}
+	return int(shape[0])
+}
+
+// Rows returns rows [start, start+n) of b as a batch of views (no copy)
+// with b's mixing record. The caller must Close it (which leaves b's
+// tensors alone) and must not use it after closing b.
+func (b *Batch) Rows(start, n int64) (*Batch, error) {
+	out := &Batch{Mixing: b.Mixing}
+	for _, p := range []struct{ dst, src **ts.Tensor }{{&out.Images, &b.Images}, {&out.Labels, &b.Labels}, {&out.Targets, &b.Targets}} {
+		if *p.src == nil {
+			continue
+		}
+		t, err := (*p.src).Narrow(0, start, n, false)
+		if err != nil {
+			out.Close()
+			return nil, fmt.Errorf("torchdata: rows %d..%d of the batch: %w", start, start+n, err)
+		}
+		*p.dst = t
+	}
+	return out, nil
+}
+
 // hostPool recycles the Go-side buffers of NewBatch.
 var hostPool = sync.Pool{New: func() any { return new(data.HostBatch) }}
 

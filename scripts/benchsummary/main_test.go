@@ -27,6 +27,8 @@ func TestSummary(t *testing.T) {
 		// share is of the larger peak at 2 threads (conv 117)
 		"| resnet-mini | training step (ms), batch 128 | 110.0 | 147.0 | 1.35 | ≥ 1.3 | yes | 11.7 | 10% | 2 |",
 		"| resnet-mini | training step, CPU time of all threads (cpu-ms) | 160.0 | 205.0 | 1.28 |  |  |  |  | 2 |",
+		// the split step: a row for vit-mini only (resnet-mini has no such benchmark)
+		"| vit-mini | training step (ms), the batch split over one worker per thread (1 thread each; ViTs only) | 25.0 | 50.0 | 2.00 | ≥ 1.3 | yes |",
 		"| vit-mini | HVP, batch 16 (ms) vs PyTorch's double backward | 13.0 | 25.0 | 1.91 | ≥ 1.3 | yes |  |  | 2 |",
 		"| vit-mini | HVP vs Go's forward+backward (ms) | 13.0 | 6.5 | 1.92 | ≤ 3 | yes |  |  | 1 |",
 		// products/s of the workers against 1000/ms of PyTorch: 150/50, 120/33.3
@@ -38,6 +40,9 @@ func TestSummary(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
 		}
+	}
+	if strings.Contains(out, "| resnet-mini | training step (ms), the batch split") {
+		t.Error("a split training-step row for a preset without the benchmark")
 	}
 	if strings.Contains(out, "OpenBLAS kernels") {
 		t.Error("a section without raw files was printed")

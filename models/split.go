@@ -1,0 +1,145 @@
+package models
+
+import (
+	"fmt"
+
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/vitprobe/vitprobe/torchx"
+)
+
+// A training pass can be split over workers, each taking some rows of the
+// batch, when no example's output depends on another's: true of the ViTs
+// (layer norm works per token), not of the ResNets and AlterNets, whose
+// batch norm takes its statistics over the whole batch in training mode.
+// What the split must keep is the randomness: stochastic depth (dropPath)
+// draws one mask value per example and block from libtorch's global
+// generator, and workers drawing at once would draw in no fixed order.
+// DrawDropPath therefore draws, on the calling thread and before the
+// workers start, the masks of the whole batch with the same calls the
+// one-graph pass makes, and ForwardTrainRows hands each worker its rows of
+// them: the split pass uses, example for example, the masks of the
+// unsplit one.
+
+// rowSplitter is implemented by the models whose training pass can be
+// split by rows.
+type rowSplitter interface {
+	// dropPathRates lists the drop rate of each dropPath call of a
+	// training pass, in call order, and the rank of the tensors it masks.
+	dropPathRates() (rates []float64, rank int)
+	forward(x *ts.Tensor, mode Mode, probe Probe, drop *dropRows) (*ts.Tensor, error)
+}
+
+// SplitsTraining reports whether m's training pass may be split by rows
+// (ForwardTrainRows): whether every example's output depends on that
+// example alone.
+func SplitsTraining(m Model) bool {
+	_, ok := m.(rowSplitter)
+	return ok
+}
+
+// DropPathMasks are the stochastic-depth masks of one training pass over a
+// batch, drawn ahead of the pass (DrawDropPath).
+type DropPathMasks struct {
+	rows  int64
+	masks []*ts.Tensor // (rows, 1, ...) per dropPath call with a positive rate
+}
+
+// Close drops the masks.
+func (d *DropPathMasks) Close() {
+	torchx.DropAll(d.masks)
+	d.masks = nil
+}
+
+// DrawDropPath draws from libtorch's generator the masks a training pass
+// of m over n examples would draw, with the same calls in the same order,
+// so that the values are those of the unsplit pass. The caller owns the
+// result. It fails for a model that SplitsTraining rejects.
+func DrawDropPath(m Model, n int64) (*DropPathMasks, error) {
+	rs, ok := m.(rowSplitter)
+	if !ok {
+		return nil, fmt.Errorf("models: %s: its training pass couples the examples of a batch and cannot be split", m.Spec().Name)
+	}
+	if n < 1 {
+		return nil, fmt.Errorf("models: drop-path masks for %d examples", n)
+	}
+	rates, rank := rs.dropPathRates()
+	shape := make([]int64, rank)
+	shape[0] = n
+	for i := 1; i < rank; i++ {
+		shape[i] = 1
+	}
+	ps := m.Params()
+	if len(ps) == 0 {
+		return nil, fmt.Errorf("models: %s has no tensors", m.Spec().Name)
+	}
+	dev, err := ps[0].Tensor.Device()
+	if err != nil {
+		return nil, fmt.Errorf("models: drop-path masks: %w", err)
+	}
+	d := &DropPathMasks{rows: n}
+	for _, rate := range rates {
+		if rate <= 0 {
+			continue
+		}
+		mask, err := ts.Empty(shape, gotch.Float, dev)
+		if err != nil {
+			d.Close()
+			return nil, fmt.Errorf("models: drop-path mask: %w", err)
+		}
+		d.masks = append(d.masks, mask)
+		if err := torchx.InPlace(mask, func() error { return mask.BernoulliFloat_(1 - rate) }); err != nil {
+			d.Close()
+			return nil, fmt.Errorf("models: drop-path mask: %w", err)
+		}
+	}
+	return d, nil
+}
+
+// ForwardTrainRows runs m's training pass on x, rows [start, start+len(x))
+// of a batch whose drop-path masks d holds (DrawDropPath): the logits of
+// those rows as the unsplit pass computes them. Calls for different rows
+// may run at once on different threads with different copies of m
+// (Replicate); d is only read.
+func ForwardTrainRows(m Model, x *ts.Tensor, d *DropPathMasks, start int64) (*ts.Tensor, error) {
+	rs, ok := m.(rowSplitter)
+	if !ok {
+		return nil, fmt.Errorf("models: %s: its training pass couples the examples of a batch and cannot be split", m.Spec().Name)
+	}
+	shape, err := x.Size()
+	if err != nil {
+		return nil, fmt.Errorf("models: input: %w", err)
+	}
+	if len(shape) == 0 || start < 0 || start+shape[0] > d.rows {
+		return nil, fmt.Errorf("models: rows %d..%d of a batch of %d", start, start+shape[0], d.rows)
+	}
+	return rs.forward(x, Train, nil, &dropRows{d: d, start: start, n: shape[0]})
+}
+
+// dropRows feeds a pass its rows of the drawn masks, in call order.
+type dropRows struct {
+	d        *DropPathMasks
+	start, n int64
+	next     int
+}
+
+// nextDropMask returns the next call's mask rows, registered with the pass.
+func (f *fwd) nextDropMask() *ts.Tensor {
+	r := f.drop
+	if r.next >= len(r.d.masks) {
+		f.err = fmt.Errorf("models: internal error: the pass asks for more than the %d drop-path masks drawn", len(r.d.masks))
+		return nil
+	}
+	m := r.d.masks[r.next]
+	r.next++
+	return f.t(m.Narrow(0, r.start, r.n, false))
+}
+
+// usedAllDropMasks records an error if a pass with drawn masks did not use
+// every one of them (the drawing and the pass disagree).
+func (f *fwd) usedAllDropMasks() {
+	if f.err == nil && f.drop != nil && f.drop.next != len(f.drop.d.masks) {
+		f.err = fmt.Errorf("models: internal error: the pass used %d of the %d drop-path masks drawn", f.drop.next, len(f.drop.d.masks))
+	}
+}

@@ -1,0 +1,189 @@
+package train
+
+import (
+	"fmt"
+
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/vitprobe/vitprobe/data/torchdata"
+	"github.com/vitprobe/vitprobe/models"
+	"github.com/vitprobe/vitprobe/torchx"
+)
+
+// splitStep computes a training step's gradient over workers
+// (Options.Workers): worker i takes rows [start_i, start_i+n_i) of the
+// batch on its own OS thread with one libtorch thread and its own copy of
+// the model, and differentiates (n_i/n)·L_i, its rows' mean loss weighted
+// by their share, so that the parts' gradients add up to the gradient of
+// the batch's mean loss. Only models whose training pass treats every
+// example on its own can split (models.SplitsTraining: the ViTs); the
+// stochastic-depth masks are drawn for the whole batch on the calling
+// thread first (models.DrawDropPath), as the one-graph step draws them.
+//
+// At small batches this beats one pass on libtorch's threads, whose small
+// elementwise operations cost more to share out than to compute
+// (docs/benchmarks.md). The sum differs from the one-graph gradient in the
+// last bits, the same way at every run with the same number of workers.
+type splitStep struct {
+	w        *torchx.Workers
+	models   []models.Model // [0] is the run's model, the others copies
+	params   [][]*ts.Tensor // each model's trainable tensors (packed for i > 0)
+	flat     []*ts.Tensor   // the copies' packed parameters ([0] unused)
+	grads    []*ts.Tensor   // the copies' gradient buffers ([0]: the optimiser's)
+	replicas []models.Model
+}
+
+// newSplitStep prepares n ≥ 2 workers for m, whose optimiser is opt.
+func newSplitStep(m models.Model, opt *optimizer, n int) (_ *splitStep, err error) {
+	if !models.SplitsTraining(m) {
+		return nil, fmt.Errorf("train: %d workers: %s's training pass couples the examples of a batch (batch norm), so its steps cannot be split; use one worker", n, m.Spec().Name)
+	}
+	s := &splitStep{models: []models.Model{m}, params: [][]*ts.Tensor{opt.params}, flat: []*ts.Tensor{nil}, grads: []*ts.Tensor{opt.gflat}}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	for range n - 1 {
+		r, err := models.Replicate(m, nil)
+		if err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		s.replicas = append(s.replicas, r)
+		ps, _ := trainableParams(r)
+		flat, err := torchx.Pack(ps)
+		if err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		s.flat = append(s.flat, flat)
+		g, err := flat.ZerosLike(false)
+		if err != nil {
+			return nil, fmt.Errorf("train: gradient buffer: %w", err)
+		}
+		s.grads = append(s.grads, g)
+		s.models = append(s.models, r)
+		s.params = append(s.params, ps)
+	}
+	if s.w, err = torchx.StartWorkers(n); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	return s, nil
+}
+
+// close stops the workers and releases the copies.
+func (s *splitStep) close() {
+	if s == nil {
+		return
+	}
+	if s.w != nil {
+		s.w.Close(nil)
+	}
+	for i := 1; i < len(s.flat); i++ {
+		_ = s.flat[i].Drop()
+	}
+	for i := 1; i < len(s.grads); i++ {
+		_ = s.grads[i].Drop()
+	}
+	for _, r := range s.replicas {
+		r.Close()
+	}
+	*s = splitStep{}
+}
+
+// gradients leaves the gradient of b's mean loss in opt's gradient buffer
+// and returns the loss and the number of correct predictions. The copies
+// take the parameters' current values first.
+func (s *splitStep) gradients(opt *optimizer, b *torchdata.Batch) (loss float64, correct int, err error) {
+	total := b.Len()
+	rows := splitRows(total, s.w.Len())
+	masks, err := models.DrawDropPath(s.models[0], int64(total))
+	if err != nil {
+		return 0, 0, fmt.Errorf("train: %w", err)
+	}
+	defer masks.Close()
+	for i := 1; i < len(s.flat); i++ {
+		if err := torchx.NoGrad(func() error {
+			return torchx.Copy(s.flat[i], opt.pflat)
+		}); err != nil {
+			return 0, 0, fmt.Errorf("train: weights to worker %d: %w", i, err)
+		}
+	}
+	starts := make([]int64, len(rows))
+	for i := 1; i < len(rows); i++ {
+		starts[i] = starts[i-1] + int64(rows[i-1])
+	}
+	losses := make([]float64, s.w.Len())
+	corrects := make([]int, s.w.Len())
+	err = s.w.All(func(i int) error {
+		if i >= len(rows) { // fewer examples than workers
+			return torchx.InPlace(s.grads[i], func() error { return s.grads[i].Zero_() })
+		}
+		var err error
+		losses[i], corrects[i], err = s.part(i, b, masks, starts[i], int64(rows[i]), float64(rows[i])/float64(total))
+		return err
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("train: %w", err)
+	}
+	for i, l := range losses {
+		loss += l
+		correct += corrects[i]
+	}
+	for i := 1; i < len(s.grads); i++ {
+		if err := torchx.InPlace(opt.gflat, func() error { return opt.gflat.Add_(s.grads[i]) }); err != nil {
+			return 0, 0, fmt.Errorf("train: gradient sum: %w", err)
+		}
+	}
+	return loss, correct, nil
+}
+
+// part runs worker i's rows: forward, weighted loss, gradient into its
+// buffer. It returns the weighted loss and the rows' correct predictions.
+func (s *splitStep) part(i int, b *torchdata.Batch, masks *models.DropPathMasks, start, n int64, weight float64) (lv float64, correct int, err error) {
+	sub, err := b.Rows(start, n)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer sub.Close()
+	logits, err := models.ForwardTrainRows(s.models[i], sub.Images, masks, start)
+	if err != nil {
+		return 0, 0, fmt.Errorf("worker %d: %w", i, err)
+	}
+	defer torchx.DropTo(&err, logits)
+	mean, err := Loss(logits, sub)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer torchx.DropTo(&err, mean)
+	w := ts.FloatScalar(weight)
+	loss, err := mean.MulScalar(w, false)
+	_ = w.Drop()
+	if err != nil {
+		return 0, 0, fmt.Errorf("worker %d: loss: %w", i, err)
+	}
+	defer torchx.DropTo(&err, loss)
+	if lv, err = Scalar(loss); err != nil {
+		return 0, 0, err
+	}
+	if correct, err = Correct(logits, sub); err != nil {
+		return 0, 0, err
+	}
+	if err := torchx.GradInto(s.grads[i], loss, s.params[i]); err != nil {
+		return 0, 0, fmt.Errorf("worker %d: %w", i, err)
+	}
+	return lv, correct, nil
+}
+
+// splitRows returns the sizes of k nearly equal parts of n rows, the larger
+// first, with k capped at n.
+func splitRows(n, k int) []int {
+	k = min(k, n)
+	out := make([]int, k)
+	for i := range out {
+		out[i] = n / k
+		if i < n%k {
+			out[i]++
+		}
+	}
+	return out
+}
