@@ -11,12 +11,15 @@ import (
 // function on every worker at once. What a function builds on a worker (a
 // kept autograd graph, say) is used and released on that worker's thread.
 //
-// libtorch's and OpenBLAS's thread counts are process-wide: while any
-// Workers lives the count is 1 (set by each worker), and the count found
-// when the first of the live sets started is put back when the last one
-// closes. Small operations gain more from two one-thread workers than from
-// one two-thread call (docs/benchmarks.md, "One product on several
-// workers").
+// Each worker calls SetThreads(1) on its thread. OpenMP's count is kept per
+// OS thread, so the caller's own libtorch thread count is unchanged, but
+// OpenBLAS's is process-wide: while any Workers lives, matrix products run
+// on one thread wherever they are called (and Threads, called on another
+// thread, imposes the workers' count of 1 on it: read the count before
+// starting workers). The count the caller had when the first of the live
+// sets started is set again, on the thread that closes the last one.
+// Small operations gain more from two one-thread workers than from one
+// two-thread call (docs/benchmarks.md, "One product on several workers").
 type Workers struct {
 	w      []*worker
 	once   sync.Once

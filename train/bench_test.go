@@ -47,8 +47,8 @@ func BenchmarkTrainStep(b *testing.B) {
 			}
 			split := models.SplitsTraining(m)
 			m.Close()
-			if split {
-				benchTrainStep(b, d, name, 1, all)
+			if split { // the calling thread keeps all threads, as train --workers does
+				benchTrainStep(b, d, name, all, all)
 			}
 		}
 	}
@@ -58,7 +58,8 @@ func BenchmarkTrainStep(b *testing.B) {
 }
 
 // benchTrainStep times one preset at one thread count, or split over
-// workers (workers > 1, threads 1), as a sub-benchmark.
+// workers of one thread each (workers > 1; the calling thread, which clips
+// and updates, keeps threads), as a sub-benchmark.
 func benchTrainStep(b *testing.B, d *data.Dataset, name string, threads, workers int) {
 	b.Helper()
 	sub := fmt.Sprintf("%s/threads=%d", name, threads)

@@ -92,20 +92,25 @@ func (s *splitStep) close() {
 
 // gradients leaves the gradient of b's mean loss in opt's gradient buffer
 // and returns the loss and the number of correct predictions. The copies
-// take the parameters' current values first.
+// take the trainable parameters' current values first (the ViTs have no
+// other tensor that training changes: no running statistics).
 func (s *splitStep) gradients(opt *optimizer, b *torchdata.Batch) (loss float64, correct int, err error) {
 	total := b.Len()
 	rows := splitRows(total, s.w.Len())
+	if total < 1 {
+		return 0, 0, fmt.Errorf("an empty batch")
+	}
 	masks, err := models.DrawDropPath(s.models[0], int64(total))
 	if err != nil {
-		return 0, 0, fmt.Errorf("train: %w", err)
+		return 0, 0, err
 	}
 	defer masks.Close()
-	for i := 1; i < len(s.flat); i++ {
+	// Workers without rows (a batch smaller than the workers) sit out.
+	for i := 1; i < len(rows); i++ {
 		if err := torchx.NoGrad(func() error {
 			return torchx.Copy(s.flat[i], opt.pflat)
 		}); err != nil {
-			return 0, 0, fmt.Errorf("train: weights to worker %d: %w", i, err)
+			return 0, 0, fmt.Errorf("weights to worker %d: %w", i, err)
 		}
 	}
 	starts := make([]int64, len(rows))
@@ -115,23 +120,26 @@ func (s *splitStep) gradients(opt *optimizer, b *torchdata.Batch) (loss float64,
 	losses := make([]float64, s.w.Len())
 	corrects := make([]int, s.w.Len())
 	err = s.w.All(func(i int) error {
-		if i >= len(rows) { // fewer examples than workers
-			return torchx.InPlace(s.grads[i], func() error { return s.grads[i].Zero_() })
+		if i >= len(rows) {
+			return nil
 		}
 		var err error
 		losses[i], corrects[i], err = s.part(i, b, masks, starts[i], int64(rows[i]), float64(rows[i])/float64(total))
-		return err
+		if err != nil {
+			return fmt.Errorf("worker %d: %w", i, err)
+		}
+		return nil
 	})
 	if err != nil {
-		return 0, 0, fmt.Errorf("train: %w", err)
+		return 0, 0, err
 	}
 	for i, l := range losses {
 		loss += l
 		correct += corrects[i]
 	}
-	for i := 1; i < len(s.grads); i++ {
+	for i := 1; i < len(rows); i++ {
 		if err := torchx.InPlace(opt.gflat, func() error { return opt.gflat.Add_(s.grads[i]) }); err != nil {
-			return 0, 0, fmt.Errorf("train: gradient sum: %w", err)
+			return 0, 0, fmt.Errorf("gradient sum: %w", err)
 		}
 	}
 	return loss, correct, nil
@@ -147,7 +155,7 @@ func (s *splitStep) part(i int, b *torchdata.Batch, masks *models.DropPathMasks,
 	defer sub.Close()
 	logits, err := models.ForwardTrainRows(s.models[i], sub.Images, masks, start)
 	if err != nil {
-		return 0, 0, fmt.Errorf("worker %d: %w", i, err)
+		return 0, 0, err
 	}
 	defer torchx.DropTo(&err, logits)
 	mean, err := Loss(logits, sub)
@@ -159,7 +167,7 @@ func (s *splitStep) part(i int, b *torchdata.Batch, masks *models.DropPathMasks,
 	loss, err := mean.MulScalar(w, false)
 	_ = w.Drop()
 	if err != nil {
-		return 0, 0, fmt.Errorf("worker %d: loss: %w", i, err)
+		return 0, 0, fmt.Errorf("loss: %w", err)
 	}
 	defer torchx.DropTo(&err, loss)
 	if lv, err = Scalar(loss); err != nil {
@@ -169,7 +177,7 @@ func (s *splitStep) part(i int, b *torchdata.Batch, masks *models.DropPathMasks,
 		return 0, 0, err
 	}
 	if err := torchx.GradInto(s.grads[i], loss, s.params[i]); err != nil {
-		return 0, 0, fmt.Errorf("worker %d: %w", i, err)
+		return 0, 0, err
 	}
 	return lv, correct, nil
 }

@@ -15,7 +15,7 @@ import (
 )
 
 // TestSplitStepMatchesOneGraph: vit-mini (drop path 0.3, the mini recipe's
-// augmentation), a batch of 7 split over 2 and 3 workers: the gradient in
+// augmentation), a batch of 7 split over 2, 3 and 8 workers: the gradient in
 // the optimiser's buffer, the loss and the correct count are those of the
 // one-graph step from the same generator state (gradient within 1e-5 of
 // its largest entry); another step's masks change the gradient far more,
@@ -91,7 +91,7 @@ func TestSplitStepMatchesOneGraph(t *testing.T) {
 	ref, refOpt := build()
 	want, wantLoss, wantCorrect := oneGraph(ref, refOpt, 0, 0)
 	other, _, _ := oneGraph(ref, refOpt, 0, 5)
-	for _, workers := range []int{2, 3} {
+	for _, workers := range []int{2, 3, 8} { // 8: a worker without rows
 		m, opt := build()
 		sp, err := newSplitStep(m, opt, workers)
 		if err != nil {

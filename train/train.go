@@ -46,6 +46,10 @@ type Options struct {
 	// do not meet in a training pass), instead of one pass on Threads
 	// threads: faster at small batches. Like Threads it changes the last
 	// bits of the result, the same way at every run, and is recorded.
+	// The calling thread keeps Threads libtorch threads for the update and
+	// the test evaluation, but OpenBLAS runs one thread while the workers
+	// live (torchx.Workers), so the evaluation's matrix products do too.
+	// CPU only.
 	Workers int
 	// Device is where the model lives (CPU; CUDA where available).
 	Device gotch.Device
@@ -111,8 +115,12 @@ func Run(ctx context.Context, c Config, o Options) (*Result, error) {
 	if o.TestFraction == 0 {
 		o.TestFraction = 1
 	}
-	if err := os.MkdirAll(o.Out, 0o755); err != nil {
-		return nil, fmt.Errorf("train: %w", err)
+	if o.Workers > 1 && o.Device != gotch.CPU {
+		return nil, fmt.Errorf("train: %d workers: a step splits over CPU threads; use one worker on %v", o.Workers, o.Device)
+	}
+	fresh, err := checkRun(o, c)
+	if err != nil {
+		return nil, err
 	}
 	r := &run{c: c, o: o}
 	if err := r.data(); err != nil {
@@ -122,10 +130,13 @@ func Run(ctx context.Context, c Config, o Options) (*Result, error) {
 		return nil, err
 	}
 	defer r.close()
-	// After the model, so that settings it refuses (--workers on a model
-	// with batch norm) leave no run record behind.
-	if err := checkRun(o, c); err != nil {
-		return nil, err
+	// The record of a new run is written once the model has been built, so
+	// that settings it refuses (workers for a model with batch norm) leave
+	// no record behind.
+	if fresh {
+		if err := writeRun(o, c); err != nil {
+			return nil, err
+		}
 	}
 	res, err := r.resume()
 	if err != nil || res.AlreadyRun {
@@ -471,6 +482,15 @@ func trainStep(m models.Model, opt *optimizer, sp *splitStep, d *data.Dataset, i
 	return lv, correct, nil
 }
 
+// writeRun records a new run's configuration in its folder.
+func writeRun(o Options, c Config) error {
+	if err := os.MkdirAll(o.Out, 0o755); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	js, _ := json.MarshalIndent(runRecord{Config: c, Threads: o.Threads, Workers: workersOf(o), BLAS: torchx.BLASCore()}, "", "  ")
+	return atomicfile.WriteFile(filepath.Join(o.Out, runFile), append(js, '\n'))
+}
+
 // workersOf returns the number of workers a step runs on (1: one pass).
 func workersOf(o Options) int { return max(o.Workers, 1) }
 
@@ -485,25 +505,25 @@ func stepSeed(seed uint64, step int64) uint64 {
 
 // checkRun refuses to mix runs: a folder holding a run of another
 // configuration, or a fresh start over an existing run without --resume.
-func checkRun(o Options, c Config) error {
+// It reports a folder without a run record as fresh (writeRun records it).
+func checkRun(o Options, c Config) (fresh bool, err error) {
 	p := filepath.Join(o.Out, runFile)
 	b, err := os.ReadFile(p)
 	if errors.Is(err, os.ErrNotExist) {
-		js, _ := json.MarshalIndent(runRecord{Config: c, Threads: o.Threads, Workers: workersOf(o), BLAS: torchx.BLASCore()}, "", "  ")
-		return atomicfile.WriteFile(p, append(js, '\n'))
+		return true, nil
 	}
 	if err != nil {
-		return fmt.Errorf("train: %w", err)
+		return false, fmt.Errorf("train: %w", err)
 	}
 	var rec runRecord
 	if err := json.Unmarshal(b, &rec); err != nil {
-		return fmt.Errorf("train: %s is not a run record: %w", p, err)
+		return false, fmt.Errorf("train: %s is not a run record: %w", p, err)
 	}
 	if err := sameConfig(rec.Config, c); err != nil {
-		return fmt.Errorf("train: %s holds another run: %w; use another --out", o.Out, err)
+		return false, fmt.Errorf("train: %s holds another run: %w; use another --out", o.Out, err)
 	}
 	if !o.Resume {
-		return fmt.Errorf("train: %s already holds this run; pass --resume to continue it, or use another --out", o.Out)
+		return false, fmt.Errorf("train: %s already holds this run; pass --resume to continue it, or use another --out", o.Out)
 	}
 	if rec.Threads != o.Threads {
 		fmt.Fprintf(logOr(o.Log), "train: warning: the run used %d threads, now %d: results may differ in the last bits\n", rec.Threads, o.Threads)
@@ -515,7 +535,7 @@ func checkRun(o Options, c Config) error {
 		fmt.Fprintf(logOr(o.Log), "train: warning: the run used OpenBLAS's %s kernels, now %s (%s=%s gives the same): results may differ in the last bits\n",
 			rec.BLAS, now, torchx.BLASCoreEnv, rec.BLAS)
 	}
-	return nil
+	return false, nil
 }
 
 func logOr(w io.Writer) io.Writer {
