@@ -7,6 +7,7 @@ import (
 	"os"
 	"regexp"
 
+	"github.com/sugarme/gotch"
 	"github.com/vitprobe/vitprobe/analysis"
 	"github.com/vitprobe/vitprobe/data"
 	"github.com/vitprobe/vitprobe/errs"
@@ -231,6 +232,9 @@ func (j *Hessian) Run(ctx context.Context, refs []meta.Ref, opt HessianOptions) 
 	recs, p, err := finishRun[hessianRecord](&j.Env, hessianJob, jpath, hdr, hdr.Seed, inputs)
 	if err != nil {
 		return nil, err
+	}
+	if j.Workers > 1 && j.Device == gotch.CPU && (opt.Trace || opt.Density || opt.Full) {
+		p.Workers = j.Workers // the sums over minibatches were grouped by worker
 	}
 	return writeHessian(j.Out, hdr, recs, p)
 }

@@ -350,6 +350,13 @@ func TestTraceWorkersAgree(t *testing.T) {
 			t.Fatal(err, stderr)
 		}
 		got[i] = firstModel(t, out)
+		var res results.Hessian
+		if b, err := os.ReadFile(filepath.Join(out, "hessian.json")); err != nil || json.Unmarshal(b, &res) != nil {
+			t.Fatalf("hessian.json: %v", err)
+		}
+		if want := map[string]int{"1": 0, "2": 2}[w]; res.Provenance.Workers != want {
+			t.Errorf("--workers %s: provenance records %d workers, want %d", w, res.Provenance.Workers, want)
+		}
 		if got[i].Trace == nil || got[i].Density == nil || got[i].Full == nil {
 			t.Fatalf("--workers %s: trace %v, density %v, full %v", w, got[i].Trace, got[i].Density, got[i].Full)
 		}

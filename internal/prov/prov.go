@@ -41,9 +41,12 @@ type Provenance struct {
 	Threads   int      `json:"threads,omitempty"`
 	// BLAS names OpenBLAS's kernels, which with the thread count decide
 	// the last bits of a result.
-	BLAS   string  `json:"blas,omitempty"`
-	Seed   uint64  `json:"seed"`
-	Inputs []Input `json:"inputs,omitempty"`
+	BLAS string `json:"blas,omitempty"`
+	// Workers is the number of one-thread workers a result's sums were
+	// split over (0: none), which also decides the last bits.
+	Workers int     `json:"workers,omitempty"`
+	Seed    uint64  `json:"seed"`
+	Inputs  []Input `json:"inputs,omitempty"`
 }
 
 // New starts a record for tool run with args (os.Args of a command).
