@@ -68,7 +68,9 @@ type CurvatureOptions struct {
 	// differentiation (a forward pass carrying tangents, per product)
 	// instead of the double-vjp trick (a double-backward pass through a
 	// kept graph). Both are exact; their costs are compared in
-	// docs/benchmarks.md. Ignored for the Hessian.
+	// docs/benchmarks.md. Ignored for the Hessian. libtorch 1.13 has one
+	// forward-mode level per process: operators with ForwardMode must not
+	// compute products on several threads at once (OnWorkers, Workers).
 	ForwardMode bool
 }
 

@@ -10,7 +10,6 @@ import (
 	"github.com/vitprobe/vitprobe/data/torchdata"
 	"github.com/vitprobe/vitprobe/hessian"
 	"github.com/vitprobe/vitprobe/models"
-	"github.com/vitprobe/vitprobe/torchx"
 )
 
 // Minibatches draws the minibatches of the paper's max-eigenvalue spectrum
@@ -25,6 +24,7 @@ type Minibatches struct {
 	sampler *data.Sampler
 	count   int
 	perPass int
+	mu      sync.Mutex // passes is filled on demand; workers share a Minibatches
 	passes  map[int]*data.Epoch
 }
 
@@ -60,7 +60,8 @@ func NewMinibatches(d *data.Dataset, indices []int, size, count int, seed uint64
 	return &Minibatches{d: d, aug: aug, sampler: s, count: count, perPass: s.Batches(), passes: map[int]*data.Epoch{}}, nil
 }
 
-// Len returns the number of minibatches.
+// Len returns the number of minibatches. A Minibatches may be used by
+// several goroutines at once.
 func (mb *Minibatches) Len() int { return mb.count }
 
 // epoch returns the pass holding batch b and b's position in it.
@@ -69,6 +70,8 @@ func (mb *Minibatches) epoch(b int) (*data.Epoch, int) {
 		panic(fmt.Sprintf("analysis: minibatch %d of %d", b, mb.count))
 	}
 	e := b / mb.perPass
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
 	ep, ok := mb.passes[e]
 	if !ok {
 		ep = mb.sampler.Epoch(e)
@@ -220,137 +223,28 @@ func spectrumSolver(ctx context.Context, m models.Model, opt *SpectrumOptions,
 	}
 }
 
-// spectrumResult is a worker's answer for one batch.
-type spectrumResult struct {
-	batch int
-	r     BatchResult
-	err   error
-}
-
 // spectrumWorkers computes the batches todo (in increasing order) on
-// opt.Workers workers and hands the results to done in batch order. At the
-// first error (a batch's, or done's) it stops handing out batches, waits
-// for the batches under way, hands done every finished result in batch
-// order, so that nothing computed is lost, and returns the error of the
-// lowest batch that failed.
+// opt.Workers workers (OnWorkers) and hands the results to done in batch
+// order; after an error every finished result is still handed over, and
+// the error of the lowest batch that failed is returned.
 func spectrumWorkers(ctx context.Context, m models.Model, mb *Minibatches, opt *SpectrumOptions, todo []int,
 	done func(BatchResult) error) error {
-	workers := min(opt.Workers, len(todo))
-	threads := max(opt.ThreadsPerWorker, 1)
-	replicas := []models.Model{m}
-	defer func() {
-		for _, r := range replicas[1:] {
-			r.Close()
-		}
-	}()
-	for range workers - 1 {
-		r, err := models.Replicate(m, opt.Replica)
-		if err != nil {
-			return fmt.Errorf("analysis: spectrum: %w", err)
-		}
-		replicas = append(replicas, r)
-	}
-	// The calling thread's count, put back for what runs after.
-	defer func(n int) { _, _ = torchx.SetThreads(n) }(torchx.Threads())
-	parent := ctx
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var mu sync.Mutex // Minibatches caches its passes
-	batchOf := func(b int) (*torchdata.Batch, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		return mb.Batch(b)
-	}
-	jobs := make(chan int)
-	results := make(chan spectrumResult)
-	var wg sync.WaitGroup
-	for _, rm := range replicas {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := workerThread(true, threads); err != nil {
-				for b := range jobs {
-					results <- spectrumResult{batch: b, err: err}
-				}
-				return
+	wo := WorkerOptions{Workers: opt.Workers, ThreadsPerWorker: opt.ThreadsPerWorker, Replica: opt.Replica}
+	err := OnWorkers(ctx, m, wo, len(todo),
+		func(ctx context.Context, rm models.Model) func(int) (BatchResult, error) {
+			solve := spectrumSolver(ctx, rm, opt, mb.Batch)
+			return func(i int) (BatchResult, error) { return solveSafely(solve, todo[i]) }
+		},
+		func(i int, r BatchResult) error {
+			if err := done(r); err != nil {
+				return fmt.Errorf("hessian: batch %d: done: %w", todo[i], err)
 			}
-			solve := spectrumSolver(ctx, rm, opt, batchOf)
-			for b := range jobs {
-				r, err := solveSafely(solve, b)
-				results <- spectrumResult{batch: b, r: r, err: err}
-			}
-		}()
+			return nil
+		})
+	if st := (*stoppedError)(nil); errors.As(err, &st) {
+		return fmt.Errorf("hessian: stopped before batch %d: %w", todo[st.item], st.err)
 	}
-	go func() {
-		defer close(jobs)
-		for _, b := range todo {
-			select {
-			case jobs <- b:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	go func() {
-		wg.Wait()
-		close(results)
-	}()
-	var failed []spectrumResult // the errors, a batch's or done's
-	fail := func(b int, err error) {
-		failed = append(failed, spectrumResult{batch: b, err: err})
-		cancel()
-	}
-	pending := map[int]BatchResult{}
-	next := 0 // todo[next] is the batch done waits for
-	deliver := func(b int, r BatchResult) {
-		if err := done(r); err != nil {
-			fail(b, fmt.Errorf("hessian: batch %d: done: %w", b, err))
-		}
-	}
-	for res := range results {
-		if res.err != nil {
-			fail(res.batch, res.err)
-			continue
-		}
-		pending[res.batch] = res.r
-		for ; next < len(todo) && failed == nil; next++ {
-			r, ok := pending[todo[next]]
-			if !ok {
-				break
-			}
-			delete(pending, todo[next])
-			deliver(todo[next], r)
-		}
-	}
-	// After an error: the finished batches still waiting, in order.
-	for _, b := range todo[next:] {
-		if r, ok := pending[b]; ok {
-			deliver(b, r)
-		}
-	}
-	if len(failed) == 0 {
-		if err := parent.Err(); err != nil && next < len(todo) {
-			return fmt.Errorf("hessian: stopped before batch %d: %w", todo[next], err)
-		}
-		return nil
-	}
-	// The error of the lowest batch, as one worker would have met first;
-	// batches stopped by the cancel that followed it do not count.
-	var first *spectrumResult
-	for i := range failed {
-		f := &failed[i]
-		ours := errors.Is(f.err, context.Canceled) && parent.Err() == nil
-		if ours && len(failed) > 1 {
-			continue
-		}
-		if first == nil || f.batch < first.batch {
-			first = f
-		}
-	}
-	if first == nil {
-		first = &failed[0]
-	}
-	return first.err
+	return err
 }
 
 // solveSafely runs solve, turning a panic into an error: a worker's panic

@@ -7,6 +7,7 @@ import (
 	"os"
 	"regexp"
 
+	"github.com/sugarme/gotch"
 	"github.com/vitprobe/vitprobe/analysis"
 	"github.com/vitprobe/vitprobe/errs"
 	"github.com/vitprobe/vitprobe/hessian"
@@ -84,6 +85,13 @@ type Blocks struct {
 	// NoResume refuses to touch an existing journal instead of resuming
 	// it.
 	NoResume bool
+	// Workers computes that many (block, minibatch) items at once, each
+	// on a copy of the model on an OS thread of its own with one libtorch
+	// thread (analysis.OnWorkers; 0 or 1: one at a time at the process's
+	// thread count; on a GPU always one at a time). The results reach the
+	// journal in item order, and an item's numbers do not depend on
+	// Workers, only, in the last bits, on the thread count it ran with.
+	Workers int
 }
 
 // blocksJournals names the Blocks job's journals (apart from the Hessian
@@ -325,16 +333,37 @@ func (j *Blocks) checkpoint(ctx context.Context, hdr results.BlocksSettings, in 
 	if hdr.SLQSteps > 0 {
 		opt.Density = &hessian.SLQSettings{Steps: hdr.SLQSteps, Vectors: 1}
 	}
-	for _, it := range items {
+	record := func(i int, r *analysis.BlockBatch) error {
+		it := items[i]
 		g := in.groups[it.g]
-		r, err := analysis.BlockSpectrumBatch(ctx, m, mb, g, it.b, opt)
-		if err != nil {
-			return fmt.Errorf("%s: %w", label, err)
-		}
 		if err := jw.Append(blocksRecord{Ckpt: it.ci, Block: g.Name, Batch: r.Result()}); err != nil {
 			return err
 		}
 		bar.Add(1, fmt.Sprintf("%s %s batch %d: top %s", label, g.Name, it.b, FormatValue(r.Values[0])))
+		return nil
+	}
+	compute := func(ctx context.Context, m models.Model) func(i int) (*analysis.BlockBatch, error) {
+		return func(i int) (*analysis.BlockBatch, error) {
+			it := items[i]
+			r, err := analysis.BlockSpectrumBatch(ctx, m, mb, in.groups[it.g], it.b, opt)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", label, err)
+			}
+			return r, nil
+		}
+	}
+	if j.Workers > 1 && j.Device == gotch.CPU && len(items) > 1 {
+		return analysis.OnWorkers(ctx, m, analysis.WorkerOptions{Workers: j.Workers, ThreadsPerWorker: 1}, len(items), compute, record)
+	}
+	one := compute(ctx, m)
+	for i := range items {
+		r, err := one(i)
+		if err != nil {
+			return err
+		}
+		if err := record(i, r); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -44,6 +44,14 @@
 // Outputs are written atomically once every block is done, blocks.json
 // last; nothing is written for a run that fails.
 //
+// # Using the cores
+//
+// The (block, minibatch) pieces of work are computed --workers at a time
+// (default: one per core, or $VITPROBE_THREADS), each on its own copy of
+// the model with one libtorch thread, and reach the journal in order; a
+// piece's numbers do not depend on --workers. --workers 1 computes one at
+// a time on --threads libtorch threads.
+//
 // # Interrupting, resuming, sharding
 //
 // Each (model, block, minibatch) is appended to the journal as soon as it
@@ -72,6 +80,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/sugarme/gotch"
 	"github.com/vitprobe/vitprobe/internal/cli"
 	"github.com/vitprobe/vitprobe/internal/shard"
 	"github.com/vitprobe/vitprobe/internal/torchcli"
@@ -85,6 +94,7 @@ type options struct {
 	job     jobs.BlocksOptions
 	args    []string // checkpoints, or journals with --merge
 	threads int
+	workers int
 	device  string
 	dataDir string
 	out     string
@@ -100,6 +110,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	job := &jobs.Blocks{Env: jobs.Env{Out: o.out, Shard: o.shard, DataDir: o.dataDir, Log: stderr,
 		Command: append([]string{"blocks"}, args...)}, NoResume: !o.resume}
+	if !o.merge {
+		if job.Workers, err = torchcli.Workers(o.workers, gotch.CPU); err != nil {
+			return err
+		}
+	}
 	res, err := torchcli.RunSharded(ctx, "blocks", job, &job.Env, o.job, o.merge, o.args, o.threads, o.device, stdout)
 	if err != nil || res == nil {
 		return err
@@ -132,6 +147,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.Float64Var(&wd, "wd", 0, "L2 coefficient added to the loss, shifting every eigenvalue by wd (default: the checkpoint's training weight decay, else 0)")
 	fs.Uint64Var(&j.Seed, "seed", 0, "random seed (minibatches, start vectors)")
 	fs.IntVar(&o.threads, "threads", 0, "libtorch threads (0: all cores, or $VITPROBE_THREADS)")
+	fs.IntVar(&o.workers, "workers", 0, "(block, minibatch) pieces computed at once, one libtorch thread each (0: one per core, or $VITPROBE_THREADS; 1: one at a time on --threads threads)")
 	fs.StringVar(&o.device, "device", "cpu", "device: cpu, cuda, cuda:N")
 	fs.StringVar(&o.dataDir, "data", "", "dataset folder (MNIST: found by itself; CIFAR: the folder of the official binary files)")
 	fs.StringVar(&j.Dataset, "dataset", "", "dataset (default: the one each checkpoint was trained on)")
@@ -166,6 +182,8 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		return nil, cli.Usagef("no checkpoint given")
 	case o.threads < 0:
 		return nil, cli.Usagef("--threads %d: want 0 (all cores) or a positive count", o.threads)
+	case o.workers < 0:
+		return nil, cli.Usagef("--workers %d: want 0 (one per core) or a positive count", o.workers)
 	}
 	if err := j.Validate(); err != nil {
 		return nil, &cli.UsageError{Err: err}

@@ -307,6 +307,34 @@ func TestResume(t *testing.T) {
 	}
 }
 
+// TestWorkersSameNumbers: the pieces computed one at a time (--workers 1,
+// one thread) and three at a time on one-thread workers give the same
+// bytes: each piece runs on one thread either way, and the journal takes
+// them in order.
+func TestWorkersSameNumbers(t *testing.T) {
+	ck := checkpoint(t)
+	var csv, journal [2]string
+	var res [2]results.Blocks
+	for i, w := range []string{"1", "3"} {
+		out := t.TempDir()
+		mustRun(t, append([]string{"--out", out, "--workers", w, "a=" + ck}, small...)...)
+		csv[i] = readFile(t, filepath.Join(out, "blocks.csv"))
+		journal[i] = readFile(t, filepath.Join(out, "blocks-journal.jsonl"))
+		res[i] = readResult(t, out)
+	}
+	if csv[0] != csv[1] {
+		t.Errorf("blocks.csv with --workers 3 differs from --workers 1:\n%s\nwant\n%s", csv[1], csv[0])
+	}
+	if !reflect.DeepEqual(res[0].Models, res[1].Models) {
+		t.Error("blocks.json's models differ between --workers 1 and 3")
+	}
+	// The records in the same order (the journal's first line, its header,
+	// holds the command line's settings, equal too).
+	if journal[0] != journal[1] {
+		t.Error("the journals differ between --workers 1 and 3")
+	}
+}
+
 // TestShardsMerge runs shards 0/2 and 1/2, merges their journals, and
 // compares with the one-process run.
 func TestShardsMerge(t *testing.T) {
