@@ -73,9 +73,10 @@ func (s *summary) trainStep() {
 		var one, other []string
 		for k := range r {
 			if part(k, 1) == n {
-				if strings.HasSuffix(k, "threads=1") {
+				switch {
+				case strings.HasSuffix(k, "/threads=1"):
 					one = append(one, k)
-				} else {
+				case strings.Contains(k, "/threads="): // not the split step (workers=NxT)
 					other = append(other, k)
 				}
 			}
