@@ -343,16 +343,22 @@ func (j *Blocks) checkpoint(ctx context.Context, hdr results.BlocksSettings, in 
 		return nil
 	}
 	compute := func(ctx context.Context, m models.Model) func(i int) (*analysis.BlockBatch, error) {
-		return func(i int) (*analysis.BlockBatch, error) {
+		return func(i int) (r *analysis.BlockBatch, err error) {
 			it := items[i]
-			r, err := analysis.BlockSpectrumBatch(ctx, m, mb, in.groups[it.g], it.b, opt)
-			if err != nil {
+			defer func() {
+				if p := recover(); p != nil {
+					err = fmt.Errorf("%s: block %s, batch %d: panic: %v", label, in.groups[it.g].Name, it.b, p)
+				}
+			}()
+			if r, err = analysis.BlockSpectrumBatch(ctx, m, mb, in.groups[it.g], it.b, opt); err != nil {
 				return nil, fmt.Errorf("%s: %w", label, err)
 			}
 			return r, nil
 		}
 	}
-	if j.Workers > 1 && j.Device == gotch.CPU && len(items) > 1 {
+	// Even for one item: a resumed or sharded run's last pair then runs on
+	// one thread as the others did, and gets the same bits.
+	if j.Workers > 1 && j.Device == gotch.CPU {
 		return analysis.OnWorkers(ctx, m, analysis.WorkerOptions{Workers: j.Workers, ThreadsPerWorker: 1}, len(items), compute, record)
 	}
 	one := compute(ctx, m)

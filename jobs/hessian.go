@@ -122,6 +122,17 @@ type Hessian struct {
 	Workers int
 }
 
+// dataWorkers returns the number of workers the Hessian over the first
+// batches minibatches (trace, density, full top-k) is split over: 0 when
+// it is not split (analysis.NewDataHessian deals at most one worker per
+// minibatch).
+func (j *Hessian) dataWorkers(batches int) int {
+	if j.Workers <= 1 || j.Device != gotch.CPU || batches <= 1 {
+		return 0
+	}
+	return min(j.Workers, batches)
+}
+
 // hessianJournals names the Hessian job's journals.
 var hessianJournals = journal.Names{Single: "journal.jsonl", Shard: "journal-shard-%d-of-%d.jsonl"}
 
@@ -233,8 +244,8 @@ func (j *Hessian) Run(ctx context.Context, refs []meta.Ref, opt HessianOptions) 
 	if err != nil {
 		return nil, err
 	}
-	if j.Workers > 1 && j.Device == gotch.CPU && (opt.Trace || opt.Density || opt.Full) {
-		p.Workers = j.Workers // the sums over minibatches were grouped by worker
+	if opt.Trace || opt.Density || opt.Full {
+		p.Workers = j.dataWorkers(hdr.FullBatches) // the sums over minibatches were grouped by worker
 	}
 	return writeHessian(j.Out, hdr, recs, p)
 }

@@ -49,8 +49,9 @@
 // The (block, minibatch) pieces of work are computed --workers at a time
 // (default: one per core, or $VITPROBE_THREADS), each on its own copy of
 // the model with one libtorch thread, and reach the journal in order; a
-// piece's numbers do not depend on --workers. --workers 1 computes one at
-// a time on --threads libtorch threads.
+// piece's numbers are those of --workers 1 --threads 1, whatever the
+// number of workers (and so of a resumed or sharded run's last piece).
+// --workers 1 computes one at a time on --threads libtorch threads.
 //
 // # Interrupting, resuming, sharding
 //

@@ -335,6 +335,37 @@ func TestWorkersSameNumbers(t *testing.T) {
 	}
 }
 
+// TestResumeLastPieceOnAWorker: on two libtorch threads (not the one of
+// the other tests), a run resumed with a single piece of work left computes
+// it on a one-thread worker like the others, so its bytes are those of an
+// uninterrupted run. A residual block at batch 32 is large enough for two
+// threads to change the last bits (the stem and head at batch 64 were
+// not: computing the last piece on the calling thread's two threads passed
+// with them, and fails with these).
+func TestResumeLastPieceOnAWorker(t *testing.T) {
+	ck := checkpoint(t)
+	args := func(out string) []string {
+		return append(append([]string{"--out", out, "a=" + ck}, small...), "--threads", "2", "--workers", "2", "--batch-size", "32", "--params", "^(conv1|layer1.0)$")
+	}
+	full := t.TempDir()
+	mustRun(t, args(full)...)
+	lines := strings.SplitAfter(readFile(t, filepath.Join(full, "blocks-journal.jsonl")), "\n")
+	if len(lines) < 1+4 {
+		t.Fatalf("journal has %d lines, want a header and 4 records", len(lines))
+	}
+	out := t.TempDir()
+	if err := os.WriteFile(filepath.Join(out, "blocks-journal.jsonl"), []byte(strings.Join(lines[:4], "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr := mustRun(t, args(out)...)
+	if !strings.Contains(stderr, "3 of 4 block minibatches already done") {
+		t.Errorf("the resumed run does not report the journaled work:\n%s", stderr)
+	}
+	if got, want := readFile(t, filepath.Join(out, "blocks.csv")), readFile(t, filepath.Join(full, "blocks.csv")); got != want {
+		t.Errorf("the last piece, resumed, differs from the uninterrupted run's:\n%s\nwant\n%s", got, want)
+	}
+}
+
 // TestShardsMerge runs shards 0/2 and 1/2, merges their journals, and
 // compares with the one-process run.
 func TestShardsMerge(t *testing.T) {

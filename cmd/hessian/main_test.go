@@ -351,7 +351,11 @@ func TestTraceWorkersAgree(t *testing.T) {
 		}
 		got[i] = firstModel(t, out)
 		var res results.Hessian
-		if b, err := os.ReadFile(filepath.Join(out, "hessian.json")); err != nil || json.Unmarshal(b, &res) != nil {
+		b, err := os.ReadFile(filepath.Join(out, "hessian.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &res); err != nil {
 			t.Fatalf("hessian.json: %v", err)
 		}
 		if want := map[string]int{"1": 0, "2": 2}[w]; res.Provenance.Workers != want {
