@@ -102,41 +102,14 @@ type Eval struct {
 // indices, in batches of size batch, and returns the mean NLL (plain
 // cross-entropy) and the accuracy.
 func Evaluate(m models.Model, d *data.Dataset, indices []int, batch int) (Eval, error) {
-	if len(indices) == 0 {
-		return Eval{}, fmt.Errorf("train: evaluate on no examples")
-	}
-	smp, err := data.Sequential(indices, batch)
+	batches, err := evalBatches(indices, batch)
 	if err != nil {
 		return Eval{}, err
 	}
-	var sum float64
-	var correct int
+	parts := make([]evalPart, len(batches))
 	err = torchx.NoGrad(func() error {
-		for _, idx := range smp.Epoch(0).All() {
-			b, err := torchdata.NewBatch(d, idx, data.Augment{}, nil)
-			if err != nil {
-				return err
-			}
-			logits, err := m.Forward(b.Images, models.Eval, nil)
-			if err != nil {
-				b.Close()
-				return err
-			}
-			l, err := Loss(logits, b)
-			if err == nil {
-				var v float64
-				v, err = Scalar(l)
-				torchx.DropTo(&err, l)
-				sum += v * float64(len(idx))
-			}
-			if err == nil {
-				var c int
-				c, err = Correct(logits, b)
-				correct += c
-			}
-			torchx.DropTo(&err, logits)
-			b.Close()
-			if err != nil {
+		for k, idx := range batches {
+			if parts[k], err = evalBatch(m, d, idx); err != nil {
 				return err
 			}
 		}
@@ -145,7 +118,66 @@ func Evaluate(m models.Model, d *data.Dataset, indices []int, batch int) (Eval, 
 	if err != nil {
 		return Eval{}, fmt.Errorf("train: evaluate: %w", err)
 	}
-	n := len(indices)
+	return evalOf(parts, len(indices))
+}
+
+// evalBatches cuts indices into the batches Evaluate runs.
+func evalBatches(indices []int, batch int) ([][]int, error) {
+	if len(indices) == 0 {
+		return nil, fmt.Errorf("train: evaluate on no examples")
+	}
+	smp, err := data.Sequential(indices, batch)
+	if err != nil {
+		return nil, err
+	}
+	var out [][]int
+	for _, idx := range smp.Epoch(0).All() {
+		out = append(out, idx)
+	}
+	return out, nil
+}
+
+// evalPart is one batch's summed NLL and correct count.
+type evalPart struct {
+	sum     float64
+	correct int
+}
+
+// evalBatch evaluates m on the examples of d at idx (gradients off).
+func evalBatch(m models.Model, d *data.Dataset, idx []int) (p evalPart, err error) {
+	b, err := torchdata.NewBatch(d, idx, data.Augment{}, nil)
+	if err != nil {
+		return p, err
+	}
+	defer b.Close()
+	logits, err := m.Forward(b.Images, models.Eval, nil)
+	if err != nil {
+		return p, err
+	}
+	defer torchx.DropTo(&err, logits)
+	l, err := Loss(logits, b)
+	if err != nil {
+		return p, err
+	}
+	v, err := Scalar(l)
+	torchx.DropTo(&err, l)
+	if err != nil {
+		return p, err
+	}
+	p.sum = v * float64(len(idx))
+	p.correct, err = Correct(logits, b)
+	return p, err
+}
+
+// evalOf adds the batches' parts in batch order into the mean NLL and the
+// accuracy over n examples.
+func evalOf(parts []evalPart, n int) (Eval, error) {
+	var sum float64
+	var correct int
+	for _, p := range parts {
+		sum += p.sum
+		correct += p.correct
+	}
 	e := Eval{NLL: sum / float64(n), Accuracy: float64(correct) / float64(n), N: n}
 	if math.IsNaN(e.NLL) || math.IsInf(e.NLL, 0) {
 		return e, fmt.Errorf("train: evaluate: %w", &errs.NonFiniteError{What: "loss", Value: e.NLL})

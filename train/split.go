@@ -5,6 +5,7 @@ import (
 
 	"github.com/sugarme/gotch/ts"
 
+	"github.com/vitprobe/vitprobe/data"
 	"github.com/vitprobe/vitprobe/data/torchdata"
 	"github.com/vitprobe/vitprobe/models"
 	"github.com/vitprobe/vitprobe/torchx"
@@ -143,6 +144,38 @@ func (s *splitStep) gradients(opt *optimizer, b *torchdata.Batch) (loss float64,
 		}
 	}
 	return loss, correct, nil
+}
+
+// evaluate is Evaluate with the batches dealt to the workers in turn (the
+// copies take the current weights first); the batches' parts are added in
+// batch order, as Evaluate adds them.
+func (s *splitStep) evaluate(opt *optimizer, d *data.Dataset, indices []int, batch int) (Eval, error) {
+	batches, err := evalBatches(indices, batch)
+	if err != nil {
+		return Eval{}, err
+	}
+	for i := 1; i < len(s.models); i++ {
+		if err := torchx.NoGrad(func() error { return torchx.Copy(s.flat[i], opt.pflat) }); err != nil {
+			return Eval{}, fmt.Errorf("train: evaluate: weights to worker %d: %w", i, err)
+		}
+	}
+	parts := make([]evalPart, len(batches))
+	w := s.w.Len()
+	err = s.w.All(func(i int) error {
+		return torchx.NoGrad(func() error {
+			for k := i; k < len(batches); k += w {
+				var err error
+				if parts[k], err = evalBatch(s.models[i], d, batches[k]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return Eval{}, fmt.Errorf("train: evaluate: %w", err)
+	}
+	return evalOf(parts, len(indices))
 }
 
 // part runs worker i's rows: forward, weighted loss, gradient into its

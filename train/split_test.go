@@ -132,6 +132,39 @@ func TestSplitStepMatchesOneGraph(t *testing.T) {
 		sp.close()
 		ref, refOpt = build() // the reference's own weights again
 	}
+	// The test evaluation on the workers: Evaluate's numbers, the batches'
+	// parts added in the same order (each batch computed on one thread).
+	m, opt := build()
+	sp, err := newSplitStep(m, opt, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.close()
+	// One update first, so that the copies hold stale weights unless the
+	// evaluation gives them the new ones.
+	if _, _, err := sp.gradients(opt, batch(0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := opt.update(c, 1e-2, 1); err != nil {
+		t.Fatal(err)
+	}
+	test, err := data.Load("mnist", "", data.Test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := test.Indices()[:230]
+	gotEval, err := sp.evaluate(opt, test, idx, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEval, err := Evaluate(m, test, idx, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("evaluation on workers: NLL %.9f accuracy %.4f; on the calling thread: %.9f, %.4f", gotEval.NLL, gotEval.Accuracy, wantEval.NLL, wantEval.Accuracy)
+	if math.Abs(gotEval.NLL-wantEval.NLL) > 1e-6*wantEval.NLL || gotEval.Accuracy != wantEval.Accuracy || gotEval.N != 230 {
+		t.Errorf("evaluation on workers %+v, on the calling thread %+v", gotEval, wantEval)
+	}
 	cr, err := Recipe("mini", "resnet-mini", "mnist")
 	if err != nil {
 		t.Fatal(err)

@@ -46,9 +46,10 @@ type Options struct {
 	// do not meet in a training pass), instead of one pass on Threads
 	// threads: faster at small batches. Like Threads it changes the last
 	// bits of the result, the same way at every run, and is recorded.
-	// The calling thread keeps Threads libtorch threads for the update and
-	// the test evaluation, but OpenBLAS runs one thread while the workers
-	// live (torchx.Workers), so the evaluation's matrix products do too.
+	// The test evaluation after each epoch runs on the workers too (its
+	// batches dealt in turn, their sums added in batch order). The calling
+	// thread keeps Threads libtorch threads for clipping and the update,
+	// but OpenBLAS runs one thread while the workers live (torchx.Workers).
 	// CPU only.
 	Workers int
 	// Device is where the model lives (CPU; CUDA where available).
@@ -386,7 +387,13 @@ func (r *run) step(ep *data.Epoch, k int, bar *progress.Bar) error {
 // curves, and saves the checkpoints the schedule asks for.
 func (r *run) endEpoch() error {
 	c, st := r.c, &r.st
-	ev, err := Evaluate(r.m, r.testSet, r.testIdx, r.o.EvalBatch)
+	var ev Eval
+	var err error
+	if r.split != nil {
+		ev, err = r.split.evaluate(r.opt, r.testSet, r.testIdx, r.o.EvalBatch)
+	} else {
+		ev, err = Evaluate(r.m, r.testSet, r.testIdx, r.o.EvalBatch)
+	}
 	if err != nil {
 		return fmt.Errorf("train: epoch %d: %w", st.Epoch+1, err)
 	}
