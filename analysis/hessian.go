@@ -364,7 +364,7 @@ func NewDataHessian(m models.Model, batches []*torchdata.Batch, o *DataHessianOp
 		if b == nil || b.Images == nil {
 			return nil, fmt.Errorf("analysis: %s: batch %d is empty", base.Label, i)
 		}
-		if sizes[i] = examples(b); sizes[i] < 1 {
+		if sizes[i] = b.Len(); sizes[i] < 1 {
 			return nil, fmt.Errorf("analysis: %s: batch %d has no examples", base.Label, i)
 		}
 		total += sizes[i]
@@ -432,16 +432,6 @@ func (h *DataHessian) startWorkers(n int, replica func() (models.Model, error), 
 		return err
 	}
 	return nil
-}
-
-// examples returns the number of examples of b (0 when its images have
-// no size).
-func examples(b *torchdata.Batch) int {
-	shape, err := b.Images.Size()
-	if err != nil || len(shape) == 0 {
-		return 0
-	}
-	return int(shape[0])
 }
 
 // Dim returns the number of trainable parameters.

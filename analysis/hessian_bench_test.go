@@ -164,7 +164,7 @@ func benchHVPWorkers(b *testing.B, name string) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := workerThread(true, 1); err != nil {
+			if err := torchx.WorkerThread(true, 1); err != nil {
 				ready <- err
 				return
 			}

@@ -84,29 +84,15 @@ type hvpParts struct {
 	dst     [][]float64 // each part's last product
 }
 
-// splitRows returns the sizes of k nearly equal parts of n rows, the larger
-// first, with k capped at n.
-func splitRows(n, k int) []int {
-	k = min(k, n)
-	out := make([]int, k)
-	for i := range out {
-		out[i] = n / k
-		if i < n%k {
-			out[i]++
-		}
-	}
-	return out
-}
-
 // newSplitHessian builds h's parts: opt.Workers of them (at most one per
 // example), each on its worker's thread. On an error every part already
 // built is released.
 func newSplitHessian(h *BatchHessian, m models.Model, b *torchdata.Batch, opt HessianOptions) error {
-	total := examples(b)
+	total := b.Len()
 	if total < 1 {
 		return fmt.Errorf("analysis: %s: the batch has no examples", opt.Label)
 	}
-	rows := splitRows(total, opt.Workers)
+	rows := torchdata.PartSizes(total, opt.Workers)
 	pool, err := newHessianPool(m, len(rows), opt.Replica)
 	if err != nil {
 		return fmt.Errorf("analysis: %s: %w", opt.Label, err)
@@ -141,12 +127,11 @@ func newSplitHessian(h *BatchHessian, m models.Model, b *torchdata.Batch, opt He
 
 // buildPart builds the operator of rows [start, start+n) of b.
 func buildPart(m models.Model, b *torchdata.Batch, start, n int64, opt *HessianOptions) (*BatchHessian, error) {
-	var s torchx.Scope
-	defer s.Close()
-	sub, err := mapBatch(b, &s, func(t *ts.Tensor) (*ts.Tensor, error) { return t.Narrow(0, start, n, false) })
+	sub, err := b.Rows(start, n)
 	if err != nil {
-		return nil, fmt.Errorf("analysis: %s: rows %d..%d of the batch: %w", opt.Label, start, start+n, err)
+		return nil, fmt.Errorf("analysis: %s: %w", opt.Label, err)
 	}
+	defer sub.Close()
 	return NewBatchHessian(m, sub, opt)
 }
 

@@ -15,17 +15,6 @@ import (
 	"github.com/vitprobe/vitprobe/torchx"
 )
 
-func TestSplitRows(t *testing.T) {
-	for _, c := range []struct {
-		n, k int
-		want []int
-	}{{16, 2, []int{8, 8}}, {7, 3, []int{3, 2, 2}}, {2, 5, []int{1, 1}}, {5, 1, []int{5}}} {
-		if got := splitRows(c.n, c.k); !slices.Equal(got, c.want) {
-			t.Errorf("splitRows(%d, %d) = %v, want %v", c.n, c.k, got, c.want)
-		}
-	}
-}
-
 // TestSplitHessianMatchesOneGraph checks a BatchHessian split over workers
 // against the one-graph operator on the same batch (itself checked against
 // finite differences and PyTorch): the products and the loss agree to

@@ -413,7 +413,7 @@ func (e *LandscapeEvaluator) replica(m models.Model) (models.Model, error) {
 // that thread's grad mode and thread count; the thread ends with the
 // goroutine), then serves jobs until the channel closes.
 func (w *lsWorker) run(m models.Model, batches []*torchdata.Batch, sizes []int, threads int, started chan<- error) {
-	if err := workerThread(false, threads); err != nil {
+	if err := torchx.WorkerThread(false, threads); err != nil {
 		started <- fmt.Errorf("analysis: landscape: %w", err)
 		return
 	}

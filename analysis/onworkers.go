@@ -72,7 +72,7 @@ func OnWorkers[T any](ctx context.Context, m models.Model, opt WorkerOptions, n 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := workerThread(true, threads); err != nil {
+			if err := torchx.WorkerThread(true, threads); err != nil {
 				for i := range jobs {
 					results <- result{i: i, err: err}
 				}

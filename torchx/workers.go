@@ -68,9 +68,7 @@ func startWorker() (*worker, error) {
 	started := make(chan error, 1)
 	go func() {
 		defer close(w.done)
-		runtime.LockOSThread()
-		SetGradEnabled(true)
-		if _, err := SetThreads(1); err != nil {
+		if err := WorkerThread(true, 1); err != nil {
 			started <- err
 			return
 		}
@@ -84,6 +82,17 @@ func startWorker() (*worker, error) {
 		return nil, err
 	}
 	return w, nil
+}
+
+// WorkerThread starts a worker goroutine's libtorch state: it locks the
+// goroutine to its OS thread for good (the thread ends with the goroutine,
+// and with it the thread-local grad mode and thread count), then sets grad
+// mode and the thread count.
+func WorkerThread(grad bool, threads int) error {
+	runtime.LockOSThread()
+	SetGradEnabled(grad)
+	_, err := SetThreads(threads)
+	return err
 }
 
 // Len returns the number of workers.

@@ -97,7 +97,7 @@ func (s *splitStep) close() {
 // other tensor that training changes: no running statistics).
 func (s *splitStep) gradients(opt *optimizer, b *torchdata.Batch) (loss float64, correct int, err error) {
 	total := b.Len()
-	rows := splitRows(total, s.w.Len())
+	rows := torchdata.PartSizes(total, s.w.Len())
 	if total < 1 {
 		return 0, 0, fmt.Errorf("an empty batch")
 	}
@@ -213,18 +213,4 @@ func (s *splitStep) part(i int, b *torchdata.Batch, masks *models.DropPathMasks,
 		return 0, 0, err
 	}
 	return lv, correct, nil
-}
-
-// splitRows returns the sizes of k nearly equal parts of n rows, the larger
-// first, with k capped at n.
-func splitRows(n, k int) []int {
-	k = min(k, n)
-	out := make([]int, k)
-	for i := range out {
-		out[i] = n / k
-		if i < n%k {
-			out[i]++
-		}
-	}
-	return out
 }

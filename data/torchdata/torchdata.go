@@ -63,16 +63,31 @@ func (b *Batch) Close() {
 	}
 }
 
-// Len returns the number of examples (rows of Labels; 0 without labels).
+// Len returns the number of examples (rows of Images; 0 when they have no
+// size).
 func (b *Batch) Len() int {
-	if b.Labels == nil {
+	if b.Images == nil {
 		return 0
 	}
-	shape, err := b.Labels.Size()
+	shape, err := b.Images.Size()
 	if err != nil || len(shape) == 0 {
 		return 0
 	}
 	return int(shape[0])
+}
+
+// PartSizes returns the sizes of k nearly equal parts of n rows, the larger
+// first, with k capped at n: how a batch is split over workers.
+func PartSizes(n, k int) []int {
+	k = min(k, n)
+	out := make([]int, k)
+	for i := range out {
+		out[i] = n / k
+		if i < n%k {
+			out[i]++
+		}
+	}
+	return out
 }
 
 // Rows returns rows [start, start+n) of b as a batch of views (no copy)

@@ -186,3 +186,14 @@ func BenchmarkMNISTBatch(b *testing.B) {
 		})
 	}
 }
+
+func TestPartSizes(t *testing.T) {
+	for _, c := range []struct {
+		n, k int
+		want []int
+	}{{16, 2, []int{8, 8}}, {7, 3, []int{3, 2, 2}}, {2, 5, []int{1, 1}}, {5, 1, []int{5}}} {
+		if got := PartSizes(c.n, c.k); !slices.Equal(got, c.want) {
+			t.Errorf("PartSizes(%d, %d) = %v, want %v", c.n, c.k, got, c.want)
+		}
+	}
+}
