@@ -13,3 +13,6 @@ var FastDerivatives = &fastDerivatives
 
 // FoldBN lets the external tests switch the inference fusion off.
 var FoldBN = &foldBN
+
+// FuseConv lets the external tests switch the fused oneDNN convolutions off.
+var FuseConv = &fuseConv

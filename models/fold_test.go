@@ -14,8 +14,9 @@ import (
 
 // TestInferenceFusionMatches compares inference passes (evaluation mode
 // without gradients) with batch norm folded into the convolutions and
-// in-place ReLUs and additions against the same passes computed op by op
-// (FoldBN off), on generic weights: the logits and every probed layer's
+// in-place ReLUs and additions, or with convolution, addition and ReLU
+// fused in one oneDNN call (FuseConv), against the same passes computed op
+// by op (FoldBN off), on generic weights: the logits and every probed layer's
 // output, relative difference at most 1e-5 (the folded weights w·α are
 // rounded to float32 once, the unfolded pass rounds y and y·α + β
 // separately; measured 3e-7..5e-7). The probes also check that no in-place
@@ -96,14 +97,19 @@ func TestInferenceFusionMatches(t *testing.T) {
 				}
 				return pass{flatten(t, []*ts.Tensor{out}), seen}
 			}
-			on, off := run(true, false, models.Eval), run(false, false, models.Eval)
-			worst := relDiff(on.logits, off.logits)
-			for name, v := range off.layers {
-				worst = max(worst, relDiff(on.layers[name], v))
-			}
-			t.Logf("inference, folded against op by op: largest relative difference %.2g over logits and %d layers", worst, len(off.layers))
-			if !(worst <= 1e-5) {
-				t.Errorf("folded inference differs from the op-by-op pass by %.3g relative, want <= 1e-5", worst)
+			off := run(false, false, models.Eval)
+			for _, fuse := range []bool{true, false} {
+				*models.FuseConv = fuse
+				on := run(true, false, models.Eval)
+				*models.FuseConv = true
+				worst := relDiff(on.logits, off.logits)
+				for name, v := range off.layers {
+					worst = max(worst, relDiff(on.layers[name], v))
+				}
+				t.Logf("inference, folded (fused convolutions %v) against op by op: largest relative difference %.2g over logits and %d layers", fuse, worst, len(off.layers))
+				if !(worst <= 1e-5) {
+					t.Errorf("folded inference (fused convolutions %v) differs from the op-by-op pass by %.3g relative, want <= 1e-5", fuse, worst)
+				}
 			}
 			for _, k := range []struct {
 				what string

@@ -197,6 +197,53 @@ func (f *fwd) convBN(x *ts.Tensor, c *conv, b *batchNorm) *ts.Tensor {
 	return f.conv(x, &folded)
 }
 
+// fuseConv selects, for the ResNets' inference passes, convolution, folded
+// batch norm, residual addition and ReLU as one oneDNN primitive
+// (torchx.ConvInfer, convBNAct), which writes each map once. false runs
+// them as convBN, addOwned and reluOwned, which the tests compare with.
+var fuseConv = true
+
+// convBNAct is ReLU(bn(conv(x)) + res) (res may be nil, relu selects the
+// ReLU): in inference with fuseConv, one fused oneDNN call with batch norm
+// folded into the convolution (convBN's kept fold); otherwise convBN, then
+// the addition and the ReLU. res is only read unless resOwned: then it is
+// a tensor of this pass that nothing reads afterwards, and the fused call
+// writes the result into its memory (saving a copy).
+func (f *fwd) convBNAct(x *ts.Tensor, c *conv, b *batchNorm, res *ts.Tensor, resOwned, relu bool) *ts.Tensor {
+	if !f.ok(x) {
+		return nil
+	}
+	if !fuseConv || !f.inference(x) || c.groups != 1 {
+		y := f.convBN(x, c, b)
+		if res != nil {
+			y = f.addOwned(y, res)
+		}
+		if relu {
+			y = f.reluOwned(y)
+		}
+		return y
+	}
+	if res != nil && !f.ok(res) {
+		return nil
+	}
+	fs := f.folds
+	if fs == nil { // a model that keeps none: this pass's own
+		fs = &folds{}
+		defer fs.drop()
+	}
+	w, bias, err := fs.get(c, b)
+	if err != nil {
+		f.err = err
+		return nil
+	}
+	f.s.Add(w)
+	f.s.Add(bias)
+	if res != nil && resOwned {
+		return f.t(torchx.ConvInferAdd(res, x, w, bias, c.stride, c.pad, relu))
+	}
+	return f.t(torchx.ConvInfer(x, w, bias, res, c.stride, c.pad, relu))
+}
+
 // reluOwned is ReLU of x, a tensor this pass has just made and nothing
 // else reads (never a block's input or output): in inference, in place.
 func (f *fwd) reluOwned(x *ts.Tensor) *ts.Tensor {

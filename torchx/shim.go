@@ -2,7 +2,7 @@ package torchx
 
 // #cgo CXXFLAGS: -std=c++17 -O2 -D_GLIBCXX_USE_CXX11_ABI=1 -w
 // #cgo CXXFLAGS: -I/usr/include/torch/csrc/api/include
-// #cgo LDFLAGS: -lstdc++ -ltorch -lc10 -ltorch_cpu
+// #cgo LDFLAGS: -lstdc++ -ltorch -lc10 -ltorch_cpu -ldnnl
 // #include <stdlib.h>
 // #include "shim.h"
 import "C"

@@ -34,6 +34,13 @@ char *vp_attention(vp_tensor qkv, vp_tensor bias, long long heads, double scale,
 char *vp_conv2d(vp_tensor x, vp_tensor w, vp_tensor b, long long stride, long long pad,
                 long long groups, vp_tensor *out);
 
+// vp_conv_infer is relu?(conv2d(x, w) + b + res) for inference (no
+// gradients) in one oneDNN primitive: square stride and padding, dilation
+// 1, one group; b and res may be NULL. The result is channels-last; with
+// inplace it is written into res's memory when res is channels-last.
+char *vp_conv_infer(vp_tensor x, vp_tensor w, vp_tensor b, vp_tensor res, long long stride,
+                    long long pad, int relu, int inplace, vp_tensor *out);
+
 // vp_batch_norm_train is batch norm with batch statistics (training), the
 // running statistics updated with momentum; channels-last float32 maps on
 // the CPU take a kernel that sums in double (batchnorm.cpp), others
