@@ -84,7 +84,7 @@ elif [ "$quick" = 1 ]; then
   train_steps=2 tp_steps=10 fb_steps=5 hvp_reps=5 ls_points=1 peak_calls=10 go_time=0.2s
 else
   repeats=${BENCH_REPEATS:-3}
-  train_steps=3 tp_steps=20 fb_steps=5 hvp_reps=5 ls_points=2 peak_calls=20 go_time=0.5s
+  train_steps=3 tp_steps=20 fb_steps=5 hvp_reps=5 ls_points=10 peak_calls=20 go_time=0.5s
 fi
 big_steps=2
 sections=${BENCH_SECTIONS:-$default_sections}
