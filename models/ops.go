@@ -1,6 +1,7 @@
 package models
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/sugarme/gotch"
@@ -403,6 +404,25 @@ func (f *fwd) expand(x *ts.Tensor, shape ...int64) *ts.Tensor {
 	return f.t(x.Expand(shape, false, false))
 }
 
+// dropMask draws a stochastic-depth mask for n examples: shape (n, 1, …, 1)
+// of the given rank, each entry 1 with probability 1 − rate, else 0 (one
+// Bernoulli draw per example from libtorch's generator). The caller owns it.
+func dropMask(n int64, rank int, rate float64, dev gotch.Device) (*ts.Tensor, error) {
+	shape := make([]int64, rank)
+	shape[0] = n
+	for i := 1; i < rank; i++ {
+		shape[i] = 1
+	}
+	mask, err := ts.Empty(shape, gotch.Float, dev)
+	if err != nil {
+		return nil, fmt.Errorf("models: drop-path mask: %w", err)
+	}
+	if err := torchx.InPlace(mask, func() error { return mask.BernoulliFloat_(1 - rate) }); err != nil {
+		return nil, errors.Join(fmt.Errorf("models: drop-path mask: %w", err), mask.Drop())
+	}
+	return mask, nil
+}
+
 // dropPath applies stochastic depth to a residual branch in training mode:
 // each sample's branch is kept with probability 1 - rate and scaled by
 // 1/(1 - rate), as timm's DropPath does.
@@ -422,22 +442,13 @@ func (f *fwd) dropPath(x *ts.Tensor, rate float64) *ts.Tensor {
 		f.err = err
 		return nil
 	}
-	ms := make([]int64, len(shape))
-	ms[0] = shape[0]
-	for i := 1; i < len(ms); i++ {
-		ms[i] = 1
-	}
 	dev, err := x.Device()
 	if err != nil {
 		f.err = err
 		return nil
 	}
-	mask := f.t(ts.Empty(ms, gotch.Float, dev))
+	mask := f.t(dropMask(shape[0], len(shape), rate, dev))
 	if !f.ok(mask) {
-		return nil
-	}
-	if err := torchx.InPlace(mask, func() error { return mask.BernoulliFloat_(1 - rate) }); err != nil {
-		f.err = err
 		return nil
 	}
 	return f.mulScalar(f.t(x.Mul(mask, false)), 1/(1-rate))

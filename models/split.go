@@ -3,7 +3,6 @@ package models
 import (
 	"fmt"
 
-	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/vitprobe/vitprobe/torchx"
@@ -52,24 +51,29 @@ func (d *DropPathMasks) Close() {
 	d.masks = nil
 }
 
+// splitter returns m as a rowSplitter, or the error that its training pass
+// cannot be split.
+func splitter(m Model) (rowSplitter, error) {
+	rs, ok := m.(rowSplitter)
+	if !ok {
+		return nil, fmt.Errorf("models: %s: its training pass couples the examples of a batch and cannot be split", m.Spec().Name)
+	}
+	return rs, nil
+}
+
 // DrawDropPath draws from libtorch's generator the masks a training pass
 // of m over n examples would draw, with the same calls in the same order,
 // so that the values are those of the unsplit pass. The caller owns the
 // result. It fails for a model that SplitsTraining rejects.
 func DrawDropPath(m Model, n int64) (*DropPathMasks, error) {
-	rs, ok := m.(rowSplitter)
-	if !ok {
-		return nil, fmt.Errorf("models: %s: its training pass couples the examples of a batch and cannot be split", m.Spec().Name)
+	rs, err := splitter(m)
+	if err != nil {
+		return nil, err
 	}
 	if n < 1 {
 		return nil, fmt.Errorf("models: drop-path masks for %d examples", n)
 	}
 	rates, rank := rs.dropPathRates()
-	shape := make([]int64, rank)
-	shape[0] = n
-	for i := 1; i < rank; i++ {
-		shape[i] = 1
-	}
 	ps := m.Params()
 	if len(ps) == 0 {
 		return nil, fmt.Errorf("models: %s has no tensors", m.Spec().Name)
@@ -83,16 +87,12 @@ func DrawDropPath(m Model, n int64) (*DropPathMasks, error) {
 		if rate <= 0 {
 			continue
 		}
-		mask, err := ts.Empty(shape, gotch.Float, dev)
+		mask, err := dropMask(n, rank, rate, dev)
 		if err != nil {
 			d.Close()
-			return nil, fmt.Errorf("models: drop-path mask: %w", err)
+			return nil, err
 		}
 		d.masks = append(d.masks, mask)
-		if err := torchx.InPlace(mask, func() error { return mask.BernoulliFloat_(1 - rate) }); err != nil {
-			d.Close()
-			return nil, fmt.Errorf("models: drop-path mask: %w", err)
-		}
 	}
 	return d, nil
 }
@@ -103,9 +103,9 @@ func DrawDropPath(m Model, n int64) (*DropPathMasks, error) {
 // may run at once on different threads with different copies of m
 // (Replicate); d is only read.
 func ForwardTrainRows(m Model, x *ts.Tensor, d *DropPathMasks, start int64) (*ts.Tensor, error) {
-	rs, ok := m.(rowSplitter)
-	if !ok {
-		return nil, fmt.Errorf("models: %s: its training pass couples the examples of a batch and cannot be split", m.Spec().Name)
+	rs, err := splitter(m)
+	if err != nil {
+		return nil, err
 	}
 	shape, err := x.Size()
 	if err != nil {

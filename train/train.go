@@ -457,8 +457,8 @@ func trainStep(m models.Model, opt *optimizer, sp *splitStep, d *data.Dataset, i
 		if err != nil {
 			return 0, 0, err
 		}
-		if math.IsNaN(lv) || math.IsInf(lv, 0) {
-			return lv, 0, &errs.NonFiniteError{What: "loss", Value: lv}
+		if err := finiteLoss(lv); err != nil {
+			return lv, 0, err
 		}
 		return lv, correct, opt.update(c, lr, step)
 	}
@@ -476,8 +476,8 @@ func trainStep(m models.Model, opt *optimizer, sp *splitStep, d *data.Dataset, i
 	if err != nil {
 		return 0, 0, err
 	}
-	if math.IsNaN(lv) || math.IsInf(lv, 0) {
-		return lv, 0, &errs.NonFiniteError{What: "loss", Value: lv}
+	if err := finiteLoss(lv); err != nil {
+		return lv, 0, err
 	}
 	correct, err := Correct(logits, b)
 	if err != nil {
@@ -487,6 +487,15 @@ func trainStep(m models.Model, opt *optimizer, sp *splitStep, d *data.Dataset, i
 		return 0, 0, err
 	}
 	return lv, correct, nil
+}
+
+// finiteLoss is the error a step stops on when its loss is NaN or infinite
+// (before the optimiser moves the weights), nil otherwise.
+func finiteLoss(lv float64) error {
+	if math.IsNaN(lv) || math.IsInf(lv, 0) {
+		return &errs.NonFiniteError{What: "loss", Value: lv}
+	}
+	return nil
 }
 
 // writeRun records a new run's configuration in its folder.
