@@ -33,7 +33,8 @@ func Conv2d(x, w, b *ts.Tensor, stride, pad, groups int64) (*ts.Tensor, error) {
 
 // ConvInfer is ReLU(conv2d(x, w) + b + res) (square stride and padding,
 // dilation 1, one group; b and res may be nil, relu selects the ReLU) for
-// inference passes: no gradients, no argument that requires one. The
+// inference passes: with gradients on (torchx.NoGrad turns them off) no
+// argument may require one, since no graph is recorded. The
 // convolution, the addition and the ReLU run as one oneDNN primitive that
 // writes the map once, where conv2d, add and relu would each read and
 // write it; the values agree with those operators' to float32 rounding.

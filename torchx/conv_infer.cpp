@@ -20,6 +20,7 @@
 #include "shim_error.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <ATen/record_function.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -27,6 +28,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace {
@@ -73,6 +75,9 @@ struct Prim {
   dnnl::reorder wre;   // the weights' reorder when reorder is true
 };
 
+// kMaxPrims bounds a thread's cache.
+constexpr size_t kMaxPrims = 512;
+
 // cache is this thread's primitives. Each OS thread keeps its own: a worker
 // thread of the landscape or the hessian command runs its own passes.
 std::map<Key, std::unique_ptr<Prim>> &cache() {
@@ -86,7 +91,8 @@ Prim &prim_for(const at::Tensor &x, const at::Tensor &w, const at::Tensor &b, co
   push(k.v, x);
   push(k.v, w);
   push(k.v, out);
-  k.v.push_back(b.defined());
+  if (b.defined()) push(k.v, b);
+  k.v.push_back(-2);
   k.v.push_back(res.defined());
   k.v.push_back(-1);
   k.v.push_back(stride);
@@ -95,6 +101,9 @@ Prim &prim_for(const at::Tensor &x, const at::Tensor &w, const at::Tensor &b, co
   auto &c = cache();
   auto it = c.find(k);
   if (it != c.end()) return *it->second;
+  // A pass has a dozen shapes; a thread that has met many batch sizes
+  // starts again rather than keep every compiled kernel.
+  if (c.size() >= kMaxPrims) c.clear();
 
   memory::desc src = desc_of(x), dst = desc_of(out), wuser = desc_of(w);
   memory::desc wany(wuser.dims(), memory::data_type::f32, memory::format_tag::any);
@@ -149,9 +158,11 @@ extern "C" char *vp_conv_infer(vp_tensor xp, vp_tensor wp, vp_tensor bp, vp_tens
     check(x, "the input", 4);
     check(w, "the weight", 4);
     if (b.defined()) check(b, "the bias", 1);
-    if (x.requires_grad() || w.requires_grad() || (b.defined() && b.requires_grad()) ||
-        (res.defined() && res.requires_grad())) {
-      throw std::invalid_argument("conv_infer: inference only, but an argument requires a gradient");
+    if (at::GradMode::is_enabled() &&
+        (x.requires_grad() || w.requires_grad() || (b.defined() && b.requires_grad()) ||
+         (res.defined() && res.requires_grad()))) {
+      throw std::invalid_argument(
+          "conv_infer: inference only, but an argument requires a gradient and gradients are on");
     }
     if (stride < 1 || pad < 0) throw std::invalid_argument("conv_infer: stride must be ≥ 1 and padding ≥ 0");
     if (x.size(1) != w.size(1)) {

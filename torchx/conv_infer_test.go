@@ -120,7 +120,8 @@ func TestConvInferMatchesOperators(t *testing.T) {
 }
 
 // TestConvInferErrors checks that bad arguments are errors naming the
-// problem, not crashes.
+// problem, not crashes, and that a weight requiring a gradient is refused
+// only while gradients are on.
 func TestConvInferErrors(t *testing.T) {
 	pin(t)
 	var s torchx.Scope
@@ -148,6 +149,16 @@ func TestConvInferErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%s: error %v, want one line naming %q", c.name, err, c.want)
 		}
+	}
+	// With gradients off, a weight that requires one is an ordinary input.
+	if err := torchx.NoGrad(func() error {
+		y, err := torchx.ConvInfer(x, grad, nil, nil, 1, 1, true)
+		if err == nil {
+			s.Add(y)
+		}
+		return err
+	}); err != nil {
+		t.Errorf("with gradients off: %v", err)
 	}
 }
 
