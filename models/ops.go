@@ -183,6 +183,17 @@ func (f *fwd) convBN(x *ts.Tensor, c *conv, b *batchNorm) *ts.Tensor {
 	if !f.inference(x) {
 		return f.bn(f.conv(x, c), b)
 	}
+	folded := *c
+	if folded.w, folded.b = f.folded(c, b); !f.ok(folded.w, folded.b) {
+		return nil
+	}
+	return f.conv(x, &folded)
+}
+
+// folded returns the weight and bias of c with b folded into them (the
+// model's kept fold, or this pass's own when the model keeps none),
+// registered with the pass; nil, with the error recorded, on failure.
+func (f *fwd) folded(c *conv, b *batchNorm) (w, bias *ts.Tensor) {
 	fs := f.folds
 	if fs == nil { // a model that keeps none: this pass's own
 		fs = &folds{}
@@ -191,11 +202,9 @@ func (f *fwd) convBN(x *ts.Tensor, c *conv, b *batchNorm) *ts.Tensor {
 	w, bias, err := fs.get(c, b)
 	if err != nil {
 		f.err = err
-		return nil
+		return nil, nil
 	}
-	folded := *c
-	folded.w, folded.b = f.s.Add(w), f.s.Add(bias)
-	return f.conv(x, &folded)
+	return f.s.Add(w), f.s.Add(bias)
 }
 
 // fuseConv selects, for the ResNets' inference passes, convolution, folded
@@ -227,18 +236,10 @@ func (f *fwd) convBNAct(x *ts.Tensor, c *conv, b *batchNorm, res *ts.Tensor, res
 	if res != nil && !f.ok(res) {
 		return nil
 	}
-	fs := f.folds
-	if fs == nil { // a model that keeps none: this pass's own
-		fs = &folds{}
-		defer fs.drop()
-	}
-	w, bias, err := fs.get(c, b)
-	if err != nil {
-		f.err = err
+	w, bias := f.folded(c, b)
+	if !f.ok(w, bias) {
 		return nil
 	}
-	f.s.Add(w)
-	f.s.Add(bias)
 	if res != nil && resOwned {
 		return f.t(torchx.ConvInferAdd(res, x, w, bias, c.stride, c.pad, relu))
 	}

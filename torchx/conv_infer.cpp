@@ -108,14 +108,10 @@ Prim &prim_for(const at::Tensor &x, const at::Tensor &w, const at::Tensor &b, co
   memory::desc src = desc_of(x), dst = desc_of(out), wuser = desc_of(w);
   memory::desc wany(wuser.dims(), memory::data_type::f32, memory::format_tag::any);
   memory::dims st{stride, stride}, pd{pad, pad};
-  auto make = [&](const memory::desc &bd) {
-    return dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
-                                           dnnl::algorithm::convolution_direct, src, wany, bd, dst, st,
-                                           pd, pd);
-  };
-  memory::desc bd;
+  memory::desc bd;  // zero (no bias) unless b is given
   if (b.defined()) bd = desc_of(b);
-  auto cd = make(bd);
+  dnnl::convolution_forward::desc cd(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                     src, wany, bd, dst, st, pd, pd);
   dnnl::post_ops ops;
   // The residual is added as oneDNN's sum post-op (the output buffer holds
   // it before the call): its binary post-op would take a slower kernel
@@ -193,8 +189,7 @@ extern "C" char *vp_conv_infer(vp_tensor xp, vp_tensor wp, vp_tensor bp, vp_tens
       if (res.sizes() != at::IntArrayRef(ysize)) {
         throw std::invalid_argument("conv_infer: the residual's shape is not the output's");
       }
-      if (inplace && res.is_contiguous(at::MemoryFormat::ChannelsLast) && !res.is_same(x) &&
-          res.data_ptr() != x.data_ptr()) {
+      if (inplace && res.is_contiguous(at::MemoryFormat::ChannelsLast) && res.data_ptr() != x.data_ptr()) {
         y = res;  // the caller gives its residual's memory for the result
       } else {
         y = res.clone(at::MemoryFormat::ChannelsLast);
@@ -202,13 +197,11 @@ extern "C" char *vp_conv_infer(vp_tensor xp, vp_tensor wp, vp_tensor bp, vp_tens
     } else {
       y = at::empty(ysize, x.options().memory_format(at::MemoryFormat::ChannelsLast));
     }
-    // oneDNN reads the tensors in place: they must stay alive and unchanged
-    // for the call (they are the caller's, held by it).
-    at::Tensor xc = x, wc = w;
-    Prim &p = prim_for(xc, wc, b, res, y, stride, pad, relu != 0);
+    // oneDNN reads the caller's tensors in place, for the call only.
+    Prim &p = prim_for(x, w, b, res, y, stride, pad, relu != 0);
     dnnl::stream s(engine());
-    memory xm(p.pd.src_desc(), engine(), xc.data_ptr());
-    memory wm(p.wuser, engine(), wc.data_ptr());
+    memory xm(p.pd.src_desc(), engine(), x.data_ptr());
+    memory wm(p.wuser, engine(), w.data_ptr());
     memory ym(p.pd.dst_desc(), engine(), y.data_ptr());
     at::Tensor wbuf;
     if (p.reorder) {
