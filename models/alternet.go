@@ -204,10 +204,32 @@ func relIndex(p int64, dev gotch.Device) (*ts.Tensor, error) {
 
 // Forward implements Model.
 func (m *alternet) Forward(x *ts.Tensor, mode Mode, probe Probe) (*ts.Tensor, error) {
+	return m.forward(x, mode, probe, nil)
+}
+
+// dropPathRates implements rowSplitter: one call per block that is not
+// lesioned (the residual branch, convolutional or attention), in block
+// order, on (B, C, H, W) maps.
+func (m *alternet) dropPathRates() ([]float64, int) {
+	var rates []float64
+	for i, b := range m.blocks {
+		if !m.lesioned(b.layer.Index) {
+			rates = append(rates, m.dropRate[i])
+		}
+	}
+	return rates, 4
+}
+
+// batchStats implements rowSplitter: batch norm.
+func (m *alternet) batchStats() bool { return true }
+
+// forward is Forward with, when drop is not nil, the drop-path masks drawn
+// ahead and the batch-norm statistics shared (ForwardTrainRows).
+func (m *alternet) forward(x *ts.Tensor, mode Mode, probe Probe, drop *dropRows) (*ts.Tensor, error) {
 	if err := checkInput(x, m.spec.Config); err != nil {
 		return nil, err
 	}
-	f := &fwd{mode: mode, probe: probe}
+	f := &fwd{mode: mode, probe: probe, drop: drop}
 	h := f.layout(f.conv(x, m.stem))
 	f.observe(m.stemL, h)
 	for i, b := range m.blocks {
@@ -230,6 +252,7 @@ func (m *alternet) Forward(x *ts.Tensor, mode Mode, probe Probe) (*ts.Tensor, er
 	h = f.relu(f.bn(h, m.headBN))
 	out := f.linear(f.mean(h, 2, 3), m.fc)
 	f.observe(m.headL, out)
+	f.usedAllDropMasks()
 	return f.finish(out)
 }
 

@@ -106,6 +106,10 @@ func (f *fwd) bn(x *ts.Tensor, b *batchNorm) *ts.Tensor {
 	if fastDerivatives && f.mode == Eval && torchx.GradEnabled() {
 		return f.bnAffine(x, b)
 	}
+	if f.mode == Train && f.drop != nil && f.drop.stats != nil {
+		// One worker's rows of a split pass: the batch's statistics.
+		return f.t(torchx.BatchNormShared(x, b.w, b.b, b.mean, b.vr, bnMomentum, bnEps, f.drop.stats, f.drop.rank))
+	}
 	if channelsLast && f.mode == Train && onCPU(x) {
 		// libtorch's channels-last kernel sums in float32 and loses
 		// digits on maps with a large mean; torchx's sums in double.

@@ -113,10 +113,31 @@ func newResNet(a resnetArch, cfg Config, dev gotch.Device, name string) (Model, 
 
 // Forward implements Model.
 func (m *resnet) Forward(x *ts.Tensor, mode Mode, probe Probe) (*ts.Tensor, error) {
+	return m.forward(x, mode, probe, nil)
+}
+
+// dropPathRates implements rowSplitter: one call per block that is not
+// lesioned (the residual branch), in block order, on (B, C, H, W) maps.
+func (m *resnet) dropPathRates() ([]float64, int) {
+	var rates []float64
+	for i, b := range m.blocks {
+		if !m.lesioned(b.layer.Index) {
+			rates = append(rates, m.dropRate[i])
+		}
+	}
+	return rates, 4
+}
+
+// batchStats implements rowSplitter: batch norm.
+func (m *resnet) batchStats() bool { return true }
+
+// forward is Forward with, when drop is not nil, the drop-path masks drawn
+// ahead and the batch-norm statistics shared (ForwardTrainRows).
+func (m *resnet) forward(x *ts.Tensor, mode Mode, probe Probe, drop *dropRows) (*ts.Tensor, error) {
 	if err := checkInput(x, m.spec.Config); err != nil {
 		return nil, err
 	}
-	f := &fwd{mode: mode, probe: probe, folds: &m.folds}
+	f := &fwd{mode: mode, probe: probe, folds: &m.folds, drop: drop}
 	if mode == Train {
 		m.folds.drop() // the running statistics move
 	}
@@ -165,6 +186,7 @@ func (m *resnet) Forward(x *ts.Tensor, mode Mode, probe Probe) (*ts.Tensor, erro
 	}
 	out := f.linear(f.mean(h, 2, 3), m.fc)
 	f.observe(m.headL, out)
+	f.usedAllDropMasks()
 	return f.finish(out)
 }
 

@@ -9,10 +9,13 @@ import (
 )
 
 // A training pass can be split over workers, each taking some rows of the
-// batch, when no example's output depends on another's: true of the ViTs
-// (layer norm works per token), not of the ResNets and AlterNets, whose
-// batch norm takes its statistics over the whole batch in training mode.
-// What the split must keep is the randomness: stochastic depth (dropPath)
+// batch. In the ViTs no example's output depends on another's (layer norm
+// works per token); in the ResNets and AlterNets batch norm takes its
+// statistics over the whole batch in training mode, so their workers share
+// them through a torchx.StatsGroup (torchx.BatchNormShared): each batch
+// norm adds up every worker's per-channel sums, forward and backward, and
+// each worker's rows get the unsplit pass's values and gradients.
+// The other thing the split must keep is the randomness: stochastic depth (dropPath)
 // draws one mask value per example and block from libtorch's global
 // generator, and workers drawing at once would draw in no fixed order.
 // DrawDropPath therefore draws, on the calling thread and before the
@@ -27,15 +30,38 @@ type rowSplitter interface {
 	// dropPathRates lists the drop rate of each dropPath call of a
 	// training pass, in call order, and the rank of the tensors it masks.
 	dropPathRates() (rates []float64, rank int)
+	// batchStats reports whether the training pass takes statistics over
+	// the batch (batch norm), which the workers must then share.
+	batchStats() bool
 	forward(x *ts.Tensor, mode Mode, probe Probe, drop *dropRows) (*ts.Tensor, error)
 }
 
 // SplitsTraining reports whether m's training pass may be split by rows
-// (ForwardTrainRows): whether every example's output depends on that
-// example alone.
+// (ForwardTrainRows): true of the presets (whose batch norm, if any, the
+// workers share), false of TorchScript models, whose passes vitprobe
+// does not write.
 func SplitsTraining(m Model) bool {
 	_, ok := m.(rowSplitter)
 	return ok
+}
+
+// SharesStats reports whether the workers of m's split training pass must
+// share statistics (a torchx.StatsGroup in Part): whether it has batch
+// norm.
+func SharesStats(m Model) bool {
+	rs, ok := m.(rowSplitter)
+	return ok && rs.batchStats()
+}
+
+// Part is one worker's share of a split training pass (ForwardTrainRows).
+type Part struct {
+	// Start is the index of the worker's first row in the batch.
+	Start int64
+	// Stats is the workers' exchange of batch norm's statistics, needed
+	// by the models that SharesStats names unless the rows are the whole
+	// batch; Rank is this worker's place in it (0 to its participants − 1).
+	Stats *torchx.StatsGroup
+	Rank  int
 }
 
 // DropPathMasks are the stochastic-depth masks of one training pass over a
@@ -97,12 +123,16 @@ func DrawDropPath(m Model, n int64) (*DropPathMasks, error) {
 	return d, nil
 }
 
-// ForwardTrainRows runs m's training pass on x, rows [start, start+len(x))
-// of a batch whose drop-path masks d holds (DrawDropPath): the logits of
-// those rows as the unsplit pass computes them. Calls for different rows
-// may run at once on different threads with different copies of m
-// (Replicate); d is only read.
-func ForwardTrainRows(m Model, x *ts.Tensor, d *DropPathMasks, start int64) (*ts.Tensor, error) {
+// ForwardTrainRows runs m's training pass on x, rows [p.Start,
+// p.Start+len(x)) of a batch whose drop-path masks d holds (DrawDropPath):
+// the logits of those rows as the unsplit pass computes them. Calls for
+// different rows may run at once on different threads with different
+// copies of m (Replicate); d is only read. When m has batch norm, the
+// calls of all the batch's parts must run at once, each on its own OS
+// thread, with p.Stats reset for their number, and the backward pass of
+// each must follow (torchx.BatchNormShared); a failing part must abort
+// p.Stats, so that the others fail rather than wait.
+func ForwardTrainRows(m Model, x *ts.Tensor, d *DropPathMasks, p Part) (*ts.Tensor, error) {
 	rs, err := splitter(m)
 	if err != nil {
 		return nil, err
@@ -111,17 +141,27 @@ func ForwardTrainRows(m Model, x *ts.Tensor, d *DropPathMasks, start int64) (*ts
 	if err != nil {
 		return nil, fmt.Errorf("models: input: %w", err)
 	}
-	if len(shape) == 0 || start < 0 || start+shape[0] > d.rows {
-		return nil, fmt.Errorf("models: rows %d..%d of a batch of %d", start, start+shape[0], d.rows)
+	if len(shape) == 0 || p.Start < 0 || p.Start+shape[0] > d.rows {
+		return nil, fmt.Errorf("models: rows %d..%d of a batch of %d", p.Start, p.Start+shape[0], d.rows)
 	}
-	return rs.forward(x, Train, nil, &dropRows{d: d, start: start, n: shape[0]})
+	r := &dropRows{d: d, start: p.Start, n: shape[0]}
+	if rs.batchStats() && shape[0] < d.rows {
+		if p.Stats == nil {
+			return nil, fmt.Errorf("models: %s: rows %d..%d of a batch of %d: its batch norm needs the workers' shared statistics (a torchx.StatsGroup)", m.Spec().Name, p.Start, p.Start+shape[0], d.rows)
+		}
+		r.stats, r.rank = p.Stats, p.Rank
+	}
+	return rs.forward(x, Train, nil, r)
 }
 
-// dropRows feeds a pass its rows of the drawn masks, in call order.
+// dropRows feeds a pass its rows of the drawn masks, in call order, and
+// the statistics shared with the other parts' passes (nil: none).
 type dropRows struct {
 	d        *DropPathMasks
 	start, n int64
 	next     int
+	stats    *torchx.StatsGroup
+	rank     int
 }
 
 // nextDropMask returns the next call's mask rows, registered with the pass.

@@ -119,6 +119,9 @@ func (m *vit) dropPathRates() ([]float64, int) {
 	return rates, 3
 }
 
+// batchStats implements rowSplitter: layer norm works per token.
+func (m *vit) batchStats() bool { return false }
+
 // forward is Forward with, when drop is not nil, the drop-path masks drawn
 // ahead (ForwardTrainRows).
 func (m *vit) forward(x *ts.Tensor, mode Mode, probe Probe, drop *dropRows) (*ts.Tensor, error) {

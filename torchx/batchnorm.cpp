@@ -11,7 +11,14 @@
 // accumulated in double, in blocks of rows whose partial sums are added in
 // block order (so the numbers do not depend on the number of threads), and
 // the per-element work, (x − mean)·scale + b forward and
-// k1·dy + k2·(x − mean) + k3 backward, runs in double too.
+// k1·dy + k2·(x − mean) + k3 backward, runs in double too. The mean and
+// variance come from one pass (Σx and Σx² in double; see moments_rows).
+//
+// The workers of a split training pass (one worker's rows each, on its own
+// thread) share the statistics through a Group: each hands in its sums
+// (one exchange forward, one backward) and all continue with the sums of
+// every worker, added in rank order, so each worker's rows are normalised,
+// and differentiated, as in the unsplit pass.
 //
 // The statistics are computed before the autograd node (the running
 // averages are updated there), and its backward pass is the usual one,
@@ -32,9 +39,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <string>
 #include <vector>
 
 #pragma GCC optimize("O3")
@@ -50,23 +60,19 @@ using torch::autograd::variable_list;
 // Rows [lo, hi) of the row-major (M, C) arrays: the channels-last layout of
 // an (N, C, H, W) map, one row per pixel.
 
-// acc[c] += Σ x[i][c].
-VP_CLONES void sum_rows(int64_t lo, int64_t hi, int64_t C, const float *__restrict x,
-                        double *__restrict acc) {
-  for (int64_t i = lo; i < hi; i++) {
-    const float *__restrict r = x + i * C;
-    for (int64_t c = 0; c < C; c++) acc[c] += static_cast<double>(r[c]);
-  }
-}
-
-// acc[c] += Σ (x[i][c] − mean[c])².
-VP_CLONES void sqdev_rows(int64_t lo, int64_t hi, int64_t C, const float *__restrict x,
-                          const double *__restrict mean, double *__restrict acc) {
+// acc[c] += Σ x[i][c] and acc[C + c] += Σ x[i][c]², in double: the
+// variance Σx²/M − (Σx/M)² then loses about (mean/std)²·1e-16 of itself,
+// less than the float32 input's own rounding (mean/std·6e-8) for any
+// ratio below 1e8, so one pass serves both statistics.
+VP_CLONES void moments_rows(int64_t lo, int64_t hi, int64_t C, const float *__restrict x,
+                            double *__restrict acc) {
+  double *__restrict a = acc, *__restrict b = acc + C;
   for (int64_t i = lo; i < hi; i++) {
     const float *__restrict r = x + i * C;
     for (int64_t c = 0; c < C; c++) {
-      const double d = static_cast<double>(r[c]) - mean[c];
-      acc[c] += d * d;
+      const double d = static_cast<double>(r[c]);
+      a[c] += d;
+      b[c] += d * d;
     }
   }
 }
@@ -148,12 +154,97 @@ at::Tensor doubles(const std::vector<double> &v) {
   return t;
 }
 
+// Group is the exchange through which the workers of a split training pass
+// share batch norm's statistics: every participant hands in its partial
+// sums and gets back the sums of all, added in rank order (so the result
+// does not depend on which worker arrives first). A participant that fails
+// abandons the exchange (abort), which wakes the others with an error
+// instead of leaving them waiting; reset opens it again for n participants.
+struct Group {
+  explicit Group(int cap) : cap(cap), parts(static_cast<size_t>(cap)), in(static_cast<size_t>(cap), false) {}
+
+  // all_sum returns Σ_r v_r over the n participants' vectors, added in
+  // rank order, once every participant has called it.
+  std::vector<double> all_sum(int rank, std::vector<double> v) {
+    std::unique_lock<std::mutex> lk(mu);
+    TORCH_CHECK(!aborted, "vitprobe batch norm: the workers' statistics exchange was abandoned (another worker failed)");
+    if (rank < 0 || rank >= n || in[rank]) {
+      fail(lk);
+      TORCH_CHECK(false, "vitprobe batch norm: worker ", rank, " of ", n, " handed in its statistics twice or out of range");
+    }
+    parts[rank] = std::move(v);
+    in[rank] = true;
+    if (++arrived == n) {
+      std::vector<double> s(parts[0].size(), 0.0);
+      for (int r = 0; r < n; r++) {
+        if (parts[r].size() != s.size()) {
+          fail(lk);
+          TORCH_CHECK(false, "vitprobe batch norm: the workers' passes disagree (", parts[r].size(), " against ",
+                      s.size(), " sums): are they copies of one model?");
+        }
+        for (size_t j = 0; j < s.size(); j++) s[j] += parts[r][j];
+        in[r] = false;
+      }
+      sum = std::move(s);
+      arrived = 0;
+      round++;
+      cv.notify_all();
+      return sum;
+    }
+    const uint64_t mine = round;
+    cv.wait(lk, [&] { return round != mine || aborted; });
+    TORCH_CHECK(round != mine, "vitprobe batch norm: the workers' statistics exchange was abandoned (another worker failed)");
+    return sum;
+  }
+
+  void abort() {
+    std::lock_guard<std::mutex> lk(mu);
+    aborted = true;
+    cv.notify_all();
+  }
+
+  void reset(int participants) {
+    std::lock_guard<std::mutex> lk(mu);
+    n = participants;
+    aborted = false;
+    arrived = 0;
+    std::fill(in.begin(), in.end(), false);
+  }
+
+  const int cap;
+
+ private:
+  void fail(std::unique_lock<std::mutex> &) {
+    aborted = true;
+    cv.notify_all();
+  }
+
+  std::mutex mu;
+  std::condition_variable cv;
+  int n = 0, arrived = 0;
+  uint64_t round = 0;
+  bool aborted = false;
+  std::vector<std::vector<double>> parts;
+  std::vector<bool> in;
+  std::vector<double> sum;
+};
+
+// shared_sum is all_sum on g (nullptr: v itself), abandoning the exchange
+// on any failure of this participant.
+std::vector<double> shared_sum(Group *g, int rank, std::vector<double> v) {
+  if (g == nullptr) return v;
+  return g->all_sum(rank, std::move(v));
+}
+
 // BNTrain normalises x with the batch statistics mean and invstd (double,
-// (C), computed by the caller from x) and applies w, b.
+// (C), computed by the caller from x) and applies w, b. With a group, the
+// statistics are those of every participant's rows (rows of them in all),
+// and so are the sums of the backward pass; the gradients of w and b are
+// this participant's part (the caller adds the parts).
 struct BNTrain : public torch::autograd::Function<BNTrain> {
   static at::Tensor forward(AutogradContext *ctx, const at::Tensor &x, const at::Tensor &w,
                             const at::Tensor &b, const at::Tensor &mean, const at::Tensor &invstd,
-                            double eps) {
+                            double eps, int64_t rows, int64_t group, int64_t rank) {
     RECORD_FUNCTION("vitprobe::batch_norm_affine", std::vector<c10::IValue>());
     int64_t M, C;
     dims(x, &M, &C);
@@ -172,6 +263,9 @@ struct BNTrain : public torch::autograd::Function<BNTrain> {
     ctx->saved_data["mean"] = mean;
     ctx->saved_data["invstd"] = invstd;
     ctx->saved_data["eps"] = eps;
+    ctx->saved_data["rows"] = rows;
+    ctx->saved_data["group"] = group;
+    ctx->saved_data["rank"] = rank;
     return y;
   }
 
@@ -180,38 +274,52 @@ struct BNTrain : public torch::autograd::Function<BNTrain> {
     auto saved = ctx->get_saved_variables();
     const at::Tensor &x = saved[0], &w = saved[1];
     const double eps = ctx->saved_data["eps"].toDouble();
-    if (!grads[0].defined()) return {at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
-    if (torch::autograd::GradMode::is_enabled()) {
-      auto r = composite_backward(x, w, ctx->saved_data["mean"].toTensor(), grads[0], eps);
-      return {r[0], r[1], r[2], at::Tensor(), at::Tensor(), at::Tensor()};
+    Group *g = reinterpret_cast<Group *>(ctx->saved_data["group"].toInt());
+    const int rank = static_cast<int>(ctx->saved_data["rank"].toInt());
+    const at::Tensor none;
+    try {
+      if (g == nullptr && !grads[0].defined()) return {none, none, none, none, none, none, none, none, none};
+      if (torch::autograd::GradMode::is_enabled()) {
+        TORCH_CHECK(g == nullptr,
+                    "vitprobe batch norm: a backward pass with a graph (create_graph) over statistics shared by workers");
+        auto r = composite_backward(x, w, ctx->saved_data["mean"].toTensor(), grads[0], eps);
+        return {r[0], r[1], r[2], none, none, none, none, none, none};
+      }
+      // A participant whose rows do not reach the loss still takes part:
+      // its rows' gradient comes from the others' through the statistics.
+      at::Tensor dy = grads[0].defined() ? grads[0].contiguous(at::MemoryFormat::ChannelsLast)
+                                         : at::zeros_like(x, at::MemoryFormat::ChannelsLast);
+      at::Tensor mean = ctx->saved_data["mean"].toTensor(), invstd = ctx->saved_data["invstd"].toTensor();
+      int64_t M, C;
+      dims(x, &M, &C);
+      const double rows = static_cast<double>(ctx->saved_data["rows"].toInt());
+      const float *xp = x.data_ptr<float>(), *gp = dy.data_ptr<float>();
+      const double *mp = mean.data_ptr<double>(), *is = invstd.data_ptr<double>();
+      const std::vector<double> s = block_sums(M, 2 * C, [&](int64_t lo, int64_t hi, double *acc) {
+        bwd_sum_rows(lo, hi, C, xp, gp, mp, acc);
+      });
+      const std::vector<double> all = shared_sum(g, rank, s);
+      at::Tensor wd = w.detach().to(at::kDouble).contiguous();
+      const double *wp = wd.data_ptr<double>();
+      std::vector<double> k1(C), k2(C), k3(C), gw(C), gb(C);
+      for (int64_t c = 0; c < C; c++) {
+        const double sdy = all[c], sdyx = all[C + c];
+        gb[c] = s[c];
+        gw[c] = s[C + c] * is[c];
+        k1[c] = wp[c] * is[c];
+        k2[c] = -wp[c] * is[c] * is[c] * is[c] * sdyx / rows;
+        k3[c] = -wp[c] * is[c] * sdy / rows;
+      }
+      at::Tensor gx = at::empty_like(x, at::MemoryFormat::ChannelsLast);
+      float *op = gx.data_ptr<float>();
+      at::parallel_for(0, M, kGrain, [&](int64_t lo, int64_t hi) {
+        bwd_rows(lo, hi, C, xp, gp, mp, k1.data(), k2.data(), k3.data(), op);
+      });
+      return {gx, doubles(gw).to(w.scalar_type()), doubles(gb).to(w.scalar_type()), none, none, none, none, none, none};
+    } catch (...) {
+      if (g != nullptr) g->abort();
+      throw;
     }
-    at::Tensor mean = ctx->saved_data["mean"].toTensor(), invstd = ctx->saved_data["invstd"].toTensor();
-    at::Tensor dy = grads[0].contiguous(at::MemoryFormat::ChannelsLast);
-    int64_t M, C;
-    dims(x, &M, &C);
-    const float *xp = x.data_ptr<float>(), *gp = dy.data_ptr<float>();
-    const double *mp = mean.data_ptr<double>(), *is = invstd.data_ptr<double>();
-    std::vector<double> s = block_sums(M, 2 * C, [&](int64_t lo, int64_t hi, double *acc) {
-      bwd_sum_rows(lo, hi, C, xp, gp, mp, acc);
-    });
-    at::Tensor wd = w.detach().to(at::kDouble).contiguous();
-    const double *wp = wd.data_ptr<double>();
-    std::vector<double> k1(C), k2(C), k3(C), gw(C), gb(C);
-    for (int64_t c = 0; c < C; c++) {
-      const double sdy = s[c], sdyx = s[C + c];
-      gb[c] = sdy;
-      gw[c] = sdyx * is[c];
-      k1[c] = wp[c] * is[c];
-      k2[c] = -wp[c] * is[c] * is[c] * is[c] * sdyx / static_cast<double>(M);
-      k3[c] = -wp[c] * is[c] * sdy / static_cast<double>(M);
-    }
-    at::Tensor gx = at::empty_like(x, at::MemoryFormat::ChannelsLast);
-    float *op = gx.data_ptr<float>();
-    at::parallel_for(0, M, kGrain, [&](int64_t lo, int64_t hi) {
-      bwd_rows(lo, hi, C, xp, gp, mp, k1.data(), k2.data(), k3.data(), op);
-    });
-    return {gx, doubles(gw).to(w.scalar_type()), doubles(gb).to(w.scalar_type()), at::Tensor(), at::Tensor(),
-            at::Tensor()};
   }
 
   // composite_backward is the backward pass from libtorch operators, for a
@@ -237,56 +345,98 @@ struct BNTrain : public torch::autograd::Function<BNTrain> {
 
 bool has_tangent(const at::Tensor &t) { return t.defined() && t._fw_grad(/*level=*/0).defined(); }
 
+// train is vp_batch_norm_train's body; with g, the statistics are shared
+// by g's participants and x must be a float32 map on the CPU (taken to the
+// channels-last layout if it is not).
+at::Tensor train(at::Tensor xt, const at::Tensor &wt, const at::Tensor &bt, at::Tensor rm, at::Tensor rv,
+                 double momentum, double eps, Group *g, int rank) {
+  const bool shape_ok = xt.dim() == 4 && xt.is_cpu() && xt.scalar_type() == at::kFloat && xt.numel() > 0 &&
+                        xt.size(1) == wt.numel() && xt.size(1) == bt.numel();
+  const bool tangents = has_tangent(xt) || has_tangent(wt) || has_tangent(bt);
+  if (g != nullptr) {
+    TORCH_CHECK(shape_ok && !tangents, "vitprobe batch norm: statistics shared by workers need a float32 (N, C, H, W) "
+                                       "map on the CPU without forward-mode tangents, got ",
+                xt.sizes(), " ", xt.scalar_type());
+    xt = xt.contiguous(at::MemoryFormat::ChannelsLast);
+  } else if (!shape_ok || tangents || !xt.is_contiguous(at::MemoryFormat::ChannelsLast)) {
+    return at::batch_norm(xt, wt, bt, rm, rv, /*training=*/true, momentum, eps, /*cudnn_enabled=*/false);
+  }
+  int64_t M, C;
+  dims(xt, &M, &C);
+  at::Tensor mean_t, invstd_t;
+  double rows = 0;
+  {
+    RECORD_FUNCTION("vitprobe::batch_norm_stats", std::vector<c10::IValue>());
+    at::NoGradGuard no_grad;
+    const float *xp = xt.data_ptr<float>();
+    std::vector<double> sums = block_sums(M, 2 * C, [&](int64_t lo, int64_t hi, double *acc) {
+      moments_rows(lo, hi, C, xp, acc);
+    });
+    sums.push_back(static_cast<double>(M));
+    sums = shared_sum(g, rank, std::move(sums));
+    rows = sums.back();
+    TORCH_CHECK(rows > 1, "vitprobe batch norm: expected more than 1 value per channel when training, got input size ",
+                xt.sizes());
+    std::vector<double> mean(C), var(C);
+    for (int64_t c = 0; c < C; c++) {
+      mean[c] = sums[c] / rows;
+      var[c] = std::max(0.0, sums[C + c] / rows - mean[c] * mean[c]);
+    }
+    std::vector<double> invstd(C), unbiased(C);
+    for (int64_t c = 0; c < C; c++) {
+      unbiased[c] = var[c] * rows / (rows - 1);
+      invstd[c] = 1.0 / std::sqrt(var[c] + eps);
+    }
+    mean_t = doubles(mean);
+    invstd_t = doubles(invstd);
+    if (rm.defined()) rm.mul_(1 - momentum).add_(mean_t.to(rm.scalar_type()), momentum);
+    if (rv.defined()) rv.mul_(1 - momentum).add_(doubles(unbiased).to(rv.scalar_type()), momentum);
+  }
+  return BNTrain::apply(xt, wt, bt, mean_t, invstd_t, eps, static_cast<int64_t>(rows),
+                        reinterpret_cast<int64_t>(g), static_cast<int64_t>(rank));
+}
+
 }  // namespace vp_bn
 
 extern "C" char *vp_batch_norm_train(vp_tensor x, vp_tensor w, vp_tensor b, vp_tensor running_mean,
-                                     vp_tensor running_var, double momentum, double eps, vp_tensor *out) {
+                                     vp_tensor running_var, double momentum, double eps, vp_stats_group group,
+                                     int rank, vp_tensor *out) {
   using namespace vp_bn;
+  Group *g = static_cast<Group *>(group);
   try {
-    const at::Tensor &xt = *static_cast<at::Tensor *>(x);
-    const at::Tensor &wt = *static_cast<at::Tensor *>(w);
-    const at::Tensor &bt = *static_cast<at::Tensor *>(b);
     at::Tensor rm = running_mean != nullptr ? *static_cast<at::Tensor *>(running_mean) : at::Tensor();
     at::Tensor rv = running_var != nullptr ? *static_cast<at::Tensor *>(running_var) : at::Tensor();
-    const bool mine = xt.dim() == 4 && xt.is_cpu() && xt.scalar_type() == at::kFloat &&
-                      xt.is_contiguous(at::MemoryFormat::ChannelsLast) && xt.numel() > 0 &&
-                      xt.size(1) == wt.numel() && xt.size(1) == bt.numel() && !has_tangent(xt) &&
-                      !has_tangent(wt) && !has_tangent(bt);
-    if (!mine) {
-      *out = new at::Tensor(at::batch_norm(xt, wt, bt, rm, rv, /*training=*/true, momentum, eps,
-                                           /*cudnn_enabled=*/false));
-      return nullptr;
-    }
-    int64_t M, C;
-    dims(xt, &M, &C);
-    TORCH_CHECK(M > 1, "vitprobe batch norm: expected more than 1 value per channel when training, got input size ",
-                xt.sizes());
-    at::Tensor mean_t, invstd_t;
-    {
-      RECORD_FUNCTION("vitprobe::batch_norm_stats", std::vector<c10::IValue>());
-      at::NoGradGuard no_grad;
-      const float *xp = xt.data_ptr<float>();
-      std::vector<double> mean = block_sums(M, C, [&](int64_t lo, int64_t hi, double *acc) {
-        sum_rows(lo, hi, C, xp, acc);
-      });
-      for (auto &m : mean) m /= static_cast<double>(M);
-      std::vector<double> var = block_sums(M, C, [&](int64_t lo, int64_t hi, double *acc) {
-        sqdev_rows(lo, hi, C, xp, mean.data(), acc);
-      });
-      std::vector<double> invstd(C), unbiased(C);
-      for (int64_t c = 0; c < C; c++) {
-        unbiased[c] = var[c] / static_cast<double>(M - 1);
-        var[c] /= static_cast<double>(M);
-        invstd[c] = 1.0 / std::sqrt(var[c] + eps);
-      }
-      mean_t = doubles(mean);
-      invstd_t = doubles(invstd);
-      if (rm.defined()) rm.mul_(1 - momentum).add_(mean_t.to(rm.scalar_type()), momentum);
-      if (rv.defined()) rv.mul_(1 - momentum).add_(doubles(unbiased).to(rv.scalar_type()), momentum);
-    }
-    *out = new at::Tensor(BNTrain::apply(xt, wt, bt, mean_t, invstd_t, eps));
+    *out = new at::Tensor(train(*static_cast<at::Tensor *>(x), *static_cast<at::Tensor *>(w),
+                                *static_cast<at::Tensor *>(b), rm, rv, momentum, eps, g, rank));
+    return nullptr;
+  } catch (const std::exception &e) {
+    if (g != nullptr) g->abort();
+    return vp_error_copy(e);
+  }
+}
+
+extern "C" char *vp_stats_group_new(int capacity, vp_stats_group *out) {
+  try {
+    TORCH_CHECK(capacity >= 1, "vitprobe batch norm: a statistics group of ", capacity, " workers");
+    *out = new vp_bn::Group(capacity);
     return nullptr;
   } catch (const std::exception &e) {
     return vp_error_copy(e);
   }
 }
+
+extern "C" char *vp_stats_group_reset(vp_stats_group g, int participants) {
+  try {
+    auto *grp = static_cast<vp_bn::Group *>(g);
+    TORCH_CHECK(participants >= 1 && participants <= grp->cap, "vitprobe batch norm: ", participants,
+                " participants in a statistics group of ", grp->cap);
+    grp->reset(participants);
+    return nullptr;
+  } catch (const std::exception &e) {
+    return vp_error_copy(e);
+  }
+}
+
+extern "C" void vp_stats_group_abort(vp_stats_group g) { static_cast<vp_bn::Group *>(g)->abort(); }
+
+extern "C" void vp_stats_group_free(vp_stats_group g) { delete static_cast<vp_bn::Group *>(g); }

@@ -24,7 +24,35 @@ import (
 // layout). Other inputs take libtorch's batch_norm. The caller owns the
 // result.
 func BatchNormTrain(x, w, b, runningMean, runningVar *ts.Tensor, momentum, eps float64) (*ts.Tensor, error) {
+	return batchNormTrain(x, w, b, runningMean, runningVar, momentum, eps, nil, 0)
+}
+
+// BatchNormShared is BatchNormTrain for one worker's rows of a batch split
+// over the participants of g: the statistics are those of the whole
+// batch, the per-channel sums of every participant added in rank order
+// (the same numbers whichever worker arrives first), and so are the sums
+// of the backward pass, so that each worker's gradient with respect to its
+// rows is the unsplit pass's; the gradients of w and b are this worker's
+// part (the caller adds the parts). Every participant's running
+// statistics take the batch's. Each participant must make the same calls
+// in the same order, forward and backward (copies of one model), on its
+// own OS thread; a call blocks until all have made it. x must be a float32
+// (N, C, H, W) map on the CPU (taken to the channels-last layout if it is
+// not), and the backward pass must not itself be differentiated. A failure
+// abandons the exchange: the other participants' calls fail too, until
+// g.Reset.
+func BatchNormShared(x, w, b, runningMean, runningVar *ts.Tensor, momentum, eps float64, g *StatsGroup, rank int) (*ts.Tensor, error) {
+	if g == nil || g.p == nil {
+		return nil, fmt.Errorf("torchx: batch norm: no statistics group")
+	}
+	return batchNormTrain(x, w, b, runningMean, runningVar, momentum, eps, g, rank)
+}
+
+func batchNormTrain(x, w, b, runningMean, runningVar *ts.Tensor, momentum, eps float64, g *StatsGroup, rank int) (*ts.Tensor, error) {
 	if x == nil || w == nil || b == nil {
+		if g != nil {
+			g.Abort()
+		}
 		return nil, fmt.Errorf("torchx: batch norm: nil input, weight or bias")
 	}
 	var rm, rv C.vp_tensor
@@ -34,10 +62,67 @@ func BatchNormTrain(x, w, b, runningMean, runningVar *ts.Tensor, momentum, eps f
 	if runningVar != nil {
 		rv = C.vp_tensor(runningVar.Ctensor())
 	}
+	var grp C.vp_stats_group
+	if g != nil {
+		grp = g.p
+	}
 	var out C.vp_tensor
 	if err := errFrom(C.vp_batch_norm_train(C.vp_tensor(x.Ctensor()), C.vp_tensor(w.Ctensor()), C.vp_tensor(b.Ctensor()),
-		rm, rv, C.double(momentum), C.double(eps), &out)); err != nil {
+		rm, rv, C.double(momentum), C.double(eps), grp, C.int(rank), &out)); err != nil {
 		return nil, fmt.Errorf("torchx: batch norm: %w", err)
 	}
 	return ts.FromCtensor(unsafe.Pointer(out)), nil
+}
+
+// StatsGroup is the exchange through which the workers of a split
+// training pass share batch norm's statistics (BatchNormShared). Reset
+// opens it for a pass; a worker that fails calls Abort, so that the others
+// fail instead of waiting for it.
+type StatsGroup struct {
+	p   C.vp_stats_group
+	cap int
+}
+
+// NewStatsGroup makes an exchange for up to capacity workers, open for
+// all of them. Close frees it.
+func NewStatsGroup(capacity int) (*StatsGroup, error) {
+	var p C.vp_stats_group
+	if err := errFrom(C.vp_stats_group_new(C.int(capacity), &p)); err != nil {
+		return nil, fmt.Errorf("torchx: %w", err)
+	}
+	g := &StatsGroup{p: p, cap: capacity}
+	if err := g.Reset(capacity); err != nil {
+		g.Close()
+		return nil, err
+	}
+	return g, nil
+}
+
+// Reset opens the exchange for a pass of n ≤ capacity participants, ranks
+// 0..n-1; no call may be waiting in it.
+func (g *StatsGroup) Reset(n int) error {
+	if g.p == nil {
+		return fmt.Errorf("torchx: statistics group used after Close")
+	}
+	if err := errFrom(C.vp_stats_group_reset(g.p, C.int(n))); err != nil {
+		return fmt.Errorf("torchx: %w", err)
+	}
+	return nil
+}
+
+// Abort abandons the pass: waiting participants, and later calls until
+// Reset, fail with an error.
+func (g *StatsGroup) Abort() {
+	if g.p != nil {
+		C.vp_stats_group_abort(g.p)
+	}
+}
+
+// Close frees the exchange; no graph built with it may be differentiated
+// afterwards.
+func (g *StatsGroup) Close() {
+	if g.p != nil {
+		C.vp_stats_group_free(g.p)
+		g.p = nil
+	}
 }

@@ -41,12 +41,26 @@ char *vp_conv2d(vp_tensor x, vp_tensor w, vp_tensor b, long long stride, long lo
 char *vp_conv_infer(vp_tensor x, vp_tensor w, vp_tensor b, vp_tensor res, long long stride,
                     long long pad, int relu, int inplace, vp_tensor *out);
 
+// vp_stats_group is an exchange through which the workers of a split
+// training pass share batch norm's statistics (batchnorm.cpp).
+typedef void *vp_stats_group;
+char *vp_stats_group_new(int capacity, vp_stats_group *out);
+// vp_stats_group_reset opens the exchange for participants ≤ capacity
+// workers, after a pass that succeeded or was abandoned.
+char *vp_stats_group_reset(vp_stats_group g, int participants);
+// vp_stats_group_abort abandons the exchange: waiting participants fail.
+void vp_stats_group_abort(vp_stats_group g);
+void vp_stats_group_free(vp_stats_group g);
+
 // vp_batch_norm_train is batch norm with batch statistics (training), the
 // running statistics updated with momentum; channels-last float32 maps on
 // the CPU take a kernel that sums in double (batchnorm.cpp), others
-// libtorch's batch_norm. running_mean and running_var may be NULL.
+// libtorch's batch_norm. running_mean and running_var may be NULL. With a
+// group (else NULL), the statistics, and the sums of the backward pass, are
+// those of the rows of all its participants, rank being this one's place.
 char *vp_batch_norm_train(vp_tensor x, vp_tensor w, vp_tensor b, vp_tensor running_mean,
-                          vp_tensor running_var, double momentum, double eps, vp_tensor *out);
+                          vp_tensor running_var, double momentum, double eps, vp_stats_group group,
+                          int rank, vp_tensor *out);
 
 // vp_grad_dot computes the gradient of sum_i <outs[i], v[i]> (a vector-
 // Jacobian product) with respect to wrt[j] for j < m into out[j] (zeros for

@@ -16,8 +16,10 @@ import (
 // batch on its own OS thread with one libtorch thread and its own copy of
 // the model, and differentiates (n_i/n)·L_i, its rows' mean loss weighted
 // by their share, so that the parts' gradients add up to the gradient of
-// the batch's mean loss. Only models whose training pass treats every
-// example on its own can split (models.SplitsTraining: the ViTs); the
+// the batch's mean loss. The models with batch norm (the ResNets and
+// AlterNets) share its statistics among the workers (a torchx.StatsGroup:
+// each worker's rows are normalised with the batch's statistics, as in the
+// one-graph step, and its backward pass takes the batch's sums); the
 // stochastic-depth masks are drawn for the whole batch on the calling
 // thread first (models.DrawDropPath), as the one-graph step draws them.
 //
@@ -27,24 +29,32 @@ import (
 // last bits, the same way at every run with the same number of workers.
 type splitStep struct {
 	w        *torchx.Workers
-	models   []models.Model // [0] is the run's model, the others copies
-	params   [][]*ts.Tensor // each model's trainable tensors (packed for i > 0)
-	flat     []*ts.Tensor   // the copies' packed parameters ([0] unused)
-	grads    []*ts.Tensor   // the copies' gradient buffers ([0]: the optimiser's)
+	stats    *torchx.StatsGroup // batch norm's shared statistics (nil: none)
+	models   []models.Model     // [0] is the run's model, the others copies
+	params   [][]*ts.Tensor     // each model's trainable tensors (packed for i > 0)
+	buffers  [][]*ts.Tensor     // each model's other tensors (running statistics)
+	flat     []*ts.Tensor       // the copies' packed parameters ([0] unused)
+	grads    []*ts.Tensor       // the copies' gradient buffers ([0]: the optimiser's)
 	replicas []models.Model
 }
 
 // newSplitStep prepares n ≥ 2 workers for m, whose optimiser is opt.
 func newSplitStep(m models.Model, opt *optimizer, n int) (_ *splitStep, err error) {
 	if !models.SplitsTraining(m) {
-		return nil, fmt.Errorf("train: %d workers: %s's training pass couples the examples of a batch (batch norm), so its steps cannot be split; use one worker", n, m.Spec().Name)
+		return nil, fmt.Errorf("train: %d workers: %s's training pass is not vitprobe's own, so its steps cannot be split; use one worker", n, m.Spec().Name)
 	}
-	s := &splitStep{models: []models.Model{m}, params: [][]*ts.Tensor{opt.params}, flat: []*ts.Tensor{nil}, grads: []*ts.Tensor{opt.gflat}}
+	s := &splitStep{models: []models.Model{m}, params: [][]*ts.Tensor{opt.params}, buffers: [][]*ts.Tensor{buffers(m)},
+		flat: []*ts.Tensor{nil}, grads: []*ts.Tensor{opt.gflat}}
 	defer func() {
 		if err != nil {
 			s.close()
 		}
 	}()
+	if models.SharesStats(m) {
+		if s.stats, err = torchx.NewStatsGroup(n); err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+	}
 	for range n - 1 {
 		r, err := models.Replicate(m, nil)
 		if err != nil {
@@ -64,6 +74,7 @@ func newSplitStep(m models.Model, opt *optimizer, n int) (_ *splitStep, err erro
 		s.grads = append(s.grads, g)
 		s.models = append(s.models, r)
 		s.params = append(s.params, ps)
+		s.buffers = append(s.buffers, buffers(r))
 	}
 	if s.w, err = torchx.StartWorkers(n); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
@@ -88,13 +99,44 @@ func (s *splitStep) close() {
 	for _, r := range s.replicas {
 		r.Close()
 	}
+	if s.stats != nil {
+		s.stats.Close()
+	}
 	*s = splitStep{}
+}
+
+// buffers returns m's tensors that the optimiser does not update (batch
+// norm's running statistics), in Params order.
+func buffers(m models.Model) []*ts.Tensor {
+	var out []*ts.Tensor
+	for _, p := range m.Params() {
+		if !p.Trainable() {
+			out = append(out, p.Tensor)
+		}
+	}
+	return out
+}
+
+// sync gives copy i the run's model's current weights and buffers.
+func (s *splitStep) sync(opt *optimizer, i int) error {
+	return torchx.NoGrad(func() error {
+		if err := torchx.Copy(s.flat[i], opt.pflat); err != nil {
+			return err
+		}
+		for k, b := range s.buffers[i] {
+			if err := torchx.Copy(b, s.buffers[0][k]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // gradients leaves the gradient of b's mean loss in opt's gradient buffer
 // and returns the loss and the number of correct predictions. The copies
-// take the trainable parameters' current values first (the ViTs have no
-// other tensor that training changes: no running statistics).
+// take the run's model's current weights and running statistics first;
+// every worker's batch norm moves its running statistics with the batch's
+// statistics, so the run's model's move as in the one-graph step.
 func (s *splitStep) gradients(opt *optimizer, b *torchdata.Batch) (loss float64, correct int, err error) {
 	total := b.Len()
 	rows := torchdata.PartSizes(total, s.w.Len())
@@ -108,10 +150,13 @@ func (s *splitStep) gradients(opt *optimizer, b *torchdata.Batch) (loss float64,
 	defer masks.Close()
 	// Workers without rows (a batch smaller than the workers) sit out.
 	for i := 1; i < len(rows); i++ {
-		if err := torchx.NoGrad(func() error {
-			return torchx.Copy(s.flat[i], opt.pflat)
-		}); err != nil {
+		if err := s.sync(opt, i); err != nil {
 			return 0, 0, fmt.Errorf("weights to worker %d: %w", i, err)
+		}
+	}
+	if s.stats != nil {
+		if err := s.stats.Reset(len(rows)); err != nil {
+			return 0, 0, err
 		}
 	}
 	starts := make([]int64, len(rows))
@@ -120,12 +165,24 @@ func (s *splitStep) gradients(opt *optimizer, b *torchdata.Batch) (loss float64,
 	}
 	losses := make([]float64, s.w.Len())
 	corrects := make([]int, s.w.Len())
-	err = s.w.All(func(i int) error {
+	err = s.w.All(func(i int) (err error) {
 		if i >= len(rows) {
 			return nil
 		}
-		var err error
-		losses[i], corrects[i], err = s.part(i, b, masks, starts[i], int64(rows[i]), float64(rows[i])/float64(total))
+		if s.stats != nil {
+			// A worker that fails or panics abandons the shared
+			// statistics, so that the others fail instead of waiting.
+			defer func() {
+				if r := recover(); r != nil {
+					s.stats.Abort()
+					panic(r)
+				}
+				if err != nil {
+					s.stats.Abort()
+				}
+			}()
+		}
+		losses[i], corrects[i], err = s.part(i, b, masks, models.Part{Start: starts[i], Stats: s.stats, Rank: i}, int64(rows[i]), float64(rows[i])/float64(total))
 		if err != nil {
 			return fmt.Errorf("worker %d: %w", i, err)
 		}
@@ -155,7 +212,7 @@ func (s *splitStep) evaluate(opt *optimizer, d *data.Dataset, indices []int, bat
 		return Eval{}, err
 	}
 	for i := 1; i < len(s.models); i++ {
-		if err := torchx.NoGrad(func() error { return torchx.Copy(s.flat[i], opt.pflat) }); err != nil {
+		if err := s.sync(opt, i); err != nil {
 			return Eval{}, fmt.Errorf("train: evaluate: weights to worker %d: %w", i, err)
 		}
 	}
@@ -180,13 +237,13 @@ func (s *splitStep) evaluate(opt *optimizer, d *data.Dataset, indices []int, bat
 
 // part runs worker i's rows: forward, weighted loss, gradient into its
 // buffer. It returns the weighted loss and the rows' correct predictions.
-func (s *splitStep) part(i int, b *torchdata.Batch, masks *models.DropPathMasks, start, n int64, weight float64) (lv float64, correct int, err error) {
-	sub, err := b.Rows(start, n)
+func (s *splitStep) part(i int, b *torchdata.Batch, masks *models.DropPathMasks, p models.Part, n int64, weight float64) (lv float64, correct int, err error) {
+	sub, err := b.Rows(p.Start, n)
 	if err != nil {
 		return 0, 0, err
 	}
 	defer sub.Close()
-	logits, err := models.ForwardTrainRows(s.models[i], sub.Images, masks, start)
+	logits, err := models.ForwardTrainRows(s.models[i], sub.Images, masks, p)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -61,7 +61,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fraction = fs.Float64("fraction", 1, "stratified share of the training split to use, in (0, 1]")
 		seed     = fs.Uint64("seed", 0, "random seed (weights, data order, augmentations, stochastic depth)")
 		threads  = fs.Int("threads", 0, "libtorch threads (0: all cores, or $VITPROBE_THREADS)")
-		workers  = fs.Int("workers", 1, "ViTs only: split each step's forward and backward pass over N workers of one thread each and the test evaluation too (faster at small batches; the update stays on --threads; the last bits depend on N)")
+		workers  = fs.Int("workers", 1, "split each step's forward and backward pass over N workers of one thread each and the test evaluation too (faster at small batches; the update stays on --threads; the last bits depend on N)")
 		device   = fs.String("device", "cpu", "device: cpu, cuda, cuda:N")
 		out      = fs.String("out", "", "run folder (required)")
 		resume   = fs.Bool("resume", false, "continue the run in --out from its latest checkpoint")

@@ -28,7 +28,7 @@ func TestSummary(t *testing.T) {
 		"| resnet-mini | training step (ms), batch 128 | 110.0 | 147.0 | 1.35 | ≥ 1.3 | yes | 11.7 | 10% | 2 |",
 		"| resnet-mini | training step, CPU time of all threads (cpu-ms) | 160.0 | 205.0 | 1.28 |  |  |  |  | 2 |",
 		// the split step: a row for vit-mini only (resnet-mini has no such benchmark)
-		"| vit-mini | training step (ms), the batch split over one worker per thread (1 thread each; ViTs only) | 25.0 | 50.0 | 2.00 | ≥ 1.3 | yes |",
+		"| vit-mini | training step (ms), the batch split over one worker per thread (1 thread each) | 25.0 | 50.0 | 2.00 | ≥ 1.3 | yes |",
 		"| vit-mini | HVP, batch 16 (ms) vs PyTorch's double backward | 13.0 | 25.0 | 1.91 | ≥ 1.3 | yes |  |  | 2 |",
 		"| vit-mini | HVP vs Go's forward+backward (ms) | 13.0 | 6.5 | 1.92 | ≤ 3 | yes |  |  | 1 |",
 		// products/s of the workers against 1000/ms of PyTorch: 150/50, 120/33.3

@@ -144,7 +144,7 @@ func (s *summary) targets() {
 				want: 1.3, gflops: tg[tk]["GFLOP/s"], decimalsVals: 1},
 			{measure: "training step, CPU time of all threads (cpu-ms)", goV: tg[tk]["cpu-ms/step"], refV: tpyCPU, ratio: speedUp,
 				decimalsVals: 1},
-			{measure: "training step (ms), the batch split over one worker per thread (1 thread each; ViTs only)",
+			{measure: "training step (ms), the batch split over one worker per thread (1 thread each)",
 				goV: tg[twk]["ms/step"], refV: tpy, ratio: speedUp, want: 1.3, gflops: tg[twk]["GFLOP/s"], decimalsVals: 1, needGo: true},
 			{measure: "HVP, batch 16 (ms) vs PyTorch's double backward", goV: hg[hk]["median-ms"], refV: ph[n], ratio: speedUp,
 				want: 1.3, gflops: hg[hk]["GFLOP/s"], decimalsVals: 1},
