@@ -18,6 +18,7 @@ import (
 //
 //	go test ./torchx -run '^$' -bench BatchNormTrain
 func BenchmarkBatchNormTrain(b *testing.B) {
+	torchx.KeepFreedMemory() // as the commands do: freed maps' pages are reused
 	if _, err := torchx.SetThreads(1); err != nil {
 		b.Fatal(err)
 	}

@@ -42,9 +42,10 @@ type Options struct {
 	// Threads is libtorch's thread count, recorded with the run.
 	Threads int
 	// Workers, when above 1, splits each step's batch over that many
-	// workers of one libtorch thread each (the ViTs only: their examples
-	// do not meet in a training pass), instead of one pass on Threads
-	// threads: faster at small batches. Like Threads it changes the last
+	// workers of one libtorch thread each, instead of one pass on Threads
+	// threads: faster at small batches (the models with batch norm share
+	// its statistics among the workers, so each example is normalised with
+	// the whole batch's, as in one pass). Like Threads it changes the last
 	// bits of the result, the same way at every run, and is recorded.
 	// The test evaluation after each epoch runs on the workers too (its
 	// batches dealt in turn, their sums added in batch order). The calling
