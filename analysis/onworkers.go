@@ -30,8 +30,10 @@ type WorkerOptions struct {
 // first error; the function it returns computes one item (a panic in it is
 // the item's error). At the first error, an item's or done's, OnWorkers
 // stops handing out items, waits for those under way, hands done every
-// finished result still in item order, so that nothing computed is lost,
-// and returns the error of the lowest item that failed. A cancelled ctx
+// finished result still in item order, so that nothing computed is lost
+// (unless done itself failed: it is not called again, since what it writes
+// may be left half-written), and returns the error of the lowest item that
+// failed. A cancelled ctx
 // stops it the same way with ctx's error. The calling thread's libtorch
 // thread count is the same afterwards.
 func OnWorkers[T any](ctx context.Context, m models.Model, opt WorkerOptions, n int,
@@ -106,8 +108,13 @@ func OnWorkers[T any](ctx context.Context, m models.Model, opt WorkerOptions, n 
 	}
 	pending := map[int]T{}
 	next := 0 // the item done waits for
+	doneFailed := false
 	deliver := func(i int, r T) {
+		if doneFailed {
+			return
+		}
 		if err := done(i, r); err != nil {
+			doneFailed = true
 			fail(i, err)
 		}
 	}

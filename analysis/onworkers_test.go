@@ -18,7 +18,8 @@ import (
 // reach done in item order, each computed by the worker whose model
 // computed it; an item's error stops the hand-out, every finished item
 // below it and above it still reaches done in order, and the error is the
-// lowest failing item's; a panic is an error naming its item.
+// lowest failing item's; a panic is an error naming its item; after done
+// fails, it is not called again.
 func TestOnWorkersOrder(t *testing.T) {
 	lockThread(t)
 	m := newTinyNet(t, gotch.Float, 3)
@@ -75,6 +76,17 @@ func TestOnWorkersOrder(t *testing.T) {
 	err = OnWorkers(context.Background(), m, opt, 8, square(map[int]string{2: "panic"}), done)
 	if err == nil || !strings.Contains(err.Error(), "item 2") || !strings.Contains(err.Error(), "boom") {
 		t.Errorf("item 2 panicking: error %v", err)
+	}
+	got = nil
+	err = OnWorkers(context.Background(), m, opt, 8, square(nil), func(i, r int) error {
+		got = append(got, i)
+		if i == 3 {
+			return errors.New("disk full")
+		}
+		return nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "disk full") || !slices.Equal(got, []int{0, 1, 2, 3}) {
+		t.Errorf("done failing at item 3: error %v, done saw %v, want 0..3 and that error", err, got)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
