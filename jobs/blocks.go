@@ -142,6 +142,13 @@ func (j *Blocks) Run(ctx context.Context, refs []meta.Ref, opt BlocksOptions) (*
 	if err != nil {
 		return nil, err
 	}
+	workers := 1
+	if j.Workers > 1 && j.Device == gotch.CPU {
+		workers = j.Workers
+	}
+	if err := checkBlocksMemory(hdr, workers, memAvailable); err != nil {
+		return nil, err
+	}
 	if err := prepareOut(j.Out); err != nil {
 		return nil, err
 	}

@@ -3,6 +3,8 @@ package jobs
 import (
 	"fmt"
 
+	"github.com/vitprobe/vitprobe/analysis"
+	"github.com/vitprobe/vitprobe/hessian"
 	"github.com/vitprobe/vitprobe/internal/mem"
 	"github.com/vitprobe/vitprobe/results"
 )
@@ -56,4 +58,47 @@ func checkHessianMemory(h results.HessianSettings, available func() (int64, erro
 		how = "lower --max-iter (Krylov steps, at least --k) or use --method power"
 	}
 	return fmt.Errorf("the eigensolver's vectors need %.1f GiB and %.1f GiB are available: %s", mem.GiB(need), mem.GiB(have), how)
+}
+
+// BlocksBytes is the memory the eigensolvers of a blocks run keep at once:
+// on each of workers (block, minibatch) items at a time, the largest
+// block's Lanczos basis, Hutch++ sketch or SLQ basis (hessian.Memory),
+// times the number of workers. It returns the flag that lowers the
+// largest term.
+func BlocksBytes(h results.BlocksSettings, workers int) (bytes int64, flag string) {
+	workers = max(workers, 1)
+	take := func(b int64, f string) {
+		if need := b * int64(workers); need > bytes {
+			bytes, flag = need, f
+		}
+	}
+	for _, c := range h.Checkpoints {
+		for _, b := range c.Blocks {
+			take(analysis.FastLanczos().Memory(b.Size, h.K).RAM(), "--k")
+			if h.TraceProducts > 0 {
+				take((&hessian.HutchPPSettings{Products: h.TraceProducts}).Memory(b.Size).RAM(), "--trace-products")
+			}
+			if h.SLQSteps > 0 {
+				take((&hessian.SLQSettings{Steps: h.SLQSteps, Vectors: 1}).Memory(b.Size).RAM(), "--slq-steps")
+			}
+		}
+	}
+	return bytes, flag
+}
+
+// checkBlocksMemory refuses a blocks run whose solvers alone exceed the
+// memory available, before any work, naming what lowers it.
+func checkBlocksMemory(h results.BlocksSettings, workers int, available func() (int64, error)) error {
+	need, flag := BlocksBytes(h, workers)
+	have, err := available()
+	if err != nil || need <= have {
+		return nil // within memory, or no figure to compare with (not Linux)
+	}
+	how := "lower " + flag
+	if workers > 1 {
+		how = fmt.Sprintf("lower --workers (each of the %d holds its own), %s, or choose smaller blocks with --params", workers, how)
+	} else {
+		how += " or choose smaller blocks with --params"
+	}
+	return fmt.Errorf("the eigensolvers' vectors need %.1f GiB and %.1f GiB are available: %s", mem.GiB(need), mem.GiB(have), how)
 }

@@ -69,3 +69,38 @@ func TestOverMemoryRefused(t *testing.T) {
 		t.Errorf("SLQ over memory: %v", err)
 	}
 }
+
+// TestBlocksOverMemoryRefused: BlocksBytes is the largest block's Lanczos
+// basis (min(n, max(100, 4k)) vectors, the start vector, the new direction
+// and the k Ritz vectors, float64) or its SLQ basis, times the workers; a
+// run over the available memory is refused naming --workers and the flag,
+// one within it or on a machine that cannot say runs.
+func TestBlocksOverMemoryRefused(t *testing.T) {
+	const big = 7_087_872 // a ViT-B/16 encoder block
+	h := results.BlocksSettings{K: 5, Checkpoints: []results.BlocksCheckpoint{{Blocks: []results.BlockInfo{
+		{Name: "blocks.0", Size: 1000}, {Name: "blocks.1", Size: big}}}}}
+	lanczos := int64(100+5+2) * big * 8
+	if got, flag := BlocksBytes(h, 1); got != lanczos || flag != "--k" {
+		t.Errorf("one worker: %d bytes (%s), want %d (--k)", got, flag, lanczos)
+	}
+	if got, _ := BlocksBytes(h, 3); got != 3*lanczos {
+		t.Errorf("three workers: %d bytes, want %d", got, 3*lanczos)
+	}
+	d := h
+	d.SLQSteps = 400
+	if got, flag := BlocksBytes(d, 1); got != int64(400+2)*big*8 || flag != "--slq-steps" {
+		t.Errorf("SLQ of 400 steps: %d bytes (%s)", got, flag)
+	}
+	have := func(b int64) func() (int64, error) { return func() (int64, error) { return b, nil } }
+	err := checkBlocksMemory(h, 2, have(8<<30))
+	if err == nil || !strings.Contains(err.Error(), "--workers") || !strings.Contains(err.Error(), "11.3 GiB") ||
+		!strings.Contains(err.Error(), "8.0 GiB are available") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("two workers over memory: %v", err)
+	}
+	if err := checkBlocksMemory(h, 1, have(8<<30)); err != nil {
+		t.Errorf("one worker within memory: %v", err)
+	}
+	if err := checkBlocksMemory(h, 8, func() (int64, error) { return 0, errors.New("no /proc") }); err != nil {
+		t.Errorf("unknown memory: %v", err)
+	}
+}
