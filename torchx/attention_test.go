@@ -88,13 +88,7 @@ func TestAttentionMatchesComposite(t *testing.T) {
 			run := func(k gotch.DType, fused bool) result {
 				var s torchx.Scope
 				defer s.Close()
-				mk := func(v []float64, shape []int64, leafGrad bool) *ts.Tensor {
-					x := s.Add(must(torchx.FromSlice(v, shape, k)))
-					if leafGrad {
-						x = s.Add(must(x.SetRequiresGrad(true, false)))
-					}
-					return x
-				}
+				mk := func(v []float64, shape []int64, leafGrad bool) *ts.Tensor { return scoped(&s, k, v, shape, leafGrad) }
 				qkv := mk(qkvV, qShape, true)
 				params := []*ts.Tensor{qkv}
 				var bias *ts.Tensor

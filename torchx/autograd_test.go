@@ -36,6 +36,16 @@ func pin(t testing.TB) {
 	}
 }
 
+// scoped returns v as a tensor of kind k and the shape, registered with s:
+// with grad, a leaf that requires its gradient.
+func scoped(s *torchx.Scope, k gotch.DType, v []float64, shape []int64, grad bool) *ts.Tensor {
+	x := s.Add(must(torchx.FromSlice(v, shape, k)))
+	if grad {
+		x = s.Add(must(x.SetRequiresGrad(true, false)))
+	}
+	return x
+}
+
 // leaf returns a float64 leaf tensor requiring grad.
 func leaf(t testing.TB, vals []float64, shape ...int64) *ts.Tensor {
 	t.Helper()

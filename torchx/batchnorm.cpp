@@ -161,7 +161,9 @@ at::Tensor doubles(const std::vector<double> &v) {
 // abandons the exchange (abort), which wakes the others with an error
 // instead of leaving them waiting; reset opens it again for n participants.
 struct Group {
-  explicit Group(int cap) : cap(cap), parts(static_cast<size_t>(cap)), in(static_cast<size_t>(cap), false) {}
+  // A new group is open for cap participants.
+  explicit Group(int cap)
+      : cap(cap), n(cap), parts(static_cast<size_t>(cap)), in(static_cast<size_t>(cap), false) {}
 
   // all_sum returns Σ_r v_r over the n participants' vectors, added in
   // rank order, once every participant has called it.
@@ -221,7 +223,7 @@ struct Group {
 
   std::mutex mu;
   std::condition_variable cv;
-  int n = 0, arrived = 0;
+  int n, arrived = 0;
   uint64_t round = 0;
   bool aborted = false;
   std::vector<std::vector<double>> parts;
@@ -229,8 +231,8 @@ struct Group {
   std::vector<double> sum;
 };
 
-// shared_sum is all_sum on g (nullptr: v itself), abandoning the exchange
-// on any failure of this participant.
+// shared_sum is all_sum on g (nullptr: v itself). The callers abandon the
+// exchange when they fail (their catch blocks call abort).
 std::vector<double> shared_sum(Group *g, int rank, std::vector<double> v) {
   if (g == nullptr) return v;
   return g->all_sum(rank, std::move(v));

@@ -79,8 +79,7 @@ func batchNormTrain(x, w, b, runningMean, runningVar *ts.Tensor, momentum, eps f
 // opens it for a pass; a worker that fails calls Abort, so that the others
 // fail instead of waiting for it.
 type StatsGroup struct {
-	p   C.vp_stats_group
-	cap int
+	p C.vp_stats_group
 }
 
 // NewStatsGroup makes an exchange for up to capacity workers, open for
@@ -90,12 +89,7 @@ func NewStatsGroup(capacity int) (*StatsGroup, error) {
 	if err := errFrom(C.vp_stats_group_new(C.int(capacity), &p)); err != nil {
 		return nil, fmt.Errorf("torchx: %w", err)
 	}
-	g := &StatsGroup{p: p, cap: capacity}
-	if err := g.Reset(capacity); err != nil {
-		g.Close()
-		return nil, err
-	}
-	return g, nil
+	return &StatsGroup{p: p}, nil
 }
 
 // Reset opens the exchange for a pass of n ≤ capacity participants, ranks

@@ -42,13 +42,7 @@ func TestBatchNormSharedMatchesWhole(t *testing.T) {
 	part := func(k gotch.DType, lo, m int64, g *torchx.StatsGroup, rank int, channelsLast bool) (res result, err error) {
 		var s torchx.Scope
 		defer s.Close()
-		mk := func(v []float64, shape []int64, grad bool) *ts.Tensor {
-			x := s.Add(must(torchx.FromSlice(v, shape, k)))
-			if grad {
-				x = s.Add(must(x.SetRequiresGrad(true, false)))
-			}
-			return x
-		}
+		mk := func(v []float64, shape []int64, grad bool) *ts.Tensor { return scoped(&s, k, v, shape, grad) }
 		shape := []int64{m, ch, hw, hw}
 		x := mk(xv[lo*per:(lo+m)*per], shape, true)
 		w, b := mk(wv, []int64{ch}, true), mk(bv, []int64{ch}, true)

@@ -55,13 +55,7 @@ func TestBatchNormTrainMatchesFloat64(t *testing.T) {
 			run := func(k gotch.DType, mine bool) result {
 				var s torchx.Scope
 				defer s.Close()
-				mk := func(v []float64, shape []int64, grad bool) *ts.Tensor {
-					x := s.Add(must(torchx.FromSlice(v, shape, k)))
-					if grad {
-						x = s.Add(must(x.SetRequiresGrad(true, false)))
-					}
-					return x
-				}
+				mk := func(v []float64, shape []int64, grad bool) *ts.Tensor { return scoped(&s, k, v, shape, grad) }
 				x := mk(xv, shape, true)
 				w, b := mk(wv, []int64{c.ch}, true), mk(bv, []int64{c.ch}, true)
 				rm, rvar := mk(rmv, []int64{c.ch}, false), mk(rvv, []int64{c.ch}, false)

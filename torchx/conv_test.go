@@ -46,13 +46,7 @@ func TestConv2dMatchesLibtorch(t *testing.T) {
 			run := func(k gotch.DType, mine bool) result {
 				var s torchx.Scope
 				defer s.Close()
-				mk := func(v []float64, shape []int64, grad bool) *ts.Tensor {
-					x := s.Add(must(torchx.FromSlice(v, shape, k)))
-					if grad {
-						x = s.Add(must(x.SetRequiresGrad(true, false)))
-					}
-					return x
-				}
+				mk := func(v []float64, shape []int64, grad bool) *ts.Tensor { return scoped(&s, k, v, shape, grad) }
 				x := mk(xv, []int64{n, c.cin, hw, hw}, c.inputGrad)
 				if c.channelsLast && k == gotch.Float {
 					x = s.Add(must(torchx.ChannelsLast(x)))

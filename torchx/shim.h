@@ -44,6 +44,7 @@ char *vp_conv_infer(vp_tensor x, vp_tensor w, vp_tensor b, vp_tensor res, long l
 // vp_stats_group is an exchange through which the workers of a split
 // training pass share batch norm's statistics (batchnorm.cpp).
 typedef void *vp_stats_group;
+// vp_stats_group_new makes one, open for capacity participants.
 char *vp_stats_group_new(int capacity, vp_stats_group *out);
 // vp_stats_group_reset opens the exchange for participants ≤ capacity
 // workers, after a pass that succeeded or was abandoned.
