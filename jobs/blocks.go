@@ -142,11 +142,7 @@ func (j *Blocks) Run(ctx context.Context, refs []meta.Ref, opt BlocksOptions) (*
 	if err != nil {
 		return nil, err
 	}
-	workers := 1
-	if j.Workers > 1 && j.Device == gotch.CPU {
-		workers = j.Workers
-	}
-	if err := checkBlocksMemory(hdr, workers, memAvailable); err != nil {
+	if err := checkBlocksMemory(hdr, j.workers(), memAvailable); err != nil {
 		return nil, err
 	}
 	if err := prepareOut(j.Out); err != nil {
@@ -252,6 +248,15 @@ func (j *Blocks) blocksOf(in *blocksInput, pattern string) ([]analysis.ParamGrou
 		return nil, &errs.OptionError{Err: fmt.Errorf("--params: %s: %w", in.hdr.Label, err)}
 	}
 	return groups, nil
+}
+
+// workers is the number of (block, minibatch) items computed at once:
+// Workers on the CPU, one otherwise.
+func (j *Blocks) workers() int {
+	if j.Workers > 1 && j.Device == gotch.CPU {
+		return j.Workers
+	}
+	return 1
 }
 
 // blockItem is one piece of work: block g of checkpoint ci on minibatch b.
@@ -365,8 +370,8 @@ func (j *Blocks) checkpoint(ctx context.Context, hdr results.BlocksSettings, in 
 	}
 	// Even for one item: a resumed or sharded run's last pair then runs on
 	// one thread as the others did, and gets the same bits.
-	if j.Workers > 1 && j.Device == gotch.CPU {
-		return analysis.OnWorkers(ctx, m, analysis.WorkerOptions{Workers: j.Workers, ThreadsPerWorker: 1}, len(items), compute, record)
+	if w := j.workers(); w > 1 {
+		return analysis.OnWorkers(ctx, m, analysis.WorkerOptions{Workers: w, ThreadsPerWorker: 1}, len(items), compute, record)
 	}
 	one := compute(ctx, m)
 	for i := range items {

@@ -46,18 +46,22 @@ func BasisBytes(h results.HessianSettings) (bytes int64, flag string) {
 // available, naming the flag that lowers them, before any work.
 func checkHessianMemory(h results.HessianSettings, available func() (int64, error)) error {
 	need, flag := BasisBytes(h)
-	have, err := available()
-	if err != nil {
-		return nil // no figure to compare with (not Linux): let it run
-	}
-	if need <= have {
-		return nil
-	}
 	how := "lower " + flag
 	if flag == "--max-iter" {
 		how = "lower --max-iter (Krylov steps, at least --k) or use --method power"
 	}
-	return fmt.Errorf("the eigensolver's vectors need %.1f GiB and %.1f GiB are available: %s", mem.GiB(need), mem.GiB(have), how)
+	return overMemory("the eigensolver's vectors", need, available, how)
+}
+
+// overMemory is the error of a run whose what needs more than the memory
+// available, how saying what lowers it; nil when it fits or when there is
+// no figure to compare with (not Linux): then it runs.
+func overMemory(what string, need int64, available func() (int64, error), how string) error {
+	have, err := available()
+	if err != nil || need <= have {
+		return nil
+	}
+	return fmt.Errorf("%s need %.1f GiB and %.1f GiB are available: %s", what, mem.GiB(need), mem.GiB(have), how)
 }
 
 // BlocksBytes is the memory the eigensolvers of a blocks run keep at once:
@@ -90,15 +94,11 @@ func BlocksBytes(h results.BlocksSettings, workers int) (bytes int64, flag strin
 // memory available, before any work, naming what lowers it.
 func checkBlocksMemory(h results.BlocksSettings, workers int, available func() (int64, error)) error {
 	need, flag := BlocksBytes(h, workers)
-	have, err := available()
-	if err != nil || need <= have {
-		return nil // within memory, or no figure to compare with (not Linux)
-	}
 	how := "lower " + flag
 	if workers > 1 {
 		how = fmt.Sprintf("lower --workers (each of the %d holds its own), %s, or choose smaller blocks with --params", workers, how)
 	} else {
 		how += " or choose smaller blocks with --params"
 	}
-	return fmt.Errorf("the eigensolvers' vectors need %.1f GiB and %.1f GiB are available: %s", mem.GiB(need), mem.GiB(have), how)
+	return overMemory("the eigensolvers' vectors", need, available, how)
 }
