@@ -230,7 +230,7 @@ func (m *alternet) forward(x *ts.Tensor, mode Mode, probe Probe, drop *dropRows)
 		return nil, err
 	}
 	f := &fwd{mode: mode, probe: probe, drop: drop}
-	h := f.layout(f.conv(x, m.stem))
+	h := f.layout(f.conv(f.layout(x), m.stem))
 	f.observe(m.stemL, h)
 	for i, b := range m.blocks {
 		mark, in := f.s.Mark(), h

@@ -120,3 +120,8 @@ func (g *StatsGroup) Close() {
 		g.p = nil
 	}
 }
+
+// batchNormSIMD selects batch norm's AVX2 row kernels (on, where the CPU
+// has AVX2 and FMA: the default) or the generic ones everywhere (off), and
+// returns whether the AVX2 ones were in use; the tests run both.
+func batchNormSIMD(on bool) bool { return C.vp_batch_norm_simd(cbool(on)) != 0 }

@@ -14,14 +14,34 @@ import (
 // strides of an (N, H, W, C) array; the same logical shape and values), a
 // differentiable operation. Convolutions of such a tensor run in oneDNN
 // without converting the layout at every call, and their outputs stay
-// channels-last. The caller owns the result (which may share t's storage
-// when t already is channels-last).
+// channels-last. A tensor of one channel (an image batch of MNIST) keeps
+// its memory, read through channels-last strides: libtorch takes the
+// strides as the layout, so the first convolution then runs channels-last
+// too instead of in the standard layout with a conversion of its output
+// each way. The caller owns the result (which may share t's storage when
+// t already is channels-last or has one channel).
 func ChannelsLast(t *ts.Tensor) (*ts.Tensor, error) {
 	var out C.vp_tensor
 	if err := errFrom(C.vp_channels_last(C.vp_tensor(t.Ctensor()), &out)); err != nil {
 		return nil, fmt.Errorf("torchx: channels-last: %w", err)
 	}
 	return ts.FromCtensor(unsafe.Pointer(out)), nil
+}
+
+// Strides returns t's strides, in elements, one per dimension: for a 4-D
+// map, (C·H·W, H·W, W, 1) in the standard layout and (H·W·C, 1, W·C, C)
+// channels-last.
+func Strides(t *ts.Tensor) ([]int64, error) {
+	var buf [16]C.longlong
+	var n C.int
+	if err := errFrom(C.vp_strides(C.vp_tensor(t.Ctensor()), &buf[0], C.int(len(buf)), &n)); err != nil {
+		return nil, fmt.Errorf("torchx: strides: %w", err)
+	}
+	out := make([]int64, int(n))
+	for i := range out {
+		out[i] = int64(buf[i])
+	}
+	return out, nil
 }
 
 // Gelu returns GELU(t) (the erf form, as libtorch's gelu), a

@@ -366,7 +366,30 @@ extern "C" char *vp_clip_flat(vp_tensor *views, int n, vp_tensor flat, double ma
 extern "C" char *vp_channels_last(vp_tensor t, vp_tensor *out) {
   try {
     at::Tensor x = *static_cast<at::Tensor *>(t);
+    if (x.dim() == 4 && x.size(1) == 1 && x.is_contiguous()) {
+      // One channel: the same memory read with channels-last strides (a
+      // view), which libtorch's convolutions take as the channels-last
+      // layout; contiguous(ChannelsLast) would return x as it is, whose
+      // strides make them choose the standard layout.
+      const int64_t h = x.size(2), w = x.size(3);
+      *out = new at::Tensor(x.as_strided(x.sizes(), {h * w, 1, w, 1}));
+      return nullptr;
+    }
     *out = new at::Tensor(x.contiguous(at::MemoryFormat::ChannelsLast));
+    return nullptr;
+  } catch (const std::exception &e) {
+    return dup_error(e.what());
+  }
+}
+
+extern "C" char *vp_strides(vp_tensor t, long long *out, int max, int *n) {
+  try {
+    const at::Tensor &x = *static_cast<at::Tensor *>(t);
+    if (x.dim() > max) {
+      return dup_error("vp_strides: the tensor has more dimensions than the buffer");
+    }
+    for (int64_t d = 0; d < x.dim(); d++) out[d] = x.stride(d);
+    *n = static_cast<int>(x.dim());
     return nullptr;
   } catch (const std::exception &e) {
     return dup_error(e.what());

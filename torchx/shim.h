@@ -53,6 +53,11 @@ char *vp_stats_group_reset(vp_stats_group g, int participants);
 void vp_stats_group_abort(vp_stats_group g);
 void vp_stats_group_free(vp_stats_group g);
 
+// vp_batch_norm_simd selects batch norm's row kernels: on != 0 the AVX2
+// forms where the CPU has AVX2 and FMA (the default), 0 the generic forms
+// everywhere (for the tests). It returns whether the AVX2 forms were in use.
+int vp_batch_norm_simd(int on);
+
 // vp_batch_norm_train is batch norm with batch statistics (training), the
 // running statistics updated with momentum; channels-last float32 maps on
 // the CPU take a kernel that sums in double (batchnorm.cpp), others
@@ -125,8 +130,13 @@ char *vp_grad_into(vp_tensor loss, vp_tensor *params, int n, vp_tensor flat_grad
 char *vp_clip_flat(vp_tensor *views, int n, vp_tensor flat, double max_norm, double *total);
 
 // vp_channels_last returns t (4-D) laid out channels-last (NHWC strides, the
-// same logical shape and values), differentiably; t itself if it already is.
+// same logical shape and values), differentiably; t itself if it already is,
+// and a view of t's memory with NHWC strides if t has one channel.
 char *vp_channels_last(vp_tensor t, vp_tensor *out);
+
+// vp_strides writes t's strides (in elements) to out[0..n-1], n its number
+// of dimensions, at most max.
+char *vp_strides(vp_tensor t, long long *out, int max, int *n);
 
 // vp_gelu returns GELU(t) (the erf form), differentiably; on a channels-last
 // 4-D t it runs on the contiguous (N, H, W, C) view, and the result is
