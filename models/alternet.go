@@ -249,7 +249,7 @@ func (m *alternet) forward(x *ts.Tensor, mode Mode, probe Probe, drop *dropRows)
 		f.observe(b.layer, h)
 		f.endBlock(mark, in, h)
 	}
-	h = f.relu(f.bn(h, m.headBN))
+	h = f.bnReLU(h, m.headBN)
 	out := f.linear(f.mean(h, 2, 3), m.fc)
 	f.observe(m.headL, out)
 	f.usedAllDropMasks()
@@ -262,18 +262,18 @@ func (b *preactBlock) shortcut(f *fwd, x *ts.Tensor) *ts.Tensor {
 	if b.down == nil {
 		return x
 	}
-	return f.conv(f.relu(f.bn(x, b.bn1)), b.down)
+	return f.conv(f.bnReLU(x, b.bn1), b.down)
 }
 
 func (b *preactBlock) forward(f *fwd, x *ts.Tensor, drop float64) *ts.Tensor {
-	a := f.relu(f.bn(x, b.bn1))
+	a := f.bnReLU(x, b.bn1)
 	skip := x
 	if b.down != nil {
 		skip = f.conv(a, b.down)
 	}
 	y := f.conv(a, b.conv1)
-	y = f.conv(f.relu(f.bn(y, b.bn2)), b.conv2)
-	y = f.conv(f.relu(f.bn(y, b.bn3)), b.conv3)
+	y = f.conv(f.bnReLU(y, b.bn2), b.conv2)
+	y = f.conv(f.bnReLU(y, b.bn3), b.conv3)
 	return f.add(f.dropPath(y, drop), skip)
 }
 

@@ -118,6 +118,22 @@ func (f *fwd) bn(x *ts.Tensor, b *batchNorm) *ts.Tensor {
 	return f.t(ts.BatchNorm(x, b.w, b.b, b.mean, b.vr, f.mode == Train, bnMomentum, bnEps, false))
 }
 
+// bnReLU is relu(bn(x, b)): one kernel, with no pass of the ReLU's own
+// over the map, where batch norm takes torchx's training kernel
+// (torchx.BatchNormReLU); else the two operations.
+func (f *fwd) bnReLU(x *ts.Tensor, b *batchNorm) *ts.Tensor {
+	if !f.ok(x) {
+		return nil
+	}
+	if f.mode == Train && f.drop != nil && f.drop.stats != nil {
+		return f.t(torchx.BatchNormReLU(x, b.w, b.b, b.mean, b.vr, bnMomentum, bnEps, f.drop.stats, f.drop.rank))
+	}
+	if channelsLast && f.mode == Train && onCPU(x) {
+		return f.t(torchx.BatchNormReLU(x, b.w, b.b, b.mean, b.vr, bnMomentum, bnEps, nil, 0))
+	}
+	return f.reluOwned(f.bn(x, b))
+}
+
 // bnAffine is batch norm in evaluation written as the per-channel affine
 // map it is, x·α + β with α = w/sqrt(var + eps) and β = b − mean·α (the
 // terms libtorch's own evaluation kernel forms), for passes that will be
@@ -228,6 +244,9 @@ func (f *fwd) convBNAct(x *ts.Tensor, c *conv, b *batchNorm, res *ts.Tensor, res
 		return nil
 	}
 	if !fuseConv || !f.inference(x) || c.groups != 1 {
+		if relu && res == nil && !f.inference(x) {
+			return f.bnReLU(f.conv(x, c), b)
+		}
 		y := f.convBN(x, c, b)
 		if res != nil {
 			y = f.addOwned(y, res)

@@ -148,7 +148,7 @@ func (m *resnet) forward(x *ts.Tensor, mode Mode, probe Probe, drop *dropRows) (
 	case f.inference(x):
 		h = f.reluOwned(f.layout(f.convBN(x, m.stem, m.stemBN))) // one fused pass, then the layout
 	default:
-		h = f.reluOwned(f.bn(f.layout(f.conv(f.layout(x), m.stem)), m.stemBN))
+		h = f.bnReLU(f.layout(f.conv(f.layout(x), m.stem)), m.stemBN)
 	}
 	f.observe(m.stemL, h)
 	for i, b := range m.blocks {

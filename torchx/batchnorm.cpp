@@ -74,6 +74,13 @@ using torch::autograd::variable_list;
 // step). Both forms add each channel's values in row order, in blocks
 // of rows added in block order, so neither depends on the thread count;
 // the tests check both against float64 (vp_batch_norm_simd selects).
+//
+// With a ReLU after batch norm (relu, or scale and shift given to the
+// backward kernels), the forward pass writes max(0, y) and the backward
+// passes take dy only where y > 0, y recomputed from x with the forward's
+// operations (so the same values): the ReLU has no pass of its own over
+// the map, forward or backward. NaN stays NaN forward and has no
+// gradient, as libtorch's relu.
 #define VP_CLONES __attribute__((noinline, target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #define VP_AVX2 __attribute__((noinline, target("avx2,fma")))
 
@@ -87,6 +94,13 @@ std::atomic<bool> simd{simd_here};
 // vector_channels is the number of leading channels the intrinsic forms
 // do on this CPU: C − C mod 16, or none.
 int64_t vector_channels(int64_t C) { return simd.load(std::memory_order_relaxed) ? C - C % kStrip : 0; }
+
+// relu_grad is g where (x − mean)·scale + shift > 0, else 0 (g itself
+// without scale: no ReLU).
+inline double relu_grad(double g, double xc, const double *scale, const double *shift, int64_t c) {
+  if (scale == nullptr) return g;
+  return xc * scale[c] + shift[c] > 0 ? g : 0.0;
+}
 
 // acc[c] += Σ x[i][c] and acc[C + c] += Σ x[i][c]², in double, for
 // channels [c0, C): the variance Σx²/M − (Σx/M)² then loses about
@@ -138,35 +152,45 @@ void moments_rows(int64_t lo, int64_t hi, int64_t C, const float *x, double *acc
 }
 
 // acc[c] += Σ dy[i][c] and acc[C + c] += Σ dy[i][c]·(x[i][c] − mean[c]),
-// for channels [c0, C).
+// for channels [c0, C), dy masked by the ReLU when scale is not null.
 VP_CLONES void bwd_sum_generic(int64_t lo, int64_t hi, int64_t C, int64_t c0, const float *__restrict x,
                                const float *__restrict dy, const double *__restrict mean,
+                               const double *__restrict scale, const double *__restrict shift,
                                double *__restrict acc) {
   double *__restrict a = acc, *__restrict b = acc + C;
   for (int64_t i = lo; i < hi; i++) {
     const float *__restrict r = x + i * C, *__restrict g = dy + i * C;
     for (int64_t c = c0; c < C; c++) {
-      const double gd = static_cast<double>(g[c]);
+      const double xc = static_cast<double>(r[c]) - mean[c];
+      const double gd = relu_grad(static_cast<double>(g[c]), xc, scale, shift, c);
       a[c] += gd;
-      b[c] += gd * (static_cast<double>(r[c]) - mean[c]);
+      b[c] += gd * xc;
     }
   }
 }
 
 // bwd_sum_avx2 is bwd_sum_generic for channels [0, cv), by strips.
+template <bool Relu>
 VP_AVX2 void bwd_sum_avx2(int64_t lo, int64_t hi, int64_t C, int64_t cv, const float *__restrict x,
-                          const float *__restrict dy, const double *__restrict mean, double *__restrict acc) {
+                          const float *__restrict dy, const double *__restrict mean,
+                          const double *__restrict scale, const double *__restrict shift, double *__restrict acc) {
+  const __m256d zero = _mm256_setzero_pd();
   for (int64_t c0 = 0; c0 < cv; c0 += kStrip) {
-    __m256d a[4], b[4], m[4];
+    __m256d a[4], b[4], m[4], sc[4], sh[4];
     for (int k = 0; k < 4; k++) {
-      a[k] = b[k] = _mm256_setzero_pd();
+      a[k] = b[k] = zero;
       m[k] = _mm256_loadu_pd(mean + c0 + 4 * k);
+      if (Relu) {
+        sc[k] = _mm256_loadu_pd(scale + c0 + 4 * k);
+        sh[k] = _mm256_loadu_pd(shift + c0 + 4 * k);
+      }
     }
     for (int64_t i = lo; i < hi; i++) {
       const float *r = x + i * C + c0, *g = dy + i * C + c0;
       for (int k = 0; k < 4; k++) {
-        const __m256d gd = _mm256_cvtps_pd(_mm_loadu_ps(g + 4 * k));
+        __m256d gd = _mm256_cvtps_pd(_mm_loadu_ps(g + 4 * k));
         const __m256d xc = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(r + 4 * k)), m[k]);
+        if (Relu) gd = _mm256_and_pd(gd, _mm256_cmp_pd(_mm256_fmadd_pd(xc, sc[k], sh[k]), zero, _CMP_GT_OQ));
         a[k] = _mm256_add_pd(a[k], gd);
         b[k] = _mm256_fmadd_pd(gd, xc, b[k]);
       }
@@ -177,83 +201,102 @@ VP_AVX2 void bwd_sum_avx2(int64_t lo, int64_t hi, int64_t C, int64_t cv, const f
 }
 
 void bwd_sum_rows(int64_t lo, int64_t hi, int64_t C, const float *x, const float *dy, const double *mean,
-                  double *acc) {
+                  const double *scale, const double *shift, double *acc) {
   const int64_t cv = vector_channels(C);
-  if (cv > 0) bwd_sum_avx2(lo, hi, C, cv, x, dy, mean, acc);
-  if (cv < C) bwd_sum_generic(lo, hi, C, cv, x, dy, mean, acc);
+  if (cv > 0 && scale != nullptr) bwd_sum_avx2<true>(lo, hi, C, cv, x, dy, mean, scale, shift, acc);
+  if (cv > 0 && scale == nullptr) bwd_sum_avx2<false>(lo, hi, C, cv, x, dy, mean, scale, shift, acc);
+  if (cv < C) bwd_sum_generic(lo, hi, C, cv, x, dy, mean, scale, shift, acc);
 }
 
-// y[i][c] = (x[i][c] − mean[c])·scale[c] + shift[c], for channels [c0, C).
+// y[i][c] = (x[i][c] − mean[c])·scale[c] + shift[c], for channels [c0, C);
+// max(0, y) with relu.
 VP_CLONES void affine_generic(int64_t lo, int64_t hi, int64_t C, int64_t c0, const float *__restrict x,
                               const double *__restrict mean, const double *__restrict scale,
-                              const double *__restrict shift, float *__restrict y) {
+                              const double *__restrict shift, bool relu, float *__restrict y) {
   for (int64_t i = lo; i < hi; i++) {
     const float *__restrict r = x + i * C;
     float *__restrict o = y + i * C;
     for (int64_t c = c0; c < C; c++) {
-      o[c] = static_cast<float>((static_cast<double>(r[c]) - mean[c]) * scale[c] + shift[c]);
+      const double v = (static_cast<double>(r[c]) - mean[c]) * scale[c] + shift[c];
+      o[c] = static_cast<float>(relu && v <= 0 ? 0.0 : v);
     }
   }
 }
 
 // affine_avx2 is affine_generic for channels [0, cv).
+template <bool Relu>
 VP_AVX2 void affine_avx2(int64_t lo, int64_t hi, int64_t C, int64_t cv, const float *__restrict x,
                          const double *__restrict mean, const double *__restrict scale,
                          const double *__restrict shift, float *__restrict y) {
+  const __m256d zero = _mm256_setzero_pd();
   for (int64_t i = lo; i < hi; i++) {
     const float *r = x + i * C;
     float *o = y + i * C;
     for (int64_t c = 0; c < cv; c += 4) {
       const __m256d xc = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(r + c)), _mm256_loadu_pd(mean + c));
-      _mm_storeu_ps(o + c, _mm256_cvtpd_ps(_mm256_fmadd_pd(xc, _mm256_loadu_pd(scale + c), _mm256_loadu_pd(shift + c))));
+      __m256d v = _mm256_fmadd_pd(xc, _mm256_loadu_pd(scale + c), _mm256_loadu_pd(shift + c));
+      if (Relu) v = _mm256_max_pd(zero, v);  // v when v is NaN
+      _mm_storeu_ps(o + c, _mm256_cvtpd_ps(v));
     }
   }
 }
 
 void affine_rows(int64_t lo, int64_t hi, int64_t C, const float *x, const double *mean, const double *scale,
-                 const double *shift, float *y) {
+                 const double *shift, bool relu, float *y) {
   const int64_t cv = vector_channels(C);
-  if (cv > 0) affine_avx2(lo, hi, C, cv, x, mean, scale, shift, y);
-  if (cv < C) affine_generic(lo, hi, C, cv, x, mean, scale, shift, y);
+  if (cv > 0 && relu) affine_avx2<true>(lo, hi, C, cv, x, mean, scale, shift, y);
+  if (cv > 0 && !relu) affine_avx2<false>(lo, hi, C, cv, x, mean, scale, shift, y);
+  if (cv < C) affine_generic(lo, hi, C, cv, x, mean, scale, shift, relu, y);
 }
 
 // gx[i][c] = k1[c]·dy[i][c] + k2[c]·(x[i][c] − mean[c]) + k3[c], for
-// channels [c0, C).
+// channels [c0, C), dy masked by the ReLU when scale is not null.
 VP_CLONES void bwd_generic(int64_t lo, int64_t hi, int64_t C, int64_t c0, const float *__restrict x,
                            const float *__restrict dy, const double *__restrict mean,
+                           const double *__restrict scale, const double *__restrict shift,
                            const double *__restrict k1, const double *__restrict k2,
                            const double *__restrict k3, float *__restrict gx) {
   for (int64_t i = lo; i < hi; i++) {
     const float *__restrict r = x + i * C, *__restrict g = dy + i * C;
     float *__restrict o = gx + i * C;
     for (int64_t c = c0; c < C; c++) {
-      o[c] = static_cast<float>(k1[c] * static_cast<double>(g[c]) +
-                                k2[c] * (static_cast<double>(r[c]) - mean[c]) + k3[c]);
+      const double xc = static_cast<double>(r[c]) - mean[c];
+      const double gd = relu_grad(static_cast<double>(g[c]), xc, scale, shift, c);
+      o[c] = static_cast<float>(k1[c] * gd + k2[c] * xc + k3[c]);
     }
   }
 }
 
 // bwd_avx2 is bwd_generic for channels [0, cv).
+template <bool Relu>
 VP_AVX2 void bwd_avx2(int64_t lo, int64_t hi, int64_t C, int64_t cv, const float *__restrict x,
-                      const float *__restrict dy, const double *__restrict mean, const double *__restrict k1,
-                      const double *__restrict k2, const double *__restrict k3, float *__restrict gx) {
+                      const float *__restrict dy, const double *__restrict mean, const double *__restrict scale,
+                      const double *__restrict shift, const double *__restrict k1, const double *__restrict k2,
+                      const double *__restrict k3, float *__restrict gx) {
+  const __m256d zero = _mm256_setzero_pd();
   for (int64_t i = lo; i < hi; i++) {
     const float *r = x + i * C, *g = dy + i * C;
     float *o = gx + i * C;
     for (int64_t c = 0; c < cv; c += 4) {
       const __m256d xc = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(r + c)), _mm256_loadu_pd(mean + c));
+      __m256d gd = _mm256_cvtps_pd(_mm_loadu_ps(g + c));
+      if (Relu) {
+        const __m256d y = _mm256_fmadd_pd(xc, _mm256_loadu_pd(scale + c), _mm256_loadu_pd(shift + c));
+        gd = _mm256_and_pd(gd, _mm256_cmp_pd(y, zero, _CMP_GT_OQ));
+      }
       const __m256d t = _mm256_fmadd_pd(_mm256_loadu_pd(k2 + c), xc, _mm256_loadu_pd(k3 + c));
-      const __m256d v = _mm256_fmadd_pd(_mm256_loadu_pd(k1 + c), _mm256_cvtps_pd(_mm_loadu_ps(g + c)), t);
-      _mm_storeu_ps(o + c, _mm256_cvtpd_ps(v));
+      _mm_storeu_ps(o + c, _mm256_cvtpd_ps(_mm256_fmadd_pd(_mm256_loadu_pd(k1 + c), gd, t)));
     }
   }
 }
 
 void bwd_rows(int64_t lo, int64_t hi, int64_t C, const float *x, const float *dy, const double *mean,
-              const double *k1, const double *k2, const double *k3, float *gx) {
+              const double *scale, const double *shift, const double *k1, const double *k2, const double *k3,
+              float *gx) {
   const int64_t cv = vector_channels(C);
-  if (cv > 0) bwd_avx2(lo, hi, C, cv, x, dy, mean, k1, k2, k3, gx);
-  if (cv < C) bwd_generic(lo, hi, C, cv, x, dy, mean, k1, k2, k3, gx);
+  if (cv > 0 && scale != nullptr) bwd_avx2<true>(lo, hi, C, cv, x, dy, mean, scale, shift, k1, k2, k3, gx);
+  if (cv > 0 && scale == nullptr) bwd_avx2<false>(lo, hi, C, cv, x, dy, mean, scale, shift, k1, k2, k3, gx);
+  if (cv < C) bwd_generic(lo, hi, C, cv, x, dy, mean, scale, shift, k1, k2, k3, gx);
 }
 
 constexpr int64_t kBlock = 256;    // rows per partial sum
@@ -375,14 +418,15 @@ std::vector<double> shared_sum(Group *g, int rank, std::vector<double> v) {
 }
 
 // BNTrain normalises x with the batch statistics mean and invstd (double,
-// (C), computed by the caller from x) and applies w, b. With a group, the
+// (C), computed by the caller from x) and applies w, b, then with relu
+// max(0, ·). With a group, the
 // statistics are those of every participant's rows (rows of them in all),
 // and so are the sums of the backward pass; the gradients of w and b are
 // this participant's part (the caller adds the parts).
 struct BNTrain : public torch::autograd::Function<BNTrain> {
   static at::Tensor forward(AutogradContext *ctx, const at::Tensor &x, const at::Tensor &w,
                             const at::Tensor &b, const at::Tensor &mean, const at::Tensor &invstd,
-                            double eps, int64_t rows, int64_t group, int64_t rank) {
+                            double eps, int64_t rows, int64_t group, int64_t rank, bool relu) {
     RECORD_FUNCTION("vitprobe::batch_norm_affine", std::vector<c10::IValue>());
     int64_t M, C;
     dims(x, &M, &C);
@@ -395,15 +439,18 @@ struct BNTrain : public torch::autograd::Function<BNTrain> {
     const double *mp = mean.data_ptr<double>(), *bp = bd.data_ptr<double>();
     float *yp = y.data_ptr<float>();
     at::parallel_for(0, M, kGrain, [&](int64_t lo, int64_t hi) {
-      affine_rows(lo, hi, C, xp, mp, scale.data(), bp, yp);
+      affine_rows(lo, hi, C, xp, mp, scale.data(), bp, relu, yp);
     });
-    ctx->save_for_backward({x, w});
+    // With the ReLU, b gives the mask's shift and y (an output: kept by
+    // reference) the mask of a differentiated backward pass.
+    ctx->save_for_backward(relu ? variable_list{x, w, b, y} : variable_list{x, w});
     ctx->saved_data["mean"] = mean;
     ctx->saved_data["invstd"] = invstd;
     ctx->saved_data["eps"] = eps;
     ctx->saved_data["rows"] = rows;
     ctx->saved_data["group"] = group;
     ctx->saved_data["rank"] = rank;
+    ctx->saved_data["relu"] = relu;
     return y;
   }
 
@@ -414,14 +461,18 @@ struct BNTrain : public torch::autograd::Function<BNTrain> {
     const double eps = ctx->saved_data["eps"].toDouble();
     Group *g = reinterpret_cast<Group *>(ctx->saved_data["group"].toInt());
     const int rank = static_cast<int>(ctx->saved_data["rank"].toInt());
+    const bool relu = ctx->saved_data["relu"].toBool();
     const at::Tensor none;
     try {
-      if (g == nullptr && !grads[0].defined()) return {none, none, none, none, none, none, none, none, none};
+      if (g == nullptr && !grads[0].defined()) return {none, none, none, none, none, none, none, none, none, none};
       if (torch::autograd::GradMode::is_enabled()) {
         TORCH_CHECK(g == nullptr,
                     "vitprobe batch norm: a backward pass with a graph (create_graph) over statistics shared by workers");
-        auto r = composite_backward(x, w, ctx->saved_data["mean"].toTensor(), grads[0], eps);
-        return {r[0], r[1], r[2], none, none, none, none, none, none};
+        // The ReLU's mask is a constant of the pass (its derivative is
+        // zero almost everywhere).
+        const at::Tensor dy = relu ? grads[0] * saved[3].detach().gt(0).to(grads[0].scalar_type()) : grads[0];
+        auto r = composite_backward(x, w, ctx->saved_data["mean"].toTensor(), dy, eps);
+        return {r[0], r[1], r[2], none, none, none, none, none, none, none};
       }
       // A participant whose rows do not reach the loss still takes part:
       // its rows' gradient comes from the others' through the statistics.
@@ -433,12 +484,23 @@ struct BNTrain : public torch::autograd::Function<BNTrain> {
       const double rows = static_cast<double>(ctx->saved_data["rows"].toInt());
       const float *xp = x.data_ptr<float>(), *gp = dy.data_ptr<float>();
       const double *mp = mean.data_ptr<double>(), *is = invstd.data_ptr<double>();
-      const std::vector<double> s = block_sums(M, 2 * C, [&](int64_t lo, int64_t hi, double *acc) {
-        bwd_sum_rows(lo, hi, C, xp, gp, mp, acc);
-      });
-      const std::vector<double> all = shared_sum(g, rank, s);
       at::Tensor wd = w.detach().to(at::kDouble).contiguous();
       const double *wp = wd.data_ptr<double>();
+      // The ReLU's mask: y = (x − mean)·scale + shift as the forward pass
+      // formed it (null without the ReLU).
+      std::vector<double> scale, shift;
+      if (relu) {
+        at::Tensor bd = saved[2].detach().to(at::kDouble).contiguous();
+        const double *bp = bd.data_ptr<double>();
+        scale.resize(C);
+        shift.assign(bp, bp + C);
+        for (int64_t c = 0; c < C; c++) scale[c] = wp[c] * is[c];
+      }
+      const double *sc = relu ? scale.data() : nullptr, *sh = relu ? shift.data() : nullptr;
+      const std::vector<double> s = block_sums(M, 2 * C, [&](int64_t lo, int64_t hi, double *acc) {
+        bwd_sum_rows(lo, hi, C, xp, gp, mp, sc, sh, acc);
+      });
+      const std::vector<double> all = shared_sum(g, rank, s);
       std::vector<double> k1(C), k2(C), k3(C), gw(C), gb(C);
       for (int64_t c = 0; c < C; c++) {
         const double sdy = all[c], sdyx = all[C + c];
@@ -451,9 +513,10 @@ struct BNTrain : public torch::autograd::Function<BNTrain> {
       at::Tensor gx = at::empty_like(x, at::MemoryFormat::ChannelsLast);
       float *op = gx.data_ptr<float>();
       at::parallel_for(0, M, kGrain, [&](int64_t lo, int64_t hi) {
-        bwd_rows(lo, hi, C, xp, gp, mp, k1.data(), k2.data(), k3.data(), op);
+        bwd_rows(lo, hi, C, xp, gp, mp, sc, sh, k1.data(), k2.data(), k3.data(), op);
       });
-      return {gx, doubles(gw).to(w.scalar_type()), doubles(gb).to(w.scalar_type()), none, none, none, none, none, none};
+      return {gx,   doubles(gw).to(w.scalar_type()), doubles(gb).to(w.scalar_type()), none, none, none, none, none, none,
+              none};
     } catch (...) {
       if (g != nullptr) g->abort();
       throw;
@@ -485,9 +548,9 @@ bool has_tangent(const at::Tensor &t) { return t.defined() && t._fw_grad(/*level
 
 // train is vp_batch_norm_train's body; with g, the statistics are shared
 // by g's participants and x must be a float32 map on the CPU (taken to the
-// channels-last layout if it is not).
+// channels-last layout if it is not); with relu, max(0, ·) of the result.
 at::Tensor train(at::Tensor xt, const at::Tensor &wt, const at::Tensor &bt, at::Tensor rm, at::Tensor rv,
-                 double momentum, double eps, Group *g, int rank) {
+                 double momentum, double eps, Group *g, int rank, bool relu) {
   const bool shape_ok = xt.dim() == 4 && xt.is_cpu() && xt.scalar_type() == at::kFloat && xt.numel() > 0 &&
                         xt.size(1) == wt.numel() && xt.size(1) == bt.numel();
   const bool tangents = has_tangent(xt) || has_tangent(wt) || has_tangent(bt);
@@ -497,7 +560,8 @@ at::Tensor train(at::Tensor xt, const at::Tensor &wt, const at::Tensor &bt, at::
                 xt.sizes(), " ", xt.scalar_type());
     xt = xt.contiguous(at::MemoryFormat::ChannelsLast);
   } else if (!shape_ok || tangents || !xt.is_contiguous(at::MemoryFormat::ChannelsLast)) {
-    return at::batch_norm(xt, wt, bt, rm, rv, /*training=*/true, momentum, eps, /*cudnn_enabled=*/false);
+    at::Tensor y = at::batch_norm(xt, wt, bt, rm, rv, /*training=*/true, momentum, eps, /*cudnn_enabled=*/false);
+    return relu ? at::relu(y) : y;
   }
   int64_t M, C;
   dims(xt, &M, &C);
@@ -531,21 +595,21 @@ at::Tensor train(at::Tensor xt, const at::Tensor &wt, const at::Tensor &bt, at::
     if (rv.defined()) rv.mul_(1 - momentum).add_(doubles(unbiased).to(rv.scalar_type()), momentum);
   }
   return BNTrain::apply(xt, wt, bt, mean_t, invstd_t, eps, static_cast<int64_t>(rows),
-                        reinterpret_cast<int64_t>(g), static_cast<int64_t>(rank));
+                        reinterpret_cast<int64_t>(g), static_cast<int64_t>(rank), relu);
 }
 
 }  // namespace vp_bn
 
 extern "C" char *vp_batch_norm_train(vp_tensor x, vp_tensor w, vp_tensor b, vp_tensor running_mean,
                                      vp_tensor running_var, double momentum, double eps, vp_stats_group group,
-                                     int rank, vp_tensor *out) {
+                                     int rank, int relu, vp_tensor *out) {
   using namespace vp_bn;
   Group *g = static_cast<Group *>(group);
   try {
     at::Tensor rm = running_mean != nullptr ? *static_cast<at::Tensor *>(running_mean) : at::Tensor();
     at::Tensor rv = running_var != nullptr ? *static_cast<at::Tensor *>(running_var) : at::Tensor();
     *out = new at::Tensor(train(*static_cast<at::Tensor *>(x), *static_cast<at::Tensor *>(w),
-                                *static_cast<at::Tensor *>(b), rm, rv, momentum, eps, g, rank));
+                                *static_cast<at::Tensor *>(b), rm, rv, momentum, eps, g, rank, relu != 0));
     return nullptr;
   } catch (const std::exception &e) {
     if (g != nullptr) g->abort();

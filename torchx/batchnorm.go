@@ -24,7 +24,22 @@ import (
 // layout). Other inputs take libtorch's batch_norm. The caller owns the
 // result.
 func BatchNormTrain(x, w, b, runningMean, runningVar *ts.Tensor, momentum, eps float64) (*ts.Tensor, error) {
-	return batchNormTrain(x, w, b, runningMean, runningVar, momentum, eps, nil, 0)
+	return batchNormTrain(x, w, b, runningMean, runningVar, momentum, eps, nil, 0, false)
+}
+
+// BatchNormReLU is max(0, BatchNormTrain(...)), or of BatchNormShared's
+// with a group g (nil: none), differentiable (twice). Where batch norm
+// takes vitprobe's kernel the ReLU is part of it: the forward pass writes
+// the rectified map and the backward pass takes the gradient where the
+// normalised value was positive (recomputed from x), so the ReLU costs no
+// pass over the map of its own, forward or backward; the values and
+// gradients are those of the two operations one after the other. Other
+// inputs take libtorch's batch_norm and relu. The caller owns the result.
+func BatchNormReLU(x, w, b, runningMean, runningVar *ts.Tensor, momentum, eps float64, g *StatsGroup, rank int) (*ts.Tensor, error) {
+	if g != nil && g.p == nil {
+		return nil, fmt.Errorf("torchx: batch norm: a closed statistics group")
+	}
+	return batchNormTrain(x, w, b, runningMean, runningVar, momentum, eps, g, rank, true)
 }
 
 // BatchNormShared is BatchNormTrain for one worker's rows of a batch split
@@ -45,10 +60,10 @@ func BatchNormShared(x, w, b, runningMean, runningVar *ts.Tensor, momentum, eps 
 	if g == nil || g.p == nil {
 		return nil, fmt.Errorf("torchx: batch norm: no statistics group")
 	}
-	return batchNormTrain(x, w, b, runningMean, runningVar, momentum, eps, g, rank)
+	return batchNormTrain(x, w, b, runningMean, runningVar, momentum, eps, g, rank, false)
 }
 
-func batchNormTrain(x, w, b, runningMean, runningVar *ts.Tensor, momentum, eps float64, g *StatsGroup, rank int) (*ts.Tensor, error) {
+func batchNormTrain(x, w, b, runningMean, runningVar *ts.Tensor, momentum, eps float64, g *StatsGroup, rank int, relu bool) (*ts.Tensor, error) {
 	if x == nil || w == nil || b == nil {
 		if g != nil {
 			g.Abort()
@@ -68,7 +83,7 @@ func batchNormTrain(x, w, b, runningMean, runningVar *ts.Tensor, momentum, eps f
 	}
 	var out C.vp_tensor
 	if err := errFrom(C.vp_batch_norm_train(C.vp_tensor(x.Ctensor()), C.vp_tensor(w.Ctensor()), C.vp_tensor(b.Ctensor()),
-		rm, rv, C.double(momentum), C.double(eps), grp, C.int(rank), &out)); err != nil {
+		rm, rv, C.double(momentum), C.double(eps), grp, C.int(rank), cbool(relu), &out)); err != nil {
 		return nil, fmt.Errorf("torchx: batch norm: %w", err)
 	}
 	return ts.FromCtensor(unsafe.Pointer(out)), nil

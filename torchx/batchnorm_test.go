@@ -17,7 +17,8 @@ import (
 // to x, w and b (the kernel's backward pass, and the composite one that a
 // gradient with a graph takes), a Hessian-vector product of that loss, and
 // the running statistics after two steps, each with the AVX2 row kernels
-// (where the CPU has them) and with the generic ones. On maps whose mean is 1000 times their spread, libtorch's float32
+// (where the CPU has them) and with the generic ones, and the same for
+// BatchNormReLU against batch_norm then relu. On maps whose mean is 1000 times their spread, libtorch's float32
 // channels-last kernel is logged beside: it loses about three digits there
 // (its output 3e-4 from float64), which is what the double sums avoid.
 // Asked: 1e-6 for values, gradients and statistics, 1e-5 for the product
@@ -34,8 +35,12 @@ func TestBatchNormTrainMatchesFloat64(t *testing.T) {
 		{2, 3, 33, 10, 1},
 		{3, 40, 5, 5, 1}, // two strips of 16 channels and 8 after them
 	} {
-		for _, simd := range []bool{true, false} {
+		for _, v := range []struct{ simd, relu bool }{{true, false}, {false, false}, {true, true}, {false, true}} {
+			simd, relu := v.simd, v.relu
 			kernels := map[bool]string{true: "avx2", false: "generic"}[simd]
+			if relu {
+				kernels += "_relu"
+			}
 			t.Run(fmt.Sprintf("n%d_c%d_hw%d_mean%g_%s", c.n, c.ch, c.hw, c.mean, kernels), func(t *testing.T) {
 				prev := torchx.BatchNormSIMD(simd)
 				defer torchx.BatchNormSIMD(prev)
@@ -68,21 +73,25 @@ func TestBatchNormTrainMatchesFloat64(t *testing.T) {
 					if k == gotch.Float {
 						in = s.Add(must(torchx.ChannelsLast(x)))
 					}
-					var y *ts.Tensor
-					if mine {
-						y = s.Add(must(torchx.BatchNormTrain(in, w, b, rm, rvar, 0.1, 1e-5)))
-					} else {
-						y = s.Add(must(ts.BatchNorm(in, w, b, rm, rvar, true, 0.1, 1e-5, false)))
+					bn := func() *ts.Tensor {
+						switch {
+						case mine && relu:
+							return s.Add(must(torchx.BatchNormReLU(in, w, b, rm, rvar, 0.1, 1e-5, nil, 0)))
+						case mine:
+							return s.Add(must(torchx.BatchNormTrain(in, w, b, rm, rvar, 0.1, 1e-5)))
+						}
+						y := s.Add(must(ts.BatchNorm(in, w, b, rm, rvar, true, 0.1, 1e-5, false)))
+						if relu {
+							y = s.Add(must(y.Relu(false)))
+						}
+						return y
 					}
+					y := bn()
 					// The gradient without a graph (the kernel's backward
 					// pass), then a second pass for the product (the
 					// composite backward pass, differentiated).
 					g := s.AddAll(must(torchx.Grad(attnLoss(&s, y, mk(rv, shape, false)), []*ts.Tensor{x, w, b})))
-					if mine {
-						y = s.Add(must(torchx.BatchNormTrain(in, w, b, rm, rvar, 0.1, 1e-5)))
-					} else {
-						y = s.Add(must(ts.BatchNorm(in, w, b, rm, rvar, true, 0.1, 1e-5, false)))
-					}
+					y = bn()
 					h := must(torchx.NewHVP(attnLoss(&s, y, mk(rv, shape, false)), []*ts.Tensor{x, w, b}))
 					defer h.Close()
 					hv := s.AddAll(must(h.Apply([]*ts.Tensor{mk(vx, shape, false), mk(vw, []int64{c.ch}, false), mk(vb, []int64{c.ch}, false)})))
@@ -101,7 +110,7 @@ func TestBatchNormTrainMatchesFloat64(t *testing.T) {
 					{"running statistics", got.stats, lib.stats, ref.stats, 1e-6},
 				} {
 					e, el := relErr(x.a, x.rf), relErr(x.l, x.rf)
-					t.Logf("%s: BatchNormTrain vs float64 %.2g (libtorch's float32 channels-last kernel: %.2g)", x.what, e, el)
+					t.Logf("%s: %s vs float64 %.2g (libtorch's float32 channels-last kernel: %.2g)", x.what, map[bool]string{false: "BatchNormTrain", true: "BatchNormReLU"}[relu], e, el)
 					if !(e <= x.tol) {
 						t.Errorf("%s: relative error %.3g, want <= %g", x.what, e, x.tol)
 					}
