@@ -134,6 +134,23 @@ func (f *fwd) bnReLU(x *ts.Tensor, b *batchNorm) *ts.Tensor {
 	return f.reluOwned(f.bn(x, b))
 }
 
+// bnAddReLU is relu(bn(x, b) + res): one kernel, with no pass of the
+// addition's or the ReLU's own over the map, where batch norm takes
+// torchx's training kernel (torchx.BatchNormAddReLU); else the three
+// operations.
+func (f *fwd) bnAddReLU(x *ts.Tensor, b *batchNorm, res *ts.Tensor) *ts.Tensor {
+	if !f.ok(x, res) {
+		return nil
+	}
+	if f.mode == Train && f.drop != nil && f.drop.stats != nil {
+		return f.t(torchx.BatchNormAddReLU(x, b.w, b.b, res, b.mean, b.vr, bnMomentum, bnEps, f.drop.stats, f.drop.rank))
+	}
+	if channelsLast && f.mode == Train && onCPU(x) {
+		return f.t(torchx.BatchNormAddReLU(x, b.w, b.b, res, b.mean, b.vr, bnMomentum, bnEps, nil, 0))
+	}
+	return f.reluOwned(f.addOwned(f.bn(x, b), res))
+}
+
 // bnAffine is batch norm in evaluation written as the per-channel affine
 // map it is, x·α + β with α = w/sqrt(var + eps) and β = b − mean·α (the
 // terms libtorch's own evaluation kernel forms), for passes that will be
@@ -244,8 +261,11 @@ func (f *fwd) convBNAct(x *ts.Tensor, c *conv, b *batchNorm, res *ts.Tensor, res
 		return nil
 	}
 	if !fuseConv || !f.inference(x) || c.groups != 1 {
-		if relu && res == nil && !f.inference(x) {
-			return f.bnReLU(f.conv(x, c), b)
+		if relu && !f.inference(x) {
+			if res == nil {
+				return f.bnReLU(f.conv(x, c), b)
+			}
+			return f.bnAddReLU(f.conv(x, c), b, res)
 		}
 		y := f.convBN(x, c, b)
 		if res != nil {

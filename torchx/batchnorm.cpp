@@ -299,6 +299,105 @@ void bwd_rows(int64_t lo, int64_t hi, int64_t C, const float *x, const float *dy
   if (cv < C) bwd_generic(lo, hi, C, cv, x, dy, mean, scale, shift, k1, k2, k3, gx);
 }
 
+// With a residual map r added before the ReLU (the last batch norm of a
+// residual block), the forward pass writes max(0, y + r), and the backward
+// pass's sum pass forms g = dz where the output was positive, writes it
+// (it is also the residual branch's gradient) and sums it; the elementwise
+// pass then reads g. The ReLU's and the addition's passes are gone.
+
+// y[i][c] = max(0, (x[i][c] − mean[c])·scale[c] + shift[c] + r[i][c]),
+// for channels [c0, C).
+VP_CLONES void affine_res_generic(int64_t lo, int64_t hi, int64_t C, int64_t c0, const float *__restrict x,
+                                  const double *__restrict mean, const double *__restrict scale,
+                                  const double *__restrict shift, const float *__restrict res, float *__restrict y) {
+  for (int64_t i = lo; i < hi; i++) {
+    const float *__restrict r = x + i * C, *__restrict s = res + i * C;
+    float *__restrict o = y + i * C;
+    for (int64_t c = c0; c < C; c++) {
+      const double v = (static_cast<double>(r[c]) - mean[c]) * scale[c] + shift[c] + static_cast<double>(s[c]);
+      o[c] = static_cast<float>(v <= 0 ? 0.0 : v);
+    }
+  }
+}
+
+// affine_res_avx2 is affine_res_generic for channels [0, cv).
+VP_AVX2 void affine_res_avx2(int64_t lo, int64_t hi, int64_t C, int64_t cv, const float *__restrict x,
+                             const double *__restrict mean, const double *__restrict scale,
+                             const double *__restrict shift, const float *__restrict res, float *__restrict y) {
+  const __m256d zero = _mm256_setzero_pd();
+  for (int64_t i = lo; i < hi; i++) {
+    const float *r = x + i * C, *s = res + i * C;
+    float *o = y + i * C;
+    for (int64_t c = 0; c < cv; c += 4) {
+      const __m256d xc = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(r + c)), _mm256_loadu_pd(mean + c));
+      __m256d v = _mm256_fmadd_pd(xc, _mm256_loadu_pd(scale + c), _mm256_loadu_pd(shift + c));
+      v = _mm256_max_pd(zero, _mm256_add_pd(v, _mm256_cvtps_pd(_mm_loadu_ps(s + c))));  // NaN stays
+      _mm_storeu_ps(o + c, _mm256_cvtpd_ps(v));
+    }
+  }
+}
+
+void affine_res_rows(int64_t lo, int64_t hi, int64_t C, const float *x, const double *mean, const double *scale,
+                     const double *shift, const float *res, float *y) {
+  const int64_t cv = vector_channels(C);
+  if (cv > 0) affine_res_avx2(lo, hi, C, cv, x, mean, scale, shift, res, y);
+  if (cv < C) affine_res_generic(lo, hi, C, cv, x, mean, scale, shift, res, y);
+}
+
+// g[i][c] = dz[i][c] where z[i][c] > 0, else 0; acc[c] += Σ g[i][c] and
+// acc[C + c] += Σ g[i][c]·(x[i][c] − mean[c]), for channels [c0, C).
+VP_CLONES void bwd_sum_res_generic(int64_t lo, int64_t hi, int64_t C, int64_t c0, const float *__restrict x,
+                                   const float *__restrict dz, const float *__restrict z,
+                                   const double *__restrict mean, float *__restrict g, double *__restrict acc) {
+  double *__restrict a = acc, *__restrict b = acc + C;
+  for (int64_t i = lo; i < hi; i++) {
+    const float *__restrict r = x + i * C, *__restrict d = dz + i * C, *__restrict zz = z + i * C;
+    float *__restrict o = g + i * C;
+    for (int64_t c = c0; c < C; c++) {
+      const float gf = zz[c] > 0 ? d[c] : 0.0f;
+      o[c] = gf;
+      const double gd = static_cast<double>(gf);
+      a[c] += gd;
+      b[c] += gd * (static_cast<double>(r[c]) - mean[c]);
+    }
+  }
+}
+
+// bwd_sum_res_avx2 is bwd_sum_res_generic for channels [0, cv), by strips.
+VP_AVX2 void bwd_sum_res_avx2(int64_t lo, int64_t hi, int64_t C, int64_t cv, const float *__restrict x,
+                              const float *__restrict dz, const float *__restrict z, const double *__restrict mean,
+                              float *__restrict g, double *__restrict acc) {
+  const __m128 zero = _mm_setzero_ps();
+  for (int64_t c0 = 0; c0 < cv; c0 += kStrip) {
+    __m256d a[4], b[4], m[4];
+    for (int k = 0; k < 4; k++) {
+      a[k] = b[k] = _mm256_setzero_pd();
+      m[k] = _mm256_loadu_pd(mean + c0 + 4 * k);
+    }
+    for (int64_t i = lo; i < hi; i++) {
+      const float *r = x + i * C + c0, *d = dz + i * C + c0, *zz = z + i * C + c0;
+      float *o = g + i * C + c0;
+      for (int k = 0; k < 4; k++) {
+        const __m128 gf = _mm_and_ps(_mm_loadu_ps(d + 4 * k), _mm_cmp_ps(_mm_loadu_ps(zz + 4 * k), zero, _CMP_GT_OQ));
+        _mm_storeu_ps(o + 4 * k, gf);
+        const __m256d gd = _mm256_cvtps_pd(gf);
+        const __m256d xc = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(r + 4 * k)), m[k]);
+        a[k] = _mm256_add_pd(a[k], gd);
+        b[k] = _mm256_fmadd_pd(gd, xc, b[k]);
+      }
+    }
+    add_strip(acc + c0, a);
+    add_strip(acc + C + c0, b);
+  }
+}
+
+void bwd_sum_res_rows(int64_t lo, int64_t hi, int64_t C, const float *x, const float *dz, const float *z,
+                      const double *mean, float *g, double *acc) {
+  const int64_t cv = vector_channels(C);
+  if (cv > 0) bwd_sum_res_avx2(lo, hi, C, cv, x, dz, z, mean, g, acc);
+  if (cv < C) bwd_sum_res_generic(lo, hi, C, cv, x, dz, z, mean, g, acc);
+}
+
 constexpr int64_t kBlock = 256;    // rows per partial sum
 constexpr int64_t kGrain = 2048;   // rows per task of the elementwise passes
 
@@ -419,14 +518,15 @@ std::vector<double> shared_sum(Group *g, int rank, std::vector<double> v) {
 
 // BNTrain normalises x with the batch statistics mean and invstd (double,
 // (C), computed by the caller from x) and applies w, b, then with relu
-// max(0, ·). With a group, the
+// max(0, ·), adding the residual map res first unless it is empty. With a group, the
 // statistics are those of every participant's rows (rows of them in all),
 // and so are the sums of the backward pass; the gradients of w and b are
 // this participant's part (the caller adds the parts).
 struct BNTrain : public torch::autograd::Function<BNTrain> {
   static at::Tensor forward(AutogradContext *ctx, const at::Tensor &x, const at::Tensor &w,
-                            const at::Tensor &b, const at::Tensor &mean, const at::Tensor &invstd,
-                            double eps, int64_t rows, int64_t group, int64_t rank, bool relu) {
+                            const at::Tensor &b, const at::Tensor &res, const at::Tensor &mean,
+                            const at::Tensor &invstd, double eps, int64_t rows, int64_t group, int64_t rank,
+                            bool relu) {
     RECORD_FUNCTION("vitprobe::batch_norm_affine", std::vector<c10::IValue>());
     int64_t M, C;
     dims(x, &M, &C);
@@ -438,8 +538,14 @@ struct BNTrain : public torch::autograd::Function<BNTrain> {
     const float *xp = x.data_ptr<float>();
     const double *mp = mean.data_ptr<double>(), *bp = bd.data_ptr<double>();
     float *yp = y.data_ptr<float>();
+    const bool residual = res.numel() > 0;
+    const float *rp = residual ? res.data_ptr<float>() : nullptr;
     at::parallel_for(0, M, kGrain, [&](int64_t lo, int64_t hi) {
-      affine_rows(lo, hi, C, xp, mp, scale.data(), bp, relu, yp);
+      if (residual) {
+        affine_res_rows(lo, hi, C, xp, mp, scale.data(), bp, rp, yp);
+      } else {
+        affine_rows(lo, hi, C, xp, mp, scale.data(), bp, relu, yp);
+      }
     });
     // With the ReLU, b gives the mask's shift and y (an output: kept by
     // reference) the mask of a differentiated backward pass.
@@ -451,6 +557,7 @@ struct BNTrain : public torch::autograd::Function<BNTrain> {
     ctx->saved_data["group"] = group;
     ctx->saved_data["rank"] = rank;
     ctx->saved_data["relu"] = relu;
+    ctx->saved_data["residual"] = residual;
     return y;
   }
 
@@ -461,10 +568,10 @@ struct BNTrain : public torch::autograd::Function<BNTrain> {
     const double eps = ctx->saved_data["eps"].toDouble();
     Group *g = reinterpret_cast<Group *>(ctx->saved_data["group"].toInt());
     const int rank = static_cast<int>(ctx->saved_data["rank"].toInt());
-    const bool relu = ctx->saved_data["relu"].toBool();
+    const bool relu = ctx->saved_data["relu"].toBool(), residual = ctx->saved_data["residual"].toBool();
     const at::Tensor none;
     try {
-      if (g == nullptr && !grads[0].defined()) return {none, none, none, none, none, none, none, none, none, none};
+      if (g == nullptr && !grads[0].defined()) return {none, none, none, none, none, none, none, none, none, none, none};
       if (torch::autograd::GradMode::is_enabled()) {
         TORCH_CHECK(g == nullptr,
                     "vitprobe batch norm: a backward pass with a graph (create_graph) over statistics shared by workers");
@@ -472,7 +579,7 @@ struct BNTrain : public torch::autograd::Function<BNTrain> {
         // zero almost everywhere).
         const at::Tensor dy = relu ? grads[0] * saved[3].detach().gt(0).to(grads[0].scalar_type()) : grads[0];
         auto r = composite_backward(x, w, ctx->saved_data["mean"].toTensor(), dy, eps);
-        return {r[0], r[1], r[2], none, none, none, none, none, none, none};
+        return {r[0], r[1], r[2], residual ? dy : none, none, none, none, none, none, none, none};
       }
       // A participant whose rows do not reach the loss still takes part:
       // its rows' gradient comes from the others' through the statistics.
@@ -483,6 +590,13 @@ struct BNTrain : public torch::autograd::Function<BNTrain> {
       dims(x, &M, &C);
       const double rows = static_cast<double>(ctx->saved_data["rows"].toInt());
       const float *xp = x.data_ptr<float>(), *gp = dy.data_ptr<float>();
+      // With the residual, the ReLU's mask comes from the output z, and the
+      // sum pass writes the masked gradient gr (the residual's gradient),
+      // which the elementwise pass then reads in place of dy.
+      at::Tensor gr;
+      if (residual) {
+        gr = at::empty_like(x, at::MemoryFormat::ChannelsLast);
+      }
       const double *mp = mean.data_ptr<double>(), *is = invstd.data_ptr<double>();
       at::Tensor wd = w.detach().to(at::kDouble).contiguous();
       const double *wp = wd.data_ptr<double>();
@@ -496,10 +610,15 @@ struct BNTrain : public torch::autograd::Function<BNTrain> {
         shift.assign(bp, bp + C);
         for (int64_t c = 0; c < C; c++) scale[c] = wp[c] * is[c];
       }
-      const double *sc = relu ? scale.data() : nullptr, *sh = relu ? shift.data() : nullptr;
+      const double *sc = relu && !residual ? scale.data() : nullptr, *sh = relu && !residual ? shift.data() : nullptr;
       const std::vector<double> s = block_sums(M, 2 * C, [&](int64_t lo, int64_t hi, double *acc) {
-        bwd_sum_rows(lo, hi, C, xp, gp, mp, sc, sh, acc);
+        if (residual) {
+          bwd_sum_res_rows(lo, hi, C, xp, gp, saved[3].data_ptr<float>(), mp, gr.data_ptr<float>(), acc);
+        } else {
+          bwd_sum_rows(lo, hi, C, xp, gp, mp, sc, sh, acc);
+        }
       });
+      if (residual) gp = gr.data_ptr<float>();
       const std::vector<double> all = shared_sum(g, rank, s);
       std::vector<double> k1(C), k2(C), k3(C), gw(C), gb(C);
       for (int64_t c = 0; c < C; c++) {
@@ -515,8 +634,8 @@ struct BNTrain : public torch::autograd::Function<BNTrain> {
       at::parallel_for(0, M, kGrain, [&](int64_t lo, int64_t hi) {
         bwd_rows(lo, hi, C, xp, gp, mp, sc, sh, k1.data(), k2.data(), k3.data(), op);
       });
-      return {gx,   doubles(gw).to(w.scalar_type()), doubles(gb).to(w.scalar_type()), none, none, none, none, none, none,
-              none};
+      return {gx,   doubles(gw).to(w.scalar_type()), doubles(gb).to(w.scalar_type()), residual ? gr : none, none, none, none,
+              none, none, none, none};
     } catch (...) {
       if (g != nullptr) g->abort();
       throw;
@@ -549,20 +668,26 @@ bool has_tangent(const at::Tensor &t) { return t.defined() && t._fw_grad(/*level
 // train is vp_batch_norm_train's body; with g, the statistics are shared
 // by g's participants and x must be a float32 map on the CPU (taken to the
 // channels-last layout if it is not); with relu, max(0, ·) of the result.
-at::Tensor train(at::Tensor xt, const at::Tensor &wt, const at::Tensor &bt, at::Tensor rm, at::Tensor rv,
-                 double momentum, double eps, Group *g, int rank, bool relu) {
+at::Tensor train(at::Tensor xt, const at::Tensor &wt, const at::Tensor &bt, at::Tensor res, at::Tensor rm,
+                 at::Tensor rv, double momentum, double eps, Group *g, int rank, bool relu) {
+  TORCH_CHECK(!res.defined() || relu, "vitprobe batch norm: a residual map without the ReLU");
+  TORCH_CHECK(!res.defined() || res.sizes() == xt.sizes(), "vitprobe batch norm: a residual map of size ", res.sizes(),
+              " for a map of size ", xt.sizes());
   const bool shape_ok = xt.dim() == 4 && xt.is_cpu() && xt.scalar_type() == at::kFloat && xt.numel() > 0 &&
                         xt.size(1) == wt.numel() && xt.size(1) == bt.numel();
-  const bool tangents = has_tangent(xt) || has_tangent(wt) || has_tangent(bt);
+  const bool tangents = has_tangent(xt) || has_tangent(wt) || has_tangent(bt) || has_tangent(res);
+  const bool res_ok = !res.defined() || (res.scalar_type() == at::kFloat && res.is_cpu());
   if (g != nullptr) {
-    TORCH_CHECK(shape_ok && !tangents, "vitprobe batch norm: statistics shared by workers need a float32 (N, C, H, W) "
+    TORCH_CHECK(shape_ok && res_ok && !tangents, "vitprobe batch norm: statistics shared by workers need a float32 (N, C, H, W) "
                                        "map on the CPU without forward-mode tangents, got ",
                 xt.sizes(), " ", xt.scalar_type());
     xt = xt.contiguous(at::MemoryFormat::ChannelsLast);
-  } else if (!shape_ok || tangents || !xt.is_contiguous(at::MemoryFormat::ChannelsLast)) {
+  } else if (!shape_ok || !res_ok || tangents || !xt.is_contiguous(at::MemoryFormat::ChannelsLast)) {
     at::Tensor y = at::batch_norm(xt, wt, bt, rm, rv, /*training=*/true, momentum, eps, /*cudnn_enabled=*/false);
+    if (res.defined()) y = y + res;
     return relu ? at::relu(y) : y;
   }
+  if (res.defined()) res = res.contiguous(at::MemoryFormat::ChannelsLast);
   int64_t M, C;
   dims(xt, &M, &C);
   at::Tensor mean_t, invstd_t;
@@ -594,7 +719,10 @@ at::Tensor train(at::Tensor xt, const at::Tensor &wt, const at::Tensor &bt, at::
     if (rm.defined()) rm.mul_(1 - momentum).add_(mean_t.to(rm.scalar_type()), momentum);
     if (rv.defined()) rv.mul_(1 - momentum).add_(doubles(unbiased).to(rv.scalar_type()), momentum);
   }
-  return BNTrain::apply(xt, wt, bt, mean_t, invstd_t, eps, static_cast<int64_t>(rows),
+  // Without a residual map, an empty one (autograd's apply takes defined
+  // tensors only).
+  if (!res.defined()) res = at::empty({0}, xt.options());
+  return BNTrain::apply(xt, wt, bt, res, mean_t, invstd_t, eps, static_cast<int64_t>(rows),
                         reinterpret_cast<int64_t>(g), static_cast<int64_t>(rank), relu);
 }
 
@@ -602,14 +730,15 @@ at::Tensor train(at::Tensor xt, const at::Tensor &wt, const at::Tensor &bt, at::
 
 extern "C" char *vp_batch_norm_train(vp_tensor x, vp_tensor w, vp_tensor b, vp_tensor running_mean,
                                      vp_tensor running_var, double momentum, double eps, vp_stats_group group,
-                                     int rank, int relu, vp_tensor *out) {
+                                     int rank, int relu, vp_tensor residual, vp_tensor *out) {
   using namespace vp_bn;
   Group *g = static_cast<Group *>(group);
   try {
     at::Tensor rm = running_mean != nullptr ? *static_cast<at::Tensor *>(running_mean) : at::Tensor();
     at::Tensor rv = running_var != nullptr ? *static_cast<at::Tensor *>(running_var) : at::Tensor();
+    at::Tensor res = residual != nullptr ? *static_cast<at::Tensor *>(residual) : at::Tensor();
     *out = new at::Tensor(train(*static_cast<at::Tensor *>(x), *static_cast<at::Tensor *>(w),
-                                *static_cast<at::Tensor *>(b), rm, rv, momentum, eps, g, rank, relu != 0));
+                                *static_cast<at::Tensor *>(b), res, rm, rv, momentum, eps, g, rank, relu != 0));
     return nullptr;
   } catch (const std::exception &e) {
     if (g != nullptr) g->abort();

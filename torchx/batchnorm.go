@@ -24,7 +24,7 @@ import (
 // layout). Other inputs take libtorch's batch_norm. The caller owns the
 // result.
 func BatchNormTrain(x, w, b, runningMean, runningVar *ts.Tensor, momentum, eps float64) (*ts.Tensor, error) {
-	return batchNormTrain(x, w, b, runningMean, runningVar, momentum, eps, nil, 0, false)
+	return batchNormTrain(x, w, b, nil, runningMean, runningVar, momentum, eps, nil, 0, false)
 }
 
 // BatchNormReLU is max(0, BatchNormTrain(...)), or of BatchNormShared's
@@ -39,7 +39,29 @@ func BatchNormReLU(x, w, b, runningMean, runningVar *ts.Tensor, momentum, eps fl
 	if g != nil && g.p == nil {
 		return nil, fmt.Errorf("torchx: batch norm: a closed statistics group")
 	}
-	return batchNormTrain(x, w, b, runningMean, runningVar, momentum, eps, g, rank, true)
+	return batchNormTrain(x, w, b, nil, runningMean, runningVar, momentum, eps, g, rank, true)
+}
+
+// BatchNormAddReLU is max(0, BatchNormTrain(...) + res), or with
+// BatchNormShared's statistics given a group g (nil: none), for res a map
+// of x's size (a residual block's shortcut), differentiable (twice) in
+// x, w, b and res. Where batch norm takes vitprobe's kernel the addition
+// and the ReLU are part of it: the forward pass writes the rectified sum,
+// and the backward pass's sum pass forms and writes the gradient where
+// the output was positive (which is also res's gradient), so neither the
+// addition nor the ReLU has a pass over the map of its own. Other inputs
+// take libtorch's operations. The caller owns the result.
+func BatchNormAddReLU(x, w, b, res, runningMean, runningVar *ts.Tensor, momentum, eps float64, g *StatsGroup, rank int) (*ts.Tensor, error) {
+	if g != nil && g.p == nil {
+		return nil, fmt.Errorf("torchx: batch norm: a closed statistics group")
+	}
+	if res == nil {
+		if g != nil {
+			g.Abort()
+		}
+		return nil, fmt.Errorf("torchx: batch norm: nil residual map")
+	}
+	return batchNormTrain(x, w, b, res, runningMean, runningVar, momentum, eps, g, rank, true)
 }
 
 // BatchNormShared is BatchNormTrain for one worker's rows of a batch split
@@ -60,10 +82,10 @@ func BatchNormShared(x, w, b, runningMean, runningVar *ts.Tensor, momentum, eps 
 	if g == nil || g.p == nil {
 		return nil, fmt.Errorf("torchx: batch norm: no statistics group")
 	}
-	return batchNormTrain(x, w, b, runningMean, runningVar, momentum, eps, g, rank, false)
+	return batchNormTrain(x, w, b, nil, runningMean, runningVar, momentum, eps, g, rank, false)
 }
 
-func batchNormTrain(x, w, b, runningMean, runningVar *ts.Tensor, momentum, eps float64, g *StatsGroup, rank int, relu bool) (*ts.Tensor, error) {
+func batchNormTrain(x, w, b, res, runningMean, runningVar *ts.Tensor, momentum, eps float64, g *StatsGroup, rank int, relu bool) (*ts.Tensor, error) {
 	if x == nil || w == nil || b == nil {
 		if g != nil {
 			g.Abort()
@@ -81,9 +103,13 @@ func batchNormTrain(x, w, b, runningMean, runningVar *ts.Tensor, momentum, eps f
 	if g != nil {
 		grp = g.p
 	}
+	var rs C.vp_tensor
+	if res != nil {
+		rs = C.vp_tensor(res.Ctensor())
+	}
 	var out C.vp_tensor
 	if err := errFrom(C.vp_batch_norm_train(C.vp_tensor(x.Ctensor()), C.vp_tensor(w.Ctensor()), C.vp_tensor(b.Ctensor()),
-		rm, rv, C.double(momentum), C.double(eps), grp, C.int(rank), cbool(relu), &out)); err != nil {
+		rm, rv, C.double(momentum), C.double(eps), grp, C.int(rank), cbool(relu), rs, &out)); err != nil {
 		return nil, fmt.Errorf("torchx: batch norm: %w", err)
 	}
 	return ts.FromCtensor(unsafe.Pointer(out)), nil

@@ -18,7 +18,9 @@ import (
 // gradient with a graph takes), a Hessian-vector product of that loss, and
 // the running statistics after two steps, each with the AVX2 row kernels
 // (where the CPU has them) and with the generic ones, and the same for
-// BatchNormReLU against batch_norm then relu. On maps whose mean is 1000 times their spread, libtorch's float32
+// BatchNormReLU against batch_norm then relu and BatchNormAddReLU against
+// batch_norm, the addition of a residual map, then relu (its gradient
+// included). On maps whose mean is 1000 times their spread, libtorch's float32
 // channels-last kernel is logged beside: it loses about three digits there
 // (its output 3e-4 from float64), which is what the double sums avoid.
 // Asked: 1e-6 for values, gradients and statistics, 1e-5 for the product
@@ -35,12 +37,16 @@ func TestBatchNormTrainMatchesFloat64(t *testing.T) {
 		{2, 3, 33, 10, 1},
 		{3, 40, 5, 5, 1}, // two strips of 16 channels and 8 after them
 	} {
-		for _, v := range []struct{ simd, relu bool }{{true, false}, {false, false}, {true, true}, {false, true}} {
-			simd, relu := v.simd, v.relu
+		for _, v := range []struct {
+			simd bool
+			op   string // "", "relu" or "addrelu"
+		}{{true, ""}, {false, ""}, {true, "relu"}, {false, "relu"}, {true, "addrelu"}, {false, "addrelu"}} {
+			simd, op := v.simd, v.op
 			kernels := map[bool]string{true: "avx2", false: "generic"}[simd]
-			if relu {
-				kernels += "_relu"
+			if op != "" {
+				kernels += "_" + op
 			}
+			name := map[string]string{"": "BatchNormTrain", "relu": "BatchNormReLU", "addrelu": "BatchNormAddReLU"}[op]
 			t.Run(fmt.Sprintf("n%d_c%d_hw%d_mean%g_%s", c.n, c.ch, c.hw, c.mean, kernels), func(t *testing.T) {
 				prev := torchx.BatchNormSIMD(simd)
 				defer torchx.BatchNormSIMD(prev)
@@ -57,6 +63,7 @@ func TestBatchNormTrainMatchesFloat64(t *testing.T) {
 				wv, bv := randVals(r, c.ch, 1), randVals(r, c.ch, 1)
 				rv := randVals(r, size, 1)
 				vx, vw, vb := randVals(r, size, 1), randVals(r, c.ch, 1), randVals(r, c.ch, 1)
+				sv, vs := randVals(r, size, 1), randVals(r, size, 1) // the residual map, its direction
 				rmv, rvv := randVals(r, c.ch, 1), randVals(r, c.ch, 0.1)
 				for i := range rvv {
 					rvv[i] += 1
@@ -73,15 +80,27 @@ func TestBatchNormTrainMatchesFloat64(t *testing.T) {
 					if k == gotch.Float {
 						in = s.Add(must(torchx.ChannelsLast(x)))
 					}
+					wrt := []*ts.Tensor{x, w, b}
+					dirs := []*ts.Tensor{mk(vx, shape, false), mk(vw, []int64{c.ch}, false), mk(vb, []int64{c.ch}, false)}
+					var res *ts.Tensor
+					if op == "addrelu" {
+						res = mk(sv, shape, true)
+						wrt, dirs = append(wrt, res), append(dirs, mk(vs, shape, false))
+					}
 					bn := func() *ts.Tensor {
 						switch {
-						case mine && relu:
+						case mine && op == "relu":
 							return s.Add(must(torchx.BatchNormReLU(in, w, b, rm, rvar, 0.1, 1e-5, nil, 0)))
+						case mine && op == "addrelu":
+							return s.Add(must(torchx.BatchNormAddReLU(in, w, b, res, rm, rvar, 0.1, 1e-5, nil, 0)))
 						case mine:
 							return s.Add(must(torchx.BatchNormTrain(in, w, b, rm, rvar, 0.1, 1e-5)))
 						}
 						y := s.Add(must(ts.BatchNorm(in, w, b, rm, rvar, true, 0.1, 1e-5, false)))
-						if relu {
+						if op == "addrelu" {
+							y = s.Add(must(y.Add(res, false)))
+						}
+						if op != "" {
 							y = s.Add(must(y.Relu(false)))
 						}
 						return y
@@ -90,11 +109,11 @@ func TestBatchNormTrainMatchesFloat64(t *testing.T) {
 					// The gradient without a graph (the kernel's backward
 					// pass), then a second pass for the product (the
 					// composite backward pass, differentiated).
-					g := s.AddAll(must(torchx.Grad(attnLoss(&s, y, mk(rv, shape, false)), []*ts.Tensor{x, w, b})))
+					g := s.AddAll(must(torchx.Grad(attnLoss(&s, y, mk(rv, shape, false)), wrt)))
 					y = bn()
-					h := must(torchx.NewHVP(attnLoss(&s, y, mk(rv, shape, false)), []*ts.Tensor{x, w, b}))
+					h := must(torchx.NewHVP(attnLoss(&s, y, mk(rv, shape, false)), wrt))
 					defer h.Close()
-					hv := s.AddAll(must(h.Apply([]*ts.Tensor{mk(vx, shape, false), mk(vw, []int64{c.ch}, false), mk(vb, []int64{c.ch}, false)})))
+					hv := s.AddAll(must(h.Apply(dirs)))
 					return result{flat(t, []*ts.Tensor{y}), flat(t, g), flat(t, h.Grads()), flat(t, hv), flat(t, []*ts.Tensor{rm, rvar})}
 				}
 				got, lib, ref := run(gotch.Float, true), run(gotch.Float, false), run(gotch.Double, false)
@@ -110,7 +129,7 @@ func TestBatchNormTrainMatchesFloat64(t *testing.T) {
 					{"running statistics", got.stats, lib.stats, ref.stats, 1e-6},
 				} {
 					e, el := relErr(x.a, x.rf), relErr(x.l, x.rf)
-					t.Logf("%s: %s vs float64 %.2g (libtorch's float32 channels-last kernel: %.2g)", x.what, map[bool]string{false: "BatchNormTrain", true: "BatchNormReLU"}[relu], e, el)
+					t.Logf("%s: %s vs float64 %.2g (libtorch's float32 channels-last kernel: %.2g)", x.what, name, e, el)
 					if !(e <= x.tol) {
 						t.Errorf("%s: relative error %.3g, want <= %g", x.what, e, x.tol)
 					}

@@ -64,10 +64,11 @@ int vp_batch_norm_simd(int on);
 // libtorch's batch_norm. running_mean and running_var may be NULL. With a
 // group (else NULL), the statistics, and the sums of the backward pass, are
 // those of the rows of all its participants, rank being this one's place.
-// relu != 0 returns max(0, ·) of the result, in the same pass.
+// relu != 0 returns max(0, ·) of the result, in the same pass, with the
+// map residual (else NULL; with relu only) added before it.
 char *vp_batch_norm_train(vp_tensor x, vp_tensor w, vp_tensor b, vp_tensor running_mean,
                           vp_tensor running_var, double momentum, double eps, vp_stats_group group,
-                          int rank, int relu, vp_tensor *out);
+                          int rank, int relu, vp_tensor residual, vp_tensor *out);
 
 // vp_grad_dot computes the gradient of sum_i <outs[i], v[i]> (a vector-
 // Jacobian product) with respect to wrt[j] for j < m into out[j] (zeros for
