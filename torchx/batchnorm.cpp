@@ -634,8 +634,8 @@ struct BNTrain : public torch::autograd::Function<BNTrain> {
       at::parallel_for(0, M, kGrain, [&](int64_t lo, int64_t hi) {
         bwd_rows(lo, hi, C, xp, gp, mp, sc, sh, k1.data(), k2.data(), k3.data(), op);
       });
-      return {gx,   doubles(gw).to(w.scalar_type()), doubles(gb).to(w.scalar_type()), residual ? gr : none, none, none, none,
-              none, none, none, none};
+      return {gx, doubles(gw).to(w.scalar_type()), doubles(gb).to(w.scalar_type()),
+              residual ? gr : none, none, none, none, none, none, none, none};
     } catch (...) {
       if (g != nullptr) g->abort();
       throw;
