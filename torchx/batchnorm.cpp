@@ -208,26 +208,28 @@ void bwd_sum_rows(int64_t lo, int64_t hi, int64_t C, const float *x, const float
   if (cv < C) bwd_sum_generic(lo, hi, C, cv, x, dy, mean, scale, shift, acc);
 }
 
-// y[i][c] = (x[i][c] − mean[c])·scale[c] + shift[c], for channels [c0, C);
-// max(0, y) with relu.
+// y[i][c] = (x[i][c] − mean[c])·scale[c] + shift[c] (+ res[i][c] when res
+// is not null), for channels [c0, C); max(0, y) with relu.
 VP_CLONES void affine_generic(int64_t lo, int64_t hi, int64_t C, int64_t c0, const float *__restrict x,
                               const double *__restrict mean, const double *__restrict scale,
-                              const double *__restrict shift, bool relu, float *__restrict y) {
+                              const double *__restrict shift, const float *__restrict res, bool relu,
+                              float *__restrict y) {
   for (int64_t i = lo; i < hi; i++) {
     const float *__restrict r = x + i * C;
     float *__restrict o = y + i * C;
     for (int64_t c = c0; c < C; c++) {
-      const double v = (static_cast<double>(r[c]) - mean[c]) * scale[c] + shift[c];
+      double v = (static_cast<double>(r[c]) - mean[c]) * scale[c] + shift[c];
+      if (res != nullptr) v += static_cast<double>(res[i * C + c]);
       o[c] = static_cast<float>(relu && v <= 0 ? 0.0 : v);
     }
   }
 }
 
 // affine_avx2 is affine_generic for channels [0, cv).
-template <bool Relu>
+template <bool Res, bool Relu>
 VP_AVX2 void affine_avx2(int64_t lo, int64_t hi, int64_t C, int64_t cv, const float *__restrict x,
                          const double *__restrict mean, const double *__restrict scale,
-                         const double *__restrict shift, float *__restrict y) {
+                         const double *__restrict shift, const float *__restrict res, float *__restrict y) {
   const __m256d zero = _mm256_setzero_pd();
   for (int64_t i = lo; i < hi; i++) {
     const float *r = x + i * C;
@@ -235,6 +237,7 @@ VP_AVX2 void affine_avx2(int64_t lo, int64_t hi, int64_t C, int64_t cv, const fl
     for (int64_t c = 0; c < cv; c += 4) {
       const __m256d xc = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(r + c)), _mm256_loadu_pd(mean + c));
       __m256d v = _mm256_fmadd_pd(xc, _mm256_loadu_pd(scale + c), _mm256_loadu_pd(shift + c));
+      if (Res) v = _mm256_add_pd(v, _mm256_cvtps_pd(_mm_loadu_ps(res + i * C + c)));
       if (Relu) v = _mm256_max_pd(zero, v);  // v when v is NaN
       _mm_storeu_ps(o + c, _mm256_cvtpd_ps(v));
     }
@@ -242,11 +245,12 @@ VP_AVX2 void affine_avx2(int64_t lo, int64_t hi, int64_t C, int64_t cv, const fl
 }
 
 void affine_rows(int64_t lo, int64_t hi, int64_t C, const float *x, const double *mean, const double *scale,
-                 const double *shift, bool relu, float *y) {
+                 const double *shift, const float *res, bool relu, float *y) {
   const int64_t cv = vector_channels(C);
-  if (cv > 0 && relu) affine_avx2<true>(lo, hi, C, cv, x, mean, scale, shift, y);
-  if (cv > 0 && !relu) affine_avx2<false>(lo, hi, C, cv, x, mean, scale, shift, y);
-  if (cv < C) affine_generic(lo, hi, C, cv, x, mean, scale, shift, relu, y);
+  if (cv > 0 && res != nullptr) affine_avx2<true, true>(lo, hi, C, cv, x, mean, scale, shift, res, y);
+  if (cv > 0 && res == nullptr && relu) affine_avx2<false, true>(lo, hi, C, cv, x, mean, scale, shift, res, y);
+  if (cv > 0 && res == nullptr && !relu) affine_avx2<false, false>(lo, hi, C, cv, x, mean, scale, shift, res, y);
+  if (cv < C) affine_generic(lo, hi, C, cv, x, mean, scale, shift, res, relu, y);
 }
 
 // gx[i][c] = k1[c]·dy[i][c] + k2[c]·(x[i][c] − mean[c]) + k3[c], for
@@ -304,45 +308,6 @@ void bwd_rows(int64_t lo, int64_t hi, int64_t C, const float *x, const float *dy
 // pass's sum pass forms g = dz where the output was positive, writes it
 // (it is also the residual branch's gradient) and sums it; the elementwise
 // pass then reads g. The ReLU's and the addition's passes are gone.
-
-// y[i][c] = max(0, (x[i][c] − mean[c])·scale[c] + shift[c] + r[i][c]),
-// for channels [c0, C).
-VP_CLONES void affine_res_generic(int64_t lo, int64_t hi, int64_t C, int64_t c0, const float *__restrict x,
-                                  const double *__restrict mean, const double *__restrict scale,
-                                  const double *__restrict shift, const float *__restrict res, float *__restrict y) {
-  for (int64_t i = lo; i < hi; i++) {
-    const float *__restrict r = x + i * C, *__restrict s = res + i * C;
-    float *__restrict o = y + i * C;
-    for (int64_t c = c0; c < C; c++) {
-      const double v = (static_cast<double>(r[c]) - mean[c]) * scale[c] + shift[c] + static_cast<double>(s[c]);
-      o[c] = static_cast<float>(v <= 0 ? 0.0 : v);
-    }
-  }
-}
-
-// affine_res_avx2 is affine_res_generic for channels [0, cv).
-VP_AVX2 void affine_res_avx2(int64_t lo, int64_t hi, int64_t C, int64_t cv, const float *__restrict x,
-                             const double *__restrict mean, const double *__restrict scale,
-                             const double *__restrict shift, const float *__restrict res, float *__restrict y) {
-  const __m256d zero = _mm256_setzero_pd();
-  for (int64_t i = lo; i < hi; i++) {
-    const float *r = x + i * C, *s = res + i * C;
-    float *o = y + i * C;
-    for (int64_t c = 0; c < cv; c += 4) {
-      const __m256d xc = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(r + c)), _mm256_loadu_pd(mean + c));
-      __m256d v = _mm256_fmadd_pd(xc, _mm256_loadu_pd(scale + c), _mm256_loadu_pd(shift + c));
-      v = _mm256_max_pd(zero, _mm256_add_pd(v, _mm256_cvtps_pd(_mm_loadu_ps(s + c))));  // NaN stays
-      _mm_storeu_ps(o + c, _mm256_cvtpd_ps(v));
-    }
-  }
-}
-
-void affine_res_rows(int64_t lo, int64_t hi, int64_t C, const float *x, const double *mean, const double *scale,
-                     const double *shift, const float *res, float *y) {
-  const int64_t cv = vector_channels(C);
-  if (cv > 0) affine_res_avx2(lo, hi, C, cv, x, mean, scale, shift, res, y);
-  if (cv < C) affine_res_generic(lo, hi, C, cv, x, mean, scale, shift, res, y);
-}
 
 // g[i][c] = dz[i][c] where z[i][c] > 0, else 0; acc[c] += Σ g[i][c] and
 // acc[C + c] += Σ g[i][c]·(x[i][c] − mean[c]), for channels [c0, C).
@@ -541,11 +506,7 @@ struct BNTrain : public torch::autograd::Function<BNTrain> {
     const bool residual = res.numel() > 0;
     const float *rp = residual ? res.data_ptr<float>() : nullptr;
     at::parallel_for(0, M, kGrain, [&](int64_t lo, int64_t hi) {
-      if (residual) {
-        affine_res_rows(lo, hi, C, xp, mp, scale.data(), bp, rp, yp);
-      } else {
-        affine_rows(lo, hi, C, xp, mp, scale.data(), bp, relu, yp);
-      }
+      affine_rows(lo, hi, C, xp, mp, scale.data(), bp, rp, relu, yp);
     });
     // With the ReLU, b gives the mask's shift and y (an output: kept by
     // reference) the mask of a differentiated backward pass.
@@ -600,17 +561,17 @@ struct BNTrain : public torch::autograd::Function<BNTrain> {
       const double *mp = mean.data_ptr<double>(), *is = invstd.data_ptr<double>();
       at::Tensor wd = w.detach().to(at::kDouble).contiguous();
       const double *wp = wd.data_ptr<double>();
-      // The ReLU's mask: y = (x − mean)·scale + shift as the forward pass
-      // formed it (null without the ReLU).
+      // The ReLU's mask without a residual map: y = (x − mean)·scale +
+      // shift as the forward pass formed it (null otherwise).
       std::vector<double> scale, shift;
-      if (relu) {
+      if (relu && !residual) {
         at::Tensor bd = saved[2].detach().to(at::kDouble).contiguous();
         const double *bp = bd.data_ptr<double>();
         scale.resize(C);
         shift.assign(bp, bp + C);
         for (int64_t c = 0; c < C; c++) scale[c] = wp[c] * is[c];
       }
-      const double *sc = relu && !residual ? scale.data() : nullptr, *sh = relu && !residual ? shift.data() : nullptr;
+      const double *sc = scale.empty() ? nullptr : scale.data(), *sh = shift.empty() ? nullptr : shift.data();
       const std::vector<double> s = block_sums(M, 2 * C, [&](int64_t lo, int64_t hi, double *acc) {
         if (residual) {
           bwd_sum_res_rows(lo, hi, C, xp, gp, saved[3].data_ptr<float>(), mp, gr.data_ptr<float>(), acc);

@@ -36,9 +36,6 @@ func BatchNormTrain(x, w, b, runningMean, runningVar *ts.Tensor, momentum, eps f
 // gradients are those of the two operations one after the other. Other
 // inputs take libtorch's batch_norm and relu. The caller owns the result.
 func BatchNormReLU(x, w, b, runningMean, runningVar *ts.Tensor, momentum, eps float64, g *StatsGroup, rank int) (*ts.Tensor, error) {
-	if g != nil && g.p == nil {
-		return nil, fmt.Errorf("torchx: batch norm: a closed statistics group")
-	}
 	return batchNormTrain(x, w, b, nil, runningMean, runningVar, momentum, eps, g, rank, true)
 }
 
@@ -52,9 +49,6 @@ func BatchNormReLU(x, w, b, runningMean, runningVar *ts.Tensor, momentum, eps fl
 // addition nor the ReLU has a pass over the map of its own. Other inputs
 // take libtorch's operations. The caller owns the result.
 func BatchNormAddReLU(x, w, b, res, runningMean, runningVar *ts.Tensor, momentum, eps float64, g *StatsGroup, rank int) (*ts.Tensor, error) {
-	if g != nil && g.p == nil {
-		return nil, fmt.Errorf("torchx: batch norm: a closed statistics group")
-	}
 	if res == nil {
 		if g != nil {
 			g.Abort()
@@ -86,6 +80,9 @@ func BatchNormShared(x, w, b, runningMean, runningVar *ts.Tensor, momentum, eps 
 }
 
 func batchNormTrain(x, w, b, res, runningMean, runningVar *ts.Tensor, momentum, eps float64, g *StatsGroup, rank int, relu bool) (*ts.Tensor, error) {
+	if g != nil && g.p == nil {
+		return nil, fmt.Errorf("torchx: batch norm: a closed statistics group")
+	}
 	if x == nil || w == nil || b == nil {
 		if g != nil {
 			g.Abort()
