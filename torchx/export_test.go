@@ -3,6 +3,9 @@ package torchx
 // OMPThreads exposes ompThreads to the external tests.
 var OMPThreads = ompThreads
 
+// ParallelWidth exposes parallelWidth to the external tests.
+var ParallelWidth = parallelWidth
+
 // HeapInUse exposes heapInUse to the external tests.
 var HeapInUse = heapInUse
 

@@ -6,12 +6,14 @@
 // first and left: with it on, an elementwise product of 66,560 floats took
 // 60 µs instead of 4 on one thread and 670 µs instead of 9 on two, which
 // drowned the Hessian-vector product's profile in its own cost. This
-// callback costs a clock read at each end of a call and 24 bytes of a
-// preallocated array (see Call: it allocates nothing per call).
+// callback costs two clock reads (wall, and the process's CPU time) at each
+// end of a call and 40 bytes of a preallocated array (see Call: it
+// allocates nothing per call).
 #include "shim.h"
 #include <ATen/record_function.h>
 #include <chrono>
 #include <cstdint>
+#include <ctime>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
@@ -36,6 +38,14 @@ int64_t now_ns() {
       .count();
 }
 
+// cpu_ns is the process's CPU time (every thread's, user and system): the
+// CPU time inside a call over its wall time is how many cores it kept busy.
+int64_t cpu_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
 // The profiler must not change the heap it measures. A first version kept
 // each call's name as a std::string and allocated each call's start record:
 // thousands of small blocks a step, which glibc carved out of the holes that
@@ -43,13 +53,13 @@ int64_t now_ns() {
 // fitted a hole and came from fresh pages (2,048 page faults, about 12 ms
 // on the project's VM) in most profiled steps and almost none unprofiled.
 // Now a call is 24 bytes in an array reserved before the profile starts
-// (48 MiB: above glibc's largest mmap threshold, so mapped apart from the
+// (80 MiB: above glibc's largest mmap threshold, so mapped apart from the
 // heap and touched only as it fills), names are interned (a block per
 // distinct name, all made in the first step), and start records come from
 // a fixed slab.
 struct Call {
   int32_t name;
-  int64_t start, end;
+  int64_t start, end, cpu_start, cpu_end;
 };
 
 constexpr size_t kReserveCalls = size_t{1} << 21;
@@ -75,7 +85,7 @@ struct Names {
 // that profiling allocates nothing per call; calls nest, so a few dozen
 // slots are in use at once, and past the slab it falls back to the heap.
 struct Start final : public at::ObserverContext {
-  int64_t t = 0;
+  int64_t t = 0, cpu = 0;
   static void *operator new(std::size_t size);
   static void operator delete(void *p) noexcept;
 };
@@ -115,14 +125,16 @@ thread_local at::CallbackHandle t_handle = 0;
 std::unique_ptr<at::ObserverContext> on_start(const at::RecordFunction &) {
   auto c = std::make_unique<Start>();
   c->t = now_ns();
+  c->cpu = cpu_ns();
   return c;
 }
 
 void on_end(const at::RecordFunction &fn, at::ObserverContext *ctx) {
+  const int64_t cpu = cpu_ns();
   const int64_t end = now_ns();
   if (t_calls == nullptr || ctx == nullptr) return;
   auto *st = static_cast<Start *>(ctx);
-  t_calls->push_back(Call{t_names->id(fn.name()), st->t, end});
+  t_calls->push_back(Call{t_names->id(fn.name()), st->t, end, st->cpu, cpu});
 }
 
 }  // namespace
@@ -144,8 +156,9 @@ extern "C" char *vp_profile_start(void) {
 }
 
 // vp_profile_stop ends the profile and writes, into *out (malloc'd), one
-// line per call, "thread\tstart_us\tend_us\tname\n" (thread 0: one thread
-// is profiled), with times from an arbitrary origin.
+// line per call, "thread\tstart_us\tend_us\tcpu_start_us\tcpu_end_us\tname\n"
+// (thread 0: one thread is profiled), with wall times from an arbitrary
+// origin and the process's CPU time at the call's ends.
 extern "C" char *vp_profile_stop(char **out) {
   try {
     if (t_calls == nullptr) return dup_str("vitprobe profiler: not running on this thread");
@@ -157,8 +170,9 @@ extern "C" char *vp_profile_stop(char **out) {
     std::ostringstream s;
     s.precision(17);
     for (const Call &c : *calls) {
-      s << 0 << '\t' << static_cast<double>(c.start) / 1e3 << '\t' << static_cast<double>(c.end) / 1e3 << '\t' << names->owned[c.name]
-        << '\n';
+      s << 0 << '\t' << static_cast<double>(c.start) / 1e3 << '\t' << static_cast<double>(c.end) / 1e3 << '\t'
+        << static_cast<double>(c.cpu_start) / 1e3 << '\t' << static_cast<double>(c.cpu_end) / 1e3 << '\t'
+        << names->owned[c.name] << '\n';
     }
     *out = dup_str(s.str());
     return nullptr;

@@ -494,6 +494,17 @@ extern "C" int vp_omp_max_threads(void) {
   return -1;
 }
 
+// ATen's parallel_for is a header template: in a translation unit compiled
+// without OpenMP it runs the whole range on the calling thread. The shim is
+// compiled with -fopenmp (shim.go), as libtorch is, so its own kernels
+// (batch norm, attention) split their loops over libtorch's threads; this
+// checks it.
+extern "C" int vp_parallel_width(void) {
+  std::atomic<unsigned long long> seen{0};
+  at::parallel_for(0, 64, 1, [&](int64_t, int64_t) { seen.fetch_or(1ull << (at::get_thread_num() & 63)); });
+  return __builtin_popcountll(seen.load());
+}
+
 extern "C" void vp_manual_seed(unsigned long long seed) {
   at::manual_seed(static_cast<uint64_t>(seed));
 }

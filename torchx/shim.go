@@ -1,8 +1,8 @@
 package torchx
 
-// #cgo CXXFLAGS: -std=c++17 -O2 -D_GLIBCXX_USE_CXX11_ABI=1 -w
+// #cgo CXXFLAGS: -std=c++17 -O2 -D_GLIBCXX_USE_CXX11_ABI=1 -fopenmp -w
 // #cgo CXXFLAGS: -I/usr/include/torch/csrc/api/include
-// #cgo LDFLAGS: -lstdc++ -ltorch -lc10 -ltorch_cpu -ldnnl
+// #cgo LDFLAGS: -fopenmp -lstdc++ -ltorch -lc10 -ltorch_cpu -ldnnl
 // #include <stdlib.h>
 // #include "shim.h"
 import "C"

@@ -180,6 +180,9 @@ int vp_get_num_threads(void);
 // oneDNN reads it (omp_get_max_threads, without libtorch's set-up), or -1
 // without OpenMP.
 int vp_omp_max_threads(void);
+// vp_parallel_width runs an at::parallel_for of 64 one-item tasks in the
+// shim, as its own kernels do, and returns how many threads took part.
+int vp_parallel_width(void);
 // vp_manual_seed seeds libtorch's default CPU generator.
 void vp_manual_seed(unsigned long long seed);
 // vp_grad_enabled reports whether grad mode is on for this thread.

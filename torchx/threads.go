@@ -59,6 +59,11 @@ func BLASThreads() int { return int(C.vp_blas_threads()) }
 // otherwise).
 func Threads() int { return int(C.vp_get_num_threads()) }
 
+// parallelWidth returns how many threads an at::parallel_for in the shim's
+// own C++ spreads over (libtorch's count when the shim is built with
+// OpenMP, 1 otherwise).
+func parallelWidth() int { return int(C.vp_parallel_width()) }
+
 // Seed seeds libtorch's default generator with seed and returns a Go random
 // source seeded from the same value, so that one call makes a run
 // reproducible: on CPU, the same seed and thread count give bit-identical

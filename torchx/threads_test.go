@@ -199,6 +199,24 @@ func TestOnLockedThreadSetsOpenMP(t *testing.T) {
 	}
 }
 
+// TestShimKernelsParallel: the shim's own kernels split their loops over
+// libtorch's threads. ATen's parallel_for, which they call, is a header
+// template that runs the whole range on the calling thread where the shim
+// is compiled without OpenMP; until 4 Dec it was, and batch norm's and the
+// attention's kernels ran on one core at every thread count.
+func TestShimKernelsParallel(t *testing.T) {
+	pin(t)
+	defer torchx.SetThreads(torchx.Threads())
+	for _, n := range []int{1, 2, 3} {
+		if _, err := torchx.SetThreads(n); err != nil {
+			t.Fatal(err)
+		}
+		if got := torchx.ParallelWidth(); got != n {
+			t.Errorf("%d libtorch threads: the shim's parallel loop ran on %d", n, got)
+		}
+	}
+}
+
 // TestStaleThreadCountSynced makes the state the CI run of 3 Dec met: an
 // OS thread that ran torch work at one count while another thread set a
 // new one. OpenMP's count on the first thread stays the old one until
