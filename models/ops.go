@@ -351,11 +351,14 @@ func (f *fwd) linear(x *ts.Tensor, l *linear) *ts.Tensor {
 // lnEps is timm's ViT LayerNorm epsilon.
 const lnEps = 1e-6
 
+// layerNorm is libtorch's layer norm over the last dimension; recorded for
+// autograd, its double backward (Hessian-vector products) is torchx's fused
+// pass instead of libtorch's composite of about forty operators.
 func (f *fwd) layerNorm(x *ts.Tensor, l *layerNorm) *ts.Tensor {
 	if !f.ok(x) {
 		return nil
 	}
-	return f.t(ts.LayerNorm(x, []int64{l.dim}, l.w, l.b, lnEps, false))
+	return f.t(torchx.LayerNorm(x, l.w, l.b, lnEps))
 }
 
 func (f *fwd) mulScalar(x *ts.Tensor, v float64) *ts.Tensor {

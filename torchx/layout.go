@@ -59,3 +59,23 @@ func Gelu(t *ts.Tensor) (*ts.Tensor, error) {
 	}
 	return ts.FromCtensor(unsafe.Pointer(out)), nil
 }
+
+// LayerNorm returns layer_norm(x) over the last dimension, with weight w
+// and bias b (both of that dimension's size) and epsilon eps, a
+// differentiable operation. Its values and first-order gradients are
+// libtorch's own (native_layer_norm and its backward); where autograd
+// records it (float32 on the CPU, no forward-mode tangent) its double
+// backward, which Hessian-vector products run, is one fused pass over the
+// rows instead of libtorch 1.13's composite of about forty operators. The
+// caller owns the result.
+func LayerNorm(x, w, b *ts.Tensor, eps float64) (*ts.Tensor, error) {
+	if x == nil || w == nil || b == nil {
+		return nil, fmt.Errorf("torchx: layer norm: input, weight and bias are all required")
+	}
+	var out C.vp_tensor
+	if err := errFrom(C.vp_layer_norm(C.vp_tensor(x.Ctensor()), C.vp_tensor(w.Ctensor()), C.vp_tensor(b.Ctensor()),
+		C.double(eps), &out)); err != nil {
+		return nil, fmt.Errorf("torchx: layer norm: %w", err)
+	}
+	return ts.FromCtensor(unsafe.Pointer(out)), nil
+}

@@ -144,6 +144,10 @@ char *vp_strides(vp_tensor t, long long *out, int max, int *n);
 // 4-D t it runs on the contiguous (N, H, W, C) view, and the result is
 // channels-last too.
 char *vp_gelu(vp_tensor t, vp_tensor *out);
+// vp_layer_norm returns layer_norm(x) over the last dimension with weight w
+// and bias b, differentiably; recorded for autograd, its double backward is
+// one fused pass (layernorm.cpp).
+char *vp_layer_norm(vp_tensor x, vp_tensor w, vp_tensor b, double eps, vp_tensor *out);
 
 // vp_profile_start starts timing every operator and autograd node called
 // on this thread.
