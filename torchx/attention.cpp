@@ -41,6 +41,7 @@
 // rounding. exp is a Cephes-style polynomial (about 1 ulp).
 #include "shim.h"
 #include "shim_error.h"
+#include "shim_tangent.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -662,9 +663,6 @@ struct Attention : public torch::autograd::Function<Attention> {
   }
 };
 
-// has_tangent reports whether t carries a forward-mode tangent (libtorch
-// 1.13 has one forward-mode level, 0).
-bool has_tangent(const at::Tensor &t) { return t.defined() && t._fw_grad(/*level=*/0).defined(); }
 
 // composite is the attention from libtorch's operators, for inputs with a
 // forward-mode tangent: libtorch 1.13 runs no forward mode through a C++
@@ -687,7 +685,7 @@ extern "C" char *vp_attention(vp_tensor qkv, vp_tensor bias, long long heads, do
     at::Tensor b = bias != nullptr ? *static_cast<at::Tensor *>(bias)
                                    : at::empty({0}, q.options().requires_grad(false));
     at::Tensor o;
-    if (has_tangent(q) || has_tangent(b)) {
+    if (vp_tangent(q) || vp_tangent(b)) {
       Dims D = dims_of(q, heads, scale);
       check_bias(b, D);
       o = composite(q, b, D);

@@ -30,6 +30,7 @@
 // differentiates; forward-mode tangents take libtorch's batch_norm.
 #include "shim.h"
 #include "shim_error.h"
+#include "shim_tangent.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -624,7 +625,6 @@ struct BNTrain : public torch::autograd::Function<BNTrain> {
   }
 };
 
-bool has_tangent(const at::Tensor &t) { return t.defined() && t._fw_grad(/*level=*/0).defined(); }
 
 // train is vp_batch_norm_train's body; with g, the statistics are shared
 // by g's participants and x must be a float32 map on the CPU (taken to the
@@ -636,7 +636,7 @@ at::Tensor train(at::Tensor xt, const at::Tensor &wt, const at::Tensor &bt, at::
               " for a map of size ", xt.sizes());
   const bool shape_ok = xt.dim() == 4 && xt.is_cpu() && xt.scalar_type() == at::kFloat && xt.numel() > 0 &&
                         xt.size(1) == wt.numel() && xt.size(1) == bt.numel();
-  const bool tangents = has_tangent(xt) || has_tangent(wt) || has_tangent(bt) || has_tangent(res);
+  const bool tangents = vp_tangent(xt) || vp_tangent(wt) || vp_tangent(bt) || vp_tangent(res);
   const bool res_ok = !res.defined() || (res.scalar_type() == at::kFloat && res.is_cpu());
   if (g != nullptr) {
     TORCH_CHECK(shape_ok && res_ok && !tangents, "vitprobe batch norm: statistics shared by workers need a float32 (N, C, H, W) "

@@ -19,6 +19,7 @@
 //   g_x  = the input gradient of conv(·, ggw) for the output gradient gy.
 #include "shim.h"
 #include "shim_error.h"
+#include "shim_tangent.h"
 
 #include <ATen/ATen.h>
 #include <ATen/record_function.h>
@@ -147,10 +148,6 @@ struct Conv : public torch::autograd::Function<Conv> {
   }
 };
 
-// has_tangent reports whether t carries a forward-mode tangent (libtorch
-// 1.13 has one forward-mode level, 0).
-bool has_tangent(const at::Tensor &t) { return t.defined() && t._fw_grad(/*level=*/0).defined(); }
-
 }  // namespace vp_conv
 
 extern "C" char *vp_conv2d(vp_tensor x, vp_tensor w, vp_tensor b, long long stride, long long pad,
@@ -160,7 +157,7 @@ extern "C" char *vp_conv2d(vp_tensor x, vp_tensor w, vp_tensor b, long long stri
     const at::Tensor &wt = *static_cast<at::Tensor *>(w);
     at::Tensor bt = b != nullptr ? *static_cast<at::Tensor *>(b) : at::empty({0}, wt.options().requires_grad(false));
     vp_conv::Geom g{{stride, stride}, {pad, pad}, {1, 1}, groups};
-    if (vp_conv::has_tangent(xt) || vp_conv::has_tangent(wt) || vp_conv::has_tangent(bt)) {
+    if (vp_tangent(xt) || vp_tangent(wt) || vp_tangent(bt)) {
       // libtorch 1.13 runs no forward mode through a C++ custom Function;
       // its own convolution has the forward-mode formula.
       *out = new at::Tensor(at::convolution(xt, wt, bt.numel() > 0 ? c10::optional<at::Tensor>(bt) : c10::nullopt,

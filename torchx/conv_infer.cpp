@@ -18,6 +18,7 @@
 // 590 KB).
 #include "shim.h"
 #include "shim_error.h"
+#include "shim_tangent.h"
 
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
@@ -171,8 +172,7 @@ extern "C" char *vp_conv_infer(vp_tensor xp, vp_tensor wp, vp_tensor bp, vp_tens
     }
     // Forward-mode tangents (the GGN's J v) go through libtorch's own
     // operators, which carry them: a oneDNN primitive would drop them.
-    auto tangent = [](const at::Tensor &t) { return t.defined() && t._fw_grad(/*level=*/0).defined(); };
-    if (tangent(x) || tangent(w) || tangent(b) || tangent(res)) {
+    if (vp_tangent(x) || vp_tangent(w) || vp_tangent(b) || vp_tangent(res)) {
       at::Tensor y = at::convolution(x, w, b, {stride, stride}, {pad, pad}, {1, 1}, false, {0, 0}, 1);
       if (res.defined()) y = y + res;
       if (relu) y = at::relu(y);

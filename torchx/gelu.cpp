@@ -19,6 +19,7 @@
 // so Hessian-vector products go through it.
 #include "shim.h"
 #include "shim_error.h"
+#include "shim_tangent.h"
 
 #include <ATen/ATen.h>
 #include <ATen/record_function.h>
@@ -85,7 +86,7 @@ extern "C" char *vp_gelu(vp_tensor t, vp_tensor *out) {
     at::Tensor x = *static_cast<at::Tensor *>(t);
     // A forward-mode tangent (the GGN's forward mode) takes libtorch's
     // gelu, as before: custom functions have no forward-mode formula here.
-    bool tangent = x._fw_grad(/*level=*/0).defined();
+    bool tangent = vp_tangent(x);
     if (!tangent && x.dim() == 4 && !x.is_contiguous() &&
         x.is_contiguous(at::MemoryFormat::ChannelsLast)) {
       *out = new at::Tensor(Gelu::apply(x));

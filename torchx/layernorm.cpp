@@ -26,6 +26,7 @@
 // block order, so the result does not depend on the thread count.
 #include "shim.h"
 #include "shim_error.h"
+#include "shim_tangent.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -34,8 +35,6 @@
 #include <torch/csrc/autograd/grad_mode.h>
 
 #include <algorithm>
-#include <array>
-#include <cstring>
 #include <vector>
 
 namespace vp_ln {
@@ -148,14 +147,14 @@ struct LNBackward : public torch::autograd::Function<LNBackward> {
     TORCH_CHECK(!torch::autograd::GradMode::is_enabled(),
                 "vitprobe layer norm: third derivatives are not implemented");
     RECORD_FUNCTION("vitprobe::layer_norm_double_backward", std::vector<c10::IValue>());
+    if (!grads[0].defined() && !grads[1].defined() && !grads[2].defined()) {
+      return {at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+    }
     auto saved = ctx->get_saved_variables();
     const at::Tensor x = saved[0].contiguous(), w = saved[1].contiguous(), gy = saved[2].contiguous();
     const at::Tensor mean = ctx->saved_data["mean"].toTensor().contiguous();
     const at::Tensor rstd = ctx->saved_data["rstd"].toTensor().contiguous();
     const int64_t D = x.size(-1), M = x.numel() / std::max<int64_t>(D, 1);
-    if (!grads[0].defined() && !grads[1].defined() && !grads[2].defined()) {
-      return {at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
-    }
     at::Tensor k0, k1, k2;
     Dbl a{M, D, x.data_ptr<float>(), mean.data_ptr<float>(), rstd.data_ptr<float>(), w.data_ptr<float>(),
           gy.data_ptr<float>(), float_or_null(grads[0], &k0), float_or_null(grads[1], &k1),
@@ -203,8 +202,6 @@ struct LN : public torch::autograd::Function<LN> {
   }
 };
 
-bool has_tangent(const at::Tensor &t) { return t.defined() && t._fw_grad(/*level=*/0).defined(); }
-
 }  // namespace vp_ln
 
 extern "C" char *vp_layer_norm(vp_tensor x, vp_tensor w, vp_tensor b, double eps, vp_tensor *out) {
@@ -217,8 +214,7 @@ extern "C" char *vp_layer_norm(vp_tensor x, vp_tensor w, vp_tensor b, double eps
                        (xt.requires_grad() || wt.requires_grad() || bt.requires_grad()) && xt.dim() >= 1 &&
                        xt.device().is_cpu() && xt.scalar_type() == at::kFloat && wt.scalar_type() == at::kFloat &&
                        bt.scalar_type() == at::kFloat && wt.dim() == 1 && bt.dim() == 1 && wt.size(0) == D &&
-                       bt.size(0) == D && !vp_ln::has_tangent(xt) && !vp_ln::has_tangent(wt) &&
-                       !vp_ln::has_tangent(bt);
+                       bt.size(0) == D && !vp_tangent(xt) && !vp_tangent(wt) && !vp_tangent(bt);
     if (!fused) {
       // No graph to record, another dtype or device, or a forward-mode
       // tangent (libtorch 1.13 runs no forward mode through a C++ custom

@@ -52,7 +52,7 @@ int64_t cpu_ns() {
 // freed activations leave, so the next step's 8 MiB activation no longer
 // fitted a hole and came from fresh pages (2,048 page faults, about 12 ms
 // on the project's VM) in most profiled steps and almost none unprofiled.
-// Now a call is 24 bytes in an array reserved before the profile starts
+// Now a call is 40 bytes in an array reserved before the profile starts
 // (80 MiB: above glibc's largest mmap threshold, so mapped apart from the
 // heap and touched only as it fills), names are interned (a block per
 // distinct name, all made in the first step), and start records come from

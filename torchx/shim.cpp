@@ -1,5 +1,6 @@
 // vitprobe's autograd shim: torch::autograd::grad over lists of tensors.
 #include "shim.h"
+#include "shim_tangent.h"
 
 #include <dlfcn.h>
 
@@ -460,8 +461,7 @@ extern "C" long long vp_version(vp_tensor t) {
 }
 
 extern "C" int vp_has_tangent(vp_tensor t) {
-  const at::Tensor &x = *static_cast<at::Tensor *>(t);
-  return x.defined() && x._fw_grad(/*level=*/0).defined() ? 1 : 0;
+  return vp_tangent(*static_cast<at::Tensor *>(t)) ? 1 : 0;
 }
 
 extern "C" long long vp_use_count(vp_tensor t) {
