@@ -34,7 +34,7 @@
 // Third derivatives are not implemented (an error, never a silent zero).
 //
 // Numbers: every sum runs in a fixed order (sequential over the contraction
-// index; row reductions in 16 lanes combined in lane order), so the results
+// index; row reductions in 16 lanes combined in a fixed tree), so the results
 // depend only on the inputs and the instruction set the CPU offers (the
 // kernels are compiled for AVX-512, AVX2+FMA and baseline x86-64, chosen at
 // load). They differ from libtorch's composite attention by float32
@@ -76,198 +76,123 @@ struct Dims {
   int64_t O() const { return H * d; }      // output row stride
 };
 
-// gemm_rows<D> is C (M×D) = or += A (M×K) · B (K×D, dense) for a head
-// dimension D known at compile time: four rows at a time, so that the
-// accumulators stay in registers and four independent chains hide the
-// latency of the fused multiply-adds.
-template <int D>
-VP_INLINE void gemm_rows(int64_t M, int64_t K, const float *__restrict A, int64_t lda,
-                         const float *__restrict B, float *__restrict C, int64_t ldc, bool acc) {
-  int64_t i = 0;
-  for (; i + 4 <= M; i += 4) {
-    float c0[D], c1[D], c2[D], c3[D];
-    for (int l = 0; l < D; l++) {
-      c0[l] = acc ? C[i * ldc + l] : 0.0f;
-      c1[l] = acc ? C[(i + 1) * ldc + l] : 0.0f;
-      c2[l] = acc ? C[(i + 2) * ldc + l] : 0.0f;
-      c3[l] = acc ? C[(i + 3) * ldc + l] : 0.0f;
-    }
-    const float *a0 = A + i * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
-    for (int64_t k = 0; k < K; k++) {
-      const float *__restrict b = B + k * D;
-      const float x0 = a0[k], x1 = a1[k], x2 = a2[k], x3 = a3[k];
-      for (int l = 0; l < D; l++) {
-        c0[l] += x0 * b[l];
-        c1[l] += x1 * b[l];
-        c2[l] += x2 * b[l];
-        c3[l] += x3 * b[l];
-      }
-    }
-    for (int l = 0; l < D; l++) {
-      C[i * ldc + l] = c0[l];
-      C[(i + 1) * ldc + l] = c1[l];
-      C[(i + 2) * ldc + l] = c2[l];
-      C[(i + 3) * ldc + l] = c3[l];
+// 16-float vectors (GCC's vector extensions: one AVX-512 register, two
+// AVX2 ones, four SSE ones in the baseline clone).
+typedef float vf16 __attribute__((vector_size(64)));
+typedef int32_t vi16 __attribute__((vector_size(64)));
+
+VP_INLINE vf16 loadv(const float *p) {
+  vf16 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+VP_INLINE void storev(float *p, vf16 v) { std::memcpy(p, &v, sizeof v); }
+VP_INLINE vf16 splat(float x) { return vf16{} + x; }
+// rows_block<D, RB> is C (RB×D) = or += A (RB×K) · B (K×D, row stride
+// ldb), with A's element (r, k) at A[r·rs + k·ks]: one row after another
+// (rs = lda, ks = 1) or a transposed block (rs = 1, ks = lda). The RB·D
+// accumulators stay in registers over the whole contraction (sequential in
+// k), RB independent chains hiding the latency of the fused multiply-adds.
+// With skip > 0 (D = 16) only lanes skip..15 of each row are stored: the
+// last, overlapping strip of a product whose width is not a multiple of 16.
+template <int D, int RB>
+VP_INLINE void rows_block(int64_t K, const float *__restrict A, int64_t rs, int64_t ks,
+                          const float *__restrict B, int64_t ldb, float *__restrict C, int64_t ldc,
+                          bool acc, int skip = 0) {
+  static_assert(D % 16 == 0, "rows_block: D must be a multiple of 16");
+  constexpr int V = D / 16;
+  vf16 c[RB][V];
+#pragma GCC unroll 8
+  for (int r = 0; r < RB; r++) {
+    for (int v = 0; v < V; v++) c[r][v] = acc ? loadv(C + r * ldc + 16 * v) : splat(0.0f);
+  }
+  for (int64_t k = 0; k < K; k++) {
+    vf16 b[V];
+    for (int v = 0; v < V; v++) b[v] = loadv(B + k * ldb + 16 * v);
+#pragma GCC unroll 8
+    for (int r = 0; r < RB; r++) {
+      const vf16 x = splat(A[r * rs + k * ks]);
+      for (int v = 0; v < V; v++) c[r][v] += x * b[v];
     }
   }
-  for (; i < M; i++) {
-    float c0[D];
-    for (int l = 0; l < D; l++) c0[l] = acc ? C[i * ldc + l] : 0.0f;
-    const float *a0 = A + i * lda;
-    for (int64_t k = 0; k < K; k++) {
-      const float *__restrict b = B + k * D;
-      const float x0 = a0[k];
-      for (int l = 0; l < D; l++) c0[l] += x0 * b[l];
+  if (skip > 0) {
+    // Lanes below skip keep what C holds (the previous strip's columns).
+    const vi16 lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    const vi16 keep = lane < skip;
+#pragma GCC unroll 8
+    for (int r = 0; r < RB; r++) {
+      storev(C + r * ldc, keep ? loadv(C + r * ldc) : c[r][0]);
     }
-    for (int l = 0; l < D; l++) C[i * ldc + l] = c0[l];
+    return;
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < RB; r++) {
+    for (int v = 0; v < V; v++) storev(C + r * ldc + 16 * v, c[r][v]);
   }
 }
 
-// gemm_rows_t<D> is C (M×D) = or += Aᵀ · B with A (K×M), B (K×D, dense).
+// gemm_rows_g<D> is C (M×D) = or += A · B (B's row stride ldb) for a width
+// D known at compile time, A addressed as in rows_block: blocks of 8 rows
+// for D = 16 (eight vector accumulators), of 4 rows for wider ones, then
+// the rows left one by one.
 template <int D>
-VP_INLINE void gemm_rows_t(int64_t M, int64_t K, const float *__restrict A, int64_t lda,
-                           const float *__restrict B, float *__restrict C, int64_t ldc, bool acc) {
+VP_INLINE void gemm_rows_g(int64_t M, int64_t K, const float *__restrict A, int64_t rs, int64_t ks,
+                           const float *__restrict B, int64_t ldb, float *__restrict C, int64_t ldc,
+                           bool acc, int skip = 0) {
+  constexpr int RB = D == 16 ? 8 : 4;
   int64_t i = 0;
-  for (; i + 4 <= M; i += 4) {
-    float c0[D], c1[D], c2[D], c3[D];
-    for (int l = 0; l < D; l++) {
-      c0[l] = acc ? C[i * ldc + l] : 0.0f;
-      c1[l] = acc ? C[(i + 1) * ldc + l] : 0.0f;
-      c2[l] = acc ? C[(i + 2) * ldc + l] : 0.0f;
-      c3[l] = acc ? C[(i + 3) * ldc + l] : 0.0f;
-    }
-    for (int64_t k = 0; k < K; k++) {
-      const float *__restrict b = B + k * D;
-      const float *a = A + k * lda + i;
-      const float x0 = a[0], x1 = a[1], x2 = a[2], x3 = a[3];
-      for (int l = 0; l < D; l++) {
-        c0[l] += x0 * b[l];
-        c1[l] += x1 * b[l];
-        c2[l] += x2 * b[l];
-        c3[l] += x3 * b[l];
-      }
-    }
-    for (int l = 0; l < D; l++) {
-      C[i * ldc + l] = c0[l];
-      C[(i + 1) * ldc + l] = c1[l];
-      C[(i + 2) * ldc + l] = c2[l];
-      C[(i + 3) * ldc + l] = c3[l];
-    }
+  for (; i + RB <= M; i += RB) rows_block<D, RB>(K, A + i * rs, rs, ks, B, ldb, C + i * ldc, ldc, acc, skip);
+  for (; i < M; i++) rows_block<D, 1>(K, A + i * rs, rs, ks, B, ldb, C + i * ldc, ldc, acc, skip);
+}
+
+// gemm_g is C (M×Nc, row stride ldc) = or += A · B with B (K×Nc, row
+// stride ldb) and A addressed as in rows_block. Widths of 16, 32 and 64
+// (the head dimensions) take one pass; others, from 16 up (the N×N
+// products), go in strips of 16 columns, the last strip overlapping the
+// one before it so that no column is left to scalar code (its overlapping
+// columns are computed again and not stored). Narrower products (a few
+// tokens) run a plain loop.
+VP_INLINE void gemm_g(int64_t M, int64_t Nc, int64_t K, const float *__restrict A, int64_t rs, int64_t ks,
+                      const float *__restrict B, int64_t ldb, float *__restrict C, int64_t ldc, bool acc) {
+  switch (Nc) {
+    case 16:
+      return gemm_rows_g<16>(M, K, A, rs, ks, B, ldb, C, ldc, acc);
+    case 32:
+      return gemm_rows_g<32>(M, K, A, rs, ks, B, ldb, C, ldc, acc);
+    case 64:
+      return gemm_rows_g<64>(M, K, A, rs, ks, B, ldb, C, ldc, acc);
   }
-  for (; i < M; i++) {
-    float c0[D];
-    for (int l = 0; l < D; l++) c0[l] = acc ? C[i * ldc + l] : 0.0f;
-    for (int64_t k = 0; k < K; k++) {
-      const float *__restrict b = B + k * D;
-      const float x0 = A[k * lda + i];
-      for (int l = 0; l < D; l++) c0[l] += x0 * b[l];
+  if (Nc >= 16) {
+    int64_t j = 0;
+    for (; j + 16 <= Nc; j += 16) gemm_rows_g<16>(M, K, A, rs, ks, B + j, ldb, C + j, ldc, acc);
+    if (j < Nc) {
+      const int skip = static_cast<int>(16 - (Nc - j));
+      gemm_rows_g<16>(M, K, A, rs, ks, B + Nc - 16, ldb, C + Nc - 16, ldc, acc, skip);
     }
-    for (int l = 0; l < D; l++) C[i * ldc + l] = c0[l];
+    return;
+  }
+  for (int64_t i = 0; i < M; i++) {
+    float *__restrict c = C + i * ldc;
+    for (int64_t j = 0; j < Nc; j++) {
+      float x = acc ? c[j] : 0.0f;
+      for (int64_t k = 0; k < K; k++) x += A[i * rs + k * ks] * B[k * ldb + j];
+      c[j] = x;
+    }
   }
 }
 
-// C (M×Nc, row stride ldc) = or += A (M×K) · B (K×Nc).
+// gemm_nn is C (M×Nc, row stride ldc) = or += A (M×K) · B (K×Nc).
 VP_INLINE void gemm_nn(int64_t M, int64_t Nc, int64_t K, const float *__restrict A, int64_t lda,
                        const float *__restrict B, int64_t ldb, float *__restrict C, int64_t ldc,
                        bool acc) {
-  if (ldb == Nc) {
-    switch (Nc) {
-      case 16:
-        return gemm_rows<16>(M, K, A, lda, B, C, ldc, acc);
-      case 32:
-        return gemm_rows<32>(M, K, A, lda, B, C, ldc, acc);
-      case 64:
-        return gemm_rows<64>(M, K, A, lda, B, C, ldc, acc);
-    }
-  }
-  // Blocks of 4 rows by 16 columns held in registers over the whole
-  // contraction; the columns past the last full block one by one.
-  int64_t i = 0;
-  for (; i + 4 <= M; i += 4) {
-    const float *a0 = A + i * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
-    int64_t j = 0;
-    for (; j + 16 <= Nc; j += 16) {
-      float c0[16], c1[16], c2[16], c3[16];
-      for (int l = 0; l < 16; l++) {
-        c0[l] = acc ? C[i * ldc + j + l] : 0.0f;
-        c1[l] = acc ? C[(i + 1) * ldc + j + l] : 0.0f;
-        c2[l] = acc ? C[(i + 2) * ldc + j + l] : 0.0f;
-        c3[l] = acc ? C[(i + 3) * ldc + j + l] : 0.0f;
-      }
-      for (int64_t k = 0; k < K; k++) {
-        const float *__restrict b = B + k * ldb + j;
-        const float x0 = a0[k], x1 = a1[k], x2 = a2[k], x3 = a3[k];
-        for (int l = 0; l < 16; l++) {
-          c0[l] += x0 * b[l];
-          c1[l] += x1 * b[l];
-          c2[l] += x2 * b[l];
-          c3[l] += x3 * b[l];
-        }
-      }
-      for (int l = 0; l < 16; l++) {
-        C[i * ldc + j + l] = c0[l];
-        C[(i + 1) * ldc + j + l] = c1[l];
-        C[(i + 2) * ldc + j + l] = c2[l];
-        C[(i + 3) * ldc + j + l] = c3[l];
-      }
-    }
-    for (; j < Nc; j++) {
-      float c0 = acc ? C[i * ldc + j] : 0.0f, c1 = acc ? C[(i + 1) * ldc + j] : 0.0f;
-      float c2 = acc ? C[(i + 2) * ldc + j] : 0.0f, c3 = acc ? C[(i + 3) * ldc + j] : 0.0f;
-      for (int64_t k = 0; k < K; k++) {
-        const float b = B[k * ldb + j];
-        c0 += a0[k] * b;
-        c1 += a1[k] * b;
-        c2 += a2[k] * b;
-        c3 += a3[k] * b;
-      }
-      C[i * ldc + j] = c0;
-      C[(i + 1) * ldc + j] = c1;
-      C[(i + 2) * ldc + j] = c2;
-      C[(i + 3) * ldc + j] = c3;
-    }
-  }
-  for (; i < M; i++) {
-    float *__restrict c = C + i * ldc;
-    if (!acc) {
-      for (int64_t j = 0; j < Nc; j++) c[j] = 0;
-    }
-    const float *a = A + i * lda;
-    for (int64_t k = 0; k < K; k++) {
-      const float av = a[k];
-      const float *__restrict b = B + k * ldb;
-      for (int64_t j = 0; j < Nc; j++) c[j] += av * b[j];
-    }
-  }
+  gemm_g(M, Nc, K, A, lda, 1, B, ldb, C, ldc, acc);
 }
 
-// C (M×Nc) = or += Aᵀ · B with A (K×M), B (K×Nc).
+// gemm_tn is C (M×Nc) = or += Aᵀ · B with A (K×M), B (K×Nc).
 VP_INLINE void gemm_tn(int64_t M, int64_t Nc, int64_t K, const float *__restrict A, int64_t lda,
                        const float *__restrict B, int64_t ldb, float *__restrict C, int64_t ldc,
                        bool acc) {
-  if (ldb == Nc) {
-    switch (Nc) {
-      case 16:
-        return gemm_rows_t<16>(M, K, A, lda, B, C, ldc, acc);
-      case 32:
-        return gemm_rows_t<32>(M, K, A, lda, B, C, ldc, acc);
-      case 64:
-        return gemm_rows_t<64>(M, K, A, lda, B, C, ldc, acc);
-    }
-  }
-  if (!acc) {
-    for (int64_t i = 0; i < M; i++) {
-      for (int64_t j = 0; j < Nc; j++) C[i * ldc + j] = 0;
-    }
-  }
-  for (int64_t k = 0; k < K; k++) {
-    const float *__restrict b = B + k * ldb;
-    for (int64_t i = 0; i < M; i++) {
-      const float av = A[k * lda + i];
-      float *__restrict c = C + i * ldc;
-      for (int64_t j = 0; j < Nc; j++) c[j] += av * b[j];
-    }
-  }
+  gemm_g(M, Nc, K, A, 1, lda, B, ldb, C, ldc, acc);
 }
 
 // dst (cols×rows) = srcᵀ, src rows×cols with row stride ld.
@@ -281,6 +206,10 @@ VP_INLINE void transpose(int64_t rows, int64_t cols, const float *__restrict src
 // gather copies a head's rows×d block (row stride ld) into a dense buffer.
 VP_INLINE void gather(int64_t rows, int64_t d, const float *__restrict src, int64_t ld,
                       float *__restrict dst) {
+  if (d == 16) {  // one vector a row, without a call
+    for (int64_t i = 0; i < rows; i++) storev(dst + i * 16, loadv(src + i * ld));
+    return;
+  }
   for (int64_t i = 0; i < rows; i++) std::memcpy(dst + i * d, src + i * ld, d * sizeof(float));
 }
 
@@ -290,28 +219,67 @@ VP_INLINE void scale(int64_t rows, int64_t cols, float s, float *__restrict x, i
   }
 }
 
-constexpr int kLanes = 16;
+// Row reductions and the softmax work on 16-float vectors. A row's vector lanes are combined in a fixed pairwise
+// tree of register shuffles (lanes 8 apart, then 4, 2, 1), and the
+// elements past the last full vector are then added one by one in order:
+// a fixed order, without the store-and-reload of a lane-by-lane combine,
+// which stalled every row on store forwarding.
+VP_INLINE vf16 vmax(vf16 a, vf16 b) { return a > b ? a : b; }
 
-// dot returns Σ a[j]·b[j] in 16 lanes, combined in lane order.
+// hsum returns the sum of v's lanes (the tree above).
+VP_INLINE float hsum(vf16 v) {
+  v += __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15);
+  v += __builtin_shufflevector(v, v, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7);
+  v += __builtin_shufflevector(v, v, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
+  v += __builtin_shufflevector(v, v, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1);
+  return v[0];
+}
+
+// hmax returns the largest of v's lanes.
+VP_INLINE float hmax(vf16 v) {
+  v = vmax(__builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15), v);
+  v = vmax(__builtin_shufflevector(v, v, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7), v);
+  v = vmax(__builtin_shufflevector(v, v, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3), v);
+  v = vmax(__builtin_shufflevector(v, v, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1), v);
+  return v[0];
+}
+
+// dot returns Σ a[j]·b[j]: 16 lanes, the tree, then the remainder in order.
 VP_INLINE float dot(int64_t n, const float *__restrict a, const float *__restrict b) {
-  float acc[kLanes] = {0};
+  vf16 acc = splat(0.0f);
   int64_t j = 0;
-  for (; j + kLanes <= n; j += kLanes) {
-    for (int l = 0; l < kLanes; l++) acc[l] += a[j + l] * b[j + l];
-  }
-  for (int l = 0; j < n; j++, l++) acc[l] += a[j] * b[j];
-  float s = 0;
-  for (int l = 0; l < kLanes; l++) s += acc[l];
+  for (; j + 16 <= n; j += 16) acc += loadv(a + j) * loadv(b + j);
+  float s = hsum(acc);
+  for (; j < n; j++) s += a[j] * b[j];
   return s;
 }
 
-VP_INLINE float exp_poly(float x) {
-  // e^x = 2^n · e^r, n = round(x·log2 e), |r| <= ln2/2, e^r by Cephes' expf
-  // polynomial. Below -87 (e^x < 1.7e-38, negligible against the row's
-  // largest term, 1) the result is 0.
+// exp_v and exp_s are e^x (about 1 ulp) for 16 floats and for one, by the
+// same formula: e^x = 2^n · e^r, n = x·log2 e rounded to the nearest integer
+// (by adding and subtracting 1.5·2^23), |r| <= ln2/2 split off in two
+// parts, e^r by Cephes' expf polynomial. Below -87 (e^x < 1.7e-38,
+// negligible against the row's largest term, 1) the result is 0.
+VP_INLINE vf16 exp_v(vf16 x) {
+  const vi16 tiny = x < -87.0f;
+  const vf16 xc = tiny ? splat(-87.0f) : x;
+  const vf16 n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  vf16 r = xc - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  vf16 p = splat(1.9875691500e-4f);
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const vi16 bits = (__builtin_convertvector(n, vi16) + 127) << 23;
+  return tiny ? splat(0.0f) : p * reinterpret_cast<const vf16 &>(bits);
+}
+
+VP_INLINE float exp_s(float x) {
   const bool tiny = x < -87.0f;
   const float xc = tiny ? -87.0f : x;
-  const float n = __builtin_floorf(xc * 1.44269504088896341f + 0.5f);
+  const float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
   float r = xc - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
   float p = 1.9875691500e-4f;
@@ -325,47 +293,51 @@ VP_INLINE float exp_poly(float x) {
   return tiny ? 0.0f : p * __builtin_bit_cast(float, bits);
 }
 
-// row_max returns the largest of x[0..n-1] (n >= 1), in 16 lanes.
-VP_INLINE float row_max(int64_t n, const float *__restrict x) {
-  float mx[kLanes];
-  for (int l = 0; l < kLanes; l++) mx[l] = x[0];
-  int64_t j = 0;
-  for (; j + kLanes <= n; j += kLanes) {
-    for (int l = 0; l < kLanes; l++) mx[l] = x[j + l] > mx[l] ? x[j + l] : mx[l];
-  }
-  for (int l = 0; j < n; j++, l++) mx[l] = x[j] > mx[l] ? x[j] : mx[l];
-  float m = mx[0];
-  for (int l = 1; l < kLanes; l++) m = mx[l] > m ? mx[l] : m;
-  return m;
-}
-
-// row_sum returns Σ x[0..n-1] in 16 lanes, combined in lane order.
-VP_INLINE float row_sum(int64_t n, const float *__restrict x) {
-  float acc[kLanes] = {0};
-  int64_t j = 0;
-  for (; j + kLanes <= n; j += kLanes) {
-    for (int l = 0; l < kLanes; l++) acc[l] += x[j + l];
-  }
-  for (int l = 0; j < n; j++, l++) acc[l] += x[j];
-  float s = 0;
-  for (int l = 0; l < kLanes; l++) s += acc[l];
-  return s;
-}
-
-// softmax_rows turns each row of S (N×N) into softmax(s·S + B) in place.
-VP_INLINE void softmax_rows(int64_t N, float s, const float *__restrict bias, float *__restrict S) {
+// softmax_t turns each row of S (N×N) into softmax(s·S + B) in place, in
+// three passes over the row: scale (and bias) with the running maximum,
+// exponentials with their sum, normalisation.
+template <bool HasBias>
+VP_INLINE void softmax_t(int64_t N, float s, const float *__restrict bias, float *__restrict S) {
+  const int64_t nv = N / 16;
   for (int64_t i = 0; i < N; i++) {
     float *__restrict x = S + i * N;
-    if (bias != nullptr) {
-      const float *__restrict b = bias + i * N;
-      for (int64_t j = 0; j < N; j++) x[j] = x[j] * s + b[j];
-    } else {
-      for (int64_t j = 0; j < N; j++) x[j] *= s;
+    const float *__restrict b = HasBias ? bias + i * N : nullptr;
+    vf16 mx = splat(-__builtin_inff());
+    for (int64_t k = 0; k < nv; k++) {
+      vf16 v = loadv(x + 16 * k) * s;
+      if (HasBias) v += loadv(b + 16 * k);
+      storev(x + 16 * k, v);
+      mx = vmax(v, mx);
     }
-    const float m = row_max(N, x);
-    for (int64_t j = 0; j < N; j++) x[j] = exp_poly(x[j] - m);
-    const float inv = 1.0f / row_sum(N, x);
-    for (int64_t j = 0; j < N; j++) x[j] *= inv;
+    float m = hmax(mx);
+    for (int64_t j = 16 * nv; j < N; j++) {
+      const float v = HasBias ? x[j] * s + b[j] : x[j] * s;
+      x[j] = v;
+      m = v > m ? v : m;
+    }
+    vf16 acc = splat(0.0f);
+    for (int64_t k = 0; k < nv; k++) {
+      const vf16 e = exp_v(loadv(x + 16 * k) - m);
+      storev(x + 16 * k, e);
+      acc += e;
+    }
+    float sum = hsum(acc);
+    for (int64_t j = 16 * nv; j < N; j++) {
+      const float e = exp_s(x[j] - m);
+      x[j] = e;
+      sum += e;
+    }
+    const float inv = 1.0f / sum;
+    for (int64_t k = 0; k < nv; k++) storev(x + 16 * k, loadv(x + 16 * k) * inv);
+    for (int64_t j = 16 * nv; j < N; j++) x[j] *= inv;
+  }
+}
+
+VP_INLINE void softmax_rows(int64_t N, float s, const float *__restrict bias, float *__restrict S) {
+  if (bias != nullptr) {
+    softmax_t<true>(N, s, bias, S);
+  } else {
+    softmax_t<false>(N, s, bias, S);
   }
 }
 
@@ -377,8 +349,10 @@ struct Scratch {
     used += n;
     return p;
   }
-  void reset(const Dims &D, int nd, int nn) {
-    const size_t need = static_cast<size_t>(nd) * D.N * D.d + static_cast<size_t>(nn) * D.N * D.N;
+  // reset makes room for nd blocks of N×d, nn of N×N and nr rows of N.
+  void reset(const Dims &D, int nd, int nn, int nr = 0) {
+    const size_t need = static_cast<size_t>(nd) * D.N * D.d + static_cast<size_t>(nn) * D.N * D.N +
+                        static_cast<size_t>(nr) * D.N;
     if (buf.size() < need) buf.resize(need);
     used = 0;
   }
@@ -450,7 +424,7 @@ VP_CLONES void dbl_head(const Dims &D, const float *qkv, const float *P, const f
   gather(N, d, gdqkv + 2 * Hd, R, gV);
   transpose(N, d, gdqkv + Hd, R, gKt);
   transpose(N, d, gdqkv + 2 * Hd, R, gVt);
-  std::vector<float> r(N), gr(N);
+  float *r = gdP + N * N, *gr = r + N;
   // Recompute dP, r, dS.
   gemm_nn(N, N, d, G, d, Vt, N, dP, N, false);
   for (int64_t i = 0; i < N; i++) {
@@ -537,20 +511,26 @@ void check_bias(const at::Tensor &bias, const Dims &D) {
 
 // Plain tensors (no autograd) for the three passes.
 
-std::vector<at::Tensor> forward_pass(const at::Tensor &qkv_in, const at::Tensor &bias_in, const Dims &D) {
+// forward_pass returns the output and, when keepP is set, the attention
+// weights P (G, H, N, N) for the backward pass. Without keepP (no graph:
+// evaluation passes) each head's P lives in the thread's scratch, where it
+// stays in cache, instead of a tensor written out and dropped.
+std::vector<at::Tensor> forward_pass(const at::Tensor &qkv_in, const at::Tensor &bias_in, const Dims &D,
+                                     bool keepP) {
   at::Tensor qkv = qkv_in.contiguous(), bias = bias_in.contiguous();
   at::Tensor out = at::empty({D.G, D.N, D.H * D.d}, qkv.options());
-  at::Tensor P = at::empty({D.G, D.H, D.N, D.N}, qkv.options());
+  at::Tensor P = keepP ? at::empty({D.G, D.H, D.N, D.N}, qkv.options()) : at::Tensor();
   const float *q = qkv.data_ptr<float>();
   const float *b = bias.numel() ? bias.data_ptr<float>() : nullptr;
-  float *o = out.data_ptr<float>(), *p = P.data_ptr<float>();
+  float *o = out.data_ptr<float>(), *p = keepP ? P.data_ptr<float>() : nullptr;
   at::parallel_for(0, D.G * D.H, 1, [&](int64_t lo, int64_t hi) {
     Scratch sc;
     for (int64_t it = lo; it < hi; it++) {
       const int64_t g = it / D.H, h = it % D.H;
-      sc.reset(D, 3, 0);
-      fwd_head(D, q + g * D.N * D.R() + h * D.d, b, o + g * D.N * D.O() + h * D.d,
-               p + it * D.N * D.N, sc.take(3 * D.N * D.d));
+      sc.reset(D, 3, keepP ? 0 : 1);
+      float *ph = keepP ? p + it * D.N * D.N : sc.take(D.N * D.N);
+      fwd_head(D, q + g * D.N * D.R() + h * D.d, b, o + g * D.N * D.O() + h * D.d, ph,
+               sc.take(3 * D.N * D.d));
     }
   });
   return {out, P};
@@ -596,10 +576,10 @@ std::vector<at::Tensor> double_pass(const at::Tensor &qkv_in, const at::Tensor &
     Scratch sc;
     for (int64_t it = lo; it < hi; it++) {
       const int64_t gi = it / D.H, h = it % D.H;
-      sc.reset(D, 11, 5);
+      sc.reset(D, 11, 5, 2);
       const int64_t qoff = gi * D.N * D.R() + h * D.d, ooff = gi * D.N * D.O() + h * D.d;
       dbl_head(D, q + qoff, p + it * D.N * D.N, g + ooff, gd + qoff, gb, gq + qoff, go + ooff,
-               gs ? gs + it * D.N * D.N : nullptr, sc.take(11 * D.N * D.d + 5 * D.N * D.N));
+               gs ? gs + it * D.N * D.N : nullptr, sc.take(11 * D.N * D.d + 5 * D.N * D.N + 2 * D.N));
     }
   });
   at::Tensor gBias = hasB ? gS.sum(0) : at::Tensor();
@@ -644,7 +624,7 @@ struct Attention : public torch::autograd::Function<Attention> {
     RECORD_FUNCTION("vitprobe::attention", std::vector<c10::IValue>());
     Dims D = dims_of(qkv, heads, scale);
     check_bias(bias, D);
-    auto r = forward_pass(qkv, bias, D);
+    auto r = forward_pass(qkv, bias, D, true);
     ctx->save_for_backward({qkv, bias});
     ctx->saved_data["P"] = r[1];
     ctx->saved_data["heads"] = heads;
@@ -689,6 +669,12 @@ extern "C" char *vp_attention(vp_tensor qkv, vp_tensor bias, long long heads, do
       Dims D = dims_of(q, heads, scale);
       check_bias(b, D);
       o = composite(q, b, D);
+    } else if (!at::GradMode::is_enabled() || !(q.requires_grad() || b.requires_grad())) {
+      // No graph to record: the forward pass alone, without keeping P.
+      RECORD_FUNCTION("vitprobe::attention", std::vector<c10::IValue>());
+      Dims D = dims_of(q, heads, scale);
+      check_bias(b, D);
+      o = forward_pass(q, b, D, false)[0];
     } else {
       o = Attention::apply(q, b, static_cast<int64_t>(heads), scale);
     }

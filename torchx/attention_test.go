@@ -146,3 +146,92 @@ func TestAttentionBadShape(t *testing.T) {
 		t.Fatal("a 4x4 bias for 5 tokens: no error")
 	}
 }
+
+// TestAttentionWithoutGraph checks the evaluation path (no graph to record:
+// grad mode off, or inputs that do not require gradients), which keeps no
+// attention weights for a backward pass: its output must equal the
+// recorded path's bit for bit (the same kernel), with and without a bias
+// holding -inf entries (a local-attention mask), and both must match the
+// float64 composite within float32 rounding.
+func TestAttentionWithoutGraph(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		g, n, h, d int64
+		mask       bool
+	}{
+		{"vit-mini", 3, 65, 4, 16, false},
+		{"masked", 2, 17, 2, 16, true},
+		{"odd", 2, 7, 3, 3, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(2, uint64(c.n)))
+			scale := 1 / math.Sqrt(float64(c.d))
+			qkvV := randVals(r, c.g*c.n*3*c.h*c.d, 3)
+			qShape := []int64{c.g, c.n, 3 * c.h * c.d}
+			var biasV []float64
+			if c.mask {
+				biasV = make([]float64, c.n*c.n)
+				for i := range c.n {
+					for j := range c.n {
+						if i-j > 4 || j-i > 4 {
+							biasV[i*c.n+j] = math.Inf(-1)
+						}
+					}
+				}
+			}
+			run := func(k gotch.DType, grad, noGrad, fused bool) []float64 {
+				var s torchx.Scope
+				defer s.Close()
+				qkv := scoped(&s, k, qkvV, qShape, grad)
+				var bias *ts.Tensor
+				if c.mask {
+					bias = scoped(&s, k, biasV, []int64{c.n, c.n}, false)
+				}
+				var o *ts.Tensor
+				call := func() error {
+					if !fused {
+						o = compositeAttention(&s, qkv, bias, c.g, c.n, c.h, c.d, scale)
+						return nil
+					}
+					var err error
+					o, err = torchx.Attention(qkv, bias, c.h, scale)
+					s.Add(o)
+					return err
+				}
+				var err error
+				if noGrad {
+					err = torchx.NoGrad(call)
+				} else {
+					err = call()
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				return flat(t, []*ts.Tensor{o})
+			}
+			recorded := run(gotch.Float, true, false, true)
+			ref := run(gotch.Double, false, false, false)
+			for _, v := range []struct {
+				what string
+				got  []float64
+			}{
+				{"grad mode off", run(gotch.Float, true, true, true)},
+				{"inputs without gradients", run(gotch.Float, false, false, true)},
+			} {
+				for i := range recorded {
+					if v.got[i] != recorded[i] {
+						t.Fatalf("%s: output %d is %v, the recorded path's %v", v.what, i, v.got[i], recorded[i])
+					}
+				}
+			}
+			if e := relErr(recorded, ref); !(e <= 2e-6) {
+				t.Errorf("output: relative error %.3g against the float64 composite, want <= 2e-6", e)
+			}
+			for i, x := range recorded {
+				if math.IsNaN(x) {
+					t.Fatalf("output %d is NaN", i)
+				}
+			}
+		})
+	}
+}

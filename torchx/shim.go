@@ -1,8 +1,11 @@
 package torchx
 
-// #cgo CXXFLAGS: -std=c++17 -O2 -D_GLIBCXX_USE_CXX11_ABI=1 -fopenmp -w
+// #cgo CXXFLAGS: -std=c++17 -O2 -D_GLIBCXX_USE_CXX11_ABI=1 -fopenmp -w -Wno-psabi
 // #cgo CXXFLAGS: -I/usr/include/torch/csrc/api/include
 // #cgo LDFLAGS: -fopenmp -lstdc++ -ltorch -lc10 -ltorch_cpu -ldnnl
+// /* -fopenmp: ATen's parallel_for spreads the shim's own loops only when
+//    compiled with it; -Wno-psabi: GCC's note about passing 64-byte vectors
+//    by value, which attention.cpp's inlined helpers do. */
 // #include <stdlib.h>
 // #include "shim.h"
 import "C"
