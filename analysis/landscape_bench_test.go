@@ -110,3 +110,36 @@ func BenchmarkLandscapePoint(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLandscapeBatch measures landscape points per second of each mini
+// model on the same 1,000 images at batches of 50 (the command's default),
+// 100, 250 and 500, with the default's two workers of one thread (every
+// batch count even, so both workers get the same share). It bounds what
+// stacking several grid points into one pass could gain: P stacked points
+// of 50 images carry the activations of a batch of 50·P with products no
+// larger than one point's, so a larger batch of one point is that pass
+// with larger products still (docs/benchmarks.md).
+//
+//	go test ./analysis -run '^$' -bench LandscapeBatch -benchtime 12x
+func BenchmarkLandscapeBatch(b *testing.B) {
+	for _, name := range []string{"resnet-mini", "vit-mini", "alternet-mini"} {
+		for _, bs := range []int{50, 100, 250, 500} {
+			b.Run(fmt.Sprintf("%s/batch=%d", name, bs), func(b *testing.B) {
+				m := lsBenchModel(b, name)
+				ev, _ := lsSetup(b, m, 1000, &LandscapeOptions{Batch: bs, Workers: 2, ThreadsPerWorker: 1})
+				ctx := context.Background()
+				if _, err := ev.Evaluate(ctx, 0.1, 0.1); err != nil { // warm-up
+					b.Fatal(err)
+				}
+				b.ResetTimer()
+				for i := range b.N {
+					x := float64(i%21)/10 - 1
+					if _, err := ev.Evaluate(ctx, x, -x); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "points/s")
+			})
+		}
+	}
+}
