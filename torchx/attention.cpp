@@ -88,6 +88,7 @@ VP_INLINE vf16 loadv(const float *p) {
 }
 VP_INLINE void storev(float *p, vf16 v) { std::memcpy(p, &v, sizeof v); }
 VP_INLINE vf16 splat(float x) { return vf16{} + x; }
+
 // rows_block<D, RB> is C (RB×D) = or += A (RB×K) · B (K×D, row stride
 // ldb), with A's element (r, k) at A[r·rs + k·ks]: one row after another
 // (rs = lda, ks = 1) or a transposed block (rs = 1, ks = lda). The RB·D
@@ -219,11 +220,11 @@ VP_INLINE void scale(int64_t rows, int64_t cols, float s, float *__restrict x, i
   }
 }
 
-// Row reductions and the softmax work on 16-float vectors. A row's vector lanes are combined in a fixed pairwise
-// tree of register shuffles (lanes 8 apart, then 4, 2, 1), and the
-// elements past the last full vector are then added one by one in order:
-// a fixed order, without the store-and-reload of a lane-by-lane combine,
-// which stalled every row on store forwarding.
+// Row reductions and the softmax work on 16-float vectors. A row's vector
+// lanes are combined in a fixed pairwise tree of register shuffles (lanes 8
+// apart, then 4, 2, 1), and the elements past the last full vector are then
+// added one by one in order: a fixed order, without the store-and-reload of
+// a lane-by-lane combine, which stalled every row on store forwarding.
 VP_INLINE vf16 vmax(vf16 a, vf16 b) { return a > b ? a : b; }
 
 // hsum returns the sum of v's lanes (the tree above).
@@ -273,7 +274,7 @@ VP_INLINE vf16 exp_v(vf16 x) {
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
   const vi16 bits = (__builtin_convertvector(n, vi16) + 127) << 23;
-  return tiny ? splat(0.0f) : p * reinterpret_cast<const vf16 &>(bits);
+  return tiny ? splat(0.0f) : p * (vf16)bits;  // a vector cast reinterprets the bits
 }
 
 VP_INLINE float exp_s(float x) {
