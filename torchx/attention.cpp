@@ -77,7 +77,8 @@ struct Dims {
 };
 
 // 16-float vectors (GCC's vector extensions: one AVX-512 register, two
-// AVX2 ones, four SSE ones in the baseline clone).
+// AVX2 ones, four SSE ones in the baseline clone; __builtin_shufflevector
+// needs GCC 12, Debian 12's).
 typedef float vf16 __attribute__((vector_size(64)));
 typedef int32_t vi16 __attribute__((vector_size(64)));
 
@@ -259,11 +260,15 @@ VP_INLINE float dot(int64_t n, const float *__restrict a, const float *__restric
 // same formula: e^x = 2^n · e^r, n = x·log2 e rounded to the nearest integer
 // (by adding and subtracting 1.5·2^23), |r| <= ln2/2 split off in two
 // parts, e^r by Cephes' expf polynomial. Below -87 (e^x < 1.7e-38,
-// negligible against the row's largest term, 1) the result is 0.
+// negligible against the row's largest term, 1) the result is 0; from
+// about 88.4 on it is +inf (the softmax's arguments are at most 0); NaN
+// stays NaN (through r). n is capped at 128 so that its conversion to an
+// integer and the exponent shift stay defined for every input.
 VP_INLINE vf16 exp_v(vf16 x) {
   const vi16 tiny = x < -87.0f;
   const vf16 xc = tiny ? splat(-87.0f) : x;
-  const vf16 n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  vf16 n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  n = n < 128.0f ? n : splat(128.0f);  // NaN and large n to 128: defined conversion
   vf16 r = xc - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
   vf16 p = splat(1.9875691500e-4f);
@@ -280,7 +285,8 @@ VP_INLINE vf16 exp_v(vf16 x) {
 VP_INLINE float exp_s(float x) {
   const bool tiny = x < -87.0f;
   const float xc = tiny ? -87.0f : x;
-  const float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  n = n < 128.0f ? n : 128.0f;
   float r = xc - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
   float p = 1.9875691500e-4f;
@@ -514,8 +520,9 @@ void check_bias(const at::Tensor &bias, const Dims &D) {
 
 // forward_pass returns the output and, when keepP is set, the attention
 // weights P (G, H, N, N) for the backward pass. Without keepP (no graph:
-// evaluation passes) each head's P lives in the thread's scratch, where it
-// stays in cache, instead of a tensor written out and dropped.
+// evaluation passes) each head's P lives in the scratch of the loop's chunk
+// (17 KB for 65 tokens, reused head after head, so it stays in cache),
+// instead of a tensor written out and dropped.
 std::vector<at::Tensor> forward_pass(const at::Tensor &qkv_in, const at::Tensor &bias_in, const Dims &D,
                                      bool keepP) {
   at::Tensor qkv = qkv_in.contiguous(), bias = bias_in.contiguous();

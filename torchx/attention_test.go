@@ -71,9 +71,17 @@ func TestAttentionMatchesComposite(t *testing.T) {
 		{"vit-mini", 3, 65, 4, 16, false},
 		{"window", 5, 16, 2, 16, true},
 		{"odd", 2, 7, 3, 3, true},
+		// The kernels' other paths: heads of 32 and 64 (the paper's
+		// presets have 64, with 197 or 257 tokens), a width that is not a
+		// multiple of 16 (strips over the head dimension), last strips
+		// overlapping by 12 and 15 columns, one token.
+		{"d32-bias", 2, 20, 2, 32, true},
+		{"d64", 2, 40, 2, 64, false},
+		{"d24", 2, 33, 2, 24, true},
+		{"one-token", 3, 1, 2, 16, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			r := rand.New(rand.NewPCG(1, uint64(c.n)))
+			r := rand.New(rand.NewPCG(1, uint64(c.n*100+c.d)))
 			scale := 1 / math.Sqrt(float64(c.d))
 			qkvV := randVals(r, c.g*c.n*3*c.h*c.d, 1)
 			biasV := randVals(r, c.n*c.n, 0.5)
