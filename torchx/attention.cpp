@@ -256,49 +256,39 @@ VP_INLINE float dot(int64_t n, const float *__restrict a, const float *__restric
   return s;
 }
 
-// exp_v and exp_s are e^x (about 1 ulp) for 16 floats and for one, by the
-// same formula: e^x = 2^n · e^r, n = x·log2 e rounded to the nearest integer
+// exp_v and exp_s are e^x (about 1 ulp) for 16 floats and for one, by one
+// formula (exp_t): e^x = 2^n · e^r, n = x·log2 e rounded to the nearest integer
 // (by adding and subtracting 1.5·2^23), |r| <= ln2/2 split off in two
 // parts, e^r by Cephes' expf polynomial. Below -87 (e^x < 1.7e-38,
 // negligible against the row's largest term, 1) the result is 0; from
 // about 88.4 on it is +inf (the softmax's arguments are at most 0); NaN
 // stays NaN (through r). n is capped at 128 so that its conversion to an
 // integer and the exponent shift stay defined for every input.
-VP_INLINE vf16 exp_v(vf16 x) {
-  const vi16 tiny = x < -87.0f;
-  const vf16 xc = tiny ? splat(-87.0f) : x;
-  vf16 n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-  n = n < 128.0f ? n : splat(128.0f);  // NaN and large n to 128: defined conversion
-  vf16 r = xc - n * 0.693359375f;
+// pow2 is 2^n for an integral n in [-126, 128] (2^128 reads as +inf), built
+// from the exponent bits, for one float and for 16.
+VP_INLINE float pow2(float n) { return __builtin_bit_cast(float, (static_cast<int32_t>(n) + 127) << 23); }
+VP_INLINE vf16 pow2(vf16 n) { return (vf16)((__builtin_convertvector(n, vi16) + 127) << 23); }
+
+template <typename T>
+VP_INLINE T exp_t(T x) {
+  const auto tiny = x < -87.0f;
+  const T xc = tiny ? T{} - 87.0f : x;
+  T n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  n = n < 128.0f ? n : T{} + 128.0f;  // NaN and large n to 128: defined conversion
+  T r = xc - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
-  vf16 p = splat(1.9875691500e-4f);
+  T p = T{} + 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
   p = p * r + 4.1665795894e-2f;
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  const vi16 bits = (__builtin_convertvector(n, vi16) + 127) << 23;
-  return tiny ? splat(0.0f) : p * (vf16)bits;  // a vector cast reinterprets the bits
+  return tiny ? T{} : p * pow2(n);
 }
 
-VP_INLINE float exp_s(float x) {
-  const bool tiny = x < -87.0f;
-  const float xc = tiny ? -87.0f : x;
-  float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-  n = n < 128.0f ? n : 128.0f;
-  float r = xc - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  return tiny ? 0.0f : p * __builtin_bit_cast(float, bits);
-}
+VP_INLINE vf16 exp_v(vf16 x) { return exp_t(x); }
+VP_INLINE float exp_s(float x) { return exp_t(x); }
 
 // softmax_t turns each row of S (N×N) into softmax(s·S + B) in place, in
 // three passes over the row: scale (and bias) with the running maximum,
